@@ -1,0 +1,249 @@
+"""The audit log: who did what to which target, with what outcome; append-only and hash-chained.
+
+Each record stores the hash of the one before it, so editing or deleting any row breaks the chain
+at that row, and ``verify`` names the first broken link. The service knows nothing of HTTP: routes
+and services pass the operator and request id in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aman.clock import Clock
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRecord:
+    """One audited action."""
+
+    id: int
+    ts_ms: int
+    operator: str
+    action: str
+    target: str
+    outcome: str
+    detail: dict[str, Any]
+    request_id: str | None
+    prev_hash: str
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {
+            "id": self.id,
+            "ts_ms": self.ts_ms,
+            "operator": self.operator,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "request_id": self.request_id,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditQuery:
+    """Filters for listing; ``action`` ending in ``*`` matches a prefix."""
+
+    action: str | None = None
+    operator: str | None = None
+    target: str | None = None
+    outcome: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """Where the chain first fails to verify."""
+
+    id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Result of walking the whole chain."""
+
+    ok: bool
+    checked: int
+    last_hash: str
+    first_broken: BrokenLink | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "last_hash": self.last_hash,
+            "first_broken": (
+                {"id": self.first_broken.id, "reason": self.first_broken.reason}
+                if self.first_broken
+                else None
+            ),
+        }
+
+
+class AuditRepository(Protocol):
+    """Storage port for the audit log."""
+
+    async def tail(self) -> tuple[int, str] | None:
+        """Id and hash of the newest record, or None when empty."""
+        ...
+
+    async def append(self, record: AuditRecord) -> None:
+        """Store one record."""
+        ...
+
+    async def query(
+        self, query: AuditQuery, *, before_id: int | None, limit: int
+    ) -> list[AuditRecord]:
+        """Matching records, newest first, with id below ``before_id``."""
+        ...
+
+    def iterate(self, batch_size: int) -> AsyncIterator[AuditRecord]:
+        """Every record, oldest first."""
+        ...
+
+
+def chain_hash(
+    *,
+    prev_hash: str,
+    id: int,
+    ts_ms: int,
+    operator: str,
+    action: str,
+    target: str,
+    outcome: str,
+    detail: dict[str, Any],
+    request_id: str | None,
+) -> str:
+    """SHA-256 over the previous hash and the record's canonical JSON."""
+    body = json.dumps(
+        [id, ts_ms, operator, action, target, outcome, detail, request_id],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+class AuditLog:
+    """Appends records to the chain and answers queries about it."""
+
+    def __init__(
+        self,
+        repository: AuditRepository,
+        clock: Clock,
+        on_record: Callable[[AuditRecord], None] | None = None,
+    ) -> None:
+        self._repo = repository
+        self._clock = clock
+        self._on_record = on_record
+        self._lock = asyncio.Lock()
+        self._tail: tuple[int, str] | None = None
+
+    async def start(self) -> None:
+        """Load the chain's tail; call once the database is open."""
+        self._tail = await self._repo.tail() or (0, GENESIS_HASH)
+
+    async def stop(self) -> None:
+        """Forget the tail; the database is about to close."""
+        self._tail = None
+
+    @property
+    def available(self) -> bool:
+        """Whether records can be written now."""
+        return self._tail is not None
+
+    async def record(
+        self,
+        action: str,
+        *,
+        operator: str = "system",
+        target: str = "",
+        outcome: str = "ok",
+        detail: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> AuditRecord:
+        """Append one record to the chain and return it."""
+        async with self._lock:
+            if self._tail is None:
+                await self.start()
+            assert self._tail is not None
+            last_id, prev_hash = self._tail
+            fields: dict[str, Any] = {
+                "id": last_id + 1,
+                "ts_ms": self._clock.now_ms(),
+                "operator": operator,
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "detail": detail or {},
+                "request_id": request_id,
+            }
+            record = AuditRecord(
+                **fields, prev_hash=prev_hash, hash=chain_hash(prev_hash=prev_hash, **fields)
+            )
+            await self._repo.append(record)
+            self._tail = (record.id, record.hash)
+        if self._on_record is not None:
+            self._on_record(record)
+        return record
+
+    async def query(
+        self, query: AuditQuery, *, before_id: int | None = None, limit: int = 50
+    ) -> tuple[list[AuditRecord], int | None]:
+        """A page of matching records (newest first) and the id to continue before, if any."""
+        rows = await self._repo.query(query, before_id=before_id, limit=limit + 1)
+        more = len(rows) > limit
+        page = rows[:limit]
+        return page, (page[-1].id if more and page else None)
+
+    async def verify(self) -> VerifyReport:
+        """Walk the chain from the start; report the first record whose link does not hold."""
+        prev_hash = GENESIS_HASH
+        expected_id = 1
+        checked = 0
+        async for record in self._repo.iterate(batch_size=500):
+            broken = self._check(record, prev_hash, expected_id)
+            if broken:
+                return VerifyReport(False, checked, prev_hash, BrokenLink(record.id, broken))
+            prev_hash, expected_id = record.hash, record.id + 1
+            checked += 1
+        if self._tail is not None and self._tail[0] >= expected_id:
+            # Rows were cut off the end: the chain we wrote reaches further than what is stored.
+            reason = f"record(s) {expected_id}..{self._tail[0]} missing at the end of the log"
+            return VerifyReport(False, checked, prev_hash, BrokenLink(expected_id, reason))
+        return VerifyReport(True, checked, prev_hash)
+
+    @staticmethod
+    def _check(record: AuditRecord, prev_hash: str, expected_id: int) -> str | None:
+        if record.id != expected_id:
+            return f"record(s) {expected_id}..{record.id - 1} missing before this one"
+        if record.prev_hash != prev_hash:
+            return "prev_hash does not match the hash of the record before"
+        recomputed = chain_hash(
+            prev_hash=record.prev_hash,
+            id=record.id,
+            ts_ms=record.ts_ms,
+            operator=record.operator,
+            action=record.action,
+            target=record.target,
+            outcome=record.outcome,
+            detail=record.detail,
+            request_id=record.request_id,
+        )
+        if recomputed != record.hash:
+            return "content does not match its hash (the record was altered)"
+        return None

@@ -1,0 +1,200 @@
+"""The boot table (phase, steps, timeout) and the loop that runs it.
+
+Stages are data and the runner is a loop (HA's bootstrap). Each step receives the Runtime and the
+LifecycleStack and pushes its own stop, so unwinding is always the exact reverse of what started.
+Later issues add rows' steps here: the bus and plugins in phase 3, skills, workflows, cron and
+sources in phase 4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aman.errors import AmanError, StartupError
+from aman.lifecycle import LifecycleStack
+from aman.phases import BootFailure, Phase, PhaseRecord, StepRecord
+from aman.store.migrate import migrate
+
+if TYPE_CHECKING:
+    from aman.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+StepFn = Callable[["Runtime", LifecycleStack], Awaitable[None]]
+
+#: How often a slow step is named in the log while boot waits for it (HA's pending watcher).
+_WATCH_INTERVAL_SEC = 5.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named unit of boot work."""
+
+    name: str
+    run: StepFn
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """A row of the boot table."""
+
+    phase: Phase
+    steps: tuple[Step, ...]
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+async def _ensure_runtime_dir(runtime: Runtime, stack: LifecycleStack) -> None:
+    runtime.settings.runtime.dir.mkdir(parents=True, exist_ok=True)
+
+
+async def _hold_instance_lock(runtime: Runtime, stack: LifecycleStack) -> None:
+    # The daemon takes the lock before binding its port so a second daemon exits at once; an
+    # embedded Runtime (tests, tools) takes it here and gives it back when it stops.
+    if runtime.instance_lock.held:
+        return
+    runtime.instance_lock.acquire()
+
+    async def release() -> None:
+        runtime.instance_lock.release()
+
+    stack.push("instance_lock", release)
+
+
+async def _open_database(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.db.open()
+    stack.push("database", runtime.db.close)
+    version = await migrate(runtime.db)
+    log.info("database %s at schema version %d", runtime.db.path, version)
+
+
+async def _start_audit_log(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.audit.start()
+    stack.push("audit_log", runtime.audit.stop)
+
+
+async def _recover_after_crash(runtime: Runtime, stack: LifecycleStack) -> None:
+    # The hook point where stores re-queue work that was accepted but not finished before a
+    # crash; each component that needs recovery registers its callback on the Runtime.
+    for name, recover in runtime.recovery_hooks:
+        log.info("crash recovery: %s", name)
+        await recover()
+
+
+async def _start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.plugins.start(runtime)
+
+    async def stop_plugins() -> None:
+        await runtime.plugins.stop(runtime)
+
+    stack.push("plugin_host", stop_plugins)
+
+
+BOOT_TABLE: tuple[PhaseSpec, ...] = (
+    # 0: the HTTP server is already answering /health/live; make sure state has a home.
+    PhaseSpec(Phase.ALIVE, (Step("runtime_dir", _ensure_runtime_dir),)),
+    # 1: settings were validated and secrets resolved before the port was bound; hold the dir.
+    PhaseSpec(Phase.CONFIGURED, (Step("instance_lock", _hold_instance_lock),)),
+    # 2: storage before anything that could accept work, so nothing accepted is lost.
+    PhaseSpec(
+        Phase.STORAGE,
+        (
+            Step("database", _open_database),
+            Step("audit_log", _start_audit_log),
+            Step("crash_recovery", _recover_after_crash),
+        ),
+    ),
+    # 3: core services every component subscribes to.
+    PhaseSpec(Phase.CORE, (Step("plugin_host", _start_plugin_host),)),
+    # 4: components that produce and consume work; sources start last so no event meets an
+    # unregistered handler.
+    PhaseSpec(Phase.COMPONENTS, ()),
+    # 5: readiness opens.
+    PhaseSpec(Phase.READY, ()),
+)
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+
+async def run_boot(
+    runtime: Runtime, stack: LifecycleStack, table: tuple[PhaseSpec, ...] = BOOT_TABLE
+) -> None:
+    """Run every phase in order, recording timings; raise ``StartupError`` on the first failure."""
+    timeout = runtime.settings.runtime.boot_phase_timeout_sec
+    loop = asyncio.get_running_loop()
+    for spec in table:
+        record = runtime.phases.records[spec.phase]
+        record.status = "running"
+        record.started_at_ms = runtime.clock.now_ms()
+        started = loop.time()
+        deadline = started + timeout
+        # Unwinding passes this marker after every stop of the phase: we are back one phase.
+        previous = Phase(max(0, spec.phase - 1))
+        stack.push(f"leave phase {int(spec.phase)}", _phase_setter(runtime, previous))
+        for step in spec.steps:
+            await _run_step(runtime, stack, spec.phase, record, step, deadline)
+        record.status = "done"
+        record.duration_ms = round((loop.time() - started) * 1000, 3)
+        runtime.set_phase(spec.phase)
+
+
+def _phase_setter(runtime: Runtime, phase: Phase) -> Callable[[], Awaitable[None]]:
+    async def set_phase() -> None:
+        runtime.set_phase(phase)
+
+    return set_phase
+
+
+async def _run_step(
+    runtime: Runtime,
+    stack: LifecycleStack,
+    phase: Phase,
+    record: PhaseRecord,
+    step: Step,
+    deadline: float,
+) -> None:
+    loop = asyncio.get_running_loop()
+    step_record = StepRecord(step.name, status="running")
+    record.steps.append(step_record)
+    started = loop.time()
+    watcher = asyncio.create_task(_watch(phase, step.name, started), name=f"watch:{step.name}")
+    try:
+        await asyncio.wait_for(step.run(runtime, stack), timeout=max(0.0, deadline - started))
+    except Exception as exc:
+        if isinstance(exc, TimeoutError):
+            message = f"step {step.name} did not finish within the phase timeout"
+            code = "boot_timeout"
+        else:
+            message = str(exc) or type(exc).__name__
+            code = exc.code if isinstance(exc, AmanError) else "startup_failed"
+        step_record.status = record.status = "failed"
+        step_record.error = message
+        step_record.duration_ms = round((loop.time() - started) * 1000, 3)
+        runtime.phases.failure = BootFailure(phase, step.name, message, code)
+        log.error("boot failed in phase %d at step %s: %s", phase, step.name, message)
+        raise StartupError(
+            f"boot failed in phase {int(phase)} ({phase.label}) at step {step.name}: {message}",
+            code=code,
+        ) from exc
+    finally:
+        watcher.cancel()
+    step_record.status = "done"
+    step_record.duration_ms = round((loop.time() - started) * 1000, 3)
+
+
+async def _watch(phase: Phase, step: str, started: float) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(_WATCH_INTERVAL_SEC)
+        log.warning(
+            "boot still waiting for step %s in phase %d after %.0fs",
+            step,
+            phase,
+            loop.time() - started,
+        )

@@ -1,0 +1,84 @@
+"""The process: lock the runtime dir, serve the app with Hypercorn, stop cleanly on signals.
+
+SIGINT/SIGTERM set the shutdown trigger; Hypercorn then stops accepting, lets open requests end
+within a grace period and runs the app's lifespan shutdown, which stops the runtime. POST
+/agent/shutdown stops only the runtime: the server stays up so /agent/start can revive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+
+from aman.app import create_app
+from aman.errors import LockHeldError
+from aman.lock import InstanceLock
+from aman.logs import setup_logging
+from aman.runtime import Runtime
+from aman.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Open connections get this long to finish after a signal before the runtime stops.
+_GRACE_SEC = 5.0
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def run_daemon(settings: Settings) -> int:
+    """Run until a signal arrives; return the process exit code."""
+    lock = InstanceLock(settings.runtime.dir)
+    try:
+        lock.acquire()
+    except LockHeldError as exc:
+        print(f"aman: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"aman: cannot use runtime dir {settings.runtime.dir}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        setup_logging(
+            settings.runtime.log_level,
+            settings.runtime.dir / "logs",
+            secrets=[settings.http.token.get_secret_value()],
+        )
+        return asyncio.run(_serve(settings, lock))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        lock.release()
+
+
+async def _serve(settings: Settings, lock: InstanceLock) -> int:
+    app = create_app(settings, runtime=Runtime(settings, instance_lock=lock))
+    config = HypercornConfig()
+    config.bind = [settings.http.bind]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our redacting handlers
+    config.graceful_timeout = _GRACE_SEC
+    config.shutdown_timeout = settings.runtime.drain_timeout_sec + _GRACE_SEC
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _on_signal, stop, signum)
+    log.info("aman %s serving on http://%s (runtime dir %s)",
+             app.extensions["aman.runtime"].version, settings.http.bind, settings.runtime.dir)
+    try:
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", settings.http.bind, exc.strerror or exc)
+        print(f"aman: cannot listen on {settings.http.bind}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    log.info("aman stopped")
+    return EXIT_OK
+
+
+def _on_signal(stop: asyncio.Event, signum: int) -> None:
+    log.info("received %s; shutting down", signal.Signals(signum).name)
+    stop.set()

@@ -1,0 +1,72 @@
+"""Runtime control and introspection: status, config, start and shutdown."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, g, jsonify, request
+
+from aman.http import confirm
+from aman.http.context import runtime
+from aman.http.policy import policy
+
+bp = Blueprint("runtime", __name__)
+
+
+@bp.get("/runtime/status")
+@policy(needs_runtime=False)
+async def status() -> Response:
+    """Phase, readiness, state, per-phase timings, uptime, version and any boot failure."""
+    return jsonify(runtime().status())
+
+
+@bp.get("/runtime/config")
+@policy(needs_runtime=False)
+async def config() -> Response:
+    """Where things are and which switches are on; never a secret."""
+    settings = runtime().settings
+    return jsonify(
+        {
+            "bind": settings.http.bind,
+            "runtime_dir": str(settings.runtime.dir),
+            "database": str(settings.database_path),
+            "skills_dirs": [str(p) for p in settings.skills_dirs],
+            "souls_dirs": [str(p) for p in settings.souls_dirs],
+            "plugins_dirs": [str(p) for p in settings.plugins_dirs],
+            "workflows_dirs": [str(p) for p in settings.workflows_dirs],
+            "token_configured": settings.token_configured,
+            "debug_endpoints_enabled": settings.runtime.force_enable_debug_endpoints,
+            "max_body_bytes": settings.http.max_body_bytes,
+            "drain_timeout_sec": settings.runtime.drain_timeout_sec,
+        }
+    )
+
+
+@bp.post("/agent/start")
+@policy(needs_runtime=False, action="agent.start", target="runtime")
+async def start() -> Response:
+    """Boot the runtime if it is not ready; idempotent."""
+    rt = runtime()
+    already = rt.ready
+    await rt.start()
+    g.audit_detail = {"already_running": already}
+    return jsonify({"started": not already, **rt.status()})
+
+
+@bp.post("/agent/shutdown")
+@policy(needs_runtime=False, confirm=True, action="agent.shutdown", target="runtime")
+async def shutdown() -> Response:
+    """Drain and stop the runtime; the HTTP server stays up so /agent/start can bring it back."""
+    rt = runtime()
+    was = rt.state.value
+    # Record before stopping: the audit log lives in storage, which the stop closes.
+    if rt.audit.available:
+        await rt.audit.record(
+            "agent.shutdown",
+            operator=confirm.operator(request),
+            target="runtime",
+            outcome="ok",
+            detail={"from_state": was},
+            request_id=g.request_id,
+        )
+        g.audited = True
+    await rt.stop()
+    return jsonify({"stopped": was != "stopped", **rt.status()})

@@ -1,0 +1,172 @@
+"""Runtime: the composition root holding settings, storage, services and the boot/stop machinery.
+
+The Runtime is a container of references plus the start/stop state machine; behaviour lives in
+the services it wires. Building it performs no I/O: storage opens in boot phase 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aman import __version__
+from aman.audit import AuditLog
+from aman.boot import run_boot
+from aman.clock import Clock, SystemClock
+from aman.errors import InvalidStateError, StartupError
+from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
+from aman.lock import InstanceLock
+from aman.metrics import Metrics
+from aman.phases import Phase, PhaseState, RuntimeState
+from aman.plugins import PluginHost
+from aman.settings import Settings
+from aman.store.audit import SqliteAuditRepository
+from aman.store.db import Database
+
+log = logging.getLogger(__name__)
+
+#: Fraction of drain_timeout_sec any single stop callback may use, so one stuck component
+#: cannot eat the whole budget and starve the ones after it.
+_PER_ITEM_SHARE = 0.5
+
+
+class Runtime:
+    """Everything one daemon instance owns."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        instance_lock: InstanceLock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.version = __version__
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.phases = PhaseState()
+        self.instance_lock = instance_lock or InstanceLock(settings.runtime.dir)
+        self.db = Database(settings.database_path)
+        self.audit = AuditLog(
+            SqliteAuditRepository(self.db),
+            self.clock,
+            on_record=lambda record: self.metrics.audit_records.labels(record.outcome).inc(),
+        )
+        self.plugins = PluginHost()
+        self.tasks = TaskTracker()
+        #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
+        self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._stack = LifecycleStack()
+        self._boot_task: asyncio.Task[None] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+
+    # --- state ---------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Phase 5 and accepting work."""
+        return self.phases.ready
+
+    @property
+    def state(self) -> RuntimeState:
+        """Starting, ready, stopping, stopped or failed."""
+        return self.phases.state
+
+    def set_phase(self, phase: Phase) -> None:
+        """Move to ``phase`` and publish it to metrics."""
+        self.phases.phase = phase
+        if phase is Phase.READY and self.phases.state is RuntimeState.STARTING:
+            self.phases.state = RuntimeState.READY
+        self.metrics.phase.set(int(phase))
+        self.metrics.ready.set(1 if self.ready else 0)
+
+    def status(self) -> dict[str, Any]:
+        """What /runtime/status serves."""
+        return {**self.phases.snapshot(), "version": self.version}
+
+    # --- start ---------------------------------------------------------------------------
+
+    def start_in_background(self) -> asyncio.Task[None]:
+        """Begin booting without waiting (the HTTP server must answer /health/live meanwhile)."""
+        if self._boot_task is None or self._boot_task.done():
+            if self.phases.state in (RuntimeState.READY, RuntimeState.STARTING):
+                assert self._boot_task is not None
+                return self._boot_task
+            self._boot_task = asyncio.get_running_loop().create_task(self._boot(), name="boot")
+        return self._boot_task
+
+    async def start(self) -> None:
+        """Boot to phase 5; idempotent; raise ``StartupError`` if a required step fails."""
+        state = self.phases.state
+        if state is RuntimeState.READY:
+            return
+        if state is RuntimeState.STOPPING:
+            raise InvalidStateError(
+                "the runtime is shutting down",
+                hint="Wait until /runtime/status shows state 'stopped', then POST /agent/start.",
+            )
+        if state is RuntimeState.FAILED:
+            await self._unwind()
+        await asyncio.shield(self.start_in_background())
+        if self.phases.state is RuntimeState.FAILED and self.phases.failure is not None:
+            failure = self.phases.failure
+            raise StartupError(
+                f"boot failed in phase {failure.phase} at step {failure.step}: {failure.error}",
+                code=failure.code,
+                details={"failure": failure.to_json()},
+            )
+
+    async def _boot(self) -> None:
+        self.phases.begin_boot()
+        self.set_phase(Phase.ALIVE)
+        started = self.clock.monotonic()
+        try:
+            await run_boot(self, self._stack)
+        except StartupError:
+            self.phases.state = RuntimeState.FAILED
+            self.metrics.ready.set(0)
+            return
+        except asyncio.CancelledError:
+            log.info("boot cancelled")
+            raise
+        self.metrics.boot_seconds.set(self.clock.monotonic() - started)
+        log.info("runtime ready in %.3fs", self.clock.monotonic() - started)
+
+    # --- stop ----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Close intake, then unwind everything that started, in reverse, within the drain timeout.
+
+        Idempotent; concurrent callers wait for the same stop.
+        """
+        if self.phases.state is RuntimeState.STOPPED and not len(self._stack):
+            return
+        if self._stop_task is None or self._stop_task.done():
+            self._stop_task = asyncio.get_running_loop().create_task(self._stop(), name="stop")
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self) -> None:
+        # Stage 1: close intake. Readiness turns 503 at once; guards refuse new work.
+        self.phases.state = RuntimeState.STOPPING
+        self.metrics.ready.set(0)
+        boot = self._boot_task
+        if boot is not None and not boot.done():
+            boot.cancel()
+            await asyncio.gather(boot, return_exceptions=True)
+        # Stages 2-4: each component's stop drains its own in-flight work and flushes its
+        # writes; the stack runs them in reverse start order under one deadline.
+        await self._unwind()
+        self.phases.state = RuntimeState.STOPPED
+        self.set_phase(Phase.ALIVE)
+        log.info("runtime stopped")
+
+    async def _unwind(self) -> None:
+        budget = self.settings.runtime.drain_timeout_sec
+        deadline = asyncio.get_running_loop().time() + budget
+        try:
+            await self._stack.unwind(timeout_per_item=budget * _PER_ITEM_SHARE, deadline=deadline)
+        except StopErrors as exc:
+            log.error("shutdown finished with errors: %s", exc)
+        await self.tasks.cancel_all(timeout=max(0.1, deadline - asyncio.get_running_loop().time()))

@@ -1,0 +1,391 @@
+"""Configuration: pydantic models for the YAML file, the layering rules, and ``load_settings``.
+
+Layers, lowest first: built-in defaults, the YAML file, ``AMAN_<SECTION>__<KEY>`` environment
+variables, then CLI flags. ``${VAR}`` (or ``${VAR:-default}``) in string values is resolved from the
+environment at load, in memory only. Every model is frozen and rejects unknown keys, so a typo is
+a startup error naming the dotted key instead of a silently ignored setting (issue #2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from aman.errors import ConfigError
+
+#: The repository root when aman runs from a checkout (scripts/run installs it editable).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The shipped default config, used when neither --config nor AMAN_CONFIG names one.
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "aman.yaml"
+
+_ENV_PREFIX = "AMAN_"
+_ENV_NESTING = "__"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Section(BaseModel):
+    """Base for every config section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HttpSettings(_Section):
+    """The HTTP listener."""
+
+    bind: str = Field("127.0.0.1:9090", description="HOST:PORT to listen on.")
+    token: SecretStr = Field(
+        SecretStr(""), description="API token; empty means no authentication (loopback only)."
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, le=1_073_741_824, description="Largest request body accepted (bytes)."
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_is_host_port(cls, value: str) -> str:
+        host, port = split_bind(value)
+        if not host:
+            raise ValueError("must be HOST:PORT with a host, e.g. 127.0.0.1:9090")
+        if not 0 <= port <= 65535:
+            raise ValueError("port must be between 0 and 65535")
+        return value
+
+
+class RuntimeSettings(_Section):
+    """The process: where state lives and how long stops may take."""
+
+    dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("AMAN_HOME") or "~/.aman").expanduser(),
+        description="Holds the SQLite database, logs, installed plugins and the lock file.",
+    )
+    drain_timeout_sec: float = Field(
+        30.0, gt=0, le=3600, description="Longest a shutdown may take to drain and stop."
+    )
+    boot_phase_timeout_sec: float = Field(
+        30.0, gt=0, le=3600, description="Longest one boot phase may take before boot fails."
+    )
+    force_enable_debug_endpoints: bool = Field(
+        False, description="Enable debug endpoints such as POST /inject-event."
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("dir")
+    @classmethod
+    def _expand_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+
+class EventBusSettings(_Section):
+    """The event bus (issue #3 fills in behaviour)."""
+
+    max_queue_size: int = Field(10_000, ge=1, description="Pending events before backpressure.")
+    dedup_window_ms: int = Field(86_400_000, ge=0, description="How long dedup keys are kept.")
+
+
+class _DirsSection(_Section):
+    """A section whose content is loaded from folders."""
+
+    dirs: list[Path] | None = Field(
+        None, description="Folders to load from; null means the documented defaults."
+    )
+
+
+class SkillsSettings(_DirsSection):
+    """Skill folders (issue #4)."""
+
+
+class SoulsSettings(_DirsSection):
+    """Soul folders and the active soul (issue #4)."""
+
+    active: str = Field("default", description="Name of the soul to use.")
+
+
+class PluginsSettings(_DirsSection):
+    """Plugin folders (issue #4)."""
+
+
+class WorkflowsSettings(_DirsSection):
+    """Workflow definition folders (issue #5)."""
+
+
+class CronSettings(_Section):
+    """Cron scheduling (issue #5)."""
+
+    timezone: str = Field("UTC", description="Time zone for cron expressions without one.")
+
+
+class LlmSettings(_Section):
+    """LLM providers (issue #7)."""
+
+    provider: str = Field("", description="Name of the default provider; empty = none yet.")
+
+
+class AgentSettings(_Section):
+    """One agent (issue #7)."""
+
+    display_name: str = ""
+    enabled: bool = True
+
+
+class Settings(_Section):
+    """All of aman's configuration, validated and frozen."""
+
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)  # type: ignore[arg-type]
+    event_bus: EventBusSettings = Field(default_factory=EventBusSettings)  # type: ignore[arg-type]
+    skills: SkillsSettings = Field(default_factory=SkillsSettings)  # type: ignore[arg-type]
+    souls: SoulsSettings = Field(default_factory=SoulsSettings)  # type: ignore[arg-type]
+    plugins: PluginsSettings = Field(default_factory=PluginsSettings)  # type: ignore[arg-type]
+    workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)  # type: ignore[arg-type]
+    cron: CronSettings = Field(default_factory=CronSettings)  # type: ignore[arg-type]
+    llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
+    agents: dict[str, AgentSettings] = Field(default_factory=dict)
+
+    @property
+    def skills_dirs(self) -> list[Path]:
+        """Effective skill folders: the repo's ``skills/`` then ``<runtime.dir>/skills``."""
+        return self.skills.dirs or [PROJECT_ROOT / "skills", self.runtime.dir / "skills"]
+
+    @property
+    def souls_dirs(self) -> list[Path]:
+        """Effective soul folders."""
+        return self.souls.dirs or [PROJECT_ROOT / "souls", self.runtime.dir / "souls"]
+
+    @property
+    def plugins_dirs(self) -> list[Path]:
+        """Effective plugin folders: bundled ``plugins/`` then installed ones."""
+        return self.plugins.dirs or [PROJECT_ROOT / "plugins", self.runtime.dir / "plugins"]
+
+    @property
+    def workflows_dirs(self) -> list[Path]:
+        """Effective workflow definition folders."""
+        return self.workflows.dirs or [
+            PROJECT_ROOT / "config" / "workflows",
+            self.runtime.dir / "workflows",
+        ]
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file inside the runtime dir."""
+        return self.runtime.dir / "aman.db"
+
+    @property
+    def token_configured(self) -> bool:
+        """Whether authentication is on."""
+        return bool(self.http.token.get_secret_value())
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (IPv6 as ``[::1]:PORT``) into host and port."""
+    host, sep, port_text = bind.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9090")
+    return host.strip("[]"), int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(
+    config_path: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build validated settings from the four layers; raise ``ConfigError`` naming the key."""
+    environ = os.environ if env is None else env
+    path = _choose_config_path(config_path, environ)
+    layered: dict[str, Any] = _read_yaml(path) if path is not None else {}
+    layered = _resolve_placeholders(layered, environ, prefix="")
+    if path is not None:
+        _anchor_relative_paths(layered, path.parent)
+    _deep_merge(layered, _env_layer(environ))
+    _deep_merge(layered, _nest(overrides or {}))
+    try:
+        settings = Settings.model_validate(layered)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, source=path)) from None
+    _check_cross_field_rules(settings)
+    return settings
+
+
+def _choose_config_path(explicit: Path | str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist or is not a file")
+        return path
+    if environ.get("AMAN_CONFIG"):
+        path = Path(environ["AMAN_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"AMAN_CONFIG names {path}, which does not exist or is not a file")
+        return path
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections at the top level")
+    return data
+
+
+def _resolve_placeholders(value: Any, environ: Mapping[str, str], prefix: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _resolve_placeholders(v, environ, f"{prefix}.{k}" if prefix else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_resolve_placeholders(v, environ, f"{prefix}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{prefix}: environment variable {name} is not set "
+                f"(referenced as ${{{name}}}); set it or write ${{{name}:-default}}"
+            )
+
+        return _PLACEHOLDER.sub(substitute, value)
+    return value
+
+
+#: Keys holding paths that, when relative in a config file, are relative to that file's folder.
+_PATH_KEYS = {("runtime", "dir")}
+_PATH_LIST_KEYS = {("skills", "dirs"), ("souls", "dirs"), ("plugins", "dirs"), ("workflows", "dirs")}
+
+
+def _anchor_relative_paths(layered: dict[str, Any], base: Path) -> None:
+    def anchor(raw: Any) -> Any:
+        if isinstance(raw, str) and raw and not raw.startswith("~"):
+            candidate = Path(raw)
+            return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
+        return raw
+
+    for section, key in _PATH_KEYS | _PATH_LIST_KEYS:
+        block = layered.get(section)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        if (section, key) in _PATH_LIST_KEYS and isinstance(block[key], list):
+            block[key] = [anchor(item) for item in block[key]]
+        elif (section, key) in _PATH_KEYS:
+            block[key] = anchor(block[key])
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``AMAN_HTTP__TOKEN=x`` → ``{"http": {"token": "x"}}``; single-underscore names are not config."""
+    flat: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(_ENV_PREFIX) or _ENV_NESTING not in name:
+            continue
+        dotted = name[len(_ENV_PREFIX) :].lower().replace(_ENV_NESTING, ".")
+        flat[dotted] = _parse_env_value(value)
+    return _nest(flat)
+
+
+def _parse_env_value(value: str) -> Any:
+    """Lists and mappings may be given as YAML/JSON flow syntax; scalars stay strings."""
+    stripped = value.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            return yaml.safe_load(stripped)
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> None:
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _describe_validation_error(exc: ValidationError, *, source: Path | None) -> str:
+    where = f" (file {source}, environment and flags)" if source else ""
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(error["loc"][:-1])
+            problems.append(f"unknown key {key!s}; allowed here: {', '.join(allowed)}")
+            continue
+        bad = error.get("input")
+        shown = "***" if key.endswith("token") else repr(bad)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{key} = {shown}: {message}")
+    return f"invalid configuration{where}: " + "; ".join(problems)
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type)):
+            return ["(see docs/configuration.md)"]
+        annotation = field.annotation
+        if not issubclass(annotation, BaseModel):
+            return ["(see docs/configuration.md)"]
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _check_cross_field_rules(settings: Settings) -> None:
+    host, _ = split_bind(settings.http.bind)
+    if not settings.token_configured and not is_loopback(host):
+        raise ConfigError(
+            f"http.bind = {settings.http.bind!r} is not a loopback address and http.token is "
+            "empty: anyone on the network could control this agent. Set http.token "
+            "(or AMAN_HTTP__TOKEN, or --token), or bind to 127.0.0.1"
+        )

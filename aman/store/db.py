@@ -1,0 +1,161 @@
+"""The SQLite database: one writer connection, one reader connection, WAL, errors translated.
+
+Writes go through ``transaction()``, which serializes writers on one connection (SQLite allows one
+writer at a time anyway) and commits or rolls back as a unit. Reads use a second connection so they
+never see another request's uncommitted rows. Driver errors become ``StoreError`` here and nowhere
+else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from aman.errors import StoreError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: WAL lets the reader run beside the writer; NORMAL sync keeps every committed transaction
+#: across a process crash (kill -9) and loses at most the last ones on power loss.
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+Row = sqlite3.Row
+
+
+class Transaction:
+    """A write transaction in progress; only valid inside ``Database.transaction()``."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return lastrowid."""
+        try:
+            cursor = await self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+        return cursor.lastrowid or 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many rows."""
+        try:
+            await self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Read inside the transaction (sees its own writes)."""
+        try:
+            cursor = await self._conn.execute(sql, params)
+            return await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
+
+class Database:
+    """Owns the connections to one SQLite file; open and close may repeat (agent start/stop)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connections are open."""
+        return self._writer is not None
+
+    async def open(self) -> None:
+        """Open both connections and apply pragmas."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer = await self._connect()
+            self._reader = await self._connect()
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self._write_lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        return conn
+
+    async def close(self) -> None:
+        """Close both connections; safe to call twice."""
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                try:
+                    await conn.close()
+                except sqlite3.Error:
+                    log.exception("closing %s failed", self.path)
+        self._reader = self._writer = None
+
+    def _require(self, conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreUnavailableError("the database is not open (runtime not started)")
+        return conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Serialize a write transaction: BEGIN IMMEDIATE, then COMMIT or ROLLBACK."""
+        async with self._write_lock:
+            conn = self._require(self._writer)
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot begin a transaction: {exc}") from exc
+            try:
+                yield Transaction(conn)
+            except BaseException:
+                try:
+                    await conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("rollback failed")
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"commit failed: {exc}") from exc
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Read committed rows."""
+        conn = self._require(self._reader)
+        try:
+            cursor = await conn.execute(sql, params)
+            return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Read one committed row."""
+        conn = self._require(self._reader)
+        try:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
+    async def executescript(self, script: str) -> None:
+        """Run a multi-statement script on the writer (migrations only)."""
+        async with self._write_lock:
+            conn = self._require(self._writer)
+            try:
+                await conn.executescript(script)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database script failed: {exc}") from exc

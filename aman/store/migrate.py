@@ -1,0 +1,63 @@
+"""Numbered SQL migrations (``migrations/NNNN_name.sql``), applied in order and recorded."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+from aman.errors import StoreError
+from aman.store.db import Database
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered SQL script."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def bundled_migrations() -> list[Migration]:
+    """The migrations shipped in ``aman/store/migrations``, sorted by number."""
+    found = []
+    for entry in resources.files("aman.store").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"duplicate migration numbers in {versions}")
+    return found
+
+
+async def migrate(db: Database, migrations: list[Migration] | None = None) -> int:
+    """Apply every migration newer than the recorded version; return the version now in force."""
+    await db.executescript(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)"
+    )
+    row = await db.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+    current = int(row["v"]) if row else 0
+    for migration in migrations if migrations is not None else bundled_migrations():
+        if migration.version <= current:
+            continue
+        log.info("applying migration %s", migration.name)
+        # executescript commits on its own, so the script and its record go in one script.
+        await db.executescript(
+            "BEGIN;\n"
+            + migration.sql
+            + "\nINSERT INTO schema_version (version, name, applied_at_ms) VALUES ("
+            + f"{migration.version}, '{migration.name}', {time.time_ns() // 1_000_000});"
+            + "\nCOMMIT;"
+        )
+        current = migration.version
+    return current

@@ -33,6 +33,7 @@ POLICIES_KEY = "aman.policies"
 _UNMATCHED = RoutePolicy(needs_runtime=False)
 #: quart-schema registers /openapi.json itself; it is served even while booting.
 _EXTRA_POLICIES = {"openapi": RoutePolicy(needs_runtime=False)}
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -72,11 +73,15 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
         g.request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else request_id()
         spec = policies.get(request.endpoint or "", _UNMATCHED)
         g.policy = spec
-        if request.content_length is not None and request.content_length > max_body:
-            raise PayloadTooLargeError(
-                f"request body of {request.content_length} bytes is over the limit of "
-                f"{max_body} bytes (http.max_body_bytes)"
-            )
+        if request.content_length is not None:
+            if request.content_length > max_body:
+                raise PayloadTooLargeError(
+                    f"request body of {request.content_length} bytes is over the limit of "
+                    f"{max_body} bytes (http.max_body_bytes)"
+                )
+        elif request.method in _BODY_METHODS:
+            # No Content-Length (chunked): read now, so Quart enforces the limit while streaming.
+            await request.get_data()
         auth.check(request, token, spec)
         confirm.check(request, spec)
         ready.check(rt, spec)

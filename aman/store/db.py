@@ -158,4 +158,8 @@ class Database:
             try:
                 await conn.executescript(script)
             except sqlite3.Error as exc:
+                # A script that began a transaction and failed midway leaves it open; close it so
+                # none of its statements can be committed by a later write.
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
                 raise StoreError(f"database script failed: {exc}") from exc

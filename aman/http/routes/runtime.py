@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, request
 
 from aman.http import confirm
 from aman.http.context import runtime
 from aman.http.policy import policy
+from aman.http.schemas import BodyModel
+from aman.http.validation import validate_body
 
 bp = Blueprint("runtime", __name__)
 
@@ -51,9 +54,16 @@ async def start() -> Response:
     return jsonify({"started": not already, **rt.status()})
 
 
+class ShutdownRequest(BodyModel):
+    """Optional body of POST /agent/shutdown."""
+
+    reason: str | None = Field(None, max_length=500, description="Why; kept in the audit log.")
+
+
 @bp.post("/agent/shutdown")
 @policy(needs_runtime=False, confirm=True, action="agent.shutdown", target="runtime")
-async def shutdown() -> Response:
+@validate_body(ShutdownRequest)
+async def shutdown(body: ShutdownRequest) -> Response:
     """Drain and stop the runtime; the HTTP server stays up so /agent/start can bring it back."""
     rt = runtime()
     was = rt.state.value
@@ -64,7 +74,7 @@ async def shutdown() -> Response:
             operator=confirm.operator(request),
             target="runtime",
             outcome="ok",
-            detail={"from_state": was},
+            detail={"from_state": was, "reason": body.reason},
             request_id=g.request_id,
         )
         g.audited = True

@@ -1,0 +1,129 @@
+"""The HTTP contract (docs/contract/aman-http-api.txt) against the routes the app registers.
+
+Public routes need no token, destructive routes demand confirmation, and every contract route is
+either registered or listed in NOT_YET with the issue that brings it; the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from quart import Quart
+
+from aman.app import POLICIES_KEY, create_app
+from aman.http.policy import RoutePolicy
+from tests.conftest import SettingsFactory
+
+CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "contract" / "aman-http-api.txt"
+_ROUTE = re.compile(r"^(GET|POST|PUT|DELETE|PATCH) (/\S*)")
+
+PUBLIC = {
+    ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/health"), ("GET", "/health/llm"),
+    ("GET", "/metrics"), ("GET", "/ui/pages"), ("GET", "/events/stream"),
+}
+DESTRUCTIVE = {
+    ("POST", "/agent/shutdown"), ("POST", "/plugin/{}/disable"), ("POST", "/skill/{}/rollback"),
+    ("POST", "/workflow-instance/{}/retry"), ("POST", "/workflow-instance/{}/cancel"),
+    ("POST", "/dlq/{}/retry"), ("POST", "/config/set"),
+}
+#: Contract routes that later issues add (#3 events, #4 skills/soul/plugins, #5 workflows/cron/
+#: config, #7 chat/agents, #8 tools, #9 IM conversations/idle/explore/capabilities).
+NOT_YET = {
+    ("GET", "/ui/pages"), ("GET", "/events/stream"),
+    ("GET", "/skills"), ("GET", "/llm-skills"), ("GET", "/skills/search"), ("GET", "/skill/{}"),
+    ("GET", "/skill/{}/content"), ("POST", "/skill/{}/enable"), ("POST", "/skill/{}/disable"),
+    ("GET", "/skill/{}/versions"), ("POST", "/skill/{}/rollback"), ("POST", "/skills/reload"),
+    ("POST", "/inject-event"), ("POST", "/events/push"), ("GET", "/events/trace/{}"),
+    ("GET", "/events/dump/{}"), ("GET", "/events/recent"), ("GET", "/events/types"),
+    ("POST", "/event-source/{}/pause"), ("POST", "/event-source/{}/resume"),
+    ("PUT", "/event-source/{}/config"), ("POST", "/source/{}/pause"), ("POST", "/source/{}/resume"),
+    ("PUT", "/source/{}/config"), ("POST", "/im-channel/{}/{}/reload"),
+    ("GET", "/plugins"), ("POST", "/plugin/{}/enable"), ("POST", "/plugin/{}/disable"),
+    ("POST", "/plugin/install"), ("POST", "/plugin/{}/uninstall"),
+    ("GET", "/workflows"), ("GET", "/workflow/{}"), ("POST", "/workflow/{}/create"),
+    ("GET", "/workflow-instances"), ("GET", "/workflow-instance/{}"),
+    ("POST", "/workflow-instance/{}/retry"), ("POST", "/workflow-instance/{}/cancel"),
+    ("GET", "/dlq"), ("GET", "/dlq/depth"), ("POST", "/dlq/{}/retry"), ("POST", "/dlq/{}/discard"),
+    ("POST", "/config/set"),
+    ("GET", "/chat/sessions"), ("POST", "/chat/session/create"), ("GET", "/chat/session/{}/state"),
+    ("GET", "/chat/session/{}/history"), ("POST", "/chat/session/{}/send"),
+    ("POST", "/chat/session/{}/close"), ("POST", "/chat/session/{}/stop"),
+    ("POST", "/chat/session/{}/retry"), ("POST", "/chat/session/{}/edit"),
+    ("DELETE", "/chat/session/{}"),
+    ("GET", "/soul/info"), ("GET", "/soul/raw"), ("POST", "/soul/update"), ("GET", "/soul/system-prompt"),
+    ("GET", "/notifications"), ("GET", "/notifications/unread-count"),
+    ("POST", "/notifications/{}/dismiss"), ("POST", "/notifications/{}/ack"),
+    ("POST", "/notifications/dismiss-all"), ("POST", "/notifications/test"),
+    ("GET", "/agents"), ("GET", "/agent/{}"), ("POST", "/agent/{}/status"),
+    ("POST", "/agent/{}/reload"), ("GET", "/agents/idle-availability"),
+    ("POST", "/explore/start"), ("POST", "/idle-run"), ("GET", "/capabilities"),
+    ("POST", "/tool-auth/respond"), ("POST", "/tools/{}/execute"),
+    ("POST", "/cron/add"), ("POST", "/cron/{}/update"), ("POST", "/cron/{}/remove"),
+}
+
+
+def normalize(path: str) -> str:
+    return re.sub(r"\{[^}]+\}|<[^>]+>", "{}", path)
+
+
+def contract_routes() -> set[tuple[str, str]]:
+    routes = set()
+    for line in CONTRACT.read_text().splitlines():
+        match = _ROUTE.match(line.strip())
+        if match:
+            routes.add((match.group(1), normalize(match.group(2))))
+    return routes
+
+
+def registered(app: Quart) -> dict[tuple[str, str], RoutePolicy]:
+    policies = app.extensions[POLICIES_KEY]
+    found = {}
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods or ():
+            if method not in ("HEAD", "OPTIONS"):
+                found[(method, normalize(rule.rule))] = policies[rule.endpoint]
+    return found
+
+
+@pytest.fixture
+def app(make_settings: SettingsFactory) -> Quart:  # built, not served: only the route table
+    return create_app(make_settings())
+
+
+def test_contract_file_lists_every_route() -> None:
+    assert len(contract_routes()) == 86
+
+
+def test_every_contract_route_is_registered_or_planned(app: Quart) -> None:
+    routes = registered(app)
+    missing = contract_routes() - set(routes)
+    assert missing == NOT_YET, f"registered but still in NOT_YET: {NOT_YET - missing}; lost: {missing - NOT_YET}"
+
+
+def test_public_routes_are_exactly_the_contract_list(app: Quart) -> None:
+    public = {route for route, spec in registered(app).items() if spec.public}
+    assert public == PUBLIC - NOT_YET
+
+
+def test_destructive_routes_demand_confirmation(app: Quart) -> None:
+    confirmed = {route for route, spec in registered(app).items() if spec.confirm}
+    assert confirmed == DESTRUCTIVE - NOT_YET
+
+
+def test_state_changing_routes_name_their_audit_action(app: Quart) -> None:
+    for (method, path), spec in registered(app).items():
+        if method != "GET":
+            assert spec.action, f"{method} {path} has no audit action"
+
+
+async def test_openapi_documents_errors_and_security(client) -> None:  # type: ignore[no-untyped-def]
+    spec = await (await client.get("/openapi.json")).get_json()
+    shutdown = spec["paths"]["/agent/shutdown"]["post"]
+    assert {"400", "401", "409", "500"} <= {str(s) for s in shutdown["responses"]}
+    assert shutdown["security"]
+    assert spec["paths"]["/health/live"]["get"]["security"] == []
+    audit = spec["paths"]["/audit-log"]["get"]
+    assert {"400", "401", "503"} <= {str(s) for s in audit["responses"]}
+    assert {p["name"] for p in audit["parameters"]} >= {"limit", "cursor", "action", "since", "q"}

@@ -73,6 +73,12 @@ async def _open_database(runtime: Runtime, stack: LifecycleStack) -> None:
     log.info("database %s at schema version %d", runtime.db.path, version)
 
 
+async def _start_store_writer(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.writer.start()
+    # Unwound after everything that writes: the final flush of stop stage 3.
+    stack.push("store_writer", runtime.writer.stop)
+
+
 async def _start_audit_log(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.audit.start()
     stack.push("audit_log", runtime.audit.stop)
@@ -84,6 +90,34 @@ async def _recover_after_crash(runtime: Runtime, stack: LifecycleStack) -> None:
     for name, recover in runtime.recovery_hooks:
         log.info("crash recovery: %s", name)
         await recover()
+
+
+async def _start_event_bus(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.bus.start()
+    runtime.event_types.seen_many(await runtime.event_log.event_types())
+    stack.push("event_bus", runtime.bus.stop)
+
+
+async def _start_dlq(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.dlq.start()
+
+
+async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Every subscriber registered in phases 3-4 is in place: recovered and new events may flow.
+    runtime.bus.open_dispatch()
+    drain_budget = runtime.settings.runtime.drain_timeout_sec * 0.4
+
+    async def drain() -> None:
+        await runtime.bus.drain(drain_budget)
+
+    stack.push("event_dispatch", drain)
+
+
+async def _start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
+    from aman.maintenance import start_maintenance
+
+    stop = start_maintenance(runtime)
+    stack.push("maintenance", stop)
 
 
 async def _start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -105,15 +139,29 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
         Phase.STORAGE,
         (
             Step("database", _open_database),
+            Step("store_writer", _start_store_writer),
             Step("audit_log", _start_audit_log),
             Step("crash_recovery", _recover_after_crash),
         ),
     ),
     # 3: core services every component subscribes to.
-    PhaseSpec(Phase.CORE, (Step("plugin_host", _start_plugin_host),)),
-    # 4: components that produce and consume work; sources start last so no event meets an
-    # unregistered handler.
-    PhaseSpec(Phase.COMPONENTS, ()),
+    PhaseSpec(
+        Phase.CORE,
+        (
+            Step("event_bus", _start_event_bus),
+            Step("dlq", _start_dlq),
+            Step("plugin_host", _start_plugin_host),
+        ),
+    ),
+    # 4: components that consume and produce work. Dispatch opens once every subscriber is in
+    # place; sources start last so no event meets an unregistered handler, and stop first.
+    PhaseSpec(
+        Phase.COMPONENTS,
+        (
+            Step("event_dispatch", _open_dispatch),
+            Step("maintenance", _start_maintenance),
+        ),
+    ),
     # 5: readiness opens.
     PhaseSpec(Phase.READY, ()),
 )

@@ -219,3 +219,17 @@ class StoreUnavailableError(UnavailableError):
 
     code = "store_unavailable"
     hint = "Wait until the runtime is ready, or POST /agent/start."
+
+
+class BackpressureError(UnavailableError):
+    """The bus is too full to accept this event now."""
+
+    code = "backpressure"
+    hint = "The event was not accepted; retry after the number of seconds in Retry-After."
+
+
+class UnrecoverableError(UnprocessableError):
+    """Retrying cannot help any more (e.g. a DLQ entry past its manual retry budget)."""
+
+    code = "unrecoverable"
+    hint = "Inspect the entry and fix the handler, or discard it."

@@ -6,8 +6,10 @@ Runtime builds its own ``Metrics`` and everything it exposes hangs off that.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -54,6 +56,10 @@ class Metrics:
             registry=self.registry,
         )
 
+    def add_collector(self, collect: Callable[[], Iterable[Metric]]) -> None:
+        """Expose figures computed at scrape time (queue depths, levels, counters kept elsewhere)."""
+        self.registry.register(_CallbackCollector(collect))
+
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request."""
         self.http_requests.labels(route, method, str(status)).inc()
@@ -74,3 +80,23 @@ class Metrics:
                 samples.append({"name": sample.name, "labels": sample.labels, "value": sample.value})
             out[family.name] = {"type": family.type, "help": family.documentation, "samples": samples}
         return out
+
+
+class _CallbackCollector:
+    def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterable[Metric]:
+        return self._collect()
+
+
+def gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> Metric:
+    """A one-sample gauge family."""
+    family = GaugeMetricFamily(name, doc, labels=list(labels or {}))
+    family.add_metric(list((labels or {}).values()), value)
+    return family
+
+
+def counter(name: str, doc: str, value: float) -> Metric:
+    """A one-sample counter family (``name`` without ``_total``)."""
+    return CounterMetricFamily(name, doc, value=value)

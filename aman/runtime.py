@@ -15,7 +15,13 @@ from aman import __version__
 from aman.audit import AuditLog
 from aman.boot import run_boot
 from aman.clock import Clock, SystemClock
-from aman.errors import InvalidStateError, StartupError
+from aman.errors import AmanError, InvalidStateError, StartupError
+from aman.events import telemetry
+from aman.events import types as event_types
+from aman.events.backpressure import Level, RateLimiter
+from aman.events.bus import EventBus
+from aman.events.dlq import DeadLetterService
+from aman.events.retry import RetryPolicy
 from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
 from aman.lock import InstanceLock
 from aman.metrics import Metrics
@@ -24,6 +30,9 @@ from aman.plugins import PluginHost
 from aman.settings import Settings
 from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
+from aman.store.dlq import SqliteDlqRepository
+from aman.store.events import SqliteEventLog
+from aman.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +65,37 @@ class Runtime:
         )
         self.plugins = PluginHost()
         self.tasks = TaskTracker()
+        self.writer = BatchWriter(self.db)
+        self.event_log = SqliteEventLog(self.db, self.writer)
+        self.event_types = event_types.EventTypeRegistry()
+        bus_settings = settings.event_bus
+        self.bus = EventBus(
+            self.event_log,
+            clock=self.clock,
+            tasks=self.tasks,
+            types=self.event_types,
+            max_queue_size=bus_settings.max_queue_size,
+            retry=RetryPolicy(tuple(bus_settings.retry_backoff_ms), bus_settings.max_retries),
+            handler_timeout_sec=bus_settings.handler_timeout_sec,
+            workers=bus_settings.workers,
+            rate_limiter=RateLimiter(bus_settings.rate_limit_per_sec, bus_settings.rate_limit_burst),
+            dedup_window_ms=bus_settings.dedup_window_ms,
+        )
+        self.dlq = DeadLetterService(
+            SqliteDlqRepository(self.db, self.writer),
+            self.bus,
+            self.clock,
+            self.tasks,
+            ttl_days=settings.dlq.ttl_days,
+            max_manual_retries=settings.dlq.max_manual_retries,
+        )
+        self.bus.dead_letters = self.dlq
+        self.bus.on_level_change = self._on_backpressure_change
+        self.metrics.add_collector(lambda: telemetry.families(self.bus, self.dlq))
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
-        self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("event_bus", self.bus.recover),
+        ]
         self._stack = LifecycleStack()
         self._boot_task: asyncio.Task[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
@@ -150,6 +188,7 @@ class Runtime:
     async def _stop(self) -> None:
         # Stage 1: close intake. Readiness turns 503 at once; guards refuse new work.
         self.phases.state = RuntimeState.STOPPING
+        self.bus.close_intake()
         self.metrics.ready.set(0)
         boot = self._boot_task
         if boot is not None and not boot.done():
@@ -161,6 +200,22 @@ class Runtime:
         self.phases.state = RuntimeState.STOPPED
         self.set_phase(Phase.ALIVE)
         log.info("runtime stopped")
+
+    def _on_backpressure_change(self, previous: Level, level: Level) -> None:
+        """Audit each level change and announce it on the bus (notifications pick l3+ up)."""
+        log.warning("backpressure %s -> %s (%d queued)", previous.value, level.value, self.bus.pending)
+        payload = {"level": level.value, "previous": previous.value, "pending": self.bus.pending,
+                   "capacity": self.bus.max_queue_size}
+        self.bus.emit(event_types.BACKPRESSURE_CHANGED, payload)
+        self.tasks.spawn("audit:backpressure", self._audit_quietly("backpressure.apply", payload))
+
+    async def _audit_quietly(self, action: str, detail: dict[str, object]) -> None:
+        if not self.audit.available:
+            return
+        try:
+            await self.audit.record(action, operator="system", target="event_bus", detail=detail)
+        except AmanError:
+            log.exception("could not audit %s", action)
 
     async def _unwind(self) -> None:
         budget = self.settings.runtime.drain_timeout_sec

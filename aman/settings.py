@@ -25,6 +25,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The shipped default config, used when neither --config nor AMAN_CONFIG names one.
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "aman.yaml"
 
+#: IM platforms with an inbound webhook adapter (issue #3).
+CHANNEL_PLATFORMS = frozenset({"telegram", "slack", "generic"})
+
 _ENV_PREFIX = "AMAN_"
 _ENV_NESTING = "__"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -91,10 +94,82 @@ class RuntimeSettings(_Section):
 
 
 class EventBusSettings(_Section):
-    """The event bus (issue #3 fills in behaviour)."""
+    """The event bus: queue, retries, rate limits and retention (issue #3)."""
 
     max_queue_size: int = Field(10_000, ge=1, description="Pending events before backpressure.")
     dedup_window_ms: int = Field(86_400_000, ge=0, description="How long dedup keys are kept.")
+    max_retries: int = Field(3, ge=0, le=100, description="Handler retries before the DLQ.")
+    retry_backoff_ms: list[int] = Field(
+        default_factory=lambda: [100, 500, 2000],
+        min_length=1,
+        description="Delay before each retry; the last value repeats.",
+    )
+    handler_timeout_sec: float = Field(30.0, gt=0, description="Longest one handler call may run.")
+    workers: int = Field(4, ge=1, le=64, description="Concurrent dispatch workers.")
+    rate_limit_per_sec: float = Field(100.0, gt=0, description="Per-source sustained rate.")
+    rate_limit_burst: int = Field(200, ge=1, description="Per-source burst.")
+    retention_days: float = Field(7.0, gt=0, description="Events older than this are pruned.")
+    retention_max_events: int = Field(1_000_000, ge=1000, description="Most events kept.")
+    prune_interval_sec: float = Field(300.0, gt=0, description="How often pruning runs.")
+
+
+class DlqSettings(_Section):
+    """The dead-letter queue (issue #3)."""
+
+    ttl_days: float = Field(30.0, gt=0, description="Entries older than this move to the archive.")
+    max_manual_retries: int = Field(5, ge=1, description="Manual retries before 422 unrecoverable.")
+    sweep_interval_sec: float = Field(3600.0, gt=0, description="How often expiry runs.")
+
+
+class StreamSettings(_Section):
+    """The SSE stream at /events/stream (issue #3)."""
+
+    heartbeat_sec: float = Field(15.0, gt=0, description="Keep-alive comment interval.")
+    snapshot_interval_sec: float = Field(2.0, gt=0, description="runtime/metrics snapshot interval.")
+    client_buffer: int = Field(1000, ge=10, description="Messages buffered per slow client.")
+    replay_limit: int = Field(1000, ge=0, description="Most events replayed for Last-Event-ID.")
+
+
+class FileWatchSourceSettings(_Section):
+    """One file-watch event source."""
+
+    id: str = Field(min_length=1, description="Source id; events come from source file:<id>.")
+    paths: list[Path] = Field(min_length=1, description="Folders or files to watch.")
+    patterns: list[str] = Field(default_factory=lambda: ["*"], description="Glob patterns.")
+    recursive: bool = True
+    debounce_ms: int = Field(300, ge=0, le=60_000)
+
+
+class TimerSourceSettings(_Section):
+    """One timer event source."""
+
+    id: str = Field(min_length=1, description="Source id; events come from source timer:<id>.")
+    interval_ms: int = Field(60_000, ge=100, description="Tick interval; >= 60000 emits heartbeat.")
+
+
+class SourcesSettings(_Section):
+    """Built-in event sources (issue #3)."""
+
+    file_watch: list[FileWatchSourceSettings] = Field(default_factory=list)
+    timers: list[TimerSourceSettings] = Field(default_factory=list)
+
+
+class ChannelSettings(_Section):
+    """One IM channel instance, under channels.<platform>.<instance>."""
+
+    enabled: bool = True
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="Telegram secret_token, Slack signing secret or generic HMAC key; empty refuses all.",
+    )
+    allowed_chats: list[str] = Field(default_factory=list, description="Empty = everyone.")
+    agent_id: str | None = Field(None, description="Agent that receives this channel's messages.")
+
+
+class NotificationsSettings(_Section):
+    """Stored notifications (issue #3)."""
+
+    max_stored: int = Field(1000, ge=10, description="Oldest notifications beyond this are pruned.")
 
 
 class _DirsSection(_Section):
@@ -152,9 +227,27 @@ class Settings(_Section):
     souls: SoulsSettings = Field(default_factory=SoulsSettings)  # type: ignore[arg-type]
     plugins: PluginsSettings = Field(default_factory=PluginsSettings)  # type: ignore[arg-type]
     workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)  # type: ignore[arg-type]
+    dlq: DlqSettings = Field(default_factory=DlqSettings)  # type: ignore[arg-type]
+    stream: StreamSettings = Field(default_factory=StreamSettings)  # type: ignore[arg-type]
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)  # type: ignore[arg-type]
+    channels: dict[str, dict[str, ChannelSettings]] = Field(default_factory=dict)
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)  # type: ignore[arg-type]
     cron: CronSettings = Field(default_factory=CronSettings)  # type: ignore[arg-type]
     llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
+
+    @field_validator("channels")
+    @classmethod
+    def _known_platforms(
+        cls, value: dict[str, dict[str, ChannelSettings]]
+    ) -> dict[str, dict[str, ChannelSettings]]:
+        unknown = sorted(set(value) - CHANNEL_PLATFORMS)
+        if unknown:
+            raise ValueError(
+                f"unknown platform(s) {', '.join(unknown)}; "
+                f"supported: {', '.join(sorted(CHANNEL_PLATFORMS))}"
+            )
+        return value
 
     @property
     def skills_dirs(self) -> list[Path]:

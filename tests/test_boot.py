@@ -18,7 +18,10 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
     assert [p["phase"] for p in phases] == [0, 1, 2, 3, 4, 5]
     assert all(p["status"] == "done" and p["duration_ms"] is not None for p in phases)
     steps = [s["name"] for p in phases for s in p["steps"]]
-    assert steps == ["runtime_dir", "instance_lock", "database", "audit_log", "crash_recovery", "plugin_host"]
+    assert steps == [
+        "runtime_dir", "instance_lock", "database", "store_writer", "audit_log", "crash_recovery",
+        "event_bus", "dlq", "plugin_host", "event_dispatch", "maintenance",
+    ]
 
 
 async def test_stop_unwinds_to_phase_zero_and_releases_everything(runtime: Runtime) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from quart import Blueprint
 
-from aman.http.routes import health, observability, runtime
+from aman.http.routes import dlq, events, health, observability, runtime
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.bp,
     runtime.bp,
     observability.bp,
+    events.bp,
+    dlq.bp,
 )

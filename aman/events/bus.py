@@ -1,0 +1,500 @@
+"""EventBus: accept (persist first), order by priority with FIFO per source, dispatch, retry, DLQ.
+
+- ``publish`` admits an event (rate limit, backpressure, dedup), commits guaranteed events to the
+  event log before returning, and queues it.
+- Workers take the next event: the highest-priority head among per-source FIFO segments. A source
+  is dispatched one event at a time, so its events reach handlers in order.
+- Every matching subscriber gets the event concurrently, each under its own timeout. A failure is
+  retried with backoff without holding up the source; past ``max_retries`` the delivery is parked
+  in the DLQ with the reason. An event is done when every delivery has settled.
+- Every step is recorded in the event's trace. Events not done at a crash are re-queued at boot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aman.clock import Clock
+from aman.errors import BackpressureError, NotReadyError, RateLimitedError
+from aman.events import types as t
+from aman.events.backpressure import Level, RateLimiter, level_for
+from aman.events.dedup import DedupIndex
+from aman.events.filters import EventFilter
+from aman.events.model import Delivery, Event, Priority
+from aman.events.queue import SourceFifoQueue
+from aman.events.retry import RetryPolicy
+from aman.events.types import EventTypeRegistry
+from aman.lifecycle import TaskTracker
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], Awaitable[None]]
+Unsubscribe = Callable[[], None]
+Observer = Callable[[Event], None]
+
+
+class EventLog(Protocol):
+    """Storage port of the bus: events, their trace steps, deliveries and dedup keys."""
+
+    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None) -> None:
+        """Store an accepted event; when ``durable`` return only once committed."""
+        ...
+
+    def record_step(self, event: Event, step: str, *, handler: str | None = None,
+                    detail: dict[str, Any] | None = None) -> None:
+        """Add a trace step (written in the next batch)."""
+        ...
+
+    async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
+                              *, durable: bool) -> None:
+        """Record a settled delivery (ok or dead)."""
+        ...
+
+    def mark_status(self, event: Event, status: str) -> None:
+        """Set the event's life status: done, expired or dropped."""
+        ...
+
+    async def pending(self) -> list[tuple[Event, set[str]]]:
+        """Guaranteed events not yet done, oldest first, with handlers already settled."""
+        ...
+
+    async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
+        """The event id holding ``key`` within its window, if any."""
+        ...
+
+    async def max_seq(self) -> int:
+        """Highest acceptance sequence number stored."""
+        ...
+
+
+class DeadLetterPort(Protocol):
+    """Where deliveries that exhausted their retries go."""
+
+    async def park(self, event: Event, handler: str, reason: str, attempts: int) -> str:
+        """Store the failed delivery durably; return the entry id."""
+        ...
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What happened to a published event."""
+
+    event: Event
+    duplicate: bool = False
+    dropped: str | None = None
+
+
+@dataclass
+class _Subscriber:
+    name: str
+    handler: Handler
+    filter: EventFilter
+    timeout: float
+
+
+@dataclass
+class BusStats:
+    """Counters and gauges read by metrics, /debug/metrics and the SSE snapshot."""
+
+    published: int = 0
+    delivered: int = 0
+    discarded: int = 0
+    duplicates: int = 0
+    expired: int = 0
+    rate_limited: int = 0
+    refused: int = 0
+    handler_failures: int = 0
+    dead_lettered: int = 0
+    retries_pending: int = 0
+    inflight: int = 0
+    depth: dict[str, int] = field(default_factory=lambda: {p.value: 0 for p in Priority})
+
+
+class EventBus:
+    """The durable priority event bus."""
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        *,
+        clock: Clock,
+        tasks: TaskTracker,
+        types: EventTypeRegistry,
+        max_queue_size: int,
+        retry: RetryPolicy,
+        handler_timeout_sec: float,
+        workers: int,
+        rate_limiter: RateLimiter,
+        dedup_window_ms: int,
+    ) -> None:
+        self._log = event_log
+        self._clock = clock
+        self._tasks = tasks
+        self.types = types
+        self.max_queue_size = max_queue_size
+        self.retry = retry
+        self._handler_timeout = handler_timeout_sec
+        self._worker_count = workers
+        self._limiter = rate_limiter
+        self._dedup = DedupIndex(event_log.dedup_lookup, dedup_window_ms)
+        self.dead_letters: DeadLetterPort | None = None
+        self.stats = BusStats()
+        self.level = Level.NORMAL
+        self.on_level_change: Callable[[Level, Level], None] | None = None
+        self._subscribers: dict[str, _Subscriber] = {}
+        self._observers: list[Observer] = []
+        self._queue = SourceFifoQueue()
+        self.stats.depth = self._queue.depth
+        self._work = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._outstanding: dict[str, int] = {}
+        self._settled_before: dict[str, set[str]] = {}
+        self._seq = 0
+        self._accepting = False
+        self._dispatching = False
+        self._workers: list[asyncio.Task[None]] = []
+
+    # --- subscription --------------------------------------------------------------------
+
+    def subscribe(
+        self, name: str, handler: Handler, event_filter: EventFilter | None = None,
+        *, timeout: float | None = None,
+    ) -> Unsubscribe:
+        """Deliver matching events to ``handler`` under the stable ``name``; return the undo."""
+        if name in self._subscribers:
+            raise ValueError(f"a subscriber named {name!r} already exists")
+        self._subscribers[name] = _Subscriber(
+            name, handler, event_filter or EventFilter(), timeout or self._handler_timeout
+        )
+
+        def unsubscribe() -> None:
+            self._subscribers.pop(name, None)
+
+        return unsubscribe
+
+    def observe(self, observer: Observer) -> Unsubscribe:
+        """Call ``observer`` synchronously with every dispatched event (the SSE fan-out)."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
+
+    @property
+    def subscriber_names(self) -> list[str]:
+        """Names of current subscribers."""
+        return sorted(self._subscribers)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open intake; dispatch waits for ``open_dispatch`` so no event meets a missing handler."""
+        self._seq = await self._log.max_seq()
+        self._accepting = True
+        self._idle.set()
+
+    async def recover(self) -> int:
+        """Re-queue guaranteed events accepted before a crash but not done; return how many."""
+        recovered = await self._log.pending()
+        for event, settled in recovered:
+            self._outstanding.pop(event.id, None)
+            self._settled_before[event.id] = settled
+            self._log.record_step(event, "requeued", detail={"settled_handlers": sorted(settled)})
+            self._enqueue(event)
+        if recovered:
+            log.info("re-queued %d event(s) accepted before the last stop", len(recovered))
+        return len(recovered)
+
+    def open_dispatch(self) -> None:
+        """Start the workers."""
+        self._dispatching = True
+        for number in range(self._worker_count):
+            self._workers.append(self._tasks.spawn(f"bus-worker-{number}", self._worker()))
+
+    def close_intake(self) -> None:
+        """Refuse new events from now on (stage 1 of a stop)."""
+        self._accepting = False
+
+    @property
+    def accepting(self) -> bool:
+        """Whether publish accepts events."""
+        return self._accepting
+
+    async def drain(self, timeout: float) -> bool:
+        """Close intake and wait for queued and in-flight deliveries; True if fully drained."""
+        self._accepting = False
+        try:
+            await asyncio.wait_for(self.wait_idle(), timeout=timeout)
+            return True
+        except TimeoutError:
+            log.warning(
+                "bus drain timed out with %d queued and %d in flight; they resume at next boot",
+                self._queue.size, self.stats.inflight,
+            )
+            return False
+
+    async def stop(self) -> None:
+        """Stop workers; queued guaranteed events stay pending in the log for the next boot."""
+        self._accepting = False
+        self._dispatching = False
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        self._queue.clear()
+        self.stats.depth = self._queue.depth
+        self._outstanding.clear()
+
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued, dispatching or waiting to retry."""
+        while not (self._queue.size == 0 and self.stats.inflight == 0 and not self._outstanding):
+            self._idle.clear()
+            await self._idle.wait()
+
+    # --- publish -------------------------------------------------------------------------
+
+    async def publish(self, event: Event, *, internal: bool = False) -> PublishResult:
+        """Admit, persist (guaranteed delivery) and queue ``event``.
+
+        ``internal`` events (the runtime's own facts) skip the rate limit and backpressure.
+        Raises ``RateLimitedError`` (429), ``BackpressureError`` (503) or ``NotReadyError``.
+        """
+        if not self._accepting:
+            raise NotReadyError("the event bus is not accepting events (runtime not ready)")
+        if not internal:
+            event, dropped = self._admit(event)
+            if dropped is not None:
+                self.stats.discarded += 1
+                return PublishResult(event, dropped=dropped)
+        now = self._clock.now_ms()
+        expires = None
+        if event.dedup_key:
+            original = await self._dedup.claim(event.dedup_key, event.id, now)
+            if original is not None:
+                self.stats.duplicates += 1
+                return PublishResult(event.with_changes(id=original), duplicate=True)
+            expires = now + self._dedup.window_ms
+        self._seq += 1
+        event = event.with_changes(seq=self._seq)
+        try:
+            await self._log.append(event, durable=event.delivery.guaranteed, dedup_expires_at=expires)
+        except BaseException:
+            if event.dedup_key:
+                self._dedup.release(event.dedup_key)
+            raise
+        self.stats.published += 1
+        self._enqueue(event)
+        return PublishResult(event)
+
+    def _admit(self, event: Event) -> tuple[Event, str | None]:
+        """Apply the rate limit and backpressure; return the event (maybe demoted) or a drop."""
+        wait = self._limiter.acquire(event.source, self._clock.monotonic())
+        if wait > 0:
+            self.stats.rate_limited += 1
+            raise RateLimitedError(
+                f"source {event.source!r} is over its rate limit", retry_after=wait,
+                hint="Slow down this source or raise event_bus.rate_limit_per_sec / rate_limit_burst.",
+            )
+        level = self.level
+        if level is Level.CRITICAL and event.priority is Priority.LOW:
+            self.stats.refused += 1
+            raise BackpressureError("the event queue is full; low-priority events are refused",
+                                    retry_after=2.0)
+        if event.delivery.guaranteed:
+            if level.severity >= Level.L3.severity:
+                self.stats.refused += 1
+                raise BackpressureError(
+                    f"the event queue is {level.value} ({self._queue.size}/{self.max_queue_size}); "
+                    "not accepted", retry_after=1.0,
+                )
+        elif level.severity >= Level.L2.severity:
+            return event, f"backpressure_{level.value}"
+        elif level.severity >= Level.L1.severity:
+            event = event.with_changes(priority=event.priority.demoted())
+        return event, None
+
+    # --- queue ---------------------------------------------------------------------------
+
+    def _enqueue(self, event: Event) -> None:
+        self._queue.push(event)
+        self._update_level()
+        self._work.set()
+
+    def _take(self) -> Event | None:
+        event = self._queue.take()
+        if event is not None:
+            self._update_level()
+        return event
+
+    def _release(self, source: str) -> None:
+        if self._queue.release(source):
+            self._work.set()
+
+    def _update_level(self) -> None:
+        level = level_for(self._queue.size, self.max_queue_size)
+        if level is not self.level:
+            previous, self.level = self.level, level
+            if self.on_level_change is not None:
+                self.on_level_change(previous, level)
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet dispatched."""
+        return self._queue.size
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            self._work.clear()
+            event = self._take() if self._dispatching else None
+            if event is None:
+                self._signal_idle()
+                await self._work.wait()
+                continue
+            self.stats.inflight += 1
+            try:
+                await self._dispatch(event)
+            except Exception:
+                log.exception("dispatch of event %s failed", event.id)
+            finally:
+                self.stats.inflight -= 1
+                self._release(event.source)
+
+    def _signal_idle(self) -> None:
+        if self._queue.size == 0 and self.stats.inflight == 0 and not self._outstanding:
+            self._idle.set()
+
+    async def _dispatch(self, event: Event) -> None:
+        if event.expired(self._clock.now_ms()):
+            self.stats.expired += 1
+            self._log.record_step(event, "expired", detail={"ttl_ms": event.metadata.ttl_ms})
+            self._log.mark_status(event, "expired")
+            return
+        self.types.seen(event.event_type)
+        settled = self._settled_before.pop(event.id, set())
+        targets = [s for s in self._subscribers.values()
+                   if s.name not in settled and s.filter.matches(event)]
+        self._log.record_step(event, "dispatched", detail={"handlers": [s.name for s in targets]})
+        for observer in list(self._observers):
+            try:
+                observer(event)
+            except Exception:
+                log.exception("event observer failed")
+        self.stats.delivered += 1
+        if not targets:
+            self._log.mark_status(event, "done")
+            return
+        self._outstanding[event.id] = len(targets)
+        await asyncio.gather(*(self._deliver(event, sub, attempt=1) for sub in targets))
+
+    async def _deliver(self, event: Event, sub: _Subscriber, attempt: int,
+                       outcome: asyncio.Future[str] | None = None) -> None:
+        error = await self._call(event, sub)
+        if error is None:
+            self._log.record_step(event, "handler_ok", handler=sub.name, detail={"attempt": attempt})
+            await self._log.record_delivery(event, sub.name, "ok", attempt,
+                                            durable=event.delivery is Delivery.EXACTLY_ONCE)
+            self._settle(event, outcome, "ok")
+            return
+        self.stats.handler_failures += 1
+        will_retry = attempt <= event.metadata.max_retries
+        detail = {"attempt": attempt, "error": error, "will_retry": will_retry}
+        self._log.record_step(event, "handler_failed", handler=sub.name, detail=detail)
+        if attempt == 1 and event.source not in t.SYSTEM_SOURCES:
+            self._emit_fact(t.HANDLER_FAILED, event, {"event_id": event.id, "handler": sub.name,
+                                                      "event_type": event.event_type, **detail})
+        if will_retry:
+            delay = self.retry.delay_sec(attempt)
+            self._log.record_step(event, "retry_scheduled", handler=sub.name,
+                                  detail={"attempt": attempt + 1, "delay_ms": round(delay * 1000)})
+            self.stats.retries_pending += 1
+            self._tasks.spawn(f"retry:{event.id}:{sub.name}",
+                              self._retry_later(event, sub, attempt + 1, delay, outcome))
+            return
+        reason = f"handler {sub.name} failed {attempt} time(s); last error: {error}"
+        if outcome is not None:  # a manual DLQ retry: its caller decides what happens
+            self._settle(event, outcome, reason)
+            return
+        await self._dead_letter(event, sub.name, reason, attempt)
+        self._settle(event, outcome, "dead")
+
+    async def _retry_later(self, event: Event, sub: _Subscriber, attempt: int, delay: float,
+                           outcome: asyncio.Future[str] | None) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.stats.retries_pending -= 1
+        current = self._subscribers.get(sub.name)
+        if current is None or not self._dispatching:
+            # The subscriber left (or the bus is stopping): the event stays pending for the
+            # next boot, or is settled as unsubscribed.
+            if current is None:
+                self._log.record_step(event, "handler_gone", handler=sub.name)
+                self._settle(event, outcome, f"handler {sub.name} is no longer subscribed")
+            return
+        self._log.record_step(event, "retried", handler=sub.name, detail={"attempt": attempt})
+        await self._deliver(event, current, attempt, outcome)
+
+    async def _call(self, event: Event, sub: _Subscriber) -> str | None:
+        try:
+            await asyncio.wait_for(sub.handler(event), timeout=sub.timeout)
+        except TimeoutError:
+            return f"timed out after {sub.timeout:g}s"
+        except Exception as exc:  # a handler's failure is data, never the bus's problem
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    async def _dead_letter(self, event: Event, handler: str, reason: str, attempts: int) -> None:
+        self.stats.dead_lettered += 1
+        if self.dead_letters is None:
+            log.error("no DLQ attached; delivery of %s to %s lost: %s", event.id, handler, reason)
+            return
+        entry_id = await self.dead_letters.park(event, handler, reason, attempts)
+        self._log.record_step(event, "dead_lettered", handler=handler,
+                              detail={"dlq_id": entry_id, "reason": reason})
+        await self._log.record_delivery(event, handler, "dead", attempts, durable=True)
+
+    def _settle(self, event: Event, outcome: asyncio.Future[str] | None, result: str) -> None:
+        if outcome is not None:
+            if not outcome.done():
+                outcome.set_result(result)
+            return
+        left = self._outstanding.get(event.id, 0) - 1
+        if left <= 0:
+            self._outstanding.pop(event.id, None)
+            self._log.mark_status(event, "done")
+            self._log.record_step(event, "done")
+            self._signal_idle()
+        else:
+            self._outstanding[event.id] = left
+
+    def redeliver(self, event: Event, handler: str) -> asyncio.Future[str]:
+        """Deliver ``event`` to one subscriber again with fresh retries (a manual DLQ retry).
+
+        The future resolves to ``"ok"`` or to the reason it failed again; nothing is parked.
+        """
+        outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        sub = self._subscribers.get(handler)
+        if sub is None:
+            outcome.set_result(f"handler {handler} is no longer subscribed")
+            return outcome
+        self._log.record_step(event, "manual_retry", handler=handler)
+        self._tasks.spawn(f"redeliver:{event.id}:{handler}", self._deliver(event, sub, 1, outcome))
+        return outcome
+
+    def _emit_fact(self, event_type: str, cause: Event | None, payload: dict[str, Any],
+                   source: str = t.BUS_SOURCE, priority: Priority = Priority.HIGH) -> None:
+        fact = Event.create(source=source, event_type=event_type, payload=payload,
+                            priority=priority, parent=cause)
+        self._tasks.spawn(f"fact:{event_type}", self._publish_fact(fact))
+
+    async def _publish_fact(self, fact: Event) -> None:
+        if self._accepting:
+            await self.publish(fact, internal=True)
+
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = t.BUS_SOURCE,
+             cause: Event | None = None) -> None:
+        """Publish a runtime fact in the background (never refused by backpressure)."""
+        self._emit_fact(event_type, cause, payload, source=source)

@@ -1,0 +1,23 @@
+"""RetryPolicy: how many times a failing handler is retried, and how long to wait before each."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+#: ±10 % jitter so handlers failing together do not retry in lock-step.
+_JITTER = 0.1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff sequence in ms (the last value repeats) and the retry budget."""
+
+    backoff_ms: tuple[int, ...] = (100, 500, 2000)
+    max_retries: int = 3
+
+    def delay_sec(self, retry_number: int) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based)."""
+        index = min(retry_number, len(self.backoff_ms)) - 1
+        base = self.backoff_ms[max(0, index)] / 1000
+        return base * (1 + random.uniform(-_JITTER, _JITTER))

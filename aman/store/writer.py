@@ -1,0 +1,122 @@
+"""BatchWriter: group commit for the hot path.
+
+A commit per row caps SQLite at ~1 500 rows/s on this machine, while one transaction of many rows
+reaches 50 k+/s. Writers hand statements to one task that drains everything queued into a single
+transaction; a caller that needs durability awaits its statement's commit, others do not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+
+from aman.errors import StoreError, StoreUnavailableError
+from aman.store.db import Database
+
+log = logging.getLogger(__name__)
+
+#: Statements per transaction at most; bounds how long one commit holds the writer.
+_MAX_BATCH = 2000
+
+
+@dataclass
+class _Op:
+    sql: str
+    params: Sequence[Any]
+    done: asyncio.Future[None] | None
+
+
+class BatchWriter:
+    """The single group-committing writer of one Database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: list[_Op] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self.batches = 0
+        self.statements = 0
+
+    async def start(self) -> None:
+        """Start the writer task."""
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-writer")
+
+    async def stop(self) -> None:
+        """Commit everything queued, then stop."""
+        await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for op in self._queue:  # only if flush failed
+            if op.done is not None and not op.done.done():
+                op.done.set_exception(StoreUnavailableError("the store writer stopped"))
+        self._queue.clear()
+
+    def submit(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Queue a statement; it commits with the next batch."""
+        self._queue.append(_Op(sql, params, None))
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def execute(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Queue statements together and wait until they are committed."""
+        if self._task is None:
+            raise StoreUnavailableError("the store writer is not running")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        last = len(statements) - 1
+        for index, (sql, params) in enumerate(statements):
+            self._queue.append(_Op(sql, params, done if index == last else None))
+        self._idle.clear()
+        self._wakeup.set()
+        await done
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._task is None or self._task.done():
+            return
+        await self._idle.wait()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+                await self._commit(batch)
+            self._idle.set()
+
+    async def _commit(self, batch: list[_Op]) -> None:
+        try:
+            async with self._db.transaction() as tx:
+                for sql, ops in groupby(batch, key=lambda op: op.sql):
+                    rows = [op.params for op in ops]
+                    if len(rows) == 1:
+                        await tx.execute(sql, rows[0])
+                    else:
+                        await tx.executemany(sql, rows)
+        except (StoreError, StoreUnavailableError) as exc:
+            if len(batch) > 1:
+                # One bad statement must not sink the others: retry each on its own.
+                for op in batch:
+                    await self._commit([op])
+                return
+            log.error("store write failed: %s (%s)", exc, batch[0].sql.split("(")[0])
+            for op in batch:
+                if op.done is not None and not op.done.done():
+                    op.done.set_exception(exc)
+            return
+        self.batches += 1
+        self.statements += len(batch)
+        for op in batch:
+            if op.done is not None and not op.done.done():
+                op.done.set_result(None)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,17 @@ def runtime_of(app: Quart) -> Runtime:
     """The runtime behind any app built by create_app."""
     rt: Runtime = app.extensions["aman.runtime"]
     return rt
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_connections() -> Iterator[None]:
+    """Every test closes the databases it opened (an open aiosqlite thread hangs the exit)."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leaked = []
+    for thread in threading.enumerate():
+        if thread.ident not in before and "_connection_worker_thread" in thread.name:
+            thread.join(timeout=2)  # a closed connection's thread ends a moment after close
+            if thread.is_alive():
+                leaked.append(thread.name)
+    assert not leaked, f"database connections left open: {leaked}"

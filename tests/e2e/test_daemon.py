@@ -1,4 +1,4 @@
-"""The real ``aman run`` process over real HTTP: boot, auth, confirmation, errors, exits, CLI (issue #2)."""
+"""The real ``aman run`` process over real HTTP: boot, auth, confirmation, errors, exits."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,9 @@ def audit_items(daemon: Daemon, **params: Any) -> list[dict[str, Any]]:
     return list(body["items"])
 
 
-def raw_request(daemon: Daemon, raw_headers: str, method: str = "POST", path: str = "/") -> tuple[int, str]:
+def raw_request(
+    daemon: Daemon, raw_headers: str, method: str = "POST", path: str = "/"
+) -> tuple[int, str]:
     """Send one HTTP/1.1 request byte for byte (httpx refuses header values with spaces around)."""
     request = (
         f"{method} {path} HTTP/1.1\r\nHost: {daemon.bind}\r\nContent-Length: 0\r\n"
@@ -351,8 +354,41 @@ def test_body_over_max_body_bytes_is_413(start_daemon: StartDaemon) -> None:
     )
     error = assert_error(response, 413, "payload_too_large")
     assert "2048" in error["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked, counted while read
+        for _ in range(10):
+            yield b"a" * 1024
+
+    chunked = d.client.post("/agent/start", content=chunks())
+    assert "content-length" not in chunked.request.headers
+    assert_error(chunked, 413, "payload_too_large")
+
     small = d.client.post("/agent/start", json={})
     assert small.status_code == 200, small.text
+
+
+def test_bad_body_is_400_naming_the_field_and_changes_nothing(start_daemon: StartDaemon) -> None:
+    d = start_daemon()
+    confirmed = {"x-aman-confirm": "yes", "content-type": "application/json"}
+    cases = [
+        (b'{"reason": ', "invalid_json", "line 1"),
+        (b"[1, 2]", "validation_error", "JSON object"),
+        (b'{"reason": 5}', "validation_error", "body.reason"),
+        (b'{"bogus": 1}', "validation_error", "body.bogus"),
+        (b'{"reason": "' + b"r" * 501 + b'"}', "validation_error", "body.reason"),
+    ]
+    for raw, code, fragment in cases:
+        response = d.client.post("/agent/shutdown", content=raw, headers=confirmed)
+        error = assert_error(response, 400, code)
+        assert fragment in error["message"], (raw, error)
+        assert d.client.get("/health/ready").status_code == 200, f"{raw!r} stopped the runtime"
+
+    stopped = d.client.post("/agent/shutdown", json={"reason": "e2e"}, headers=confirmed)
+    assert stopped.status_code == 200, stopped.text
+    assert d.client.get("/health/ready").status_code == 503
+    assert d.client.post("/agent/start").status_code == 200
+    [done] = [r for r in audit_items(d, action="agent.shutdown") if r["outcome"] == "ok"]
+    assert done["detail"]["reason"] == "e2e"
 
 
 @pytest.mark.parametrize(

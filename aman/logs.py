@@ -46,3 +46,5 @@ def setup_logging(level: str, log_dir: Path | None, secrets: Iterable[str]) -> N
     root.setLevel(level)
     # Hypercorn's access log costs a line per request; aman's metrics count requests instead.
     logging.getLogger("hypercorn.access").setLevel(logging.WARNING)
+    # httpx logs every outbound request at INFO (forwarders); failures reach the trace instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

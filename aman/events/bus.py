@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aman.clock import Clock
@@ -153,6 +153,7 @@ class EventBus:
         self._idle = asyncio.Event()
         self._outstanding: dict[str, int] = {}
         self._settled_before: dict[str, set[str]] = {}
+        self._facts_pending = 0
         self._seq = 0
         self._accepting = False
         self._dispatching = False
@@ -248,7 +249,7 @@ class EventBus:
 
     async def wait_idle(self) -> None:
         """Return once nothing is queued, dispatching or waiting to retry."""
-        while not (self._queue.size == 0 and self.stats.inflight == 0 and not self._outstanding):
+        while not self._is_idle():
             self._idle.clear()
             await self._idle.wait()
 
@@ -276,7 +277,11 @@ class EventBus:
                 return PublishResult(event.with_changes(id=original), duplicate=True)
             expires = now + self._dedup.window_ms
         self._seq += 1
-        event = event.with_changes(seq=self._seq)
+        if event.metadata.max_retries is None:
+            event = event.with_changes(
+                seq=self._seq, metadata=replace(event.metadata, max_retries=self.retry.max_retries))
+        else:
+            event = event.with_changes(seq=self._seq)
         try:
             await self._log.append(event, durable=event.delivery.guaranteed, dedup_expires_at=expires)
         except BaseException:
@@ -362,8 +367,12 @@ class EventBus:
                 self.stats.inflight -= 1
                 self._release(event.source)
 
+    def _is_idle(self) -> bool:
+        return (self._queue.size == 0 and self.stats.inflight == 0 and not self._outstanding
+                and self._facts_pending == 0)
+
     def _signal_idle(self) -> None:
-        if self._queue.size == 0 and self.stats.inflight == 0 and not self._outstanding:
+        if self._is_idle():
             self._idle.set()
 
     async def _dispatch(self, event: Event) -> None:
@@ -399,7 +408,8 @@ class EventBus:
             self._settle(event, outcome, "ok")
             return
         self.stats.handler_failures += 1
-        will_retry = attempt <= event.metadata.max_retries
+        budget = event.metadata.max_retries
+        will_retry = attempt <= (self.retry.max_retries if budget is None else budget)
         detail = {"attempt": attempt, "error": error, "will_retry": will_retry}
         self._log.record_step(event, "handler_failed", handler=sub.name, detail=detail)
         if attempt == 1 and event.source not in t.SYSTEM_SOURCES:
@@ -488,11 +498,16 @@ class EventBus:
                    source: str = t.BUS_SOURCE, priority: Priority = Priority.HIGH) -> None:
         fact = Event.create(source=source, event_type=event_type, payload=payload,
                             priority=priority, parent=cause)
+        self._facts_pending += 1
         self._tasks.spawn(f"fact:{event_type}", self._publish_fact(fact))
 
     async def _publish_fact(self, fact: Event) -> None:
-        if self._accepting:
-            await self.publish(fact, internal=True)
+        try:
+            if self._accepting:
+                await self.publish(fact, internal=True)
+        finally:
+            self._facts_pending -= 1
+            self._signal_idle()
 
     def emit(self, event_type: str, payload: dict[str, Any], *, source: str = t.BUS_SOURCE,
              cause: Event | None = None) -> None:

@@ -131,6 +131,10 @@ class DeadLetterService:
                                    "outcome": reason}])
         await self._repo.insert(entry)
         self.depth_cache += 1
+        if event.source in t.SYSTEM_SOURCES:
+            # A parked fact must not announce itself again: that would loop for a handler that
+            # fails on everything.
+            return entry.id
         self._bus.emit(t.DLQ_PARKED, {"entry_id": entry.id, "event_id": event.id, "handler": handler,
                                       "reason": reason, "event_type": event.event_type,
                                       "source": event.source}, source=t.DLQ_SOURCE, cause=event)

@@ -59,7 +59,7 @@ class EventMetadata:
     trace_id: str
     parent_event_id: str | None = None
     retry_count: int = 0
-    max_retries: int = DEFAULT_MAX_RETRIES
+    max_retries: int | None = None  # None: the bus's event_bus.max_retries, filled at publish
     ttl_ms: int | None = None
     created_at: int = 0
 
@@ -105,7 +105,7 @@ class Event:
         trace_id: str | None = None,
         parent: Event | None = None,
         parent_event_id: str | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         ttl_ms: int | None = None,
         now_ms: int | None = None,
     ) -> Event:
@@ -189,7 +189,8 @@ class Event:
                 trace_id=meta["trace_id"],
                 parent_event_id=meta.get("parent_event_id"),
                 retry_count=int(meta.get("retry_count", 0)),
-                max_retries=int(meta.get("max_retries", DEFAULT_MAX_RETRIES)),
+                max_retries=(int(meta["max_retries"]) if meta.get("max_retries") is not None
+                             else DEFAULT_MAX_RETRIES),
                 ttl_ms=meta.get("ttl_ms"),
                 created_at=int(meta.get("created_at", data["timestamp"])),
             ),

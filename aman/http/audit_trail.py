@@ -48,7 +48,7 @@ async def record_request(
     error_code: str | None = getattr(g, "error_code", None)
     outcome = outcome_of(status, error_code)
     refused = outcome in ("unauthorized", "forbidden", "confirmation_required")
-    changing = request.method not in _SAFE_METHODS and request.url_rule is not None
+    changing = spec.audit and request.method not in _SAFE_METHODS and request.url_rule is not None
     if not (refused or changing):
         return
     detail = {"method": request.method, "path": request.path, "status": status}

@@ -24,6 +24,9 @@ class RoutePolicy:
     confirm: bool = False
     action: str | None = None
     target: str | None = None  # format string over the route's path parameters
+    #: False for data-plane intake (event pushes, IM webhooks): each accepted event is already
+    #: an append-only record in the event log with its trace, so only refusals are audited.
+    audit: bool = True
 
     def target_for(self, view_args: dict[str, Any] | None, path: str) -> str:
         """The audit target of one request."""
@@ -45,9 +48,10 @@ def policy(
     confirm: bool = False,
     action: str | None = None,
     target: str | None = None,
+    audit: bool = True,
 ) -> Callable[[F], F]:
     """Attach a ``RoutePolicy`` to a view function (put it below ``@bp.route``)."""
-    spec = RoutePolicy(public, needs_runtime, confirm, action, target)
+    spec = RoutePolicy(public, needs_runtime, confirm, action, target, audit)
 
     def decorator(func: F) -> F:
         setattr(func, _ATTRIBUTE, spec)

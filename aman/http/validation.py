@@ -6,41 +6,19 @@ decorators parse the body themselves so every failure names the field path or th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from quart import request
 from quart_schema import document_querystring, document_request, document_response
 
-from aman.errors import InvalidJsonError, ValidationFailedError
 from aman.http.schemas import ErrorBody
+from aman.parsing import json_object, parse_model
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
-
-
-def describe(exc: ValidationError, *, prefix: str) -> ValidationFailedError:
-    """Turn a pydantic error into one message listing each failing field path."""
-    fields = []
-    for error in exc.errors():
-        path = ".".join([prefix, *(str(p) for p in error["loc"])])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "is not a known field"
-        fields.append({"path": path, "message": message, "type": error["type"]})
-    summary = "; ".join(f"{f['path']}: {f['message']}" for f in fields)
-    return ValidationFailedError(f"invalid request: {summary}", details={"fields": fields})
-
-
-def parse_model(model: type[M], data: Any, *, prefix: str) -> M:
-    """Validate ``data`` against ``model`` or raise ``ValidationFailedError``."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise describe(exc, prefix=prefix) from None
 
 
 async def read_json_object() -> dict[str, Any]:
@@ -48,20 +26,7 @@ async def read_json_object() -> dict[str, Any]:
     raw = await request.get_data(as_text=False)
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except UnicodeDecodeError:
-        raise InvalidJsonError("request body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidJsonError(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    if not isinstance(data, dict):
-        raise ValidationFailedError(
-            f"request body must be a JSON object, not {type(data).__name__}",
-            hint="Wrap the fields in an object: {\"field\": value}.",
-        )
-    return data
+    return json_object(raw)
 
 
 def validate_body(model: type[BaseModel]) -> Callable[[F], F]:

@@ -87,13 +87,21 @@ class Database:
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        except BaseException:  # cancelled mid-open (a stop during boot): leave nothing running
+            await asyncio.shield(self.close())
+            raise
         self._write_lock = asyncio.Lock()
 
     async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        for pragma in _PRAGMAS:
-            await conn.execute(pragma)
+        conn = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await conn
+            conn.row_factory = sqlite3.Row
+            for pragma in _PRAGMAS:
+                await conn.execute(pragma)
+        except BaseException:
+            conn.stop()  # ends the connection's thread even if it never finished connecting
+            raise
         return conn
 
     async def close(self) -> None:

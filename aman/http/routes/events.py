@@ -56,7 +56,7 @@ def _to_event(body: PushEventRequest, dedup_header: str | None) -> Event:
         agent_id=body.agent_id,
         trace_id=body.trace_id,
         parent_event_id=body.parent_event_id,
-        max_retries=body.max_retries if body.max_retries is not None else rt.settings.event_bus.max_retries,
+        max_retries=body.max_retries,
         ttl_ms=body.ttl_ms,
         now_ms=rt.clock.now_ms(),
     )
@@ -79,7 +79,7 @@ async def _publish(event: Event, *, internal: bool) -> Response:
 
 
 @bp.post("/events/push")
-@policy(action="event.push", target="event")
+@policy(action="event.push", target="event", audit=False)
 @validate_body(PushEventRequest)
 async def push(body: PushEventRequest) -> Response:
     """Accept an event: 202 once durable (guaranteed delivery); 200 duplicate for a repeated key."""

@@ -9,6 +9,7 @@ from quart import Blueprint, Response, jsonify
 
 from aman.audit import AuditQuery
 from aman.errors import InvalidCursorError
+from aman.events import telemetry
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
@@ -38,6 +39,7 @@ async def debug_metrics() -> Response:
             "ready": rt.ready,
             "background_tasks": rt.tasks.running,
             "plugins": rt.plugins.names,
+            "event_bus": telemetry.snapshot(rt.bus, rt.dlq),
             "metrics": rt.metrics.as_json(),
         }
     )

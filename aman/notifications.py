@@ -1,0 +1,336 @@
+"""NotificationService: what an operator should look at, stored in SQLite and fed by the bus.
+
+A notification is *active* until it is acknowledged (``ack``, any severity) or dismissed
+(``dismiss``, not for criticals); the unread count is the number of active ones. One bus
+subscriber named ``notifications`` turns runtime facts into notifications (issue #3):
+
+===========================  ============================  ==============
+event                        severity                      category
+===========================  ============================  ==============
+``dlq.parked``               warning                       ``dlq``
+``dlq.expiry_warning``       warning (7, 3 and 1 days)     ``dlq``
+``bus.backpressure_changed`` rising into l3/l4: warning,   ``backpressure``
+                             into critical: critical
+``bus.handler_failed``       warning                       ``handler``
+===========================  ============================  ==============
+
+Every one stores the id of the event that caused it, and the store keeps at most one
+notification per event id, so an at-least-once redelivery after a crash adds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aman.clock import Clock
+from aman.errors import ConflictError, NotFoundError
+from aman.events import types as t
+from aman.events.filters import EventFilter
+from aman.events.model import Event
+from aman.ids import uuid7
+
+if TYPE_CHECKING:
+    from aman.events.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+#: The one bus subscriber this service registers.
+SUBSCRIBER = "notifications"
+#: Facts that may become notifications; everything else never reaches the handler.
+WATCHED_TYPES = frozenset({t.DLQ_PARKED, t.DLQ_EXPIRY_WARNING, t.BACKPRESSURE_CHANGED,
+                           t.HANDLER_FAILED})
+#: Backpressure levels worth telling a person about (issue #3: "backpressure l3+").
+_LOUD_LEVELS = ("l3", "l4", "critical")
+_LEVEL_ORDER = ("normal", "l1", "l2", "l3", "l4", "critical")
+#: Where DLQ notifications point the UI.
+DLQ_ROUTE = "/dlq"
+
+
+class Severity(enum.Enum):
+    """How loud a notification is; criticals must be acknowledged, never dismissed."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class NotDismissibleError(ConflictError):
+    """A critical notification cannot be dismissed, only acknowledged."""
+
+    code = "not_dismissible"
+    hint = "Critical notifications must be acknowledged: POST /notifications/{id}/ack."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification:
+    """One notification."""
+
+    id: str
+    severity: Severity
+    category: str
+    title: str
+    message: str
+    created_at_ms: int
+    action_route: str | None = None
+    action_label: str | None = None
+    event_id: str | None = None
+    read: bool = False
+    dismissed: bool = False
+
+    @property
+    def dismissible(self) -> bool:
+        """Criticals are not dismissible (they need an ack)."""
+        return self.severity is not Severity.CRITICAL
+
+    @property
+    def active(self) -> bool:
+        """Neither acknowledged nor dismissed: counts as unread."""
+        return not (self.read or self.dismissed)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {
+            "id": self.id,
+            "severity": self.severity.value,
+            "category": self.category,
+            "title": self.title,
+            "message": self.message,
+            "action_route": self.action_route,
+            "action_label": self.action_label,
+            "event_id": self.event_id,
+            "created_at_ms": self.created_at_ms,
+            "read": self.read,
+            "dismissed": self.dismissed,
+            "dismissible": self.dismissible,
+            "active": self.active,
+        }
+
+
+class NotificationRepository(Protocol):
+    """Storage port for notifications."""
+
+    async def insert(self, notification: Notification, *, keep: int) -> None:
+        """Store durably (ignored if one exists for the same event id); prune beyond ``keep``."""
+        ...
+
+    async def get(self, notification_id: str) -> Notification | None:
+        """One notification."""
+        ...
+
+    async def get_by_event(self, event_id: str) -> Notification | None:
+        """The notification caused by ``event_id``."""
+        ...
+
+    async def list(self, *, active_only: bool, severity: Severity | None, limit: int,
+                   offset: int) -> builtins.list[Notification]:
+        """Newest first."""
+        ...
+
+    async def unread_count(self) -> int:
+        """Active notifications."""
+        ...
+
+    async def mark_read(self, notification_id: str) -> None:
+        """Acknowledge one notification durably."""
+        ...
+
+    async def mark_dismissed(self, notification_id: str) -> None:
+        """Dismiss one notification durably."""
+        ...
+
+    async def dismiss_all(self) -> int:
+        """Dismiss every active dismissible notification; return how many."""
+        ...
+
+
+class NotificationService:
+    """Creates, lists and settles notifications; subscribes to the bus facts that produce them."""
+
+    def __init__(self, repository: NotificationRepository, clock: Clock, *,
+                 max_stored: int) -> None:
+        self._repo = repository
+        self._clock = clock
+        self.max_stored = max_stored
+        self._unread = 0
+        # Serializes change + count refresh, so the cached count is never older than a change
+        # and dismiss_all counts exactly what it dismissed.
+        self._lock = asyncio.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, bus: EventBus) -> None:
+        """Load the unread count and subscribe to the facts that become notifications."""
+        self._unread = await self._repo.unread_count()
+        self._unsubscribe = bus.subscribe(SUBSCRIBER, self._on_event,
+                                          EventFilter(event_types=WATCHED_TYPES))
+
+    async def stop(self) -> None:
+        """Unsubscribe (a later start subscribes again)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # --- reads ---------------------------------------------------------------------------
+
+    @property
+    def unread_count_cached(self) -> int:
+        """Active notifications as of the last change; no I/O (the SSE snapshot reads it)."""
+        return self._unread
+
+    async def unread_count(self) -> int:
+        """Active notifications, read from the store (and refreshing the cache)."""
+        self._unread = await self._repo.unread_count()
+        return self._unread
+
+    async def get(self, notification_id: str) -> Notification:
+        """One notification, or ``NotFoundError``."""
+        found = await self._repo.get(notification_id)
+        if found is None:
+            raise NotFoundError(f"no notification {notification_id!r}",
+                                hint="GET /notifications lists the stored notifications.")
+        return found
+
+    async def list(self, *, active_only: bool = False, severity: Severity | None = None,
+                   limit: int = 50, offset: int = 0) -> builtins.list[Notification]:
+        """Newest first."""
+        return await self._repo.list(active_only=active_only, severity=severity, limit=limit,
+                                     offset=offset)
+
+    # --- changes -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        severity: Severity,
+        category: str,
+        title: str,
+        message: str,
+        action_route: str | None = None,
+        action_label: str | None = None,
+        event_id: str | None = None,
+    ) -> Notification:
+        """Store a new notification, pruning the oldest beyond ``max_stored``.
+
+        With an ``event_id`` that already has a notification, nothing is added and the existing
+        one is returned (redelivery after a crash).
+        """
+        notification = Notification(
+            id=uuid7(), severity=severity, category=category, title=title, message=message,
+            created_at_ms=self._clock.now_ms(), action_route=action_route,
+            action_label=action_label, event_id=event_id,
+        )
+        async with self._lock:
+            await self._repo.insert(notification, keep=self.max_stored)
+            await self._refresh()
+        if event_id is not None:
+            stored = await self._repo.get_by_event(event_id)
+            if stored is not None:
+                return stored
+        return notification
+
+    async def dismiss(self, notification_id: str) -> Notification:
+        """Dismiss a warning or info; a critical raises ``NotDismissibleError`` (409)."""
+        async with self._lock:
+            found = await self.get(notification_id)
+            if not found.dismissible:
+                raise NotDismissibleError(
+                    f"notification {notification_id} is critical and cannot be dismissed",
+                    hint=f"Acknowledge it instead: POST /notifications/{notification_id}/ack.",
+                )
+            if not found.dismissed:
+                await self._repo.mark_dismissed(notification_id)
+                await self._refresh()
+        return await self.get(notification_id)
+
+    async def ack(self, notification_id: str) -> Notification:
+        """Acknowledge a notification of any severity: it is read and no longer active."""
+        async with self._lock:
+            found = await self.get(notification_id)
+            if not found.read:
+                await self._repo.mark_read(notification_id)
+                await self._refresh()
+        return await self.get(notification_id)
+
+    async def dismiss_all(self) -> int:
+        """Dismiss every active warning and info; criticals stay. Return how many."""
+        async with self._lock:
+            count = await self._repo.dismiss_all()
+            if count:
+                await self._refresh()
+        return count
+
+    async def _refresh(self) -> None:
+        self._unread = await self._repo.unread_count()
+
+    # --- the bus subscriber ----------------------------------------------------------------
+
+    async def _on_event(self, event: Event) -> None:
+        """Turn one fact into at most one notification (idempotent per event id)."""
+        spec = notification_for(event)
+        if spec is not None:
+            await self.create(**spec, event_id=event.id)
+
+
+def notification_for(event: Event) -> dict[str, Any] | None:
+    """The notification fields for a bus fact, or ``None`` when it is not worth one."""
+    p = event.payload
+    if event.event_type == t.DLQ_PARKED:
+        if p.get("handler") == SUBSCRIBER:
+            # Our own delivery failed (store trouble). A notification about it would be parked
+            # the same way and loop; the DLQ entry already records it.
+            log.warning("a notification could not be stored and went to the DLQ: %s",
+                        p.get("reason"))
+            return None
+        return {
+            "severity": Severity.WARNING, "category": "dlq",
+            "title": f"Event dead-lettered by handler {p.get('handler')}",
+            "message": (f"Event {p.get('event_id')} ({p.get('event_type')} from "
+                        f"{p.get('source')}) went to the DLQ: {p.get('reason')}"),
+            "action_route": DLQ_ROUTE, "action_label": "Open DLQ",
+        }
+    if event.event_type == t.DLQ_EXPIRY_WARNING:
+        days = p.get("days_left")
+        return {
+            "severity": Severity.WARNING, "category": "dlq",
+            "title": f"DLQ entry expires in {days} day(s)",
+            "message": (f"DLQ entry {p.get('entry_id')} ({p.get('event_type')}, handler "
+                        f"{p.get('handler')}) is archived in {days} day(s) unless it is "
+                        "retried or discarded."),
+            "action_route": DLQ_ROUTE, "action_label": "Open DLQ",
+        }
+    if event.event_type == t.BACKPRESSURE_CHANGED:
+        level, previous = str(p.get("level")), str(p.get("previous"))
+        if level not in _LOUD_LEVELS or not _rising(previous, level):
+            return None  # falling levels are recovery, not news
+        refusing = ("low-priority events are refused" if level == "critical"
+                    else "guaranteed events are refused with 503")
+        return {
+            "severity": Severity.CRITICAL if level == "critical" else Severity.WARNING,
+            "category": "backpressure",
+            "title": f"Event queue backpressure {level}",
+            "message": (f"The event queue holds {p.get('pending')} of {p.get('capacity')} "
+                        f"events (was {previous}); {refusing}."),
+        }
+    if event.event_type == t.HANDLER_FAILED:
+        retry = "it will be retried" if p.get("will_retry") else "no retries left"
+        return {
+            "severity": Severity.WARNING, "category": "handler",
+            "title": f"Handler {p.get('handler')} failed",
+            "message": (f"Handler {p.get('handler')} failed on {p.get('event_type')} event "
+                        f"{p.get('event_id')} (attempt {p.get('attempt')}): {p.get('error')}; "
+                        f"{retry}."),
+        }
+    return None
+
+
+def _rising(previous: str, level: str) -> bool:
+    if previous not in _LEVEL_ORDER:
+        return True
+    return _LEVEL_ORDER.index(level) > _LEVEL_ORDER.index(previous)

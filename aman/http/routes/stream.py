@@ -1,0 +1,200 @@
+"""GET /events/stream: the live SSE stream of dispatched events and periodic snapshots (issue #3).
+
+Messages: ``event:processed`` (the event JSON) for every dispatched event that passes the
+client's filters, ``stream:lagged`` ``{lost, reason}`` when the client fell behind, and every
+``stream.snapshot_interval_sec`` the snapshots ``runtime:updated``, ``metrics:updated`` and
+``notification:updated``. Every message's SSE ``id`` is the ``seq`` of the last event the client
+has seen, so a reconnect with ``Last-Event-ID`` resumes from there.
+
+The route is public by contract. With ``http.token`` configured, a client without credentials
+gets event envelopes without ``payload``; the right token (a header, or ``?token=`` because
+browsers' EventSource cannot set headers) gets full events; a wrong token is a 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+from quart import Blueprint, Request, Response, request
+
+from aman.errors import AmanError, NotReadyError, UnauthorizedError, ValidationFailedError
+from aman.events import telemetry
+from aman.events.filters import EventFilter
+from aman.events.model import Event
+from aman.events.stream import Lagged, StreamClient, StreamItem
+from aman.http import sse
+from aman.http.auth import presented_token, token_matches
+from aman.http.context import runtime
+from aman.http.policy import policy
+from aman.http.schemas import QueryModel
+from aman.http.validation import validate_query
+
+if TYPE_CHECKING:
+    from aman.runtime import Runtime
+
+bp = Blueprint("stream", __name__)
+log = logging.getLogger(__name__)
+
+EVENT_PROCESSED = "event:processed"
+STREAM_LAGGED = "stream:lagged"
+RUNTIME_UPDATED = "runtime:updated"
+METRICS_UPDATED = "metrics:updated"
+NOTIFICATION_UPDATED = "notification:updated"
+
+#: Most comma-separated filter values, so a query string cannot make fan-out expensive.
+_MAX_FILTER_VALUES = 50
+#: A seq is a SQLite integer (below 2**63): longer ids cannot be ours.
+_MAX_SEQ_DIGITS = 18
+
+
+class StreamQuery(QueryModel):
+    """Query of GET /events/stream."""
+
+    types: str | None = Field(None, max_length=4000,
+                              description="Comma-separated event types; `*` globs allowed.")
+    sources: str | None = Field(None, max_length=4000,
+                                description="Comma-separated sources; `*` globs allowed.")
+    token: str | None = Field(None, description="The API token, for clients that cannot send headers.")
+
+
+def _split(value: str | None, name: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = frozenset(part.strip() for part in value.split(",") if part.strip())
+    if len(items) > _MAX_FILTER_VALUES:
+        raise ValidationFailedError(
+            f"query.{name} lists {len(items)} values; at most {_MAX_FILTER_VALUES} are allowed",
+            hint="Use `*` globs to match many values.",
+        )
+    return items or None
+
+
+def _full_events(req: Request, expected: str, query_token: str | None) -> bool:
+    """Whether the client may see payloads; a wrong token is refused, never downgraded."""
+    if not expected:
+        return True
+    presented = [t for t in (presented_token(req), query_token) if t is not None]
+    if not presented:
+        return False
+    if not all(token_matches(expected, t) for t in presented):
+        raise UnauthorizedError("the API token sent does not match http.token",
+                                hint="Send the right token, or none for payload-free events.")
+    return True
+
+
+def _last_event_id(req: Request) -> int | None:
+    raw = req.headers.get("Last-Event-ID", "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > _MAX_SEQ_DIGITS:
+        raise ValidationFailedError(
+            f"Last-Event-ID must be an event seq (a non-negative integer), not {raw[:40]!r}",
+            hint="Send back the id of the last message received, or omit the header.",
+        )
+    return int(raw)
+
+
+def _snapshots(rt: Runtime, cursor: int) -> list[sse.SseMessage]:
+    notifications = getattr(rt, "notifications", None)
+    unread = getattr(notifications, "unread_count_cached", 0) if notifications is not None else 0
+    return [
+        sse.SseMessage(RUNTIME_UPDATED,
+                       {"phase": int(rt.phases.phase), "ready": rt.ready, "live": True}, cursor),
+        sse.SseMessage(METRICS_UPDATED, telemetry.snapshot(rt.bus, rt.dlq), cursor),
+        sse.SseMessage(NOTIFICATION_UPDATED, {"unread_count": unread}, cursor),
+    ]
+
+
+class _Session:
+    """One connection: its hub client, cursor and snapshot clock.
+
+    The client registers on the first read, inside the response generator, so a response that
+    is never streamed leaves nothing registered; the generator's close always unregisters it.
+    """
+
+    def __init__(self, rt: Runtime, event_filter: EventFilter, *, resume_from: int | None,
+                 full: bool) -> None:
+        self._rt = rt
+        self._filter = event_filter
+        self._resume_from = resume_from
+        self._full = full
+        self._client: StreamClient | None = None
+        self._cursor = 0
+        self._interval = rt.settings.stream.snapshot_interval_sec
+        self._next_snapshot = 0.0  # the first read sends snapshots at once
+
+    async def _open(self) -> tuple[StreamClient, list[StreamItem]]:
+        hub = self._rt.stream
+        client = hub.connect(self._filter)  # before the replay is read, so nothing falls between
+        self._client = client
+        if self._resume_from is None:
+            self._cursor = hub.last_seq
+            return client, []
+        self._cursor = self._resume_from
+        return client, await hub.replay(client, self._resume_from)
+
+    def close(self) -> None:
+        """Unregister the client (the generator's close runs this on disconnect)."""
+        if self._client is not None:
+            self._client.close()
+
+    def _messages(self, items: list[StreamItem]) -> list[sse.SseMessage]:
+        out = []
+        for item in items:
+            if isinstance(item, Lagged):
+                out.append(sse.SseMessage(STREAM_LAGGED, {"lost": item.lost, "reason": item.reason},
+                                          self._cursor))
+            else:
+                self._cursor = item.seq
+                out.append(self._event(item))
+        return out
+
+    def _event(self, event: Event) -> sse.SseMessage:
+        return sse.SseMessage(EVENT_PROCESSED, event.to_json(include_payload=self._full), event.seq)
+
+    async def produce(self, timeout: float) -> list[sse.SseMessage] | None:
+        """Replay first, then live events; snapshots when due; None once the hub closed us."""
+        loop = asyncio.get_running_loop()
+        messages: list[sse.SseMessage] = []
+        client = self._client
+        if client is None:
+            try:
+                client, backlog = await self._open()
+            except AmanError as exc:  # stopping, or the store failed: end; the client retries
+                log.warning("event stream ended before it started: %s", exc)
+                return None
+            messages = self._messages(backlog)
+        elif loop.time() < self._next_snapshot:
+            await client.wait(min(timeout, self._next_snapshot - loop.time()))
+        messages.extend(self._messages(client.take()))
+        if not messages and client.closed:
+            return None
+        if loop.time() >= self._next_snapshot:
+            messages.extend(_snapshots(self._rt, self._cursor))
+            self._next_snapshot = loop.time() + self._interval
+        client.record_sent(len(messages))
+        return messages
+
+
+@bp.get("/events/stream")
+@policy(public=True)
+@validate_query(StreamQuery)
+async def stream(query: StreamQuery) -> Response:
+    """SSE: dispatched events (filtered by ?types= and ?sources=) and periodic snapshots."""
+    rt = runtime()
+    settings = rt.settings
+    full = _full_events(request, settings.http.token.get_secret_value(), query.token)
+    event_filter = EventFilter(event_types=_split(query.types, "types"),
+                               sources=_split(query.sources, "sources"))
+    resume_from = _last_event_id(request)
+    if not rt.stream.attached:
+        raise NotReadyError("the event stream is not running (runtime not ready)")
+    session = _Session(rt, event_filter, resume_from=resume_from, full=full)
+    body = sse.pump(session.produce, heartbeat_sec=settings.stream.heartbeat_sec,
+                    on_close=session.close)
+    response = Response(body, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
+    response.timeout = None  # a stream lasts as long as the client stays
+    return response

@@ -1,0 +1,6 @@
+"""IM channels: inbound webhook adapters per platform, their registry and the inbox (issue #3).
+
+``base`` holds the verdicts and the checks every adapter runs; ``telegram``, ``slack`` and
+``generic`` verify and normalize their platform's requests; ``registry`` holds the configured
+instances and swaps one on reload; ``inbox`` publishes accepted messages on the bus.
+"""

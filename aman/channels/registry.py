@@ -1,0 +1,156 @@
+"""ChannelRegistry: the configured IM channel instances and their adapters, swapped on reload.
+
+Built from ``settings.channels`` (``platform → instance → ChannelSettings``). Adapters are
+immutable; ``reload`` builds a new one and replaces the old in one assignment, so a request in
+flight finishes under the configuration it started with and the next one sees the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aman.channels.base import ChannelAdapter
+from aman.channels.generic import GenericAdapter
+from aman.channels.slack import SlackAdapter
+from aman.channels.telegram import TelegramAdapter
+from aman.errors import ConfigError, NotFoundError
+from aman.settings import ChannelSettings, Settings, load_settings
+
+#: The adapter class of each platform; a test proves its keys are ``settings.CHANNEL_PLATFORMS``.
+ADAPTERS: dict[str, type[ChannelAdapter]] = {
+    "telegram": TelegramAdapter,
+    "slack": SlackAdapter,
+    "generic": GenericAdapter,
+}
+
+
+@dataclass(frozen=True)
+class ChannelReloaded:
+    """What a reload changed, for the response and the audit record; never a secret's value."""
+
+    platform: str
+    instance: str
+    added: bool
+    changed: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {
+            "platform": self.platform,
+            "instance": self.instance,
+            "added": self.added,
+            "changed": list(self.changed),
+        }
+
+
+class ChannelRegistry:
+    """Which channel instances exist and the adapter serving each."""
+
+    def __init__(self, channels: Mapping[str, Mapping[str, ChannelSettings]]) -> None:
+        self._adapters: dict[tuple[str, str], ChannelAdapter] = {
+            (platform, instance): ADAPTERS[platform](instance, config)
+            for platform, instances in channels.items()
+            for instance, config in instances.items()
+        }
+
+    def get(self, platform: str, instance: str) -> ChannelAdapter:
+        """The adapter of ``platform/instance``, or ``NotFoundError`` naming what is missing."""
+        check_platform(platform)
+        adapter = self._adapters.get((platform, instance))
+        if adapter is None:
+            raise _unknown_instance(platform, instance, self.instances(platform))
+        return adapter
+
+    def instances(self, platform: str) -> list[str]:
+        """Configured instance names of ``platform``, sorted."""
+        return sorted(i for p, i in self._adapters if p == platform)
+
+    def describe(self, platform: str, instance: str) -> dict[str, Any]:
+        """The configuration in force, without the secret."""
+        config = self.get(platform, instance).config
+        return {
+            "platform": platform,
+            "instance": instance,
+            "enabled": config.enabled,
+            "secret_configured": bool(config.secret.get_secret_value()),
+            "allowed_chats": list(config.allowed_chats),
+            "agent_id": config.agent_id,
+        }
+
+    def reload(self, platform: str, instance: str, config: ChannelSettings) -> ChannelReloaded:
+        """Serve ``platform/instance`` with ``config`` from now on (adding it if new)."""
+        check_platform(platform)
+        old = self._adapters.get((platform, instance))
+        self._adapters[(platform, instance)] = ADAPTERS[platform](instance, config)
+        changed = _changed_fields(old.config, config) if old is not None else ()
+        return ChannelReloaded(platform, instance, added=old is None, changed=changed)
+
+
+def reread_channel(
+    config_path: Path | None, current: Settings, platform: str, instance: str
+) -> ChannelSettings:
+    """``channels.<platform>.<instance>`` as the config file says now (blocking file I/O).
+
+    The file is read with the same layering as at startup (``config_path`` None re-resolves
+    AMAN_CONFIG or the shipped default). The listener and the runtime dir cannot change without
+    a restart, so they are pinned to the running values: a token or bind given as a CLI flag
+    must not make the re-read fail its cross-checks. Raises ``ConfigError`` naming the key when
+    the file no longer validates, and ``NotFoundError`` when the instance is not in it.
+    """
+    check_platform(platform)
+    pinned = {
+        "http.bind": current.http.bind,
+        "http.token": current.http.token.get_secret_value(),
+        "runtime.dir": str(current.runtime.dir),
+    }
+    try:
+        fresh = load_settings(config_path, overrides=pinned)
+    except ConfigError as exc:
+        raise ConfigError(
+            str(exc),
+            hint=f"Fix the named key in the config file and reload again; {platform}/{instance} "
+            "keeps running with the configuration it had.",
+        ) from None
+    return channel_settings(fresh, platform, instance)
+
+
+def channel_settings(settings: Settings, platform: str, instance: str) -> ChannelSettings:
+    """``channels.<platform>.<instance>`` of ``settings``, or ``NotFoundError`` naming it."""
+    check_platform(platform)
+    instances = settings.channels.get(platform, {})
+    if instance not in instances:
+        raise _unknown_instance(platform, instance, sorted(instances))
+    return instances[instance]
+
+
+def check_platform(platform: str) -> None:
+    """Raise ``NotFoundError`` naming the supported platforms unless ``platform`` is one."""
+    if platform not in ADAPTERS:
+        raise NotFoundError(
+            f"no IM platform {platform!r}; supported: {', '.join(sorted(ADAPTERS))}",
+            code="channel_not_found",
+            hint="Use one of the supported platforms in the path.",
+        )
+
+
+def _unknown_instance(platform: str, instance: str, known: list[str]) -> NotFoundError:
+    return NotFoundError(
+        f"no IM channel {platform}/{instance} is configured"
+        f" (configured {platform} instances: {', '.join(known) or 'none'})",
+        code="channel_not_found",
+        hint=f"Add channels.{platform}.{instance} to the config file, then "
+        f"POST /im-channel/{platform}/{instance}/reload.",
+    )
+
+
+def _changed_fields(old: ChannelSettings, new: ChannelSettings) -> tuple[str, ...]:
+    def plain(config: ChannelSettings, name: str) -> object:
+        value = getattr(config, name)
+        return value.get_secret_value() if name == "secret" else value
+
+    return tuple(
+        name for name in ChannelSettings.model_fields if plain(old, name) != plain(new, name)
+    )

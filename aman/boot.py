@@ -67,8 +67,8 @@ async def _hold_instance_lock(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def _open_database(runtime: Runtime, stack: LifecycleStack) -> None:
+    stack.push("database", runtime.db.close)  # first: close is safe even if open is cut short
     await runtime.db.open()
-    stack.push("database", runtime.db.close)
     version = await migrate(runtime.db)
     log.info("database %s at schema version %d", runtime.db.path, version)
 
@@ -98,8 +98,27 @@ async def _start_event_bus(runtime: Runtime, stack: LifecycleStack) -> None:
     stack.push("event_bus", runtime.bus.stop)
 
 
+async def _start_event_stream(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Observes the bus before dispatch opens, so SSE clients see recovered events too. Its stop
+    # closes every open stream, so no client holds the server's shutdown (issue #3).
+    await runtime.stream.attach(runtime.bus)
+    stack.push("event_stream", runtime.stream.stop)
+
+
 async def _start_dlq(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.dlq.start()
+
+
+async def _start_notifications(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Subscribes before dispatch opens (phase 4), so facts recovered after a crash still
+    # become notifications; the store dedups them by event id (issue #3).
+    await runtime.notifications.start(runtime.bus)
+    stack.push("notifications", runtime.notifications.stop)
+
+
+async def _start_forwarders(runtime: Runtime, stack: LifecycleStack) -> None:
+    await runtime.forwarders.start(runtime.bus)
+    stack.push("forwarders", runtime.forwarders.stop)
 
 
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -118,6 +137,26 @@ async def _start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
 
     stop = start_maintenance(runtime)
     stack.push("maintenance", stop)
+
+
+async def _start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Last of phase 4 so every subscriber and dispatch are in place before the first event;
+    # hence stopped first. A source that cannot start is failed alone, boot goes on (issue #3).
+    from aman.sources import build_sources
+
+    registered: list[str] = []
+
+    async def stop_sources() -> None:
+        await runtime.sources.stop_all()
+        for source_id in registered:  # a restart builds them again from settings
+            runtime.sources.unregister(source_id)
+
+    stack.push("event_sources", stop_sources)
+    for source in build_sources(runtime.settings.sources, publish=runtime.bus.publish,
+                                tasks=runtime.tasks, clock=runtime.clock):
+        runtime.sources.register(source)
+        registered.append(source.id)
+    await runtime.sources.start_all()
 
 
 async def _start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -149,7 +188,9 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
         Phase.CORE,
         (
             Step("event_bus", _start_event_bus),
+            Step("event_stream", _start_event_stream),
             Step("dlq", _start_dlq),
+            Step("notifications", _start_notifications),
             Step("plugin_host", _start_plugin_host),
         ),
     ),
@@ -158,8 +199,10 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
     PhaseSpec(
         Phase.COMPONENTS,
         (
+            Step("forwarders", _start_forwarders),
             Step("event_dispatch", _open_dispatch),
             Step("maintenance", _start_maintenance),
+            Step("event_sources", _start_event_sources),
         ),
     ),
     # 5: readiness opens.

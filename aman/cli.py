@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from aman.daemon import run_daemon  # heavy imports only when serving
 
-        return run_daemon(settings)
+        config_path = args.config.expanduser().resolve() if args.config else None
+        return run_daemon(settings, config_path=config_path)
     if args.command == "status":
         return _status(settings, as_json=args.json)
     print(f"configuration is valid (runtime dir {settings.runtime.dir}, bind {settings.http.bind})")

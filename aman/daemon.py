@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
@@ -31,8 +32,11 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 
 
-def run_daemon(settings: Settings) -> int:
-    """Run until a signal arrives; return the process exit code."""
+def run_daemon(settings: Settings, *, config_path: Path | None = None) -> int:
+    """Run until a signal arrives; return the process exit code.
+
+    ``config_path`` is the --config file, kept so a channel reload can re-read it.
+    """
     lock = InstanceLock(settings.runtime.dir)
     try:
         lock.acquire()
@@ -48,15 +52,16 @@ def run_daemon(settings: Settings) -> int:
             settings.runtime.dir / "logs",
             secrets=[settings.http.token.get_secret_value()],
         )
-        return asyncio.run(_serve(settings, lock))
+        return asyncio.run(_serve(settings, lock, config_path))
     except KeyboardInterrupt:
         return EXIT_OK
     finally:
         lock.release()
 
 
-async def _serve(settings: Settings, lock: InstanceLock) -> int:
-    app = create_app(settings, runtime=Runtime(settings, instance_lock=lock))
+async def _serve(settings: Settings, lock: InstanceLock, config_path: Path | None = None) -> int:
+    runtime = Runtime(settings, instance_lock=lock, config_path=config_path)
+    app = create_app(settings, runtime=runtime)
     config = HypercornConfig()
     config.bind = [settings.http.bind]
     config.accesslog = None
@@ -66,7 +71,7 @@ async def _serve(settings: Settings, lock: InstanceLock) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, _on_signal, stop, signum)
+        loop.add_signal_handler(signum, _on_signal, stop, signum, runtime)
     log.info("aman %s serving on http://%s (runtime dir %s)",
              app.extensions["aman.runtime"].version, settings.http.bind, settings.runtime.dir)
     try:
@@ -79,6 +84,7 @@ async def _serve(settings: Settings, lock: InstanceLock) -> int:
     return EXIT_OK
 
 
-def _on_signal(stop: asyncio.Event, signum: int) -> None:
+def _on_signal(stop: asyncio.Event, signum: int, runtime: Runtime) -> None:
     log.info("received %s; shutting down", signal.Signals(signum).name)
     stop.set()
+    runtime.end_streams()  # open SSE responses would otherwise hold the whole grace period

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aman import __version__
 from aman.audit import AuditLog
 from aman.boot import run_boot
+from aman.channels.inbox import ChannelInbox
+from aman.channels.registry import ChannelRegistry
 from aman.clock import Clock, SystemClock
 from aman.errors import AmanError, InvalidStateError, StartupError
 from aman.events import telemetry
@@ -22,9 +25,14 @@ from aman.events.backpressure import Level, RateLimiter
 from aman.events.bus import EventBus
 from aman.events.dlq import DeadLetterService
 from aman.events.retry import RetryPolicy
+from aman.events.sources import SourceRegistry
+from aman.events.stream import StreamHub
+from aman.events.stream import families as stream_families
+from aman.forwarding import WebhookForwarders
 from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
 from aman.lock import InstanceLock
 from aman.metrics import Metrics
+from aman.notifications import NotificationService
 from aman.phases import Phase, PhaseState, RuntimeState
 from aman.plugins import PluginHost
 from aman.settings import Settings
@@ -32,6 +40,7 @@ from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
+from aman.store.notifications import SqliteNotificationRepository
 from aman.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -50,8 +59,12 @@ class Runtime:
         *,
         clock: Clock | None = None,
         instance_lock: InstanceLock | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.settings = settings
+        #: The --config file the daemon started with (None: AMAN_CONFIG or the shipped default);
+        #: POST /im-channel/{platform}/{instance}/reload re-reads it (issue #3).
+        self.config_path = config_path
         self.version = __version__
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
@@ -90,8 +103,26 @@ class Runtime:
             max_manual_retries=settings.dlq.max_manual_retries,
         )
         self.bus.dead_letters = self.dlq
+        # Subscribes to the bus's facts in phase 3 (issue #3, notifications).
+        self.notifications = NotificationService(
+            SqliteNotificationRepository(self.db, self.writer),
+            self.clock,
+            max_stored=settings.notifications.max_stored,
+        )
+        # Inbound IM webhooks: configured instances, and the inbox that verifies and publishes.
+        self.channels = ChannelRegistry(settings.channels)
+        self.channel_inbox = ChannelInbox(self.channels, publish=self.bus.publish,
+                                          audit=self.audit, clock=self.clock)
+        # Sources are optional: each starts and stops within its own short budget (issue #3).
+        self.sources = SourceRegistry(
+            timeout_sec=min(5.0, settings.runtime.drain_timeout_sec / 4))
+        self.forwarders = WebhookForwarders(settings.forwarders)
         self.bus.on_level_change = self._on_backpressure_change
         self.metrics.add_collector(lambda: telemetry.families(self.bus, self.dlq))
+        # The SSE fan-out; attached to the bus in phase 3 (issue #3).
+        self.stream = StreamHub(self.event_log, client_buffer=settings.stream.client_buffer,
+                                replay_limit=settings.stream.replay_limit)
+        self.metrics.add_collector(lambda: stream_families(self.stream))
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),
@@ -200,6 +231,12 @@ class Runtime:
         self.phases.state = RuntimeState.STOPPED
         self.set_phase(Phase.ALIVE)
         log.info("runtime stopped")
+
+    def end_streams(self) -> None:
+        """End open SSE streams now: a stop signal arrived."""
+        # Hypercorn waits up to its grace period for open responses before the lifespan stop
+        # runs, so open streams would hold the exit for the whole period (issue #3).
+        self.stream.close_clients()
 
     def _on_backpressure_change(self, previous: Level, level: Level) -> None:
         """Audit each level change and announce it on the bus (notifications pick l3+ up)."""

@@ -153,6 +153,18 @@ class SourcesSettings(_Section):
     file_watch: list[FileWatchSourceSettings] = Field(default_factory=list)
     timers: list[TimerSourceSettings] = Field(default_factory=list)
 
+    @field_validator("file_watch", "timers")
+    @classmethod
+    def _unique_ids(cls, value: list[Any], info: Any) -> list[Any]:
+        # The routes address a source by id alone, so ids are unique across both lists.
+        earlier = info.data.get("file_watch", []) if info.field_name == "timers" else []
+        ids = [source.id for source in [*earlier, *value]]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError("source ids must be unique across file_watch and timers; "
+                             f"repeated: {', '.join(repeated)}")
+        return value
+
 
 class ChannelSettings(_Section):
     """One IM channel instance, under channels.<platform>.<instance>."""
@@ -164,6 +176,17 @@ class ChannelSettings(_Section):
     )
     allowed_chats: list[str] = Field(default_factory=list, description="Empty = everyone.")
     agent_id: str | None = Field(None, description="Agent that receives this channel's messages.")
+
+
+class ForwarderSettings(_Section):
+    """One webhook forwarder: POST matching events to a URL."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Subscriber name.")
+    url: str = Field(pattern=r"^https?://", description="Where to POST each event (JSON).")
+    event_types: list[str] = Field(default_factory=list, description="Types to forward; empty = all.")
+    sources: list[str] = Field(default_factory=list, description="Sources to forward; empty = all.")
+    timeout_sec: float = Field(10.0, gt=0, le=300)
+    secret: SecretStr = Field(SecretStr(""), description="HMAC key for X-Aman-Signature.")
 
 
 class NotificationsSettings(_Section):
@@ -232,9 +255,19 @@ class Settings(_Section):
     sources: SourcesSettings = Field(default_factory=SourcesSettings)  # type: ignore[arg-type]
     channels: dict[str, dict[str, ChannelSettings]] = Field(default_factory=dict)
     notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)  # type: ignore[arg-type]
+    forwarders: list[ForwarderSettings] = Field(default_factory=list)
     cron: CronSettings = Field(default_factory=CronSettings)  # type: ignore[arg-type]
     llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
+
+    @field_validator("forwarders")
+    @classmethod
+    def _unique_forwarder_names(cls, value: list[ForwarderSettings]) -> list[ForwarderSettings]:
+        names = [f.name for f in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"forwarder names must be unique; repeated: {', '.join(repeated)}")
+        return value
 
     @field_validator("channels")
     @classmethod

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from quart import Blueprint
 
-from aman.http.routes import dlq, events, health, observability, runtime
+from aman.http.routes import (
+    channels,
+    dlq,
+    events,
+    health,
+    notifications,
+    observability,
+    runtime,
+    sources,
+    stream,
+)
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.bp,
     runtime.bp,
     observability.bp,
     events.bp,
+    stream.bp,
     dlq.bp,
+    notifications.bp,
+    sources.bp,
+    channels.bp,
 )

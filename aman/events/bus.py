@@ -54,6 +54,10 @@ class EventLog(Protocol):
         """Record a settled delivery (ok or dead)."""
         ...
 
+    def record_step_of(self, event_id: str, step: str, detail: dict[str, Any] | None = None) -> None:
+        """Add a trace step to a stored event known only by id."""
+        ...
+
     def mark_status(self, event: Event, status: str) -> None:
         """Set the event's life status: done, expired or dropped."""
         ...
@@ -274,6 +278,8 @@ class EventBus:
             original = await self._dedup.claim(event.dedup_key, event.id, now)
             if original is not None:
                 self.stats.duplicates += 1
+                self._log.record_step_of(original, "duplicate", {
+                    "dedup_key": event.dedup_key, "source": event.source})
                 return PublishResult(event.with_changes(id=original), duplicate=True)
             expires = now + self._dedup.window_ms
         self._seq += 1

@@ -65,6 +65,14 @@ class SqliteEventLog:
         """Queue a trace step."""
         self._writer.submit(*self._step(event, step, handler, detail))
 
+    def record_step_of(self, event_id: str, step: str, detail: dict[str, Any] | None = None) -> None:
+        """Queue a trace step for a stored event known only by id (its trace is looked up)."""
+        self._writer.submit(
+            "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
+            " SELECT id, trace_id, ?, ?, NULL, ? FROM events WHERE id = ?",
+            (_now_ms(), step, _dumps(detail) if detail else None, event_id),
+        )
+
     @staticmethod
     def _step(event: Event, step: str, handler: str | None,
               detail: dict[str, Any] | None) -> tuple[str, tuple[Any, ...]]:

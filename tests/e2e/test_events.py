@@ -103,6 +103,9 @@ def test_fifty_racing_pushes_with_one_dedup_key_yield_one_event(daemon: Daemon) 
     again = daemon.client.post("/events/push", headers={"Idempotency-Key": key},
                                json={"source": "test:race", "type": "race"})
     assert again.status_code == 200 and again.json()["duplicate"] is True
+    trace = wait_for(lambda: (t := daemon.client.get(f"/events/trace/{again.json()['trace_id']}").json())
+                     and [s for s in t["steps"] if s["step"] == "duplicate"], message="duplicate steps")
+    assert len(trace) == 50  # 49 racing repeats and the Idempotency-Key one, each on the record
 
 
 def test_failing_handler_lands_in_the_dlq_and_retry_needs_confirmation(start_daemon: Callable[..., Daemon]) -> None:

@@ -1,0 +1,298 @@
+"""Skill, its two file formats (SKILL.md frontmatter, YAML event skill) and the trigger spec.
+
+Pydantic models validate what is on disk; ``Skill`` is the frozen result the registry serves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from aman.events.filters import EventFilter, payload_matches
+from aman.events.model import Event, Priority
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: Peer runtimes' blocks under ``metadata`` that may hold a JSON object written as a string.
+VENDOR_KEYS = ("openclaw", "clawdbot", "clawdis", "nanobot", "hermes", "aman")
+
+SkillKind = Literal["markdown", "event"]
+SkillStatus = Literal["ok", "error"]
+
+
+def _as_version(value: Any) -> Any:
+    # YAML reads ``version: 1.0`` as a float; a version is a string.
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _decode_json_blocks(metadata: Any) -> Any:
+    """``metadata`` (or its vendor blocks) may be JSON written inside YAML: accept both."""
+    if isinstance(metadata, str) and metadata.strip().startswith("{"):
+        metadata = json.loads(metadata)
+    if not isinstance(metadata, dict):
+        return metadata
+    decoded = dict(metadata)
+    for key, value in metadata.items():
+        if isinstance(value, str) and value.strip().startswith(("{", "[")):
+            decoded[key] = json.loads(value)
+    return decoded
+
+
+class MarkdownSkillSpec(BaseModel):
+    """Frontmatter of ``<name>/SKILL.md``: the union of Agent Skills, OpenClaw and nanobot keys."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = Field(min_length=1, max_length=1024)
+    version: str | None = None
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    triggers: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    user_invocable: bool = Field(True, alias="user-invocable")
+    disable_model_invocation: bool = Field(False, alias="disable-model-invocation")
+
+    _version = field_validator("version", mode="before")(_as_version)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _json_metadata(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        try:
+            return _decode_json_blocks(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"metadata holds invalid JSON: {exc}") from exc
+
+
+class TriggerSpec(BaseModel):
+    """Which events fire an event skill. Empty lists mean any; ``*`` globs in types and sources."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_types: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    priorities: list[Priority] = Field(default_factory=list)
+    payload: dict[str, Any] | None = None
+    #: Peer compatibility: false means any one non-empty criterion is enough.
+    match_all: bool = True
+
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` fires this trigger."""
+        checks = []
+        if self.event_types:
+            checks.append(_glob_any(self.event_types, event.event_type))
+        if self.sources:
+            checks.append(_glob_any(self.sources, event.source))
+        if self.priorities:
+            checks.append(event.priority in self.priorities)
+        if self.payload is not None:
+            checks.append(payload_glob_matches(self.payload, event.payload))
+        if not checks:
+            return True
+        return all(checks) if self.match_all else any(checks)
+
+
+def payload_glob_matches(expected: Any, actual: Any) -> bool:
+    """Subset match like the bus's, where an expected string with ``*`` or ``?`` is a glob."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and payload_glob_matches(value, actual[key])
+            for key, value in expected.items())
+    if isinstance(expected, str) and ("*" in expected or "?" in expected):
+        return isinstance(actual, str) and fnmatchcase(actual, expected)
+    if isinstance(expected, list):
+        return (isinstance(actual, list) and len(expected) == len(actual)
+                and all(payload_glob_matches(e, a) for e, a in zip(expected, actual, strict=True)))
+    return payload_matches(expected, actual)
+
+
+def _glob_any(patterns: list[str], value: str) -> bool:
+    return any(fnmatchcase(value, pattern) for pattern in patterns)
+
+
+class EmitAction(BaseModel):
+    """Publish an event; string values may use ``{{ payload.x }}`` / ``{{ event.source }}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str = Field(min_length=1, max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority | None = None
+
+
+class WorkflowAction(BaseModel):
+    """Start a workflow instance or send an event to one (needs the workflow engine, issue #5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    instance: str | None = None
+    event: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolAction(BaseModel):
+    """Call a registered tool (needs the tool registry, a later issue)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionSpec(BaseModel):
+    """Exactly one of ``emit``, ``workflow`` or ``tool``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    emit: EmitAction | None = None
+    workflow: WorkflowAction | None = None
+    tool: ToolAction | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ActionSpec:
+        given = [k for k in ("emit", "workflow", "tool") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("an action has exactly one of emit, workflow or tool")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """emit, workflow or tool."""
+        return "emit" if self.emit else "workflow" if self.workflow else "tool"
+
+
+class LimitedConcurrency(BaseModel):
+    """At most ``limited`` runs at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limited: int = Field(ge=1, le=1000)
+
+
+class EventSkillSpec(BaseModel):
+    """A ``*.yaml`` / ``*.yml`` event skill."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str | None = None
+    description: str = Field("", max_length=1024)
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    concurrency: Literal["serial", "parallel"] | LimitedConcurrency = "serial"
+    tags: list[str] = Field(default_factory=list)
+    actions: list[ActionSpec] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    idle_prompts: list[str] = Field(default_factory=list)
+
+    _version = field_validator("version", mode="before")(_as_version)
+
+    def matches(self, event: Event) -> bool:
+        """Whether any trigger fires on ``event`` (no triggers: never)."""
+        return any(trigger.matches(event) for trigger in self.triggers)
+
+    def coarse_filter(self) -> EventFilter:
+        """A bus filter letting through at least every event some trigger fires on."""
+        def union(attr: str) -> frozenset[Any] | None:
+            if any(not t.match_all or not getattr(t, attr) for t in self.triggers):
+                return None
+            return frozenset(v for t in self.triggers for v in getattr(t, attr))
+
+        return EventFilter(event_types=union("event_types"), sources=union("sources"),
+                           priorities=union("priorities"))
+
+    def emitted_types(self) -> list[str]:
+        """Event types the ``emit`` actions publish."""
+        return sorted({a.emit.event_type for a in self.actions if a.emit is not None})
+
+
+@dataclass(frozen=True)
+class SkillError:
+    """Why a file did not load: the file, the 1-based line (when known) and the reason."""
+
+    file: str
+    line: int | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {"file": self.file, "line": self.line, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Skill:
+    """One skill as loaded from one file (valid or not)."""
+
+    name: str
+    kind: SkillKind
+    path: Path
+    root: Path
+    content: str
+    content_hash: str
+    status: SkillStatus = "ok"
+    error: SkillError | None = None
+    description: str = ""
+    version: str | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+    keywords: tuple[str, ...] = ()  # SKILL.md triggers (LLM-visible)
+    user_invocable: bool = True
+    disable_model_invocation: bool = False
+    event_spec: EventSkillSpec | None = None
+    shadowed: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Parsed and validated."""
+        return self.status == "ok"
+
+    @property
+    def triggers(self) -> list[Any]:
+        """Keyword strings (markdown) or trigger objects (event)."""
+        if self.event_spec is not None:
+            return [t.model_dump(mode="json", exclude_defaults=True)
+                    for t in self.event_spec.triggers]
+        return list(self.keywords)
+
+    def summary(self, *, enabled: bool) -> dict[str, Any]:
+        """An item of ``GET /skills``."""
+        item: dict[str, Any] = {
+            "name": self.name, "version": self.version, "description": self.description,
+            "enabled": enabled, "status": self.status, "kind": self.kind,
+            "triggers": self.triggers, "path": str(self.path), "category": self.category,
+            "tags": list(self.tags), "hash": self.content_hash,
+        }
+        if self.event_spec is not None:
+            concurrency = self.event_spec.concurrency
+            item["concurrency"] = (concurrency if isinstance(concurrency, str)
+                                   else concurrency.model_dump())
+        if self.error is not None:
+            item["error"] = self.error.to_json()
+        if self.shadowed:
+            item["shadowed"] = list(self.shadowed)
+        return item
+
+    def snapshot(self, *, enabled: bool) -> dict[str, Any]:
+        """``GET /skill/{name}``: the summary plus metadata, body and invocation flags."""
+        item = self.summary(enabled=enabled)
+        item.update({"metadata": self.metadata, "body": self.body,
+                     "user_invocable": self.user_invocable,
+                     "disable_model_invocation": self.disable_model_invocation})
+        if self.event_spec is not None:
+            item["actions"] = [a.model_dump(mode="json", exclude_none=True)
+                               for a in self.event_spec.actions]
+        return item
+
+    @property
+    def llm_visible(self) -> bool:
+        """Listed for the model: valid markdown skill with keyword triggers, model invocation on."""
+        return (self.ok and self.kind == "markdown" and bool(self.keywords)
+                and not self.disable_model_invocation)

@@ -1,0 +1,385 @@
+"""SoulService: load the active soul from ``souls/``, update it with history, watch it, compile the
+system prompt and check texts against its boundaries (issue #4).
+
+Souls live in ``<dir>/<name>.md`` or ``<dir>/<name>/SOUL.md`` across ``settings.souls_dirs``; a
+later folder wins over an earlier one (by default ``<runtime.dir>/souls`` over the repo's). The
+service knows nothing of HTTP: callers pass the operator and request id in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from watchfiles import Change, awatch
+
+from aman.clock import Clock
+from aman.errors import AmanError, InternalError, InvalidStateError, StartupError
+from aman.soul_format import (
+    BoundaryMatch,
+    Soul,
+    SoulFormatError,
+    compile_prompt,
+    content_hash,
+    match_boundaries,
+    parse_soul,
+)
+
+if TYPE_CHECKING:
+    from aman.audit import AuditLog
+
+log = logging.getLogger(__name__)
+
+SOUL_CHANGED = "soul_changed"
+SOUL_SOURCE = "system:soul"
+#: Editors write a file in several steps; group them so one save is one reload.
+_DEBOUNCE_MS = 300
+
+SkillsIndex = Callable[[], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SoulVersion:
+    """One content the soul had."""
+
+    id: int
+    soul: str
+    hash: str
+    content: str
+    operator: str
+    reason: str
+    created_at_ms: int
+
+    def to_json(self, *, with_content: bool = False) -> dict[str, object]:
+        """Wire shape (content only on request: it can be 64 KiB)."""
+        data: dict[str, object] = {
+            "id": self.id, "soul": self.soul, "hash": self.hash, "operator": self.operator,
+            "reason": self.reason, "created_at_ms": self.created_at_ms,
+        }
+        if with_content:
+            data["content"] = self.content
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompiledPrompt:
+    """The system prompt and what went into it."""
+
+    prompt: str
+    soul: str
+    skills_count: int
+
+
+class SoulRepository(Protocol):
+    """Storage port for the version history."""
+
+    async def add(self, *, soul: str, hash: str, content: str, operator: str, reason: str,
+                  created_at_ms: int) -> SoulVersion:
+        """Store one version."""
+        ...
+
+    async def latest(self, soul: str) -> SoulVersion | None:
+        """The newest version."""
+        ...
+
+    async def list(self, soul: str, limit: int) -> list[SoulVersion]:
+        """Versions, newest first."""
+        ...
+
+
+class FactEmitter(Protocol):
+    """The part of the event bus the soul needs."""
+
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
+        """Publish a fact in the background."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    soul: Soul
+    content: str
+    hash: str
+    path: Path
+    changed_at_ms: int
+
+
+class SoulService:
+    """The active soul: one parsed, frozen ``Soul`` in force at a time."""
+
+    def __init__(self, *, dirs: Sequence[Path], active: str, repository: SoulRepository,
+                 audit: AuditLog, bus: FactEmitter, clock: Clock,
+                 skills_index: SkillsIndex | None = None, debounce_ms: int = _DEBOUNCE_MS) -> None:
+        self.dirs = [Path(d).expanduser() for d in dirs]
+        self.active = active
+        self._repo = repository
+        self._audit = audit
+        self._bus = bus
+        self._clock = clock
+        self._skills_index: SkillsIndex = skills_index or (lambda: [])
+        self._debounce_ms = debounce_ms
+        self._loaded: _Loaded | None = None
+        self._error: dict[str, Any] | None = None
+        self._lock = asyncio.Lock()
+        self._stop: asyncio.Event | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    # --- finding and loading -----------------------------------------------------------------
+
+    def candidates(self) -> list[Path]:
+        """Where the active soul may live, highest precedence first."""
+        return [path for folder in reversed(self.dirs)
+                for path in (folder / f"{self.active}.md", folder / self.active / "SOUL.md")]
+
+    def resolve(self) -> Path | None:
+        """The active soul's file, or None if no folder has it."""
+        return next((path for path in self.candidates() if path.is_file()), None)
+
+    async def load(self) -> Soul:
+        """Load the active soul (boot); a missing or invalid file is a ``StartupError``."""
+        path = self.resolve()
+        if path is None:
+            looked = ", ".join(str(p) for p in self.candidates())
+            raise StartupError(f"soul {self.active!r} not found; looked for {looked}",
+                               hint="Create the file, or set souls.active to a soul that exists.")
+        try:
+            content = path.read_text(encoding="utf-8")
+            soul = parse_soul(content, where=str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StartupError(f"cannot read soul file {path}: {exc}") from exc
+        except SoulFormatError as exc:
+            raise StartupError(exc.message, hint=exc.hint) from exc
+        async with self._lock:
+            self._loaded = _Loaded(soul, content, content_hash(content), path,
+                                   path.stat().st_mtime_ns // 1_000_000)
+            self._error = None
+            await self._record_if_new(content, operator="boot", reason="boot")
+        log.info("soul %r loaded from %s", soul.name, path)
+        return soul
+
+    @property
+    def soul(self) -> Soul:
+        """The soul in force."""
+        return self._state().soul
+
+    def _state(self) -> _Loaded:
+        if self._loaded is None:
+            raise InvalidStateError("no soul is loaded yet", hint="Wait until the runtime is ready.")
+        return self._loaded
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """Name, file, last change (ms), boundaries count, sections and the last disk error."""
+        state = self._state()
+        return {
+            "name": state.soul.name,
+            "active": self.active,
+            "path": str(state.path),
+            "hash": state.hash,
+            "last_changed": state.changed_at_ms,
+            "boundaries_count": len(state.soul.boundaries),
+            "sections": list(state.soul.sections),
+            "error": self._error,
+        }
+
+    def raw(self) -> dict[str, Any]:
+        """The content in force (the last good one if the file on disk is broken)."""
+        state = self._state()
+        return {"name": state.soul.name, "path": str(state.path), "content": state.content}
+
+    async def versions(self, limit: int = 50) -> list[SoulVersion]:
+        """The history of the active soul, newest first."""
+        return await self._repo.list(self.active, limit)
+
+    def skills(self) -> list[dict[str, Any]]:
+        """The LLM-visible skills index (empty if the skill service cannot answer)."""
+        try:
+            return list(self._skills_index() or [])
+        except Exception:  # a broken skill index must not take the persona down with it
+            log.exception("skills index failed; compiling the prompt without skills")
+            return []
+
+    def compiled_prompt(self) -> CompiledPrompt:
+        """The system prompt with its soul name and the number of skills listed."""
+        skills = self.skills()
+        soul = self.soul
+        return CompiledPrompt(prompt=compile_prompt(soul, skills), soul=soul.name,
+                              skills_count=len(skills))
+
+    def system_prompt(self) -> str:
+        """The compiled system prompt."""
+        return self.compiled_prompt().prompt
+
+    def check_boundaries(self, text: str) -> BoundaryMatch | None:
+        """The first boundary ``text`` runs into, or None."""
+        return match_boundaries(text, self.soul.boundaries)
+
+    # --- changing ------------------------------------------------------------------------------
+
+    async def update(self, content: str, *, operator: str,
+                     request_id: str | None = None) -> dict[str, Any]:
+        """Validate, keep the previous content, write atomically, audit and announce."""
+        soul = parse_soul(content, where="body.content")  # nothing is written if this fails
+        async with self._lock:
+            state = self._state()
+            new_hash = content_hash(content)
+            if new_hash == state.hash:
+                return {**self.info(), "changed": False, "version": None}
+            # The content in force may have been seen before any version was stored.
+            await self._record_if_new(state.content, operator="file", reason="file")
+            target = self._writable_path(state.path)
+            _write_atomic(target, content)
+            self._loaded = _Loaded(soul, content, new_hash, target, self._clock.now_ms())
+            self._error = None
+            version = await self._repo.add(soul=self.active, hash=new_hash, content=content,
+                                           operator=operator, reason="update",
+                                           created_at_ms=self._clock.now_ms())
+            await self._audit.record(
+                "soul.update", operator=operator, target=f"soul:{self.active}",
+                detail={"path": str(target), "old_hash": state.hash, "new_hash": new_hash,
+                        "version": version.id}, request_id=request_id)
+            self._announce(state.hash, reason="update")
+        return {**self.info(), "changed": True, "version": version.to_json()}
+
+    def _writable_path(self, current: Path) -> Path:
+        """Where an update goes: the highest-precedence folder (the runtime dir by default).
+
+        A soul shipped in the repository is never edited in place: the first update writes a
+        copy into that folder, which then takes precedence.
+        """
+        home = self.dirs[-1]
+        if current.is_relative_to(home):
+            return current
+        home.mkdir(parents=True, exist_ok=True)
+        return home / f"{self.active}.md"
+
+    async def reload(self) -> bool:
+        """Re-read the active soul from disk; keep the last good one if it is broken.
+
+        Returns whether the soul in force changed.
+        """
+        async with self._lock:
+            state = self._state()
+            path = self.resolve()
+            try:
+                if path is None:
+                    raise FileNotFoundError("the soul file was removed")
+                content = path.read_text(encoding="utf-8")
+                new_hash = content_hash(content)
+                if new_hash == state.hash and path == state.path:
+                    self._error = None
+                    return False
+                soul = parse_soul(content, where=str(path))
+            except (OSError, UnicodeDecodeError, SoulFormatError) as exc:
+                self._report(exc, path or state.path)
+                return False
+            self._loaded = _Loaded(soul, content, new_hash, path, self._clock.now_ms())
+            self._error = None
+            await self._record_if_new(content, operator="file", reason="file")
+            with contextlib.suppress(AmanError):  # the audit log may be closing at stop
+                await self._audit.record(
+                    "soul.reload", operator="file", target=f"soul:{self.active}",
+                    detail={"path": str(path), "old_hash": state.hash, "new_hash": new_hash})
+            self._announce(state.hash, reason="file")
+        log.info("soul %r reloaded from %s", soul.name, path)
+        return True
+
+    def _report(self, exc: BaseException, path: Path) -> None:
+        line = None
+        if isinstance(exc, SoulFormatError):
+            line = next((f.get("line") for f in exc.details.get("fields", [])), None)
+        message = exc.message if isinstance(exc, AmanError) else f"{type(exc).__name__}: {exc}"
+        self._error = {"message": message, "path": str(path), "line": line,
+                       "at_ms": self._clock.now_ms()}
+        log.warning("soul file %s is broken; keeping the last good soul: %s", path, message)
+
+    async def _record_if_new(self, content: str, *, operator: str, reason: str) -> None:
+        digest = content_hash(content)
+        latest = await self._repo.latest(self.active)
+        if latest is None or latest.hash != digest:
+            await self._repo.add(soul=self.active, hash=digest, content=content,
+                                 operator=operator, reason=reason,
+                                 created_at_ms=self._clock.now_ms())
+
+    def _announce(self, previous_hash: str, *, reason: str) -> None:
+        state = self._state()
+        self._bus.emit(SOUL_CHANGED, {
+            "name": state.soul.name, "soul": self.active, "path": str(state.path),
+            "hash": state.hash, "previous_hash": previous_hash, "reason": reason,
+            "boundaries": list(state.soul.boundaries),
+            "preferences": list(state.soul.preferences),
+        }, source=SOUL_SOURCE)
+
+    # --- watching ------------------------------------------------------------------------------
+
+    def start_watching(self) -> None:
+        """Watch the soul folders; an edit on disk reloads the soul (debounced)."""
+        if self._watcher is not None and not self._watcher.done():
+            return
+        if self.dirs:
+            self.dirs[-1].mkdir(parents=True, exist_ok=True)  # where updates are written
+        roots = [folder for folder in self.dirs if folder.is_dir()]
+        if not roots:
+            return
+        self._stop = asyncio.Event()
+        self._watcher = asyncio.get_running_loop().create_task(
+            self._watch(roots, self._stop), name="soul-watcher")
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._stop is not None:
+            self._stop.set()
+        if self._watcher is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._watcher), timeout=2.0)
+            except TimeoutError:
+                self._watcher.cancel()
+                await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
+
+    def _relevant(self, change: Change, path: str) -> bool:
+        entry = Path(path)
+        return entry.name == f"{self.active}.md" or (
+            entry.name == "SOUL.md" and entry.parent.name == self.active)
+
+    async def _watch(self, roots: list[Path], stop: asyncio.Event) -> None:
+        log.info("watching soul %r in %s", self.active, ", ".join(map(str, roots)))
+        try:
+            async for _changes in awatch(*roots, watch_filter=self._relevant,
+                                         debounce=self._debounce_ms, step=50, stop_event=stop,
+                                         recursive=True):
+                if stop.is_set():
+                    return
+                try:
+                    await self.reload()
+                except AmanError:
+                    log.exception("soul reload failed")
+        except Exception:  # the watcher is a convenience; the daemon keeps serving without it
+            log.exception("soul watcher stopped")
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    """Write through a temp file in the same folder and ``os.replace`` it over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise InternalError(f"could not write soul file {path}: {exc}",
+                            hint="Check the folder's permissions and free space.") from exc

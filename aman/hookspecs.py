@@ -1,25 +1,109 @@
 """Every hook a plugin may implement, grouped by area. Specs only; nothing runs at import.
 
 Hooks compose things at load time; runtime traffic goes through the event bus, never through
-pluggy calls. Call hooks with keyword arguments; results may be awaitables (see
-``aman.plugins.resolve``). Later issues add the registration hooks (routes, event sources, event
-types, tools, UI pages, LLM provider).
+pluggy calls. aman calls every hook with keyword arguments, and any hook may return an awaitable,
+which is awaited (``aman.plugins.resolve``). List results are flattened. A plugin whose hook
+raises is marked failed and the others carry on. Plugin authors import ``hookimpl`` from here, from
+``aman.plugin_api`` or as ``aman.hookimpl``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from aman.events.sources import EventSource
+    from aman.plugin_api import PluginRoute, UiPage
     from aman.runtime import Runtime
+    from aman.settings import Settings
 
 PROJECT = "aman"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration: called when a plugin is loaded (boot phase 3, step plugin_host) and again each
+# time it is enabled at runtime. What a plugin returns is removed again when it is disabled.
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_routes(runtime: Runtime) -> Iterable[PluginRoute] | Awaitable[Iterable[PluginRoute]]:
+    """Contribute HTTP routes, served under ``/api/v1/<plugin>/...``.
+
+    Called in phase 3 when the plugin loads, and on ``POST /plugin/{name}/enable``. Return a list
+    of ``aman.plugin_api.PluginRoute``; each needs the API token unless marked ``public``. Two
+    routes of one plugin with the same method and path fail the plugin. May return an awaitable.
+    """
+
+
+@hookspec
+def register_event_sources(runtime: Runtime) -> Iterable[EventSource] | Awaitable[Iterable[EventSource]]:
+    """Contribute event sources (objects keeping ``aman.events.sources.EventSource``).
+
+    Called in phase 3, before the ``event_sources`` step of phase 4 starts every source; on a
+    runtime enable the sources are started at once. Return a list of sources; a source id already
+    taken (by the core or another plugin) fails this plugin, naming both. Emit through
+    ``runtime.bus.publish``. May return an awaitable.
+    """
+
+
+@hookspec
+def register_event_types(runtime: Runtime) -> Iterable[tuple[str, str]] | Awaitable[Iterable[tuple[str, str]]]:
+    """Declare the event types the plugin emits, as ``(type, description)`` pairs.
+
+    Called in phase 3 when the plugin loads. The types appear on ``GET /events/types`` with the
+    plugin as owner; a type declared by another plugin fails this one. May return an awaitable.
+    """
+
+
+@hookspec
+def register_tools(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]:
+    """Contribute tools the agent may call.
+
+    Called in phase 3 when the plugin loads. Return a list of tool objects (each with a ``name``
+    attribute or key). Until the tool registry exists they are collected and listed on
+    ``GET /plugins`` only. May return an awaitable.
+    """
+
+
+@hookspec
+def register_ui_pages(runtime: Runtime) -> Iterable[UiPage | dict[str, str]] | Awaitable[Iterable[UiPage | dict[str, str]]]:
+    """Contribute pages the desktop UI may show.
+
+    Called in phase 3 when the plugin loads. Return ``aman.plugin_api.UiPage`` values or dicts
+    ``{id, label, path?}``; they join the manifest's ``ui.pages`` on ``GET /ui/pages``. A page id
+    used by another plugin fails this one. May return an awaitable.
+    """
+
+
+@hookspec
+def register_skill_folders(runtime: Runtime) -> Iterable[str | Path] | Awaitable[Iterable[str | Path]]:
+    """Contribute folders of skills, loaded and watched like ``skills.dirs``.
+
+    Called in phase 3 when the plugin loads. Return a list of paths (relative ones are taken from
+    the plugin's folder). May return an awaitable.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# LLM
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def llm_provider(settings: Settings) -> Any | Awaitable[Any] | None:
+    """Provide the LLM provider to use instead of the configured one.
+
+    ``firstresult``: the first plugin returning something other than ``None`` wins. Called when
+    the LLM layer is set up (phase 4). May return an awaitable.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,8 +115,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def startup(runtime: Runtime) -> Awaitable[None] | None:
     """Start the plugin's own work.
 
-    Called once per boot in phase 3, after every plugin is registered. Subscribe to the bus
-    here. May return an awaitable, which is awaited. A plugin that raises is marked failed.
+    Called once per boot in phase 3, after every plugin is registered, and when a plugin is
+    enabled at runtime. Subscribe to the bus here. May return an awaitable, which is awaited. A
+    plugin that raises is marked failed and its contributions are removed.
     """
 
 
@@ -40,6 +125,6 @@ def startup(runtime: Runtime) -> Awaitable[None] | None:
 def shutdown(runtime: Runtime) -> Awaitable[None] | None:
     """Stop the plugin's own work.
 
-    Called when the runtime unwinds phase 3, in reverse registration order. May return an
-    awaitable, which is awaited within the drain timeout.
+    Called when the runtime unwinds phase 3, in reverse load order, and when the plugin is
+    disabled or uninstalled. May return an awaitable, which is awaited within the drain timeout.
     """

@@ -1,0 +1,76 @@
+"""The example plugin: GET /api/v1/example/hello, an ``example.tick`` source and a UI page."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import Field
+
+from aman.events.model import Delivery, Event, Priority
+from aman.events.sources import SourceConfig
+from aman.plugin_api import PluginRequest, PluginRoute, UiPage, hookimpl
+from aman.sources.base import BaseSource
+
+TICK = "example.tick"
+
+
+class TickConfig(SourceConfig):
+    """What PUT /event-source/example.tick/config may change."""
+
+    interval_sec: float = Field(30.0, ge=0.05, description="Seconds between ticks.")
+
+
+class TickSource(BaseSource):
+    """Emits ``example.tick`` with a counter every ``interval_sec`` while running."""
+
+    type = "example_tick"
+    kind = "example"
+    config_model = TickConfig
+
+    def __init__(self, runtime: Any) -> None:
+        super().__init__("example.tick", TickConfig(), publish=runtime.bus.publish,
+                         tasks=runtime.tasks)
+        self._clock = runtime.clock
+        self.ticks = 0
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        interval = self._config.interval_sec  # type: ignore[attr-defined]
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            if self._paused:
+                continue
+            self.ticks += 1
+            await self.emit(Event.create(source=self.event_source, event_type=TICK,
+                                         payload={"tick": self.ticks}, priority=Priority.LOW,
+                                         delivery=Delivery.AT_MOST_ONCE,
+                                         now_ms=self._clock.now_ms()))
+
+
+async def hello(request: PluginRequest) -> dict[str, Any]:
+    """GET /api/v1/example/hello[?name=...]."""
+    return {"hello": request.query.get("name", "world"), "plugin": request.plugin}
+
+
+@hookimpl
+def register_routes(runtime: Any) -> list[PluginRoute]:
+    return [PluginRoute("GET", "/hello", hello)]
+
+
+@hookimpl
+def register_event_sources(runtime: Any) -> list[TickSource]:
+    return [TickSource(runtime)]
+
+
+@hookimpl
+def register_event_types(runtime: Any) -> list[tuple[str, str]]:
+    return [(TICK, "A counter from the example plugin's timer-like source.")]
+
+
+@hookimpl
+def register_ui_pages(runtime: Any) -> list[UiPage]:
+    return [UiPage("example", "Example")]

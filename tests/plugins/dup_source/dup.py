@@ -1,0 +1,22 @@
+"""A test plugin registering a source id that the plugin ``good`` already holds."""
+
+from typing import Any
+
+from aman.plugin_api import hookimpl
+
+
+class Source:
+    id = "good.source"
+    type = "dup"
+    state = None
+    config: dict[str, Any] = {}
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok"}
+
+
+@hookimpl
+def register_event_sources(runtime: Any) -> list[Any]:
+    return [Source()]

@@ -1,0 +1,89 @@
+"""A test plugin with one of every contribution; records its lifecycle calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aman.events.sources import SourceState
+from aman.plugin_api import PluginRequest, PluginResponse, PluginRoute, UiPage, hookimpl
+
+CALLS: list[str] = []
+
+
+class Source:
+    """A minimal EventSource."""
+
+    type = "good_source"
+
+    def __init__(self, source_id: str) -> None:
+        self.id = source_id
+        self.state = SourceState.STOPPED
+        self.config: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        self.state = SourceState.RUNNING
+
+    async def stop(self) -> None:
+        self.state = SourceState.STOPPED
+
+    async def pause(self) -> None:
+        self.state = SourceState.PAUSED
+
+    async def resume(self) -> None:
+        self.state = SourceState.RUNNING
+
+    async def configure(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "detail": ""}
+
+
+async def echo(request: PluginRequest) -> PluginResponse:
+    return PluginResponse({"params": dict(request.params), "body": request.json(),
+                           "saw_token": "authorization" in {k.lower() for k in request.headers}},
+                          status=201)
+
+
+def boom(request: PluginRequest) -> Any:
+    raise RuntimeError("handler exploded")
+
+
+@hookimpl
+def register_routes(runtime: Any) -> list[PluginRoute]:
+    return [
+        PluginRoute("GET", "/ping", lambda request: {"pong": True}),
+        PluginRoute("GET", "/open", lambda request: {"open": True}, public=True),
+        PluginRoute("POST", "/echo/<item>", echo),
+        PluginRoute("GET", "/boom", boom),
+    ]
+
+
+@hookimpl
+async def register_event_sources(runtime: Any) -> list[Source]:
+    return [Source("good.source")]
+
+
+@hookimpl
+def register_event_types(runtime: Any) -> list[tuple[str, str]]:
+    return [("good.happened", "Something good happened.")]
+
+
+@hookimpl
+def register_tools(runtime: Any) -> list[dict[str, str]]:
+    return [{"name": "good_tool"}]
+
+
+@hookimpl
+def register_ui_pages(runtime: Any) -> list[UiPage]:
+    return [UiPage("good", "Good")]
+
+
+@hookimpl
+async def startup(runtime: Any) -> None:
+    CALLS.append("startup")
+
+
+@hookimpl
+def shutdown(runtime: Any) -> None:
+    CALLS.append("shutdown")

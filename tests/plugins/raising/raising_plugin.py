@@ -1,0 +1,10 @@
+"""A test plugin whose registration hook raises."""
+
+from typing import Any
+
+from aman.plugin_api import hookimpl
+
+
+@hookimpl
+def register_routes(runtime: Any) -> list[Any]:
+    raise RuntimeError("register_routes exploded on purpose")

@@ -1,0 +1,10 @@
+"""A test plugin contributing a folder of skills."""
+
+from typing import Any
+
+from aman.plugin_api import hookimpl
+
+
+@hookimpl
+def register_skill_folders(runtime: Any) -> list[str]:
+    return ["skills"]

@@ -1,0 +1,10 @@
+"""A test plugin (a package) implementing a misspelled hook."""
+
+from typing import Any
+
+from aman.plugin_api import hookimpl
+
+
+@hookimpl
+def register_routez(runtime: Any) -> list[Any]:
+    return []

@@ -17,7 +17,7 @@ from quart_schema import Info, QuartSchema
 
 from aman import __version__
 from aman.errors import PayloadTooLargeError
-from aman.http import auth, confirm, ready
+from aman.http import auth, confirm, plugin_router, ready
 from aman.http.audit_trail import record_request
 from aman.http.context import RUNTIME_KEY
 from aman.http.errors import install_error_handlers
@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in written order
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(plugin_router.bp)  # /api/v1: plugin routes from a runtime table
     install_error_handlers(app)
 
     policies = {endpoint: policy_of(view) for endpoint, view in app.view_functions.items()}
@@ -72,6 +73,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
         client_id = request.headers.get("x-request-id", "")
         g.request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else request_id()
         spec = policies.get(request.endpoint or "", _UNMATCHED)
+        if request.endpoint in plugin_router.ENDPOINTS:  # decided by the plugin route reached
+            spec = plugin_router.policy_for(rt, request)
         g.policy = spec
         if request.content_length is not None:
             if request.content_length > max_body:

@@ -121,6 +121,30 @@ async def _start_forwarders(runtime: Runtime, stack: LifecycleStack) -> None:
     stack.push("forwarders", runtime.forwarders.stop)
 
 
+async def _load_soul(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Required: an agent without its persona and boundaries must not serve (issue #4). A broken
+    # edit later on disk keeps the last good soul in force instead.
+    await runtime.soul.load()
+    runtime.soul.start_watching()
+    stack.push("soul", runtime.soul.stop)
+
+
+async def _start_skills(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Event skills subscribe before dispatch opens, so recovered events meet them (issue #4).
+    from aman.skills.watcher import SkillWatcher
+
+    runtime_skills = runtime.settings.runtime.dir / "skills"
+    if runtime_skills in runtime.skills.dirs:
+        runtime_skills.mkdir(parents=True, exist_ok=True)
+    stack.push("skills", runtime.skills.stop)
+    await runtime.skills.start()
+    watcher = SkillWatcher(runtime.skills)
+    runtime.skills.watcher = watcher
+    runtime.skills.on_dirs_changed = watcher.restart
+    watcher.start()
+    stack.push("skills_watch", watcher.stop)
+
+
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
     # Every subscriber registered in phases 3-4 is in place: recovered and new events may flow.
     runtime.bus.open_dispatch()
@@ -142,30 +166,25 @@ async def _start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
 async def _start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     # Last of phase 4 so every subscriber and dispatch are in place before the first event;
     # hence stopped first. A source that cannot start is failed alone, boot goes on (issue #3).
-    from aman.sources import build_sources
-
-    registered: list[str] = []
-
+    # Every source was registered in phase 3 by a plugin: the built-in timers and file watches by
+    # the default plugin core-sources (aman/default_plugins), the others by their plugins, which
+    # unregister them when the plugin host stops, so a restart builds them again (issue #4).
     async def stop_sources() -> None:
         await runtime.sources.stop_all()
-        for source_id in registered:  # a restart builds them again from settings
-            runtime.sources.unregister(source_id)
 
     stack.push("event_sources", stop_sources)
-    for source in build_sources(runtime.settings.sources, publish=runtime.bus.publish,
-                                tasks=runtime.tasks, clock=runtime.clock):
-        runtime.sources.register(source)
-        registered.append(source.id)
     await runtime.sources.start_all()
 
 
 async def _start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
-    await runtime.plugins.start(runtime)
-
+    # Loads every enabled plugin (a failing one is marked failed alone; a failing default plugin
+    # fails boot) and registers their event sources, which the event_sources step of phase 4
+    # then starts with the built-in ones (issue #4).
     async def stop_plugins() -> None:
         await runtime.plugins.stop(runtime)
 
-    stack.push("plugin_host", stop_plugins)
+    stack.push("plugin_host", stop_plugins)  # first: withdraws whatever a cut-short start added
+    await runtime.plugins.start(runtime)
 
 
 BOOT_TABLE: tuple[PhaseSpec, ...] = (
@@ -200,6 +219,8 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
         Phase.COMPONENTS,
         (
             Step("forwarders", _start_forwarders),
+            Step("skills", _start_skills),
+            Step("soul", _load_soul),
             Step("event_dispatch", _open_dispatch),
             Step("maintenance", _start_maintenance),
             Step("event_sources", _start_event_sources),

@@ -233,3 +233,10 @@ class UnrecoverableError(UnprocessableError):
 
     code = "unrecoverable"
     hint = "Inspect the entry and fix the handler, or discard it."
+
+
+class SoulBoundaryError(ForbiddenError):
+    """A message or tool call runs into one of the active soul's boundaries (issue #4)."""
+
+    code = "soul_boundary"
+    hint = "The soul's boundaries forbid this; rephrase the request or change the soul's boundaries."

@@ -34,13 +34,20 @@ from aman.lock import InstanceLock
 from aman.metrics import Metrics
 from aman.notifications import NotificationService
 from aman.phases import Phase, PhaseState, RuntimeState
+from aman.default_plugins import default_plugins
+from aman.plugin_install import Limits
 from aman.plugins import PluginHost
 from aman.settings import Settings
+from aman.skills.registry import SkillService
+from aman.soul import SoulService
 from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
 from aman.store.notifications import SqliteNotificationRepository
+from aman.store.plugins import SqlitePluginStateRepository
+from aman.store.skills import SqliteSkillRepository
+from aman.store.soul import SqliteSoulRepository
 from aman.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -76,7 +83,10 @@ class Runtime:
             self.clock,
             on_record=lambda record: self.metrics.audit_records.labels(record.outcome).inc(),
         )
-        self.plugins = PluginHost()
+        self.plugins = PluginHost(
+            dirs=settings.plugins_dirs, install_dir=settings.runtime.dir / "plugins",
+            state=SqlitePluginStateRepository(self.db), clock=self.clock, defaults=default_plugins(),
+            limits=Limits(settings.plugins.max_archive_bytes, settings.plugins.max_archive_files))
         self.tasks = TaskTracker()
         self.writer = BatchWriter(self.db)
         self.event_log = SqliteEventLog(self.db, self.writer)
@@ -117,6 +127,16 @@ class Runtime:
         self.sources = SourceRegistry(
             timeout_sec=min(5.0, settings.runtime.drain_timeout_sec / 4))
         self.forwarders = WebhookForwarders(settings.forwarders)
+        # Skills from watched folders; event skills subscribe to the bus in phase 4 (issue #4).
+        self.skills = SkillService(SqliteSkillRepository(self.db), self.bus, self.event_log,
+                                   self.event_types, self.clock, settings.skills_dirs)
+        # The persona: loaded and watched in phase 4; its prompt lists the LLM-visible skills.
+        self.soul = SoulService(
+            dirs=settings.souls_dirs, active=settings.souls.active,
+            repository=SqliteSoulRepository(self.db), audit=self.audit, bus=self.bus,
+            clock=self.clock,
+            skills_index=lambda: self.skills.llm_visible() if hasattr(self, "skills") else [],
+        )
         self.bus.on_level_change = self._on_backpressure_change
         self.metrics.add_collector(lambda: telemetry.families(self.bus, self.dlq))
         # The SSE fan-out; attached to the bus in phase 3 (issue #3).

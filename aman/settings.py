@@ -214,7 +214,12 @@ class SoulsSettings(_DirsSection):
 
 
 class PluginsSettings(_DirsSection):
-    """Plugin folders (issue #4)."""
+    """Plugin folders and the limits on installed archives (issue #4)."""
+
+    max_archive_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest unpacked size of a plugin archive."
+    )
+    max_archive_files: int = Field(1000, ge=1, description="Most entries a plugin archive may hold.")
 
 
 class WorkflowsSettings(_DirsSection):

@@ -31,12 +31,6 @@ DESTRUCTIVE = {
 #: Contract routes that later issues add (#3 events, #4 skills/soul/plugins, #5 workflows/cron/
 #: config, #7 chat/agents, #8 tools, #9 IM conversations/idle/explore/capabilities).
 NOT_YET = {
-    ("GET", "/ui/pages"),
-    ("GET", "/skills"), ("GET", "/llm-skills"), ("GET", "/skills/search"), ("GET", "/skill/{}"),
-    ("GET", "/skill/{}/content"), ("POST", "/skill/{}/enable"), ("POST", "/skill/{}/disable"),
-    ("GET", "/skill/{}/versions"), ("POST", "/skill/{}/rollback"), ("POST", "/skills/reload"),
-    ("GET", "/plugins"), ("POST", "/plugin/{}/enable"), ("POST", "/plugin/{}/disable"),
-    ("POST", "/plugin/install"), ("POST", "/plugin/{}/uninstall"),
     ("GET", "/workflows"), ("GET", "/workflow/{}"), ("POST", "/workflow/{}/create"),
     ("GET", "/workflow-instances"), ("GET", "/workflow-instance/{}"),
     ("POST", "/workflow-instance/{}/retry"), ("POST", "/workflow-instance/{}/cancel"),
@@ -46,7 +40,6 @@ NOT_YET = {
     ("POST", "/chat/session/{}/close"), ("POST", "/chat/session/{}/stop"),
     ("POST", "/chat/session/{}/retry"), ("POST", "/chat/session/{}/edit"),
     ("DELETE", "/chat/session/{}"),
-    ("GET", "/soul/info"), ("GET", "/soul/raw"), ("POST", "/soul/update"), ("GET", "/soul/system-prompt"),
     ("GET", "/agents"), ("GET", "/agent/{}"), ("POST", "/agent/{}/status"),
     ("POST", "/agent/{}/reload"), ("GET", "/agents/idle-availability"),
     ("POST", "/explore/start"), ("POST", "/idle-run"), ("GET", "/capabilities"),

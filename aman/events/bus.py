@@ -1,7 +1,6 @@
 """EventBus: accept (persist first), order by priority with FIFO per source, dispatch, retry, DLQ.
 
-- ``publish`` admits an event (rate limit, backpressure, dedup), commits guaranteed events to the
-  event log before returning, and queues it.
+- ``publish`` admits an event (rate limit, backpressure, dedup), commits it if guaranteed, queues it.
 - Workers take the next event: the highest-priority head among per-source FIFO segments. A source
   is dispatched one event at a time, so its events reach handlers in order.
 - Every matching subscriber gets the event concurrently, each under its own timeout. A failure is

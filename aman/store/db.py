@@ -100,7 +100,12 @@ class Database:
             for pragma in _PRAGMAS:
                 await conn.execute(pragma)
         except BaseException:
-            conn.stop()  # ends the connection's thread even if it never finished connecting
+            # End the connection's thread even if it never finished connecting, and wait for it:
+            # its last answer must not arrive after the loop closed (a thread exception).
+            conn.stop()
+            thread = getattr(conn, "_thread", None)
+            if thread is not None and thread.is_alive():
+                await asyncio.shield(asyncio.to_thread(thread.join, 2.0))
             raise
         return conn
 

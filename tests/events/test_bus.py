@@ -33,6 +33,10 @@ async def idle(runtime: Runtime) -> None:
     await runtime.writer.flush()
 
 
+#: Test handlers see only events made by ``event()``, not the runtime's own facts.
+ONLY_TEST_EVENTS = EventFilter(event_types=frozenset({"t"}))
+
+
 def event(source: str = "test:a", event_type: str = "t", **kw: Any) -> Event:
     return Event.create(source=source, event_type=event_type, **kw)
 
@@ -237,7 +241,8 @@ async def test_accepted_events_survive_a_stop_before_dispatch(make_settings: Set
     async def handler(e: Event) -> None:
         seen.append(e.id)
 
-    revived.bus.subscribe("h", handler)
+    # Only the test's own events: boot also emits runtime facts (skill_reloaded, issue #4).
+    revived.bus.subscribe("h", handler, ONLY_TEST_EVENTS)
     await revived.start()
     try:
         await idle(revived)
@@ -261,8 +266,8 @@ async def test_recovery_skips_handlers_that_already_finished(make_settings: Sett
         calls["b"] += 1
         await gate.wait()
 
-    runtime.bus.subscribe("a", a)
-    runtime.bus.subscribe("b", b)
+    runtime.bus.subscribe("a", a, ONLY_TEST_EVENTS)
+    runtime.bus.subscribe("b", b, ONLY_TEST_EVENTS)
     await runtime.start()
     published = await runtime.bus.publish(event(delivery=Delivery.EXACTLY_ONCE))
     while calls["b"] == 0:
@@ -280,8 +285,8 @@ async def test_recovery_skips_handlers_that_already_finished(make_settings: Sett
     async def b2(e: Event) -> None:
         again["b"] += 1
 
-    revived.bus.subscribe("a", a2)
-    revived.bus.subscribe("b", b2)
+    revived.bus.subscribe("a", a2, ONLY_TEST_EVENTS)
+    revived.bus.subscribe("b", b2, ONLY_TEST_EVENTS)
     await revived.start()
     try:
         await idle(revived)

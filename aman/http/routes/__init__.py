@@ -11,7 +11,10 @@ from aman.http.routes import (
     health,
     notifications,
     observability,
+    plugins,
     runtime,
+    skills,
+    soul,
     sources,
     stream,
 )
@@ -26,4 +29,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     notifications.bp,
     sources.bp,
     channels.bp,
+    plugins.bp,
+    skills.bp,
+    soul.bp,
 )

@@ -39,6 +39,7 @@ async def debug_metrics() -> Response:
             "ready": rt.ready,
             "background_tasks": rt.tasks.running,
             "plugins": rt.plugins.names,
+            "plugins_failed": rt.plugins.failures(),
             "event_bus": telemetry.snapshot(rt.bus, rt.dlq),
             "metrics": rt.metrics.as_json(),
         }

@@ -92,6 +92,17 @@ def register_skill_folders(runtime: Runtime) -> Iterable[str | Path] | Awaitable
     """
 
 
+@hookspec
+def register_channel_adapters(runtime: Runtime) -> Iterable[type] | Awaitable[Iterable[type]]:
+    """Contribute IM channel adapter classes (subclasses of ``aman.channels.base.ChannelAdapter``).
+
+    Called in phase 3 when the plugin loads. Return adapter classes, each with a distinct
+    ``platform``; ``channels.<platform>.<instance>`` entries are then served at
+    ``POST /im/<platform>/<instance>/webhook``. The built-in Telegram, Slack and generic adapters
+    come from the default plugin ``core-channels``. May return an awaitable.
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # LLM
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class Contributions:
     tools: list[Any] = field(default_factory=list)
     pages: list[UiPage] = field(default_factory=list)
     skill_dirs: list[Path] = field(default_factory=list)
+    channel_adapters: list[type] = field(default_factory=list)
 
 
 @dataclass
@@ -141,4 +142,13 @@ def check_sources(values: list[Any]) -> list[Any]:
         if not all(hasattr(value, a) for a in ("id", "start", "stop", "state", "health")):
             raise PluginLoadError(f"register_event_sources returned {type(value).__name__}, "
                                   "which does not keep the EventSource protocol")
+    return values
+
+
+def check_channel_adapters(values: list[Any]) -> list[type]:
+    """``register_channel_adapters`` results: classes with a ``platform`` name."""
+    for value in values:
+        if not isinstance(value, type) or not isinstance(getattr(value, "platform", None), str):
+            raise PluginLoadError(f"register_channel_adapters returned {value!r}, which is not "
+                                  "a ChannelAdapter class with a platform name")
     return values

@@ -32,8 +32,8 @@ from aman.plugin_api import PluginRoute, UiPage
 from aman.plugin_install import Limits, install_archive, remove_folder
 from aman.plugin_manifest import ManifestError, in_range, load_manifest, module_path
 from aman.plugin_records import (DISABLED, ENABLED, FAILED, Contributions, PluginLoadError,
-                                 PluginRecord, check_event_types, check_pages, check_routes,
-                                 check_sources)
+                                 PluginRecord, check_channel_adapters, check_event_types,
+                                 check_pages, check_routes, check_sources)
 
 if TYPE_CHECKING:
     from aman.runtime import Runtime
@@ -46,7 +46,8 @@ TRACE_ENV = "AMAN_TRACE_PLUGIN_HOOKS"
 ENTRY_POINT_GROUP = "aman.plugins"
 _SOURCE_TIMEOUT_SEC = 5.0
 _REGISTRATION_HOOKS = ("register_routes", "register_event_sources", "register_event_types",
-                       "register_tools", "register_ui_pages", "register_skill_folders")
+                       "register_tools", "register_ui_pages", "register_skill_folders",
+                       "register_channel_adapters")
 
 
 async def resolve(result: Any) -> Any:
@@ -247,7 +248,8 @@ class PluginHost:
                 tools=found["register_tools"],
                 pages=check_pages(record.manifest, found["register_ui_pages"]),
                 skill_dirs=[(record.path or Path.cwd()) / Path(p)
-                            for p in found["register_skill_folders"]])
+                            for p in found["register_skill_folders"]],
+                channel_adapters=check_channel_adapters(found["register_channel_adapters"]))
             self._claim(record, contributions, runtime)
             record.contributions = contributions
             await self._apply(record, runtime)
@@ -312,7 +314,8 @@ class PluginHost:
     def _claim(self, record: PluginRecord, c: Contributions, runtime: Runtime) -> None:
         """Refuse ids another plugin (or the core) already holds, naming both."""
         wanted = ([("source", s.id) for s in c.sources] + [("page", p.id) for p in c.pages]
-                  + [("event type", t) for t, _ in c.event_types])
+                  + [("event type", t) for t, _ in c.event_types]
+                  + [("channel platform", a.platform) for a in c.channel_adapters])
         taken_by_core = {("event type", t) for t in BUILTIN_TYPES}
         taken_by_core |= {("source", s.id) for s in runtime.sources.list()}
         for key in wanted:
@@ -332,6 +335,8 @@ class PluginHost:
                 await asyncio.wait_for(source.start(), timeout=_SOURCE_TIMEOUT_SEC)
         for event_type, _ in c.event_types:
             runtime.event_types.register(event_type, f"plugin:{record.name}")
+        for adapter in c.channel_adapters:
+            runtime.channels.add_platform(adapter)
         skills = getattr(runtime, "skills", None)
         if c.skill_dirs and hasattr(skills, "add_dirs"):
             await resolve(skills.add_dirs(c.skill_dirs, owner=record.name))  # type: ignore[union-attr]
@@ -347,6 +352,8 @@ class PluginHost:
             if any(s is source for s in runtime.sources.list()):
                 runtime.sources.unregister(source.id)
         runtime.event_types.unregister_owner(f"plugin:{record.name}")
+        for adapter in c.channel_adapters:
+            runtime.channels.remove_platform(adapter.platform)
         skills = getattr(runtime, "skills", None)
         if c.skill_dirs and hasattr(skills, "remove_dirs"):
             try:

@@ -303,3 +303,20 @@ async def test_hook_register_skill_folders(plugin_app: Any, tmp_path: Path) -> N
         client = app.test_client()
         assert (await client.post("/plugin/skillful/disable", headers=CONFIRM)).status_code == 200
         assert folder not in rt.skills.dirs
+
+
+async def test_hook_register_channel_adapters_serves_builtin_platforms_through_core_channels(
+    make_settings,  # type: ignore[no-untyped-def]
+) -> None:
+    from aman.runtime import Runtime
+
+    runtime = Runtime(make_settings(**{"channels": {"generic": {"bridge": {"secret": "k"}}}}))
+    await runtime.start()
+    try:
+        names = {view["name"]: view for view in runtime.plugins.views()}
+        assert names["core-channels"]["state"] == "enabled"
+        assert runtime.channels.platforms == ["generic", "slack", "telegram"]
+        assert runtime.channels.get("generic", "bridge").config.secret.get_secret_value() == "k"
+    finally:
+        await runtime.stop()
+    assert runtime.channels.platforms == []  # withdrawn with the plugin host at stop

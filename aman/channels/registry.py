@@ -1,8 +1,10 @@
 """ChannelRegistry: the configured IM channel instances and their adapters, swapped on reload.
 
-Built from ``settings.channels`` (``platform → instance → ChannelSettings``). Adapters are
-immutable; ``reload`` builds a new one and replaces the old in one assignment, so a request in
-flight finishes under the configuration it started with and the next one sees the new one.
+Built from ``settings.channels`` (``platform → instance → ChannelSettings``). Adapter classes
+arrive through the plugin API (``register_channel_adapters``; the built-in ones from the default
+plugin ``core-channels``), so a platform serves requests only while its plugin is enabled.
+Adapters are immutable; ``reload`` builds a new one and replaces the old in one assignment, so a
+request in flight finishes under the configuration it started with and the next one sees the new.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from aman.channels.telegram import TelegramAdapter
 from aman.errors import ConfigError, NotFoundError
 from aman.settings import ChannelSettings, Settings, load_settings
 
-#: The adapter class of each platform; a test proves its keys are ``settings.CHANNEL_PLATFORMS``.
+#: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
+#: test proves its keys are ``settings.CHANNEL_PLATFORMS``.
 ADAPTERS: dict[str, type[ChannelAdapter]] = {
     "telegram": TelegramAdapter,
     "slack": SlackAdapter,
@@ -50,15 +53,30 @@ class ChannelRegistry:
     """Which channel instances exist and the adapter serving each."""
 
     def __init__(self, channels: Mapping[str, Mapping[str, ChannelSettings]]) -> None:
-        self._adapters: dict[tuple[str, str], ChannelAdapter] = {
-            (platform, instance): ADAPTERS[platform](instance, config)
-            for platform, instances in channels.items()
-            for instance, config in instances.items()
-        }
+        self._configs = {platform: dict(instances) for platform, instances in channels.items()}
+        self._classes: dict[str, type[ChannelAdapter]] = {}
+        self._adapters: dict[tuple[str, str], ChannelAdapter] = {}
+
+    def add_platform(self, adapter: type[ChannelAdapter]) -> None:
+        """Serve ``adapter.platform`` with this class, for every configured instance."""
+        self._classes[adapter.platform] = adapter
+        for instance, config in self._configs.get(adapter.platform, {}).items():
+            self._adapters[(adapter.platform, instance)] = adapter(instance, config)
+
+    def remove_platform(self, platform: str) -> None:
+        """Stop serving ``platform`` (its plugin was disabled)."""
+        self._classes.pop(platform, None)
+        for key in [key for key in self._adapters if key[0] == platform]:
+            del self._adapters[key]
+
+    @property
+    def platforms(self) -> list[str]:
+        """Platforms with an adapter registered, sorted."""
+        return sorted(self._classes)
 
     def get(self, platform: str, instance: str) -> ChannelAdapter:
         """The adapter of ``platform/instance``, or ``NotFoundError`` naming what is missing."""
-        check_platform(platform)
+        self._check_registered(platform)
         adapter = self._adapters.get((platform, instance))
         if adapter is None:
             raise _unknown_instance(platform, instance, self.instances(platform))
@@ -82,11 +100,22 @@ class ChannelRegistry:
 
     def reload(self, platform: str, instance: str, config: ChannelSettings) -> ChannelReloaded:
         """Serve ``platform/instance`` with ``config`` from now on (adding it if new)."""
-        check_platform(platform)
+        self._check_registered(platform)
         old = self._adapters.get((platform, instance))
-        self._adapters[(platform, instance)] = ADAPTERS[platform](instance, config)
+        self._configs.setdefault(platform, {})[instance] = config
+        self._adapters[(platform, instance)] = self._classes[platform](instance, config)
         changed = _changed_fields(old.config, config) if old is not None else ()
         return ChannelReloaded(platform, instance, added=old is None, changed=changed)
+
+
+    def _check_registered(self, platform: str) -> None:
+        check_platform(platform)
+        if platform not in self._classes:
+            raise NotFoundError(
+                f"IM platform {platform!r} is not served: the plugin providing it is disabled",
+                code="channel_not_found",
+                hint="Enable the plugin that registers this platform (GET /plugins).",
+            )
 
 
 def reread_channel(

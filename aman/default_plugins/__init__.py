@@ -12,6 +12,7 @@ import importlib
 #: (plugin name, module) in load order.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core-sources", "aman.default_plugins.sources"),
+    ("core-channels", "aman.default_plugins.channels"),
 )
 
 

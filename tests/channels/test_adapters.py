@@ -482,6 +482,11 @@ def test_generic_invalid_body_names_the_field(body: dict[str, Any], field: str) 
 
 def test_registry_names_what_is_missing_and_swaps_on_reload() -> None:
     registry = ChannelRegistry({"telegram": {"bot1": config("a", allowed_chats=["1"])}})
+    with pytest.raises(NotFoundError, match="plugin providing it is disabled"):
+        registry.get("telegram", "bot1")  # no adapter class registered yet
+    for adapter in ADAPTERS.values():
+        registry.add_platform(adapter)
+    assert registry.platforms == ["generic", "slack", "telegram"]
     assert isinstance(registry.get("telegram", "bot1"), TelegramAdapter)
     with pytest.raises(NotFoundError) as unknown:
         registry.get("telegram", "bot2")
@@ -501,3 +506,11 @@ def test_registry_names_what_is_missing_and_swaps_on_reload() -> None:
     assert "new-secret-xyz" not in str(registry.describe("telegram", "bot1"))
     added = registry.reload("slack", "ws", config("c"))
     assert added.added and registry.instances("slack") == ["ws"]
+
+
+def test_removing_a_platform_stops_serving_it() -> None:
+    registry = ChannelRegistry({"telegram": {"bot1": config("a")}})
+    registry.add_platform(TelegramAdapter)
+    registry.remove_platform("telegram")
+    with pytest.raises(NotFoundError, match="disabled"):
+        registry.get("telegram", "bot1")

@@ -1,0 +1,17 @@
+"""The built-in IM channel adapters (Telegram, Slack, generic HMAC) as a default plugin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aman.channels.registry import ADAPTERS
+from aman.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from aman.runtime import Runtime
+
+
+@hookimpl
+def register_channel_adapters(runtime: Runtime) -> list[type]:
+    """Serve ``channels.telegram|slack|generic.<instance>`` at ``/im/<platform>/<instance>/webhook``."""
+    return list(ADAPTERS.values())

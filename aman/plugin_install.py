@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aman.errors import ConflictError, InvalidInputError
+from aman.plugin_records import Limits
 from aman.plugin_manifest import MANIFEST, Manifest, load_manifest
 
 
@@ -28,14 +29,6 @@ class ArchiveError(InvalidInputError):
 
     code = "plugin_archive_invalid"
     hint = "Send a .tar.gz holding plugin.yaml and the plugin's module (docs/plugins.md)."
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How big an archive may be, unpacked."""
-
-    max_bytes: int
-    max_files: int
 
 
 def _inside(name: str) -> bool:

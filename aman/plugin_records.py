@@ -24,6 +24,14 @@ class PluginLoadError(AmanError):
     hint = "GET /plugins shows the error; fix the plugin, then POST /plugin/{name}/enable."
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How big an install archive may be, unpacked (plugins.max_archive_bytes / _files)."""
+
+    max_bytes: int
+    max_files: int
+
+
 @dataclass
 class Contributions:
     """Everything one enabled plugin added to the runtime."""

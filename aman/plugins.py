@@ -29,9 +29,8 @@ from aman.errors import (ConflictError, NotFoundError, StartupError, Unavailable
                          UnprocessableError)
 from aman.events.types import BUILTIN_TYPES
 from aman.plugin_api import PluginRoute, UiPage
-from aman.plugin_install import Limits, install_archive, remove_folder
 from aman.plugin_manifest import ManifestError, in_range, load_manifest, module_path
-from aman.plugin_records import (DISABLED, ENABLED, FAILED, Contributions, PluginLoadError,
+from aman.plugin_records import (DISABLED, ENABLED, FAILED, Contributions, Limits, PluginLoadError,
                                  PluginRecord, check_channel_adapters, check_event_types,
                                  check_pages, check_routes, check_sources)
 
@@ -439,6 +438,8 @@ class PluginHost:
         """Unpack a .tar.gz into ``<runtime.dir>/plugins/<name>`` and load it."""
         if self._install_dir is None:
             raise ConflictError("this runtime has no folder for installed plugins")
+        from aman.plugin_install import install_archive  # tarfile & co. only when installing
+
         async with self._lock:
             taken = set(self._records) | {r.name for r in self._rejected}
             manifest, path = await asyncio.to_thread(
@@ -463,6 +464,8 @@ class PluginHost:
                                     hint="Disable it instead (POST /plugin/{name}/disable).")
             await self._deactivate(record)
             assert self._install_dir is not None
+            from aman.plugin_install import remove_folder
+
             await asyncio.to_thread(remove_folder, record.path, self._install_dir.parent)
             if self._state is not None:
                 await self._state.forget(name)

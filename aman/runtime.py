@@ -35,7 +35,7 @@ from aman.metrics import Metrics
 from aman.notifications import NotificationService
 from aman.phases import Phase, PhaseState, RuntimeState
 from aman.default_plugins import default_plugins
-from aman.plugin_install import Limits
+from aman.plugin_records import Limits
 from aman.plugins import PluginHost
 from aman.settings import Settings
 from aman.skills.registry import SkillService

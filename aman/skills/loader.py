@@ -12,10 +12,10 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aman.skills.model import (
     NAME_PATTERN,
@@ -25,6 +25,8 @@ from aman.skills.model import (
     SkillError,
     SkillKind,
 )
+
+S = TypeVar("S", bound=BaseModel)
 
 SKILL_FILE = "SKILL.md"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -125,6 +127,16 @@ def split_frontmatter(content: str) -> tuple[str, str, int] | None:
     return None
 
 
+def _validated(model: type[S], data: dict[str, Any], text: str, line_offset: int, fallback: str,
+               kind: SkillKind, path: Path, root: Path, content: str) -> S | Skill:
+    """The validated spec, or a broken Skill naming the first bad field and its line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        line, reason = _first_error(exc, text, line_offset=line_offset)
+        return _broken(_usable_name(data, fallback), kind, path, root, content, line, reason)
+
+
 def _load_markdown(path: Path, root: Path, content: str, fallback: str) -> Skill:
     parts = split_frontmatter(content)
     if parts is None:
@@ -137,12 +149,9 @@ def _load_markdown(path: Path, root: Path, content: str, fallback: str) -> Skill
     if not isinstance(data, dict):
         return _broken(fallback, "markdown", path, root, content, 2,
                        "the frontmatter must be a mapping of keys to values")
-    name = _usable_name(data, fallback)
-    try:
-        spec = MarkdownSkillSpec.model_validate(data)
-    except ValidationError as exc:
-        line, reason = _first_error(exc, header, line_offset=1)
-        return _broken(name, "markdown", path, root, content, line, reason)
+    spec = _validated(MarkdownSkillSpec, data, header, 1, fallback, "markdown", path, root, content)
+    if isinstance(spec, Skill):
+        return spec
     metadata = spec.metadata
     tags = list(spec.tags)
     for vendor in metadata.values():  # peer blocks may carry tags too
@@ -164,12 +173,9 @@ def _load_event(path: Path, root: Path, content: str, fallback: str) -> Skill:
     if not isinstance(data, dict):
         return _broken(fallback, "event", path, root, content, 1,
                        "an event skill must be a YAML mapping (name, triggers, actions, ...)")
-    name = _usable_name(data, fallback)
-    try:
-        spec = EventSkillSpec.model_validate(data)
-    except ValidationError as exc:
-        line, reason = _first_error(exc, content, line_offset=0)
-        return _broken(name, "event", path, root, content, line, reason)
+    spec = _validated(EventSkillSpec, data, content, 0, fallback, "event", path, root, content)
+    if isinstance(spec, Skill):
+        return spec
     return Skill(
         name=spec.name, kind="event", path=path, root=root, content=content,
         content_hash=content_hash(content), description=spec.description, version=spec.version,

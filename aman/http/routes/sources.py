@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -38,6 +39,16 @@ async def list_sources() -> Response:
     return jsonify({"items": runtime().sources.describe_all()})
 
 
+async def _change_state(
+    source_id: str, change: Callable[[str], Awaitable[dict[str, Any]]]
+) -> Response:
+    """Pause or resume, recording the state before and after for the audit record."""
+    before = runtime().sources.describe(source_id)["state"]
+    view = await change(source_id)
+    g.audit_detail = {"state_before": before, "state": view["state"]}
+    return jsonify(view)
+
+
 # The contract names each route twice, /event-source/... and /source/...: one view, two rules.
 
 
@@ -48,10 +59,7 @@ async def list_sources() -> Response:
 async def pause(source_id: str) -> Response:
     """Stop emitting events until resumed; pausing a paused source is fine."""
     registry = runtime().sources
-    before = registry.describe(source_id)["state"]
-    view = await registry.pause(source_id)
-    g.audit_detail = {"state_before": before, "state": view["state"]}
-    return jsonify(view)
+    return await _change_state(source_id, registry.pause)
 
 
 @bp.post("/event-source/<source_id>/resume")
@@ -61,10 +69,7 @@ async def pause(source_id: str) -> Response:
 async def resume(source_id: str) -> Response:
     """Emit events again; resuming a running source is fine."""
     registry = runtime().sources
-    before = registry.describe(source_id)["state"]
-    view = await registry.resume(source_id)
-    g.audit_detail = {"state_before": before, "state": view["state"]}
-    return jsonify(view)
+    return await _change_state(source_id, registry.resume)
 
 
 @bp.put("/event-source/<source_id>/config")

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
 from aman.events.model import Event, Priority
+
+
+class EventMatcher(Protocol):
+    """What a subscriber filters with: an ``EventFilter`` or any object with ``matches``."""
+
+    def matches(self, event: Event) -> bool:
+        """Whether the subscriber wants ``event``."""
+        ...
 
 
 def payload_matches(expected: Any, actual: Any) -> bool:

@@ -127,7 +127,8 @@ class EmitAction(BaseModel):
 
 
 class WorkflowAction(BaseModel):
-    """Start a workflow instance or send an event to one (needs the workflow engine, issue #5)."""
+    """Start an instance of workflow ``name`` with ``input`` as its data, or, with ``instance``,
+    send event ``event`` (default: ``name``) to that instance with ``input`` as the payload."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from aman.clock import Clock
-from aman.errors import InvalidInputError, NotFoundError
+from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.bus import EventBus
+from aman.events.model import Event
 from aman.events.types import EventTypeRegistry
 from aman.skills import loader
 from aman.skills.model import Skill
@@ -36,6 +37,13 @@ class UnknownSkillError(NotFoundError):
 
     code = "skill_not_found"
     hint = "GET /skills lists the loaded skills; a new file shows up after POST /skills/reload."
+
+
+class SkillNotRunnableError(ConflictError):
+    """A skill was asked to run but cannot (disabled, broken, or not an event skill)."""
+
+    code = "skill_not_runnable"
+    hint = "GET /skill/{name} shows its kind, status and error."
 
 
 class SkillService:
@@ -160,6 +168,18 @@ class SkillService:
         if skill is None:
             raise UnknownSkillError(f"no skill named {name!r}")
         return skill
+
+    async def invoke(self, name: str, event: Event) -> None:
+        """Run event skill ``name``'s actions for ``event`` now (a workflow's ``skill`` action)."""
+        skill = self.get(name)
+        if not self.enabled(name):
+            raise SkillNotRunnableError(f"skill {name!r} is disabled",
+                                        hint=f"POST /skill/{name}/enable, then retry.")
+        if not skill.ok or skill.event_spec is None:
+            why = (f"does not load: {skill.error.reason if skill.error else skill.status}"
+                   if not skill.ok else "is an LLM skill; only event (YAML) skills can run here")
+            raise SkillNotRunnableError(f"skill {name!r} {why}")
+        await self.runner.run(skill, skill.event_spec, event)
 
     def enabled(self, name: str) -> bool:
         """Whether ``name`` is switched on."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aman.errors import UnavailableError
@@ -64,6 +64,9 @@ class EventSkillRunner:
         self._types = types
         for fact in (SKILL_COMPLETED, SKILL_FAILED):
             types.register(fact, owner="skills")
+        #: Starts a workflow instance for a ``workflow`` action and returns its id; wired by the
+        #: composition root once the workflow engine exists.
+        self.start_workflow: Callable[[str, dict[str, Any], Event], Awaitable[str]] | None = None
         #: name -> (content hash, unsubscribe)
         self._active: dict[str, tuple[str, Callable[[], None]]] = {}
 
@@ -142,10 +145,30 @@ class EventSkillRunner:
                                  agent_id=event.agent_id, parent=event)
             result = await self._bus.publish(child, internal=True)
             return [result.event.id]
-        kind = action.kind
-        needs = ("the workflow engine (issue #5)" if kind == "workflow"
-                 else "the tool registry (a later issue)")
+        if action.workflow is not None:
+            return await self._workflow(skill, action, event)
         raise ActionUnavailableError(
-            f"action {index} of skill {skill.name}: {kind} actions need {needs}",
+            f"action {index} of skill {skill.name}: tool actions need the tool registry "
+            "(a later issue)",
             hint="Remove the action or wait for the feature; the delivery is retried, then parked "
                  "in the DLQ.")
+
+    async def _workflow(self, skill: Skill, action: ActionSpec, event: Event) -> list[str]:
+        """Start an instance, or send ``event`` to the instance the action names."""
+        spec = action.workflow
+        assert spec is not None
+        context = context_of(event, skill={"name": skill.name, "version": skill.version})
+        data = render(spec.input, context)
+        if spec.instance is None:
+            if self.start_workflow is None:
+                raise ActionUnavailableError("workflows are not available in this runtime")
+            return [await self.start_workflow(spec.name, data, event)]
+        instance = render(spec.instance, context)
+        if not instance:
+            raise ValueError(f"workflow action of skill {skill.name}: instance {spec.instance!r} "
+                             "rendered empty")
+        child = Event.create(source=subscriber_name(skill.name), event_type=spec.event or spec.name,
+                             payload={**data, "workflow_instance_id": str(instance)},
+                             priority=event.priority, agent_id=event.agent_id, parent=event)
+        result = await self._bus.publish(child, internal=True)
+        return [result.event.id]

@@ -131,7 +131,7 @@ async def test_workflow_action_fails_through_retries_to_the_dlq(
     await skills_runtime.writer.flush()
     _, steps = await skills_runtime.event_log.trace(trigger.trace_id)
     failed = [s for s in steps if s["step"] == "skill:failed"]
-    assert failed and "workflow engine (issue #5)" in failed[0]["detail"]["error"]
+    assert failed and "workflow not found: triage" in failed[0]["detail"]["error"]
 
 
 async def test_serial_skill_runs_one_at_a_time(skills_runtime: Runtime, skills_dir: Path) -> None:

@@ -71,7 +71,7 @@ async def _serve(settings: Settings, lock: InstanceLock, config_path: Path | Non
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, _on_signal, stop, signum, runtime)
+        loop.add_signal_handler(signum, _on_signal, stop, signum, runtime, config)
     log.info("aman %s serving on http://%s (runtime dir %s)",
              app.extensions["aman.runtime"].version, settings.http.bind, settings.runtime.dir)
     try:
@@ -84,7 +84,9 @@ async def _serve(settings: Settings, lock: InstanceLock, config_path: Path | Non
     return EXIT_OK
 
 
-def _on_signal(stop: asyncio.Event, signum: int, runtime: Runtime) -> None:
+def _on_signal(stop: asyncio.Event, signum: int, runtime: Runtime, config: HypercornConfig) -> None:
     log.info("received %s; shutting down", signal.Signals(signum).name)
+    # runtime.drain_timeout_sec may have changed live (issue #5); Hypercorn reads this at stop.
+    config.shutdown_timeout = runtime.settings.runtime.drain_timeout_sec + _GRACE_SEC
     stop.set()
     runtime.end_streams()  # open SSE responses would otherwise hold the whole grace period

@@ -62,6 +62,12 @@ class RateLimiter:
         self.burst = float(burst)
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
+    def reconfigure(self, rate: float, burst: int) -> None:
+        """Apply a live change (POST /config/set, issue #5): buckets keep their tokens, capped."""
+        self.rate, self.burst = rate, float(burst)
+        for bucket in self._buckets.values():
+            bucket.tokens = min(bucket.tokens, self.burst)
+
     def acquire(self, source: str, now: float) -> float:
         """Take a token; return 0.0 when allowed, else the seconds until one is available."""
         bucket = self._buckets.get(source)

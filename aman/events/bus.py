@@ -15,15 +15,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from aman.clock import Clock
 from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events import types as t
 from aman.events.backpressure import Level, RateLimiter, level_for
 from aman.events.dedup import DedupIndex
-from aman.events.filters import EventFilter
+from aman.events.filters import EventFilter, EventMatcher
 from aman.events.model import Delivery, Event, Priority
+from aman.events.ports import DeadLetterPort, EventLog
 from aman.events.queue import SourceFifoQueue
 from aman.events.retry import RetryPolicy
 from aman.events.types import EventTypeRegistry
@@ -34,52 +35,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Event], Awaitable[None]]
 Unsubscribe = Callable[[], None]
 Observer = Callable[[Event], None]
-
-
-class EventLog(Protocol):
-    """Storage port of the bus: events, their trace steps, deliveries and dedup keys."""
-
-    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None) -> None:
-        """Store an accepted event; when ``durable`` return only once committed."""
-        ...
-
-    def record_step(self, event: Event, step: str, *, handler: str | None = None,
-                    detail: dict[str, Any] | None = None) -> None:
-        """Add a trace step (written in the next batch)."""
-        ...
-
-    async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
-                              *, durable: bool) -> None:
-        """Record a settled delivery (ok or dead)."""
-        ...
-
-    def record_step_of(self, event_id: str, step: str, detail: dict[str, Any] | None = None) -> None:
-        """Add a trace step to a stored event known only by id."""
-        ...
-
-    def mark_status(self, event: Event, status: str) -> None:
-        """Set the event's life status: done, expired or dropped."""
-        ...
-
-    async def pending(self) -> list[tuple[Event, set[str]]]:
-        """Guaranteed events not yet done, oldest first, with handlers already settled."""
-        ...
-
-    async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
-        """The event id holding ``key`` within its window, if any."""
-        ...
-
-    async def max_seq(self) -> int:
-        """Highest acceptance sequence number stored."""
-        ...
-
-
-class DeadLetterPort(Protocol):
-    """Where deliveries that exhausted their retries go."""
-
-    async def park(self, event: Event, handler: str, reason: str, attempts: int) -> str:
-        """Store the failed delivery durably; return the entry id."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -95,8 +50,8 @@ class PublishResult:
 class _Subscriber:
     name: str
     handler: Handler
-    filter: EventFilter
-    timeout: float
+    filter: EventMatcher
+    timeout: float | None  # None: the bus's handler_timeout_sec at call time
 
 
 @dataclass
@@ -165,15 +120,14 @@ class EventBus:
     # --- subscription --------------------------------------------------------------------
 
     def subscribe(
-        self, name: str, handler: Handler, event_filter: EventFilter | None = None,
+        self, name: str, handler: Handler, event_filter: EventMatcher | None = None,
         *, timeout: float | None = None,
     ) -> Unsubscribe:
         """Deliver matching events to ``handler`` under the stable ``name``; return the undo."""
         if name in self._subscribers:
             raise ValueError(f"a subscriber named {name!r} already exists")
         self._subscribers[name] = _Subscriber(
-            name, handler, event_filter or EventFilter(), timeout or self._handler_timeout
-        )
+            name, handler, event_filter or EventFilter(), timeout)
 
         def unsubscribe() -> None:
             self._subscribers.pop(name, None)
@@ -215,6 +169,13 @@ class EventBus:
         self._dispatching = True
         for number in range(self._worker_count):
             self._workers.append(self._tasks.spawn(f"bus-worker-{number}", self._worker()))
+
+    def reconfigure(self, *, max_queue_size: int, retry: RetryPolicy,
+                    handler_timeout_sec: float) -> None:
+        """Apply live settings (POST /config/set, issue #5); the level follows the new capacity."""
+        self.max_queue_size, self.retry = max_queue_size, retry
+        self._handler_timeout = handler_timeout_sec
+        self._update_level()
 
     def close_intake(self) -> None:
         """Refuse new events from now on (stage 1 of a stop)."""
@@ -454,9 +415,10 @@ class EventBus:
 
     async def _call(self, event: Event, sub: _Subscriber) -> str | None:
         try:
-            await asyncio.wait_for(sub.handler(event), timeout=sub.timeout)
+            await asyncio.wait_for(sub.handler(event),
+                                   timeout=sub.timeout or self._handler_timeout)
         except TimeoutError:
-            return f"timed out after {sub.timeout:g}s"
+            return f"timed out after {sub.timeout or self._handler_timeout:g}s"
         except Exception as exc:  # a handler's failure is data, never the bus's problem
             return f"{type(exc).__name__}: {exc}"
         return None

@@ -138,20 +138,43 @@ async def _start_skills(runtime: Runtime, stack: LifecycleStack) -> None:
         runtime_skills.mkdir(parents=True, exist_ok=True)
     stack.push("skills", runtime.skills.stop)
     await runtime.skills.start()
-    watcher = SkillWatcher(runtime.skills)
+    watcher = SkillWatcher(runtime.skills, debounce_ms=runtime.settings.skills.debounce_ms)
     runtime.skills.watcher = watcher
     runtime.skills.on_dirs_changed = watcher.restart
     watcher.start()
     stack.push("skills_watch", watcher.stop)
 
 
+async def _start_workflows(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Subscribes before dispatch opens, so events recovered after a crash reach their
+    # instances; an invalid definition file is listed with its error, never fatal (issue #5).
+    from aman.watching import FolderWatcher
+
+    runtime_workflows = runtime.settings.runtime.dir / "workflows"
+    if runtime_workflows in runtime.workflows.dirs:
+        runtime_workflows.mkdir(parents=True, exist_ok=True)
+    stack.push("workflows", runtime.workflows.stop)
+    await runtime.workflows.start()
+    watcher = FolderWatcher("workflows", lambda: runtime.workflows.dirs,
+                            lambda: runtime.workflows.reload(reason="watch"))
+    watcher.start()
+    stack.push("workflows_watch", watcher.stop)
+
+
+async def _start_workflow_timers(runtime: Runtime, stack: LifecycleStack) -> None:
+    # After dispatch opens: a timeout that fell due while the daemon was down fires now.
+    stack.push("workflow_timers", runtime.workflows.stop_timers)
+    count = await runtime.workflows.start_timers()
+    log.info("workflow timers: %d pending", count)
+
+
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
     # Every subscriber registered in phases 3-4 is in place: recovered and new events may flow.
     runtime.bus.open_dispatch()
-    drain_budget = runtime.settings.runtime.drain_timeout_sec * 0.4
 
     async def drain() -> None:
-        await runtime.bus.drain(drain_budget)
+        # Read at stop: runtime.drain_timeout_sec may have changed live (issue #5).
+        await runtime.bus.drain(runtime.settings.runtime.drain_timeout_sec * 0.4)
 
     stack.push("event_dispatch", drain)
 
@@ -161,6 +184,13 @@ async def _start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
 
     stop = start_maintenance(runtime)
     stack.push("maintenance", stop)
+
+
+async def _start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
+    # After dispatch opens, so runs missed while the daemon was down (catch-up) reach their
+    # subscribers; stopped before the bus drains, so no firing lands in a closing bus (issue #5).
+    stack.push("cron", runtime.cron.stop)  # first: stops whatever a cut-short start began
+    await runtime.cron.start()
 
 
 async def _start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -221,8 +251,11 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("forwarders", _start_forwarders),
             Step("skills", _start_skills),
             Step("soul", _load_soul),
+            Step("workflows", _start_workflows),
             Step("event_dispatch", _open_dispatch),
+            Step("workflow_timers", _start_workflow_timers),
             Step("maintenance", _start_maintenance),
+            Step("cron", _start_cron),
             Step("event_sources", _start_event_sources),
         ),
     ),

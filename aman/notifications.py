@@ -12,6 +12,7 @@ event                        severity                      category
 ``bus.backpressure_changed`` rising into l3/l4: warning,   ``backpressure``
                              into critical: critical
 ``bus.handler_failed``       warning                       ``handler``
+``cron.failed``              warning                       ``cron``
 ===========================  ============================  ==============
 
 Every one stores the id of the event that caused it, and the store keeps at most one
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.clock import Clock
+from aman.cron.model import CRON_FAILED
 from aman.errors import ConflictError, NotFoundError
 from aman.events import types as t
 from aman.events.filters import EventFilter
@@ -44,7 +46,8 @@ log = logging.getLogger(__name__)
 SUBSCRIBER = "notifications"
 #: Facts that may become notifications; everything else never reaches the handler.
 WATCHED_TYPES = frozenset({t.DLQ_PARKED, t.DLQ_EXPIRY_WARNING, t.BACKPRESSURE_CHANGED,
-                           t.HANDLER_FAILED})
+                           t.HANDLER_FAILED, CRON_FAILED})
+WORKFLOW_STATE_CHANGED = "workflow_state_changed"
 #: Backpressure levels worth telling a person about (issue #3: "backpressure l3+").
 _LOUD_LEVELS = ("l3", "l4", "critical")
 _LEVEL_ORDER = ("normal", "l1", "l2", "l3", "l4", "critical")
@@ -168,8 +171,7 @@ class NotificationService:
     async def start(self, bus: EventBus) -> None:
         """Load the unread count and subscribe to the facts that become notifications."""
         self._unread = await self._repo.unread_count()
-        self._unsubscribe = bus.subscribe(SUBSCRIBER, self._on_event,
-                                          EventFilter(event_types=WATCHED_TYPES))
+        self._unsubscribe = bus.subscribe(SUBSCRIBER, self._on_event, _Watched())
 
     async def stop(self) -> None:
         """Unsubscribe (a later start subscribes again)."""
@@ -278,6 +280,18 @@ class NotificationService:
             await self.create(**spec, event_id=event.id)
 
 
+class _Watched:
+    """The facts worth a notification: the watched types, and workflows entering their error state
+    (filtered here so ordinary transitions never reach this subscriber)."""
+
+    _types = EventFilter(event_types=WATCHED_TYPES)
+
+    def matches(self, event: Event) -> bool:
+        if event.event_type == WORKFLOW_STATE_CHANGED:
+            return event.payload.get("is_error") is True
+        return self._types.matches(event)
+
+
 def notification_for(event: Event) -> dict[str, Any] | None:
     """The notification fields for a bus fact, or ``None`` when it is not worth one."""
     p = event.payload
@@ -326,6 +340,25 @@ def notification_for(event: Event) -> dict[str, Any] | None:
             "message": (f"Handler {p.get('handler')} failed on {p.get('event_type')} event "
                         f"{p.get('event_id')} (attempt {p.get('attempt')}): {p.get('error')}; "
                         f"{retry}."),
+        }
+    if event.event_type == CRON_FAILED:  # a job's firing was refused by the bus (issue #5)
+        return {
+            "severity": Severity.WARNING, "category": "cron",
+            "title": f"Cron job {p.get('job_id')} could not fire",
+            "message": (f"The {p.get('event_type')} event of cron job {p.get('job_id')} "
+                        f"scheduled at {p.get('scheduled_at')} was refused: "
+                        f"{p.get('error')}. The run is recorded as failed."),
+            "action_route": f"/cron/{p.get('job_id')}/runs", "action_label": "Open runs",
+        }
+    if event.event_type == WORKFLOW_STATE_CHANGED and p.get("is_error"):
+        return {
+            "severity": Severity.WARNING, "category": "workflow",
+            "title": f"Workflow {p.get('workflow')} entered its error state",
+            "message": (f"Instance {p.get('instance_id')} moved from {p.get('from')} to "
+                        f"{p.get('to')} ({p.get('reason')}): {p.get('error') or 'no detail'}. "
+                        "Retry or cancel it once the cause is fixed."),
+            "action_route": f"/workflow-instance/{p.get('instance_id')}",
+            "action_label": "Open instance",
         }
     return None
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,17 @@ from aman import __version__
 from aman.audit import AuditLog
 from aman.boot import run_boot
 from aman.channels.inbox import ChannelInbox
-from aman.channels.registry import ChannelRegistry
+from aman.channels.registry import ChannelRegistry, channel_settings
 from aman.clock import Clock, SystemClock
+from aman.config_changes import Applier, ConfigService
+from aman.config_override import LIVE_KEYS, OVERRIDE_FILE_NAME
+from aman.cron.service import CronService
 from aman.errors import AmanError, InvalidStateError, StartupError
 from aman.events import telemetry
 from aman.events import types as event_types
 from aman.events.backpressure import Level, RateLimiter
 from aman.events.bus import EventBus
-from aman.events.dlq import DeadLetterService
+from aman.events.dlq import DAY_MS, DeadLetterService
 from aman.events.retry import RetryPolicy
 from aman.events.sources import SourceRegistry
 from aman.events.stream import StreamHub
@@ -41,6 +45,7 @@ from aman.settings import Settings
 from aman.skills.registry import SkillService
 from aman.soul import SoulService
 from aman.store.audit import SqliteAuditRepository
+from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
@@ -48,7 +53,9 @@ from aman.store.notifications import SqliteNotificationRepository
 from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
 from aman.store.soul import SqliteSoulRepository
+from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
+from aman.workflows.engine import WorkflowService
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,8 @@ class Runtime:
         self.event_log = SqliteEventLog(self.db, self.writer)
         self.event_types = event_types.EventTypeRegistry()
         bus_settings = settings.event_bus
+        self.rate_limiter = RateLimiter(bus_settings.rate_limit_per_sec,
+                                        bus_settings.rate_limit_burst)
         self.bus = EventBus(
             self.event_log,
             clock=self.clock,
@@ -101,7 +110,7 @@ class Runtime:
             retry=RetryPolicy(tuple(bus_settings.retry_backoff_ms), bus_settings.max_retries),
             handler_timeout_sec=bus_settings.handler_timeout_sec,
             workers=bus_settings.workers,
-            rate_limiter=RateLimiter(bus_settings.rate_limit_per_sec, bus_settings.rate_limit_burst),
+            rate_limiter=self.rate_limiter,
             dedup_window_ms=bus_settings.dedup_window_ms,
         )
         self.dlq = DeadLetterService(
@@ -130,6 +139,17 @@ class Runtime:
         # Skills from watched folders; event skills subscribe to the bus in phase 4 (issue #4).
         self.skills = SkillService(SqliteSkillRepository(self.db), self.bus, self.event_log,
                                    self.event_types, self.clock, settings.skills_dirs)
+        # Workflow definitions from watched folders; instances persisted and driven by bus events;
+        # a workflow's skill action runs an event skill, a skill's workflow action starts one.
+        self.workflows = WorkflowService(
+            SqliteWorkflowRepository(self.db, self.writer), self.bus, self.event_log,
+            self.event_types, self.clock, settings.workflows_dirs)
+        self.workflows.run_skill = self.skills.invoke
+        self.skills.runner.start_workflow = self.workflows.start_for
+        # Cron jobs: stored in SQLite, caught up and timed in phase 4; APScheduler loads only
+        # once a job is enabled (issue #5).
+        self.cron = CronService(SqliteCronRepository(self.db, self.writer), self.bus,
+                                self.event_types, self.clock, self.tasks, settings=settings.cron)
         # The persona: loaded and watched in phase 4; its prompt lists the LLM-visible skills.
         self.soul = SoulService(
             dirs=settings.souls_dirs, active=settings.souls.active,
@@ -143,6 +163,11 @@ class Runtime:
         self.stream = StreamHub(self.event_log, client_buffer=settings.stream.client_buffer,
                                 replay_limit=settings.stream.replay_limit)
         self.metrics.add_collector(lambda: stream_families(self.stream))
+        # Live configuration changes (POST /config/set, issue #5), applied by _live_appliers.
+        self.config = ConfigService(
+            settings=lambda: self.settings, swap=self._swap_settings,
+            appliers=self._live_appliers(), audit=self.audit, bus=self.bus, environ=os.environ,
+            override_path=settings.runtime.dir / OVERRIDE_FILE_NAME)
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),
@@ -174,6 +199,51 @@ class Runtime:
     def status(self) -> dict[str, Any]:
         """What /runtime/status serves."""
         return {**self.phases.snapshot(), "version": self.version}
+
+    # --- live configuration (issue #5) ----------------------------------------------------
+
+    def _swap_settings(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _live_appliers(self) -> dict[str, Applier | None]:
+        """How each live key takes effect; None: read from ``self.settings`` at use time."""
+
+        def bus(s: Settings, _: Sequence[str]) -> None:
+            b = s.event_bus
+            self.bus.reconfigure(max_queue_size=b.max_queue_size,
+                                 handler_timeout_sec=b.handler_timeout_sec,
+                                 retry=RetryPolicy(tuple(b.retry_backoff_ms), b.max_retries))
+
+        def rate(s: Settings, _: Sequence[str]) -> None:
+            self.rate_limiter.reconfigure(s.event_bus.rate_limit_per_sec,
+                                          s.event_bus.rate_limit_burst)
+
+        def dlq(s: Settings, _: Sequence[str]) -> None:
+            self.dlq.ttl_ms = int(s.dlq.ttl_days * DAY_MS)
+            self.dlq.max_manual_retries = s.dlq.max_manual_retries
+
+        def notifications(s: Settings, _: Sequence[str]) -> None:
+            self.notifications.max_stored = s.notifications.max_stored
+
+        def log_level(s: Settings, _: Sequence[str]) -> None:
+            logging.getLogger("aman").setLevel(s.runtime.log_level)
+
+        def skills(s: Settings, _: Sequence[str]) -> None:
+            if self.skills.watcher is not None:  # else boot starts it with the new value
+                self.skills.watcher.set_debounce(s.skills.debounce_ms)
+
+        def channels(s: Settings, keys: Sequence[str]) -> None:
+            for platform, instance in sorted({tuple(k.split(".")[1:3]) for k in keys}):
+                self.channels.reload(platform, instance, channel_settings(s, platform, instance))
+
+        by_prefix: dict[str, Applier | None] = {
+            "event_bus.rate_limit_": rate, "event_bus.retention_": None, "event_bus.": bus,
+            "runtime.drain_timeout_sec": None, "runtime.log_level": log_level, "dlq.": dlq,
+            "stream.": None, "notifications.": notifications, "skills.": skills,
+            "channels.": channels,
+        }
+        return {key: next(a for prefix, a in by_prefix.items() if key.startswith(prefix))
+                for key in LIVE_KEYS}
 
     # --- start ---------------------------------------------------------------------------
 

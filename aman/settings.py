@@ -1,8 +1,9 @@
 """Configuration: pydantic models for the YAML file, the layering rules, and ``load_settings``.
 
-Layers, lowest first: built-in defaults, the YAML file, ``AMAN_<SECTION>__<KEY>`` environment
-variables, then CLI flags. ``${VAR}`` (or ``${VAR:-default}``) in string values is resolved from the
-environment at load, in memory only. Every model is frozen and rejects unknown keys, so a typo is
+Layers, lowest first: built-in defaults, the YAML file, ``<runtime.dir>/config.override.yaml``
+(live changes, issue #5), ``AMAN_<SECTION>__<KEY>`` environment variables, then CLI flags.
+``${VAR}`` (or ``${VAR:-default}``) in string values is resolved from the environment at load,
+in memory only. Every model is frozen and rejects unknown keys, so a typo is
 a startup error naming the dotted key instead of a silently ignored setting (issue #2).
 """
 
@@ -12,13 +13,24 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from aman.errors import ConfigError
+from aman.config_override import nest, override_note, read_override_layer
+from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
+from aman.errors import AmanError, ConfigError
 
 #: The repository root when aman runs from a checkout (scripts/run installs it editable).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -204,7 +216,9 @@ class _DirsSection(_Section):
 
 
 class SkillsSettings(_DirsSection):
-    """Skill folders (issue #4)."""
+    """Skill folders (issue #4) and how long the folder watch waits for changes to settle."""
+
+    debounce_ms: int = Field(300, ge=0, le=60_000, description="Watch debounce before a reload.")
 
 
 class SoulsSettings(_DirsSection):
@@ -226,10 +240,45 @@ class WorkflowsSettings(_DirsSection):
     """Workflow definition folders (issue #5)."""
 
 
+class CronJobSettings(CronJobSpec):
+    """One static cron job under ``cron.jobs``; the file wins for its id at every boot."""
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> CronJobSettings:
+        # A bad expression or zone is a startup error naming the key, not a job that never runs.
+        try:
+            build_trigger(self.expression, self.timezone or "UTC", datetime.now(timezone.utc))
+        except AmanError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class CronSettings(_Section):
     """Cron scheduling (issue #5)."""
 
     timezone: str = Field("UTC", description="Time zone for cron expressions without one.")
+    jobs: list[CronJobSettings] = Field(default_factory=list, description="Static cron jobs.")
+    max_catch_up: int = Field(
+        100, ge=1, le=1000, description="Most missed runs one job fires at boot (catch_up: all)."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            resolve_timezone(value)
+        except AmanError as exc:
+            raise ValueError(f"{exc}; use an IANA name such as UTC or Europe/Berlin") from None
+        return value
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_job_ids(cls, value: list[CronJobSettings]) -> list[CronJobSettings]:
+        ids = [job.id for job in value]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"cron job ids must be unique; repeated: {', '.join(repeated)}")
+        return value
 
 
 class LlmSettings(_Section):
@@ -345,19 +394,26 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build validated settings from the four layers; raise ``ConfigError`` naming the key."""
+    """Build validated settings from the layers; raise ``ConfigError`` naming the key."""
     environ = os.environ if env is None else env
     path = _choose_config_path(config_path, environ)
     layered: dict[str, Any] = _read_yaml(path) if path is not None else {}
     layered = _resolve_placeholders(layered, environ, prefix="")
     if path is not None:
         _anchor_relative_paths(layered, path.parent)
-    _deep_merge(layered, _env_layer(environ))
-    _deep_merge(layered, _nest(overrides or {}))
+    env_layer, flag_layer = _env_layer(environ), _nest(overrides or {})
+    # Live changes (POST /config/set, issue #5) sit in the runtime dir that the file, environment
+    # and flags name, and go below the environment, which always wins.
+    override_path, live = read_override_layer(
+        (layered, env_layer, flag_layer), lambda: RuntimeSettings.model_validate({}).dir)
+    _deep_merge(layered, nest(live))  # keeps a null (agent_id: null), unlike _nest
+    _deep_merge(layered, env_layer)
+    _deep_merge(layered, flag_layer)
     try:
         settings = Settings.model_validate(layered)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(exc, source=path)) from None
+        raise ConfigError(_describe_validation_error(exc, source=path)
+                          + override_note(exc.errors(), live, override_path)) from None
     _check_cross_field_rules(settings)
     return settings
 

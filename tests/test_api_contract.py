@@ -31,10 +31,6 @@ DESTRUCTIVE = {
 #: Contract routes that later issues add (#3 events, #4 skills/soul/plugins, #5 workflows/cron/
 #: config, #7 chat/agents, #8 tools, #9 IM conversations/idle/explore/capabilities).
 NOT_YET = {
-    ("GET", "/workflows"), ("GET", "/workflow/{}"), ("POST", "/workflow/{}/create"),
-    ("GET", "/workflow-instances"), ("GET", "/workflow-instance/{}"),
-    ("POST", "/workflow-instance/{}/retry"), ("POST", "/workflow-instance/{}/cancel"),
-    ("POST", "/config/set"),
     ("GET", "/chat/sessions"), ("POST", "/chat/session/create"), ("GET", "/chat/session/{}/state"),
     ("GET", "/chat/session/{}/history"), ("POST", "/chat/session/{}/send"),
     ("POST", "/chat/session/{}/close"), ("POST", "/chat/session/{}/stop"),
@@ -44,7 +40,6 @@ NOT_YET = {
     ("POST", "/agent/{}/reload"), ("GET", "/agents/idle-availability"),
     ("POST", "/explore/start"), ("POST", "/idle-run"), ("GET", "/capabilities"),
     ("POST", "/tool-auth/respond"), ("POST", "/tools/{}/execute"),
-    ("POST", "/cron/add"), ("POST", "/cron/{}/update"), ("POST", "/cron/{}/remove"),
 }
 
 

@@ -6,6 +6,8 @@ from quart import Blueprint
 
 from aman.http.routes import (
     channels,
+    config,
+    cron,
     dlq,
     events,
     health,
@@ -17,11 +19,13 @@ from aman.http.routes import (
     soul,
     sources,
     stream,
+    workflows,
 )
 
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health.bp,
     runtime.bp,
+    config.bp,
     observability.bp,
     events.bp,
     stream.bp,
@@ -32,4 +36,6 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     plugins.bp,
     skills.bp,
     soul.bp,
+    cron.bp,
+    workflows.bp,
 )

@@ -204,9 +204,9 @@ class CronJob:
     def to_json(self, next_run_at_ms: int | None) -> dict[str, Any]:
         """Wire shape (times in epoch ms, as everywhere in the API)."""
         return {**self.definition(), "origin": self.origin.value,
-                "next_run_at_ms": next_run_at_ms, "last_run_at_ms": self.last_run_at_ms,
-                "last_outcome": self.last_outcome, "created_at_ms": self.created_at_ms,
-                "updated_at_ms": self.updated_at_ms}
+                "next_run_at": next_run_at_ms, "last_run_at": self.last_run_at_ms,
+                "last_outcome": self.last_outcome, "created_at": self.created_at_ms,
+                "updated_at": self.updated_at_ms}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,8 +226,8 @@ class CronRun:
 
     def to_json(self) -> dict[str, Any]:
         """Wire shape."""
-        return {"seq": self.seq, "job_id": self.job_id, "scheduled_at_ms": self.scheduled_at_ms,
-                "fired_at_ms": self.fired_at_ms, "outcome": self.outcome.value,
+        return {"seq": self.seq, "job_id": self.job_id, "scheduled_at": self.scheduled_at_ms,
+                "fired_at": self.fired_at_ms, "outcome": self.outcome.value,
                 "event_id": self.event_id, "catch_up": self.catch_up, "count": self.count,
                 "error": self.error, "note": self.note}
 

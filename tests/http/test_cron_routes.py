@@ -44,9 +44,9 @@ async def test_add_list_get_with_defaults(client: TestClientProtocol) -> None:
         "id": "hourly", "expression": "0 * * * *", "timezone": "UTC", "event_type": "cron_tick",
         "payload": {}, "priority": "normal", "enabled": True, "catch_up": "latest",
         "origin": "api"}
-    assert job["next_run_at_ms"] > job["created_at_ms"]
-    assert job["next_run_at_ms"] % 3_600_000 == 0
-    assert job["last_run_at_ms"] is None and job["last_outcome"] is None
+    assert job["next_run_at"] > job["created_at"]
+    assert job["next_run_at"] % 3_600_000 == 0
+    assert job["last_run_at"] is None and job["last_outcome"] is None
     assert [j["id"] for j in await jobs(client)] == ["hourly"]
     assert (await (await client.get("/cron/hourly")).get_json())["id"] == "hourly"
 
@@ -55,7 +55,7 @@ async def test_a_disabled_job_has_no_next_run(client: TestClientProtocol) -> Non
     job = await add(client, id="off", expression="* * * * *", enabled=False,
                     timezone="Europe/Berlin", catch_up="all", priority="high",
                     event_type="report_due", payload={"kind": "weekly"})
-    assert job["next_run_at_ms"] is None and job["timezone"] == "Europe/Berlin"
+    assert job["next_run_at"] is None and job["timezone"] == "Europe/Berlin"
     assert (job["catch_up"], job["priority"], job["payload"]) == ("all", "high", {"kind": "weekly"})
 
 
@@ -93,12 +93,12 @@ async def test_update_is_partial_and_validated(client: TestClientProtocol) -> No
     assert response.status_code == 200
     updated = await response.get_json()
     assert updated["catch_up"] == "skip" and updated["payload"] == {"a": 1}
-    assert updated["next_run_at_ms"] == created["next_run_at_ms"]
+    assert updated["next_run_at"] == created["next_run_at"]
     moved = await (await client.post("/cron/hourly/update",
                                      json={"expression": "30 6 * * *"})).get_json()
-    assert moved["next_run_at_ms"] % 86_400_000 == (6 * 60 + 30) * 60_000
+    assert moved["next_run_at"] % 86_400_000 == (6 * 60 + 30) * 60_000
     disabled = await (await client.post("/cron/hourly/update", json={"enabled": False})).get_json()
-    assert disabled["enabled"] is False and disabled["next_run_at_ms"] is None
+    assert disabled["enabled"] is False and disabled["next_run_at"] is None
     error = await error_of(await client.post("/cron/hourly/update",
                                              json={"timezone": "Nowhere/Land"}), 400)
     assert error["code"] == "invalid_timezone"
@@ -169,8 +169,8 @@ async def test_a_job_fires_through_the_bus_and_its_runs_are_listed(
     older = await (await client.get(f"/cron/tick/runs?limit=1&cursor={page['next_cursor']}")
                    ).get_json()
     assert older["items"][0]["seq"] < newest["seq"]
-    assert older["items"][0]["scheduled_at_ms"] < newest["scheduled_at_ms"]
+    assert older["items"][0]["scheduled_at"] < newest["scheduled_at"]
     job = await (await client.get("/cron/tick")).get_json()
-    assert job["last_outcome"] == "ok" and job["last_run_at_ms"] is not None
+    assert job["last_outcome"] == "ok" and job["last_run_at"] is not None
     error = await error_of(await client.get("/cron/tick/runs?cursor=bogus"), 400)
     assert error["code"] == "invalid_cursor"

@@ -33,7 +33,7 @@ class CronRunsQuery(QueryModel):
 @bp.get("/cron")
 @policy()
 async def list_jobs() -> Response:
-    """Every cron job with ``next_run_at_ms``, ``last_run_at_ms`` and ``last_outcome``."""
+    """Every cron job with ``next_run_at``, ``last_run_at`` (epoch ms) and ``last_outcome``."""
     return jsonify({"items": runtime().cron.listing()})
 
 

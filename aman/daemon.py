@@ -20,6 +20,8 @@ from aman.app import create_app
 from aman.errors import LockHeldError
 from aman.lock import InstanceLock
 from aman.logs import setup_logging
+from aman.memory import limit_malloc_arenas, release_free_memory
+from aman.phases import RuntimeState
 from aman.runtime import Runtime
 from aman.settings import Settings
 
@@ -46,6 +48,7 @@ def run_daemon(settings: Settings, *, config_path: Path | None = None) -> int:
     except OSError as exc:
         print(f"aman: cannot use runtime dir {settings.runtime.dir}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    limit_malloc_arenas()  # before any thread starts (aman.memory says why)
     try:
         setup_logging(
             settings.runtime.log_level,
@@ -74,14 +77,26 @@ async def _serve(settings: Settings, lock: InstanceLock, config_path: Path | Non
         loop.add_signal_handler(signum, _on_signal, stop, signum, runtime, config)
     log.info("aman %s serving on http://%s (runtime dir %s)",
              app.extensions["aman.runtime"].version, settings.http.bind, settings.runtime.dir)
+    tidy = loop.create_task(_release_memory_once_ready(runtime), name="release-memory")
     try:
         await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
     except OSError as exc:
         log.error("cannot listen on %s: %s", settings.http.bind, exc.strerror or exc)
         print(f"aman: cannot listen on {settings.http.bind}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        tidy.cancel()
     log.info("aman stopped")
     return EXIT_OK
+
+
+async def _release_memory_once_ready(runtime: Runtime) -> None:
+    """Trim the heap once boot is done, so the idle daemon holds only what is live."""
+    while not runtime.ready:
+        if runtime.state in (RuntimeState.FAILED, RuntimeState.STOPPING, RuntimeState.STOPPED):
+            return
+        await asyncio.sleep(0.1)
+    release_free_memory()
 
 
 def _on_signal(stop: asyncio.Event, signum: int, runtime: Runtime, config: HypercornConfig) -> None:

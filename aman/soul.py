@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from watchfiles import Change, awatch
+from watchfiles import Change
 
 from aman.clock import Clock
 from aman.errors import AmanError, InternalError, InvalidStateError, StartupError
@@ -32,6 +32,7 @@ from aman.soul_format import (
     match_boundaries,
     parse_soul,
 )
+from aman.watching import watch_changes
 
 if TYPE_CHECKING:
     from aman.audit import AuditLog
@@ -354,9 +355,9 @@ class SoulService:
     async def _watch(self, roots: list[Path], stop: asyncio.Event) -> None:
         log.info("watching soul %r in %s", self.active, ", ".join(map(str, roots)))
         try:
-            async for _changes in awatch(*roots, watch_filter=self._relevant,
-                                         debounce=self._debounce_ms, step=50, stop_event=stop,
-                                         recursive=True):
+            async for _changes in watch_changes(*roots, watch_filter=self._relevant,
+                                                debounce=self._debounce_ms, step=50,
+                                                stop_event=stop, recursive=True):
                 if stop.is_set():
                     return
                 try:

@@ -9,11 +9,14 @@ definitions both use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from watchfiles import Change, awatch
+from watchfiles import Change
+from watchfiles._rust_notify import RustNotify
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,71 @@ def relevant(change: Change, path: str) -> bool:
     """Whether a change may matter (not an editor's or our own temp file)."""
     name = Path(path).name
     return not name.startswith(".") and not name.endswith(_IGNORED_SUFFIXES)
+
+
+#: How often the notify thread looks at the stop flag (ms).
+_STOP_CHECK_MS = 200
+
+Filter = Callable[[Change, str], bool]
+
+
+async def watch_changes(*paths: Path, watch_filter: Filter, debounce: int, step: int,
+                        stop_event: asyncio.Event, recursive: bool = True,
+                        ) -> AsyncIterator[set[tuple[Change, str]]]:
+    """Debounced batches of changes under ``paths`` until ``stop_event`` is set.
+
+    What ``watchfiles.awatch`` does, on a dedicated thread instead of anyio's worker pool:
+    awatch loads anyio's asyncio backend (~1.3 MB resident for this daemon) and every watch
+    holds one of that pool's threads; here each watch owns one plain thread that hands batches
+    to the loop.
+    """
+    loop = asyncio.get_running_loop()
+    batches: asyncio.Queue[set[tuple[Change, str]] | BaseException | None] = asyncio.Queue()
+    halt = threading.Event()
+
+    def hand_over(item: set[tuple[Change, str]] | BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed first: nobody is waiting
+            loop.call_soon_threadsafe(batches.put_nowait, item)
+
+    def run() -> None:
+        try:
+            with RustNotify([str(p) for p in paths], False, False, 300, recursive,
+                            False) as notify:
+                while not halt.is_set():
+                    raw = notify.watch(debounce, step, _STOP_CHECK_MS, halt)
+                    if raw in ("signal", "stop"):
+                        break
+                    if raw == "timeout":
+                        continue
+                    changes = {(Change(code), path) for code, path in raw
+                               if watch_filter(Change(code), path)}
+                    if changes:
+                        hand_over(changes)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the loop
+            hand_over(exc)
+        finally:
+            hand_over(None)
+
+    thread = threading.Thread(target=run, name="watch:" + ",".join(Path(p).name for p in paths),
+                              daemon=True)
+    thread.start()
+    stopped = asyncio.ensure_future(stop_event.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(batches.get())
+            await asyncio.wait({nxt, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not nxt.done():
+                nxt.cancel()
+                return
+            item = nxt.result()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
+        stopped.cancel()
 
 
 class FolderWatcher:
@@ -93,9 +161,9 @@ class FolderWatcher:
             # rounds) would be lost: reload once it exists (created on the first iteration).
             catch_up = asyncio.get_running_loop().create_task(self._reload(delay=0.05))
             try:
-                async for changes in awatch(*roots, watch_filter=relevant,
-                                            debounce=self.debounce_ms, step=self._step_ms,
-                                            stop_event=self._round_stop, recursive=True):
+                async for changes in watch_changes(*roots, watch_filter=relevant,
+                                                   debounce=self.debounce_ms, step=self._step_ms,
+                                                   stop_event=self._round_stop, recursive=True):
                     if self._closed:
                         return
                     await self._reload()

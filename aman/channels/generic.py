@@ -38,7 +38,7 @@ def generic_signature(secret: bytes, raw_body: bytes) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on the first message
 
 
 def _id_text(value: object) -> str:

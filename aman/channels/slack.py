@@ -43,7 +43,7 @@ def slack_signature(secret: bytes, timestamp: str, raw_body: bytes) -> str:
 
 class _Lenient(BaseModel):
     # Slack adds fields to its payloads freely; unknown ones are ignored.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on the first message
 
 
 class _Challenge(_Lenient):

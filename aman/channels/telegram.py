@@ -38,7 +38,8 @@ _MESSAGE_FIELDS = (
 
 class _Lenient(BaseModel):
     # Telegram adds fields to its types in every Bot API release; unknown ones are ignored.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True,
+                              defer_build=True)  # built on the first message
 
 
 class _User(_Lenient):

@@ -109,7 +109,7 @@ class Outcome(enum.Enum):
 class CronJobSpec(BaseModel):
     """What defines a job: the body of POST /cron/add and one entry of ``cron.jobs``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(pattern=ID_PATTERN, description="Letters, digits, '_', '.', '-' (max 64).")
     expression: str = Field(min_length=1, max_length=200,
@@ -137,7 +137,7 @@ class CronJobSpec(BaseModel):
 class CronJobChanges(BaseModel):
     """Body of POST /cron/{id}/update: every field optional; omitted or null means unchanged."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     expression: str | None = Field(None, min_length=1, max_length=200)
     timezone: str | None = None

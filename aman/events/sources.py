@@ -97,7 +97,7 @@ class EventSource(Protocol):
 class SourceConfig(BaseModel):
     """Base of each source type's configuration model: frozen, unknown keys rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 def parse_config(model: type[SourceConfig], data: Any, current: SourceConfig | None = None) -> Any:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class ErrorDetail(BaseModel):
     """The inside of every error response."""
 
+    model_config = ConfigDict(defer_build=True)
+
     code: str = Field(description="Stable snake_case code to branch on.")
     message: str = Field(description="What went wrong, with the values involved.")
     hint: str = Field(description="How to fix it.")
@@ -20,19 +22,27 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """Every 4xx and 5xx response."""
 
+    model_config = ConfigDict(defer_build=True)
+
     error: ErrorDetail
+
+
+class ResponseModel(BaseModel):
+    """Base for documented response bodies: built when /openapi.json is first asked for."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class QueryModel(BaseModel):
     """Base for query strings: unknown parameters are an error, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class BodyModel(BaseModel):
     """Base for request bodies: unknown fields are an error, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class PageQuery(QueryModel):

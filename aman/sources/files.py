@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from pydantic import Field
-from watchfiles import Change, awatch
+from watchfiles import Change
 
 from aman.clock import Clock, SystemClock
 from aman.errors import ValidationFailedError
@@ -25,6 +25,7 @@ from aman.events.model import Event
 from aman.events.sources import Publish, SourceConfig
 from aman.lifecycle import TaskTracker
 from aman.sources.base import BaseSource
+from aman.watching import watch_changes
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,10 @@ class FileWatchSource(BaseSource):
         settings = self._settings
         log.info("file source %s watching %s for %s", self.id,
                  ", ".join(str(root) for root in self._roots), ", ".join(settings.patterns))
-        async for changes in awatch(*self._roots, watch_filter=self._wanted_change,
-                                    debounce=max(1, settings.debounce_ms),
-                                    step=min(50, max(1, settings.debounce_ms)),
-                                    stop_event=stop, recursive=settings.recursive):
+        async for changes in watch_changes(*self._roots, watch_filter=self._wanted_change,
+                                           debounce=max(1, settings.debounce_ms),
+                                           step=min(50, max(1, settings.debounce_ms)),
+                                           stop_event=stop, recursive=settings.recursive):
             for change, path in sorted(changes, key=lambda c: (c[1], _ORDER[c[0]])):
                 if stop.is_set():
                     return

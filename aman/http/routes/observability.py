@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from quart import Blueprint, Response, jsonify
 
 from aman.audit import AuditQuery
@@ -13,7 +13,7 @@ from aman.events import telemetry
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.schemas import PageQuery
+from aman.http.schemas import PageQuery, ResponseModel
 from aman.http.validation import responds, validate_query
 from aman.metrics import CONTENT_TYPE
 
@@ -78,7 +78,7 @@ class AuditLogQuery(PageQuery):
         return _to_ms(value)
 
 
-class AuditRecordOut(BaseModel):
+class AuditRecordOut(ResponseModel):
     """One audit record."""
 
     id: int
@@ -93,7 +93,7 @@ class AuditRecordOut(BaseModel):
     hash: str
 
 
-class AuditPage(BaseModel):
+class AuditPage(ResponseModel):
     """A page of audit records, newest first."""
 
     items: list[AuditRecordOut]

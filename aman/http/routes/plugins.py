@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, request
 
 from aman.errors import InvalidInputError
 from aman.http.context import runtime
 from aman.http.policy import policy
+from aman.http.schemas import ResponseModel
 from aman.http.validation import responds
 
 bp = Blueprint("plugins", __name__)
 
 
-class PluginView(BaseModel):
+class PluginView(ResponseModel):
     """One plugin as the routes show it."""
 
     name: str
@@ -33,13 +34,13 @@ class PluginView(BaseModel):
     pages: list[dict[str, Any]]
 
 
-class PluginList(BaseModel):
+class PluginList(ResponseModel):
     """Body of GET /plugins."""
 
     items: list[PluginView]
 
 
-class Installed(BaseModel):
+class Installed(ResponseModel):
     """Body of POST /plugin/install."""
 
     plugin_name: str
@@ -49,7 +50,7 @@ class Installed(BaseModel):
     error: str | None
 
 
-class UiPageView(BaseModel):
+class UiPageView(ResponseModel):
     """One UI page."""
 
     id: str
@@ -58,7 +59,7 @@ class UiPageView(BaseModel):
     path: str | None = None
 
 
-class UiPageList(BaseModel):
+class UiPageList(ResponseModel):
     """Body of GET /ui/pages."""
 
     items: list[UiPageView]

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response, g, jsonify
 
 from aman.http.context import runtime
 from aman.http.policy import policy
+from aman.http.schemas import ResponseModel
 from aman.http.validation import read_json_object, responds
 
 bp = Blueprint("sources", __name__)
 
 
-class SourceView(BaseModel):
+class SourceView(ResponseModel):
     """One source as the routes show it."""
 
     id: str
@@ -25,7 +26,7 @@ class SourceView(BaseModel):
     config: dict[str, Any] = Field(description="The configuration in force.")
 
 
-class SourceList(BaseModel):
+class SourceList(ResponseModel):
     """Body of GET /event-sources."""
 
     items: list[SourceView]

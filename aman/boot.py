@@ -168,6 +168,11 @@ async def _start_workflow_timers(runtime: Runtime, stack: LifecycleStack) -> Non
     log.info("workflow timers: %d pending", count)
 
 
+async def _start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Providers are built on first use; stopping closes clients and unloads local models.
+    stack.push("llm", runtime.llm.close)
+
+
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
     # Every subscriber registered in phases 3-4 is in place: recovered and new events may flow.
     runtime.bus.open_dispatch()
@@ -251,6 +256,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("forwarders", _start_forwarders),
             Step("skills", _start_skills),
             Step("soul", _load_soul),
+            Step("llm", _start_llm),
             Step("workflows", _start_workflows),
             Step("event_dispatch", _open_dispatch),
             Step("workflow_timers", _start_workflow_timers),

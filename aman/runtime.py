@@ -34,6 +34,7 @@ from aman.events.stream import StreamHub
 from aman.events.stream import families as stream_families
 from aman.forwarding import WebhookForwarders
 from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
+from aman.llm.registry import ProviderRegistry
 from aman.lock import InstanceLock
 from aman.metrics import Metrics
 from aman.notifications import NotificationService
@@ -163,6 +164,8 @@ class Runtime:
         self.stream = StreamHub(self.event_log, client_buffer=settings.stream.client_buffer,
                                 replay_limit=settings.stream.replay_limit)
         self.metrics.add_collector(lambda: stream_families(self.stream))
+        # LLM providers by name, built on first use (issue #7).
+        self.llm = ProviderRegistry(lambda: self.settings.llm)
         # Live configuration changes (POST /config/set, issue #5), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,

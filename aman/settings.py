@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from aman.agent_settings import AgentSettings, ChatSettings, LlmSettings
 from aman.config_override import nest, override_note, read_override_layer
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError, ConfigError
@@ -281,19 +282,6 @@ class CronSettings(_Section):
         return value
 
 
-class LlmSettings(_Section):
-    """LLM providers (issue #7)."""
-
-    provider: str = Field("", description="Name of the default provider; empty = none yet.")
-
-
-class AgentSettings(_Section):
-    """One agent (issue #7)."""
-
-    display_name: str = ""
-    enabled: bool = True
-
-
 class Settings(_Section):
     """All of aman's configuration, validated and frozen."""
 
@@ -313,6 +301,7 @@ class Settings(_Section):
     cron: CronSettings = Field(default_factory=CronSettings)  # type: ignore[arg-type]
     llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
+    chat: ChatSettings = Field(default_factory=ChatSettings)  # type: ignore[arg-type]
 
     @field_validator("forwarders")
     @classmethod
@@ -335,6 +324,15 @@ class Settings(_Section):
                 f"supported: {', '.join(sorted(CHANNEL_PLATFORMS))}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _agents_use_known_providers(self) -> Settings:
+        for agent_id, agent in self.agents.items():
+            if agent.provider is not None and agent.provider not in self.llm.providers:
+                known = ", ".join(sorted(self.llm.providers)) or "none configured"
+                raise ValueError(f"agents.{agent_id}.provider: {agent.provider!r} is not in "
+                                 f"llm.providers ({known})")
+        return self
 
     @property
     def skills_dirs(self) -> list[Path]:

@@ -139,6 +139,15 @@ class EventBus:
         self._observers.append(observer)
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
+    def announce(self, event: Event) -> None:
+        """Show ``event`` to observers (the SSE streams) only: never stored, delivered to no
+        subscriber, never retried. For high-rate disposable facts such as reply chunks."""
+        for observer in list(self._observers):
+            try:
+                observer(event)
+            except Exception:
+                log.exception("event observer failed")
+
     @property
     def subscriber_names(self) -> list[str]:
         """Names of current subscribers."""

@@ -128,6 +128,7 @@ class WorkflowService:
         self._by_hash: dict[str, WorkflowDefinition] = {}
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → (lock, holders+waiters)
         self._reload_lock = asyncio.Lock()
+        self._builtin: dict[str, WorkflowDefinition] = {}
         #: Recently moved instances, newest last: a step reads these, never a lagging row.
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._timers = TimerHeap(clock, self._fire_timer)
@@ -162,6 +163,13 @@ class WorkflowService:
         async with self._reload_lock:
             files = await asyncio.to_thread(load_folders, self.dirs)
             current: dict[str, tuple[WorkflowDefinition, str, int]] = {}
+            files = [self._refuse_reserved(f) for f in files]
+            for definition in self._builtin.values():
+                digest = definition.content_hash()
+                version = await self._repo.record_definition(
+                    definition.name, digest, definition.to_json(), None, self._clock.now_ms())
+                current[definition.name] = (definition, digest, version)
+                self._by_hash[digest] = definition
             for loaded in files:
                 if loaded.status != "loaded" or loaded.definition is None:
                     continue
@@ -180,9 +188,22 @@ class WorkflowService:
 
     # --- definitions ---------------------------------------------------------------------
 
+    def register_builtin(self, definition: WorkflowDefinition) -> None:
+        """A definition that ships in code (chat's ``message-session``); loaded on every reload."""
+        self._builtin[definition.name] = definition
+
+    def _refuse_reserved(self, loaded: LoadedFile) -> LoadedFile:
+        if loaded.name in self._builtin and loaded.status == "loaded":
+            return LoadedFile(loaded.name, loaded.path, "invalid", error=(
+                f"{loaded.path}: name: {loaded.name!r} is a built-in workflow; choose another"))
+        return loaded
+
     def listing(self) -> list[dict[str, Any]]:
         """Every definition file: name, description, states, status and error."""
-        items = []
+        items = [{"name": d.name, "status": "loaded", "error": None, "description": d.description,
+                  "states": d.states, "path": None, "builtin": True,
+                  "version": self._current[d.name][2] if d.name in self._current else None}
+                 for d in self._builtin.values()]
         for loaded in self._files:
             definition = loaded.definition
             entry = self._current.get(loaded.name)
@@ -256,6 +277,19 @@ class WorkflowService:
         """Start an instance for a skill's ``workflow`` action; return its id."""
         instance = await self.create(name, data, started_by=f"event:{cause.id}")
         return instance.id
+
+    async def send(self, instance_id: str, event_type: str,
+                   payload: dict[str, Any] | None = None) -> StepResult:
+        """Apply ``event_type`` to an instance now, without a trip through the bus (components
+        that own their instances, such as chat sessions); the move is announced as usual."""
+        event = Event.create(source=CONTROL_SOURCE, event_type=event_type,
+                             payload={INSTANCE_KEY: instance_id, **(payload or {})})
+        async with self._lock(instance_id):
+            instance = await self._load(instance_id)
+            if instance is None:
+                raise InstanceNotFoundError(f"workflow instance not found: {instance_id}")
+            return await self._step(instance, lambda d, i: machine.decide_event(
+                d, i, event_type, event.payload), event, event_type)
 
     async def get(self, instance_id: str) -> WorkflowInstance:
         """One instance with its history."""

@@ -66,16 +66,16 @@ async def health() -> Response:
 async def llm() -> Response:
     """Whether an LLM provider is ready to answer."""
     rt = runtime()
-    if not rt.settings.llm.provider:
+    if not rt.settings.llm.default_provider:
         return error_response(
             503,
             "llm_not_configured",
-            "no LLM provider is configured (llm.provider is empty)",
+            "no LLM provider is configured (llm.default_provider is empty)",
             "Configure a provider under llm in the config file.",
         )
     return error_response(
         503,
         "llm_unavailable",
-        f"LLM provider {rt.settings.llm.provider!r} is not available in this build",
+        f"LLM provider {rt.settings.llm.default_provider!r} is not available in this build",
         "Provider support arrives with the chat issue; until then chat is unavailable.",
     )

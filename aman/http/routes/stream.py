@@ -148,12 +148,13 @@ class _Session:
                 out.append(sse.SseMessage(STREAM_LAGGED, {"lost": item.lost, "reason": item.reason},
                                           self._cursor))
             else:
-                self._cursor = item.seq
+                self._cursor = item.seq or self._cursor  # announced events have no seq
                 out.append(self._event(item))
         return out
 
     def _event(self, event: Event) -> sse.SseMessage:
-        return sse.SseMessage(EVENT_PROCESSED, event.to_json(include_payload=self._full), event.seq)
+        return sse.SseMessage(EVENT_PROCESSED, event.to_json(include_payload=self._full),
+                              event.seq or self._cursor)
 
     async def produce(self, timeout: float) -> list[sse.SseMessage] | None:
         """Replay first, then live events; snapshots when due; None once the hub closed us."""

@@ -1,0 +1,108 @@
+"""Configuration of the conversational side: LLM providers, agents and chat (issue #7).
+
+Kept apart from ``aman.settings`` (which composes these sections) so each file stays about one
+concept. Cross-section rules (an agent's provider must exist) live in ``Settings``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ProviderKind = Literal["openai", "anthropic", "local", "scripted"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProviderSettings(_Section):
+    """One LLM provider: a remote API (openai, anthropic) or an embedded GGUF model (local)."""
+
+    kind: ProviderKind = Field(description="openai | anthropic | local | scripted.")
+    model: str = Field("", description="Model name sent to the API; for local, a label.")
+    base_url: str | None = Field(None, description="API base URL (openai: .../v1).")
+    api_key: SecretStr = Field(SecretStr(""), description="API key; use ${VAR}.")
+    timeout_sec: float = Field(60.0, gt=0, le=3600, description="Per request.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries on connect errors, 429, 5xx.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    fallbacks: list[str] = Field(default_factory=list, description="Providers tried next.")
+    model_path: Path | None = Field(None, description="local: a GGUF file; default SmolLM2.")
+    idle_unload_sec: float = Field(300.0, gt=0, description="local: unload after idle.")
+    context_tokens: int = Field(4096, ge=256, le=1_048_576, description="local: n_ctx.")
+    threads: int | None = Field(None, ge=1, le=256, description="local: CPU threads.")
+
+    replies: list[str] = Field(default_factory=list,
+                               description="scripted: replies in turn (tests and demos).")
+    first_token_ms: int = Field(0, ge=0, le=600_000, description="scripted: delay to 1st token.")
+    token_ms: int = Field(0, ge=0, le=60_000, description="scripted: delay between tokens.")
+
+    @field_validator("model_path")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+
+class LlmSettings(_Section):
+    """Named providers and the default one."""
+
+    default_provider: str = Field("", description="Name in providers; empty = none configured.")
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    probe_interval_sec: float = Field(30.0, ge=1, description="Health probes at most this often.")
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> LlmSettings:
+        known = set(self.providers)
+        if self.default_provider and self.default_provider not in known:
+            raise ValueError(f"default_provider {self.default_provider!r} is not in providers "
+                             f"({', '.join(sorted(known)) or 'none configured'})")
+        for name, provider in self.providers.items():
+            for fallback in provider.fallbacks:
+                if fallback == name or fallback not in known:
+                    raise ValueError(f"providers.{name}.fallbacks: {fallback!r} must name another "
+                                     f"provider ({', '.join(sorted(known - {name})) or 'none'})")
+        return self
+
+
+class AgentSettings(_Section):
+    """One agent: which provider, model and soul it talks with, and its limits."""
+
+    display_name: str = ""
+    provider: str | None = Field(None, description="Provider name; null = llm.default_provider.")
+    model: str | None = Field(None, description="Model; null = the provider's model.")
+    soul: str | None = Field(None, description="Soul name; null = souls.active.")
+    skills: list[str] | None = Field(None, description="Skills it may use; null = all.")
+    enabled: bool = True
+    queue_max_size: int = Field(10, ge=1, le=1000, description="Messages waiting per session.")
+    max_context_tokens: int = Field(4096, ge=256, le=2_000_000)
+    max_output_tokens: int = Field(512, ge=1, le=200_000)
+    temperature: float = Field(0.7, ge=0, le=2)
+
+
+class ContentRule(_Section):
+    """A content-policy rule applied to every user message before it is stored."""
+
+    name: str = Field(min_length=1, max_length=100)
+    pattern: str = Field(min_length=1, description="Regular expression (case-insensitive).")
+    action: Literal["block", "replace_message", "replace_token"]
+    replacement: str = Field("[redacted]", description="replace_token: what a match becomes.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class ChatSettings(_Section):
+    """Chat sessions."""
+
+    content_policy: list[ContentRule] = Field(default_factory=list)
+    wait_timeout_sec: float = Field(60.0, gt=0, le=3600, description="send with wait: true.")
+    chunk_interval_ms: int = Field(50, ge=0, le=5000, description="Reply chunks coalesced.")

@@ -1,0 +1,139 @@
+"""The one small interface every LLM backend sits behind, and the provider error tree.
+
+A provider streams a reply as ``Delta`` items followed by exactly one ``Done`` (finish reason and
+token usage). Cancelling the consuming task (or closing the iterator) stops the generation: the
+remote adapters close the HTTP stream, the local one sets a flag its worker thread checks between
+tokens. SDK exceptions are translated into this tree inside the adapters and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from aman.errors import UnavailableError
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation as the model sees it."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """What to generate from."""
+
+    messages: tuple[ChatMessage, ...]
+    model: str | None = None  # None: the provider's configured model
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call (estimated when the backend does not report them)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of the reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Done:
+    """The end of a reply: why it ended and what it cost."""
+
+    finish_reason: str = "stop"  # stop | length | cancelled | error
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+
+
+StreamItem = Delta | Done
+
+
+class LLMProvider(Protocol):
+    """A configured backend."""
+
+    name: str
+    kind: str
+    model: str
+
+    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+        """Generate; yields deltas then one ``Done``; raises ``LLMError`` subclasses."""
+        ...
+
+    async def probe(self) -> None:
+        """Check the backend answers (cheaply); raise ``LLMError`` when it does not."""
+        ...
+
+    async def close(self) -> None:
+        """Release clients, threads and loaded models."""
+        ...
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class LLMError(UnavailableError):
+    """A provider could not produce a reply."""
+
+    code = "llm_error"
+    hint = "GET /health/llm shows the provider's state and last error."
+    #: Whether trying again (after a backoff) may succeed.
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str | None = None,
+                 retry_after_sec: float | None = None, hint: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, hint=hint, code=code,
+                         details={"provider": provider} if provider else None)
+        self.provider = provider
+        self.retry_after_sec = retry_after_sec
+
+
+class LLMNotConfiguredError(LLMError):
+    """No provider is configured for the agent, or its backend is not installed."""
+
+    code = "llm_not_configured"
+    hint = ("Configure a provider under llm.providers and set llm.default_provider "
+            "(docs/llm.md), or install the offline model with pip install 'aman[local]'.")
+
+
+class LLMConnectionError(LLMError):
+    """The backend could not be reached, or dropped the connection."""
+
+    code = "llm_unavailable"
+    retryable = True
+
+
+class LLMRateLimitedError(LLMError):
+    """The backend answered 429."""
+
+    code = "llm_rate_limited"
+    retryable = True
+
+
+class LLMServerError(LLMError):
+    """The backend answered 5xx."""
+
+    code = "llm_server_error"
+    retryable = True
+
+
+class LLMRequestError(LLMError):
+    """The backend refused the request itself (4xx other than 429): retrying will not help."""
+
+    code = "llm_request_rejected"
+

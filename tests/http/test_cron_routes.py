@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -162,6 +163,12 @@ async def test_a_job_fires_through_the_bus_and_its_runs_are_listed(
     assert cron["fired_at_ms"] >= cron["scheduled_at_ms"]
     assert event.dedup_key == f"cron:tick:{cron['scheduled_at_ms']}"
 
+    # A run is recorded just after its event is published: wait for the second record.
+    for _ in range(200):
+        runs = await (await client.get("/cron/tick/runs")).get_json()
+        if len(runs["items"]) >= 2:
+            break
+        await asyncio.sleep(0.01)
     page = await (await client.get("/cron/tick/runs?limit=1")).get_json()
     assert len(page["items"]) == 1 and page["next_cursor"]
     newest = page["items"][0]

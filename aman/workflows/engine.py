@@ -291,6 +291,15 @@ class WorkflowService:
             return await self._step(instance, lambda d, i: machine.decide_event(
                 d, i, event_type, event.payload), event, event_type)
 
+    async def current(self, instance_id: str) -> WorkflowInstance:
+        """The instance's latest state, without history: read from the step cache first, so a
+        move whose write is still queued already shows (chat sessions read their state here).
+        The result is shared: do not change it."""
+        found = await self._load(instance_id)
+        if found is None:
+            raise InstanceNotFoundError(f"workflow instance not found: {instance_id}")
+        return found
+
     async def get(self, instance_id: str) -> WorkflowInstance:
         """One instance with its history."""
         found = await self._repo.get(instance_id, with_history=True)

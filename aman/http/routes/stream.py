@@ -85,7 +85,8 @@ def _full_events(req: Request, expected: str, query_token: str | None) -> bool:
     return True
 
 
-def _last_event_id(req: Request) -> int | None:
+def last_event_id(req: Request) -> int | None:
+    """The seq a reconnecting client saw last (``Last-Event-ID``), or None for a fresh stream."""
     raw = req.headers.get("Last-Event-ID", "").strip()
     if not raw:
         return None
@@ -108,7 +109,7 @@ def _snapshots(rt: Runtime, cursor: int) -> list[sse.SseMessage]:
     ]
 
 
-class _Session:
+class StreamSession:
     """One connection: its hub client, cursor and snapshot clock.
 
     The client registers on the first read, inside the response generator, so a response that
@@ -116,7 +117,7 @@ class _Session:
     """
 
     def __init__(self, rt: Runtime, event_filter: EventFilter, *, resume_from: int | None,
-                 full: bool) -> None:
+                 full: bool, snapshots: bool = True) -> None:
         self._rt = rt
         self._filter = event_filter
         self._resume_from = resume_from
@@ -125,6 +126,7 @@ class _Session:
         self._cursor = 0
         self._interval = rt.settings.stream.snapshot_interval_sec
         self._next_snapshot = 0.0  # the first read sends snapshots at once
+        self._snapshots = snapshots  # a chat session's stream carries only its own events
 
     async def _open(self) -> tuple[StreamClient, list[StreamItem]]:
         hub = self._rt.stream
@@ -168,12 +170,14 @@ class _Session:
                 log.warning("event stream ended before it started: %s", exc)
                 return None
             messages = self._messages(backlog)
+        elif not self._snapshots:
+            await client.wait(timeout)
         elif loop.time() < self._next_snapshot:
             await client.wait(min(timeout, self._next_snapshot - loop.time()))
         messages.extend(self._messages(client.take()))
         if not messages and client.closed:
             return None
-        if loop.time() >= self._next_snapshot:
+        if self._snapshots and loop.time() >= self._next_snapshot:
             messages.extend(_snapshots(self._rt, self._cursor))
             self._next_snapshot = loop.time() + self._interval
         client.record_sent(len(messages))
@@ -190,10 +194,10 @@ async def stream(query: StreamQuery) -> Response:
     full = _full_events(request, settings.http.token.get_secret_value(), query.token)
     event_filter = EventFilter(event_types=_split(query.types, "types"),
                                sources=_split(query.sources, "sources"))
-    resume_from = _last_event_id(request)
+    resume_from = last_event_id(request)
     if not rt.stream.attached:
         raise NotReadyError("the event stream is not running (runtime not ready)")
-    session = _Session(rt, event_filter, resume_from=resume_from, full=full)
+    session = StreamSession(rt, event_filter, resume_from=resume_from, full=full)
     body = sse.pump(session.produce, heartbeat_sec=settings.stream.heartbeat_sec,
                     on_close=session.close)
     response = Response(body, mimetype=sse.MIMETYPE, headers=sse.HEADERS)

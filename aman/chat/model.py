@@ -1,0 +1,98 @@
+"""Chat records: a session and its stored messages (issue #7).
+
+A session is a row that points at its ``message-session`` workflow instance (which holds the
+state); its messages are rows of their own, so the history never depends on the event log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+Role = Literal["user", "assistant"]
+#: complete: final; streaming: being generated; interrupted: stopped (stop, shutdown or crash)
+#: with its partial text; error: the provider failed (partial text kept); superseded: replaced by
+#: an edit or a retry, kept for ``?all=true``.
+MessageStatus = Literal["complete", "streaming", "interrupted", "error", "superseded"]
+SessionType = Literal["persistent", "background"]
+SESSION_TYPES: tuple[str, ...] = ("persistent", "background")
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    """One chat session as stored (its state lives in the workflow instance)."""
+
+    id: str
+    instance_id: str
+    agent_id: str
+    session_type: str
+    title: str
+    version: int
+    created_at: int
+    last_active_at: int
+    message_count: int = 0
+
+    def to_json(self, state: str) -> dict[str, Any]:
+        """Wire shape, with the state read from the workflow instance."""
+        return {"id": self.id, "state": state, "version": self.version,
+                "agent_id": self.agent_id, "title": self.title,
+                "session_type": self.session_type, "message_count": self.message_count,
+                "created_at": self.created_at, "last_active_at": self.last_active_at,
+                "workflow_instance_id": self.instance_id}
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message of a session's history."""
+
+    id: str
+    session_id: str
+    seq: int
+    role: str
+    content: str
+    status: str
+    created_at: int
+    updated_at: int
+    replaces: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    #: ``{code, message, hint}`` of a failed reply.
+    error: dict[str, Any] | None = None
+    #: The skill a ``/name`` message inlined, and the text the model saw instead of ``content``.
+    skill: str | None = None
+    model_text: str | None = None
+
+    @property
+    def prompt_text(self) -> str:
+        """What the model sees for this message."""
+        return self.model_text if self.model_text is not None else self.content
+
+    def with_changes(self, **changes: Any) -> StoredMessage:
+        """A copy with fields replaced."""
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape (``model_text`` stays internal: it can hold a whole skill body)."""
+        return {"id": self.id, "session_id": self.session_id, "seq": self.seq, "role": self.role,
+                "content": self.content, "status": self.status, "replaces": self.replaces,
+                "model": self.model, "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens, "error": self.error, "skill": self.skill,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+def encode_error(error: dict[str, Any] | None) -> str | None:
+    """The stored form of a message's error."""
+    return json.dumps(error, separators=(",", ":")) if error else None
+
+
+def decode_error(raw: str | None) -> dict[str, Any] | None:
+    """Read a stored error back (old plain text becomes its message)."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"code": "error", "message": raw, "hint": ""}
+    return value if isinstance(value, dict) else {"code": "error", "message": str(value), "hint": ""}

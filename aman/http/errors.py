@@ -14,6 +14,7 @@ from quart import Quart, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aman import errors as e
+from aman.chat.openai_api import error_type
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
     413: ("payload_too_large", "Send a smaller body or raise http.max_body_bytes."),
     415: ("unsupported_media_type", "Send JSON with 'Content-Type: application/json'."),
 }
+
+
+#: Routes that answer errors in OpenAI's shape.
+OPENAI_PREFIX = "/v1/"
 
 
 def status_for(error: e.AmanError) -> int:
@@ -70,8 +75,16 @@ def error_response(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    """A JSON error response; ``extra`` adds top-level keys (health routes add the phase)."""
-    payload = error_body(code, message, hint, details)
+    """A JSON error response; ``extra`` adds top-level keys (health routes add the phase).
+
+    Under ``/v1/`` (the OpenAI-compatible API) the body is OpenAI's error shape, so OpenAI
+    clients can read it; the hint rides along as an extra field.
+    """
+    if request.path.startswith(OPENAI_PREFIX):
+        payload = {"error": {"message": message, "type": error_type(status), "param": None,
+                             "code": code, "hint": hint}}
+    else:
+        payload = error_body(code, message, hint, details)
     if extra:
         payload.update(extra)
     response = jsonify(payload)

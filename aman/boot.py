@@ -129,6 +129,13 @@ async def _load_soul(runtime: Runtime, stack: LifecycleStack) -> None:
     stack.push("soul", runtime.soul.stop)
 
 
+async def _start_agents(runtime: Runtime, stack: LifecycleStack) -> None:
+    # After the soul: an agent whose soul is missing starts in Error, not the whole daemon; each
+    # agent is announced with agent:registered (issue #7).
+    stack.push("agents", runtime.agents.stop)
+    await runtime.agents.start()
+
+
 async def _start_skills(runtime: Runtime, stack: LifecycleStack) -> None:
     # Event skills subscribe before dispatch opens, so recovered events meet them (issue #4).
     from aman.skills.watcher import SkillWatcher
@@ -169,8 +176,30 @@ async def _start_workflow_timers(runtime: Runtime, stack: LifecycleStack) -> Non
 
 
 async def _start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
-    # Providers are built on first use; stopping closes clients and unloads local models.
+    # Providers are built on first use; stopping closes clients and unloads local models. The
+    # default agent's provider is probed in the background (now, then every
+    # llm.probe_interval_sec) so boot never waits on a backend and /health/llm has a recent
+    # answer; a local model is only checked, never loaded, by a probe (issue #7).
+    from aman.llm.registry import FACT_TYPES
+
+    for event_type in FACT_TYPES:
+        runtime.event_types.register(event_type, "llm")
     stack.push("llm", runtime.llm.close)
+    probes = runtime.tasks.spawn("llm:probe", runtime.llm.probe_forever())
+
+    async def stop_probes() -> None:
+        probes.cancel()
+        await asyncio.gather(probes, return_exceptions=True)
+
+    stack.push("llm_probe", stop_probes)
+
+
+async def _start_chat(runtime: Runtime, stack: LifecycleStack) -> None:
+    # After workflows (sessions are instances) and before dispatch: replies a crash cut short
+    # are marked interrupted and their sessions moved to error first. Its stop stops running
+    # replies, storing partials as interrupted, before the bus drains (issue #7).
+    stack.push("chat", runtime.chat.stop)
+    await runtime.chat.start()
 
 
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -256,8 +285,10 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("forwarders", _start_forwarders),
             Step("skills", _start_skills),
             Step("soul", _load_soul),
+            Step("agents", _start_agents),
             Step("llm", _start_llm),
             Step("workflows", _start_workflows),
+            Step("chat", _start_chat),
             Step("event_dispatch", _open_dispatch),
             Step("workflow_timers", _start_workflow_timers),
             Step("maintenance", _start_maintenance),

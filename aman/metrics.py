@@ -22,6 +22,8 @@ from prometheus_client import (
 
 #: Buckets sized for a local daemon: most requests take well under 10 ms.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+#: LLM calls take from tens of milliseconds (first token) to minutes (long replies on a CPU).
+_LLM_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -54,6 +56,23 @@ class Metrics:
         self.audit_records = Counter(
             "aman_audit_records", "Audit records written, by outcome.", ["outcome"],
             registry=self.registry,
+        )
+        # LLM calls (issue #7): one request per attempt; result ok | error | cancelled.
+        self.llm_requests = Counter(
+            "aman_llm_requests", "LLM requests by provider, model and result.",
+            ["provider", "model", "result"], registry=self.registry,
+        )
+        self.llm_duration = Histogram(
+            "aman_llm_request_duration_seconds", "LLM request duration.", ["provider", "model"],
+            buckets=_LLM_BUCKETS, registry=self.registry,
+        )
+        self.llm_ttft = Histogram(
+            "aman_llm_time_to_first_token_seconds", "Time from request to first reply token.",
+            ["provider", "model"], buckets=_LLM_BUCKETS, registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "aman_llm_tokens", "LLM tokens by provider and direction (input | output).",
+            ["provider", "direction"], registry=self.registry,
         )
 
     def add_collector(self, collect: Callable[[], Iterable[Metric]]) -> None:

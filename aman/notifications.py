@@ -13,6 +13,8 @@ event                        severity                      category
                              into critical: critical
 ``bus.handler_failed``       warning                       ``handler``
 ``cron.failed``              warning                       ``cron``
+``llm.backend_down``         critical                      ``llm``
+``llm.backend_recovered``    info                          ``llm``
 ===========================  ============================  ==============
 
 Every one stores the id of the event that caused it, and the store keeps at most one
@@ -44,9 +46,13 @@ log = logging.getLogger(__name__)
 
 #: The one bus subscriber this service registers.
 SUBSCRIBER = "notifications"
+#: The LLM registry's facts (aman.llm.registry; named here so this module stays free of it).
+LLM_BACKEND_DOWN = "llm.backend_down"
+LLM_BACKEND_RECOVERED = "llm.backend_recovered"
 #: Facts that may become notifications; everything else never reaches the handler.
 WATCHED_TYPES = frozenset({t.DLQ_PARKED, t.DLQ_EXPIRY_WARNING, t.BACKPRESSURE_CHANGED,
-                           t.HANDLER_FAILED, CRON_FAILED})
+                           t.HANDLER_FAILED, CRON_FAILED, LLM_BACKEND_DOWN,
+                           LLM_BACKEND_RECOVERED})
 WORKFLOW_STATE_CHANGED = "workflow_state_changed"
 #: Backpressure levels worth telling a person about (issue #3: "backpressure l3+").
 _LOUD_LEVELS = ("l3", "l4", "critical")
@@ -349,6 +355,21 @@ def notification_for(event: Event) -> dict[str, Any] | None:
                         f"scheduled at {p.get('scheduled_at')} was refused: "
                         f"{p.get('error')}. The run is recorded as failed."),
             "action_route": f"/cron/{p.get('job_id')}/runs", "action_label": "Open runs",
+        }
+    if event.event_type == LLM_BACKEND_DOWN:  # 3 consecutive failures (issue #7)
+        return {
+            "severity": Severity.CRITICAL, "category": "llm",
+            "title": f"llm_backend_down: LLM provider {p.get('provider')} is down",
+            "message": (f"LLM provider {p.get('provider')} failed {p.get('failures')} times in a "
+                        f"row; last error ({p.get('code')}): {p.get('error')}. Chats use its "
+                        "fallbacks if it has any."),
+            "action_route": "/health/llm", "action_label": "Check LLM health",
+        }
+    if event.event_type == LLM_BACKEND_RECOVERED:
+        return {
+            "severity": Severity.INFO, "category": "llm",
+            "title": f"llm_backend_recovered: LLM provider {p.get('provider')} answers again",
+            "message": f"LLM provider {p.get('provider')} succeeded after being down.",
         }
     if event.event_type == WORKFLOW_STATE_CHANGED and p.get("is_error"):
         return {

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from aman import __version__
+from aman.agents import AgentService
 from aman.audit import AuditLog
 from aman.boot import run_boot
 from aman.channels.inbox import ChannelInbox
+from aman.chat.definition import session_definitions
+from aman.chat.sessions import ChatService
 from aman.channels.registry import ChannelRegistry, channel_settings
 from aman.clock import Clock, SystemClock
 from aman.config_changes import Applier, ConfigService
@@ -34,6 +37,7 @@ from aman.events.stream import StreamHub
 from aman.events.stream import families as stream_families
 from aman.forwarding import WebhookForwarders
 from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
+from aman.llm.health import default_agent_provider
 from aman.llm.registry import ProviderRegistry
 from aman.lock import InstanceLock
 from aman.metrics import Metrics
@@ -46,6 +50,7 @@ from aman.settings import Settings
 from aman.skills.registry import SkillService
 from aman.soul import SoulService
 from aman.store.audit import SqliteAuditRepository
+from aman.store.chat import SqliteChatRepository
 from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
@@ -164,8 +169,23 @@ class Runtime:
         self.stream = StreamHub(self.event_log, client_buffer=settings.stream.client_buffer,
                                 replay_limit=settings.stream.replay_limit)
         self.metrics.add_collector(lambda: stream_families(self.stream))
+        # Agents: who a chat talks to, with status; settled and announced in phase 4 (issue #7).
+        self.agents = AgentService(lambda: self.settings, self.bus, self.clock,
+                                   types=self.event_types)
         # LLM providers by name, built on first use (issue #7).
-        self.llm = ProviderRegistry(lambda: self.settings.llm)
+        self.llm = ProviderRegistry(lambda: self.settings.llm, bus=self.bus, metrics=self.metrics,
+                                    clock=self.clock,
+                                    probe_target=lambda: default_agent_provider(self.settings))
+        # Chat sessions: built-in message-session workflow instances with stored messages; the
+        # definitions are registered here, before boot loads definitions (issue #7).
+        for definition in session_definitions():
+            self.workflows.register_builtin(definition)
+        self.chat = ChatService(
+            repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
+            bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
+            types=self.event_types, tasks=self.tasks, clock=self.clock,
+            settings=lambda: self.settings)
+        self.metrics.add_collector(self.chat.families)
         # Live configuration changes (POST /config/set, issue #5), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,

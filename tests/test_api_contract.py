@@ -31,13 +31,7 @@ DESTRUCTIVE = {
 #: Contract routes that later issues add (#3 events, #4 skills/soul/plugins, #5 workflows/cron/
 #: config, #7 chat/agents, #8 tools, #9 IM conversations/idle/explore/capabilities).
 NOT_YET = {
-    ("GET", "/chat/sessions"), ("POST", "/chat/session/create"), ("GET", "/chat/session/{}/state"),
-    ("GET", "/chat/session/{}/history"), ("POST", "/chat/session/{}/send"),
-    ("POST", "/chat/session/{}/close"), ("POST", "/chat/session/{}/stop"),
-    ("POST", "/chat/session/{}/retry"), ("POST", "/chat/session/{}/edit"),
-    ("DELETE", "/chat/session/{}"),
-    ("GET", "/agents"), ("GET", "/agent/{}"), ("POST", "/agent/{}/status"),
-    ("POST", "/agent/{}/reload"), ("GET", "/agents/idle-availability"),
+    ("GET", "/agents/idle-availability"),
     ("POST", "/explore/start"), ("POST", "/idle-run"), ("GET", "/capabilities"),
     ("POST", "/tool-auth/respond"), ("POST", "/tools/{}/execute"),
 }

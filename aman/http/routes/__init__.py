@@ -5,7 +5,9 @@ from __future__ import annotations
 from quart import Blueprint
 
 from aman.http.routes import (
+    agents,
     channels,
+    chat,
     config,
     cron,
     dlq,
@@ -13,6 +15,7 @@ from aman.http.routes import (
     health,
     notifications,
     observability,
+    openai_compat,
     plugins,
     runtime,
     skills,
@@ -27,6 +30,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     runtime.bp,
     config.bp,
     observability.bp,
+    openai_compat.bp,
     events.bp,
     stream.bp,
     dlq.bp,
@@ -36,6 +40,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     plugins.bp,
     skills.bp,
     soul.bp,
+    agents.bp,
+    chat.bp,
     cron.bp,
     workflows.bp,
 )

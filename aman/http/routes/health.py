@@ -7,6 +7,8 @@ from quart import Blueprint, Response, jsonify
 from aman.http.context import runtime
 from aman.http.errors import error_response
 from aman.http.policy import policy
+from aman.llm.health import default_agent_provider
+from aman.llm.provider import LLMNotConfiguredError
 
 bp = Blueprint("health", __name__)
 
@@ -64,18 +66,39 @@ async def health() -> Response:
 @bp.get("/health/llm")
 @policy(public=True, needs_runtime=False)
 async def llm() -> Response:
-    """Whether an LLM provider is ready to answer."""
+    """200 when ready and the default agent's provider answered its last probe; else 503 naming
+    the provider and its last error (issue #7)."""
     rt = runtime()
-    if not rt.settings.llm.default_provider:
+    target = default_agent_provider(rt.settings)
+    if target is None:
         return error_response(
-            503,
-            "llm_not_configured",
-            "no LLM provider is configured (llm.default_provider is empty)",
-            "Configure a provider under llm in the config file.",
-        )
+            503, "llm_not_configured",
+            "no LLM provider is configured (llm.default_provider is empty and the default agent "
+            "names none)",
+            "Configure a provider under llm.providers and set llm.default_provider (docs/llm.md), "
+            "or install the offline model with pip install 'aman[local]' and use kind: local.")
+    health = rt.llm.health(target)
+    if rt.ready and health.last_probe_at_ms is None:
+        health = await rt.llm.probe(target)  # none yet (just booted): ask now, once
+    config = rt.settings.llm.providers[target]
+    summary = {"provider": target, "kind": config.kind,
+               "model": config.model or getattr(rt.llm.built(target), "model", None),
+               **health.to_json()}
+    error = health.last_error
+    if not rt.ready:
+        return error_response(
+            503, "not_ready", f"the runtime is {rt.state.value}; LLM provider {target!r} is not "
+            "in use yet", "Wait until GET /health/ready answers 200.",
+            headers={"Retry-After": "1"}, extra=summary)
+    if health.last_probe_ok:
+        return jsonify({"status": "ok", **summary})
+    if isinstance(error, LLMNotConfiguredError):
+        return error_response(503, error.code, error.message, error.hint, extra=summary,
+                              details={"provider": target})
+    reason = error.message if error is not None else "no probe has completed"
     return error_response(
-        503,
-        "llm_unavailable",
-        f"LLM provider {rt.settings.llm.default_provider!r} is not available in this build",
-        "Provider support arrives with the chat issue; until then chat is unavailable.",
-    )
+        503, "llm_unavailable", f"LLM provider {target!r} did not answer its last probe: {reason}",
+        (error.hint if error is not None else "Retry in a moment."),
+        headers={"Retry-After": str(max(1, int(rt.settings.llm.probe_interval_sec)))},
+        extra=summary, details={"provider": target,
+                                "last_error_code": error.code if error is not None else None})

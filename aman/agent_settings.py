@@ -67,6 +67,26 @@ class LlmSettings(_Section):
         return self
 
 
+class AgentToolSettings(_Section):
+    """Which tools an agent's model is offered (glob patterns)."""
+
+    allow: list[str] = Field(default_factory=lambda: ["*"])
+    deny: list[str] = Field(default_factory=list)
+
+
+class ToolsSettings(_Section):
+    """Tools the agent can use (issue #8)."""
+
+    workspace_dir: Path | None = Field(None, description="null = <runtime.dir>/workspace.")
+    roots: list[Path] = Field(default_factory=list, description="More folders file tools may use.")
+    max_output_bytes: int = Field(65_536, ge=1024, le=10_485_760)
+    exec_timeout_sec: float = Field(60.0, gt=0, le=86_400)
+    approval_timeout_sec: float = Field(60.0, gt=0, le=86_400)
+    auto_approve: list[str] = Field(default_factory=list, description="Tools that never ask.")
+    sensitivity: dict[str, Literal["low", "medium", "high"]] = Field(
+        default_factory=dict, description="Per-tool level overrides.")
+
+
 class AgentSettings(_Section):
     """One agent: which provider, model and soul it talks with, and its limits."""
 
@@ -80,6 +100,8 @@ class AgentSettings(_Section):
     max_context_tokens: int = Field(4096, ge=256, le=2_000_000)
     max_output_tokens: int = Field(512, ge=1, le=200_000)
     temperature: float = Field(0.7, ge=0, le=2)
+    tools: AgentToolSettings = Field(default_factory=AgentToolSettings)  # type: ignore[arg-type]
+    max_react_turns: int = Field(10, ge=1, le=100, description="Tool rounds per reply.")
 
 
 class ContentRule(_Section):

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from aman.agent_settings import AgentSettings, ChatSettings, LlmSettings
+from aman.agent_settings import AgentSettings, ChatSettings, LlmSettings, ToolsSettings
 from aman.config_override import nest, override_note, read_override_layer
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError, ConfigError
@@ -302,6 +302,7 @@ class Settings(_Section):
     llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
     chat: ChatSettings = Field(default_factory=ChatSettings)  # type: ignore[arg-type]
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)  # type: ignore[arg-type]
 
     @field_validator("forwarders")
     @classmethod
@@ -473,8 +474,9 @@ def _resolve_placeholders(value: Any, environ: Mapping[str, str], prefix: str) -
 
 
 #: Keys holding paths that, when relative in a config file, are relative to that file's folder.
-_PATH_KEYS = {("runtime", "dir")}
-_PATH_LIST_KEYS = {("skills", "dirs"), ("souls", "dirs"), ("plugins", "dirs"), ("workflows", "dirs")}
+_PATH_KEYS = {("runtime", "dir"), ("tools", "workspace_dir")}
+_PATH_LIST_KEYS = {("skills", "dirs"), ("souls", "dirs"), ("plugins", "dirs"), ("workflows", "dirs"),
+                   ("tools", "roots")}
 
 
 def _anchor_relative_paths(layered: dict[str, Any], base: Path) -> None:

@@ -1,0 +1,132 @@
+"""What a tool is: a name, a description, pydantic parameters, a sensitivity and an async handler.
+
+The parameters' JSON Schema is what the LLM and ``GET /tools`` see. A handler receives its
+validated parameters and a ``ToolContext`` (who is calling, the workspace, a way to publish
+progress) and returns a ``ToolOutput``; it raises ``ToolFailedError`` for an expected failure
+(a missing file, a non-zero exit is *not* one: that is output). Cancelling the task running the
+handler must stop it (``exec`` kills its process group).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from aman.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from aman.settings import Settings
+
+Status = Literal["success", "failed", "denied", "timeout", "blocked"]
+
+
+class Sensitivity(enum.Enum):
+    """How much a call can change or reveal: decides whether it needs approval."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Everything a handler may use besides its parameters."""
+
+    call_id: str
+    session_id: str | None = None
+    agent_id: str | None = None
+    #: Folders file tools may touch: the workspace first, then ``tools.roots``.
+    roots: tuple[Path, ...] = ()
+    #: Largest output a handler returns before it is cut (``tools.max_output_bytes``).
+    max_output_bytes: int = 65_536
+    #: Longest an ``exec`` may run (``tools.exec_timeout_sec``).
+    exec_timeout_sec: float = 60.0
+    #: Publish a fact about this call (``tool:progress`` output of a detached exec, ...).
+    emit: Callable[[str, dict[str, Any]], None] = field(default=lambda _type, _payload: None)
+
+    @property
+    def workspace(self) -> Path:
+        """The agent's own folder (relative paths start here)."""
+        return self.roots[0]
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """A handler's answer; ``truncated`` says the output was capped (with a note in it)."""
+
+    output: Any
+    truncated: bool = False
+
+
+Handler = Callable[[Any, ToolContext], Awaitable[ToolOutput]]
+#: The never-approvable check of a tool: its validated parameters → a block (an object with
+#: ``rule`` and ``reason``, see ``aman.tools.hardline``) or None. Runs before anything else.
+Guard = Callable[[Any, ToolContext], Any]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One registered tool."""
+
+    name: str
+    description: str
+    params: type[BaseModel]
+    sensitivity: Sensitivity
+    handler: Handler
+    source: str = "builtin"  # or "plugin:<name>"
+    guard: Guard | None = None
+
+    def schema(self) -> dict[str, Any]:
+        """The parameters' JSON Schema (what the model is offered)."""
+        return self.params.model_json_schema()
+
+    def describe(self, sensitivity: Sensitivity | None = None) -> dict[str, Any]:
+        """The ``GET /tools`` entry (``sensitivity``: the effective level after config)."""
+        return {"name": self.name, "description": self.description, "schema": self.schema(),
+                "sensitivity": (sensitivity or self.sensitivity).value, "source": self.source}
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a call produced, whatever happened to it."""
+
+    tool: str
+    call_id: str
+    status: Status
+    output: Any
+    duration_ms: float
+    reason: str | None = None
+    truncated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {"tool": self.tool, "call_id": self.call_id, "status": self.status,
+                "output": self.output, "duration_ms": round(self.duration_ms, 3),
+                "reason": self.reason, "truncated": self.truncated}
+
+
+class ToolFailedError(InvalidInputError):
+    """The tool ran and could not do what was asked (400 ``tool_failed`` on the HTTP path)."""
+
+    code = "tool_failed"
+    hint = "The message says what went wrong; correct the arguments and call again."
+
+
+def cap(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut to ``limit`` UTF-8 bytes with a note saying so; and whether it was cut."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text, False
+    kept = raw[:limit].decode(errors="ignore")
+    return f"{kept}\n[output truncated: {len(raw)} bytes, showing the first {limit}]", True
+
+
+def tool_roots(settings: Settings) -> tuple[Path, ...]:
+    """Folders file tools may use: the workspace (default ``<runtime.dir>/workspace``) first."""
+    workspace = settings.tools.workspace_dir or settings.runtime.dir / "workspace"
+    return (workspace, *settings.tools.roots)

@@ -1,0 +1,260 @@
+"""ToolRegistry: the tools by name, what each agent is offered, and running one call (issue #8).
+
+One ``execute`` serves every caller (``POST /tools/{name}/execute``, the agent's ReAct loop,
+plugins): validate, run the tool's never-approvable guard, then the handler, publishing facts on
+the way. Whether a call needs a human's approval is decided before ``execute`` by the approval
+service and the chat loop, never here, so this path cannot be used to skip a hardline block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import fnmatch
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aman.agent_settings import AgentToolSettings
+from aman.clock import Clock
+from aman.errors import ConflictError, ForbiddenError, NotFoundError
+from aman.parsing import parse_model
+from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolResult
+
+if TYPE_CHECKING:
+    from aman.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SOURCE = "tools"
+TOOL_DISPATCHED = "tool:dispatched"
+TOOL_COMPLETED = "tool:completed"
+TOOL_FAILED = "tool:failed"
+TOOL_SECURITY_DENIED = "tool:security_denied"
+FACT_TYPES = (TOOL_DISPATCHED, TOOL_COMPLETED, TOOL_FAILED, TOOL_SECURITY_DENIED)
+#: The issue caps a tool's output carried in an event at 1 000 characters.
+EVENT_OUTPUT_CHARS = 1000
+
+
+class ToolNotFoundError(NotFoundError):
+    """No registered tool has this name."""
+
+    code = "tool_not_found"
+    hint = "GET /tools lists the registered tools."
+
+
+class ToolClashError(ConflictError):
+    """A second tool wants a name that is already registered."""
+
+    code = "tool_name_taken"
+    hint = "Rename the new tool (plugin tools cannot replace built-in or other plugins' tools)."
+
+
+class FactEmitter(Protocol):
+    """The part of the event bus the registry needs."""
+
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
+        """Publish a fact in the background."""
+        ...
+
+
+class Auditor(Protocol):
+    """The part of the audit log the registry needs."""
+
+    @property
+    def available(self) -> bool:
+        """Whether records can be written now."""
+        ...
+
+    async def record(self, action: str, *, operator: str = ..., target: str = ...,
+                     outcome: str = ..., detail: dict[str, Any] | None = ...,
+                     request_id: str | None = ...) -> Any:
+        """Append one record."""
+        ...
+
+
+class ToolBlockedError(ForbiddenError):
+    """A hardline rule refused the call; no approval or confirmation can lift it."""
+
+    code = "tool_blocked"
+    hint = "This call is never allowed (see docs/tools.md); change what the call does."
+
+
+def _base(name: str, ctx: ToolContext) -> dict[str, Any]:
+    return {"call_id": ctx.call_id, "tool": name, "session_id": ctx.session_id,
+            "agent_id": ctx.agent_id}
+
+
+def _event_output(output: Any) -> str:
+    text = output if isinstance(output, str) else repr(output)
+    return text if len(text) <= EVENT_OUTPUT_CHARS else text[:EVENT_OUTPUT_CHARS] + "…"
+
+
+class ToolRegistry:
+    """Every tool by name (built-in and plugin), with their effective sensitivity."""
+
+    def __init__(self, settings: Callable[[], Settings], bus: FactEmitter, audit: Auditor,
+                 clock: Clock) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._audit = audit
+        self._clock = clock
+        self._tools: dict[str, Tool] = {}
+
+    # --- registration --------------------------------------------------------------------
+
+    def register(self, tool: Tool) -> None:
+        """Add ``tool``; ``ToolClashError`` naming both sources when its name is taken."""
+        if not isinstance(tool, Tool):
+            raise TypeError(f"{tool!r} is not an aman.tools.model.Tool")
+        existing = self._tools.get(tool.name)
+        if existing is not None:
+            raise ToolClashError(f"tool name {tool.name!r} is already registered by "
+                                 f"{existing.source}; {tool.source} cannot register it too",
+                                 details={"tool": tool.name, "registered_by": existing.source,
+                                          "refused": tool.source})
+        self._tools[tool.name] = tool
+
+    def unregister_source(self, source: str) -> list[str]:
+        """Remove every tool of ``source`` (``builtin`` or ``plugin:<name>``); their names."""
+        gone = [name for name, tool in self._tools.items() if tool.source == source]
+        for name in gone:
+            del self._tools[name]
+        return gone
+
+    # --- views ---------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Registered tool names, sorted."""
+        return sorted(self._tools)
+
+    def get(self, name: str) -> Tool:
+        """The tool called ``name``; 404 ``tool_not_found`` listing close names."""
+        tool = self._tools.get(name)
+        if tool is None:
+            close = difflib.get_close_matches(name, self._tools, n=3)
+            suggestion = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ToolNotFoundError(f"no tool named {name!r}{suggestion}",
+                                    details={"close": close})
+        return tool
+
+    def sensitivity(self, name: str) -> Sensitivity:
+        """The effective level: ``tools.sensitivity`` override, else the tool's own."""
+        override = self._settings().tools.sensitivity.get(name)
+        return Sensitivity(override) if override else self.get(name).sensitivity
+
+    def listing(self) -> list[dict[str, Any]]:
+        """``GET /tools`` items, sorted by name, with the effective sensitivity."""
+        return [self._tools[n].describe(self.sensitivity(n)) for n in self.names()]
+
+    def offered(self, agent_tools: AgentToolSettings) -> list[Tool]:
+        """Tools an agent's model may see: matching an ``allow`` glob and no ``deny`` glob."""
+        return [self._tools[n] for n in self.names() if is_offered(n, agent_tools)]
+
+    # --- execution -----------------------------------------------------------------------
+
+    async def execute(self, name: str, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Validate, guard and run one call; blocked and failed calls come back as results.
+
+        Raises ``ToolNotFoundError`` (404) and ``ValidationFailedError`` (400, naming the field
+        path). Cancelling the caller cancels the handler.
+        """
+        started = self._clock.monotonic()
+        tool, params, blocked = await self._screen(name, arguments, ctx, started)
+        if blocked is not None:
+            return blocked
+        base = _base(name, ctx)
+        self._bus.emit(TOOL_DISPATCHED, {**base, "source": tool.source}, source=SOURCE)
+        try:
+            output = await tool.handler(params, ctx)
+        except ToolFailedError as exc:
+            return self._failed(name, ctx, base, started, exc, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a tool's bug is that call's failure only
+            log.exception("tool %s (call %s) raised", name, ctx.call_id)
+            message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            return self._failed(name, ctx, base, started, exc, message)
+        duration = self._ms_since(started)
+        self._bus.emit(TOOL_COMPLETED, {**base, "duration_ms": duration, "status": "success",
+                                        "output": _event_output(output.output),
+                                        "truncated": output.truncated}, source=SOURCE)
+        return ToolResult(name, ctx.call_id, "success", output.output, duration,
+                          truncated=output.truncated)
+
+    async def screen(self, name: str, arguments: dict[str, Any],
+                     ctx: ToolContext) -> ToolResult | None:
+        """Validate and run the guard only: a ``blocked`` result, or None when the call may go on.
+
+        For callers that must refuse a hardline call before asking anyone anything (the approval
+        dialog, the confirmation of ``high`` tools); ``execute`` screens again itself.
+        """
+        _, _, blocked = await self._screen(name, arguments, ctx, self._clock.monotonic())
+        return blocked
+
+    async def _screen(self, name: str, arguments: dict[str, Any], ctx: ToolContext,
+                      started: float) -> tuple[Tool, Any, ToolResult | None]:
+        tool = self.get(name)
+        params = parse_model(tool.params, arguments, prefix="arguments",
+                             what=f"arguments for tool {name!r}")
+        block = tool.guard(params, ctx) if tool.guard is not None else None
+        if block is None:
+            return tool, params, None
+        return tool, params, await self._blocked(tool, ctx, _base(name, ctx), block, started)
+
+    def _ms_since(self, started: float) -> float:
+        return round((self._clock.monotonic() - started) * 1000, 3)
+
+    def _failed(self, name: str, ctx: ToolContext, base: dict[str, Any], started: float,
+                exc: Exception, message: str) -> ToolResult:
+        duration = self._ms_since(started)
+        self._bus.emit(TOOL_FAILED, {**base, "duration_ms": duration, "status": "failed",
+                                     "output": _event_output(message),
+                                     "code": getattr(exc, "code", type(exc).__name__)},
+                       source=SOURCE)
+        return ToolResult(name, ctx.call_id, "failed", message, duration, reason=message,
+                          error=exc)
+
+    async def _blocked(self, tool: Tool, ctx: ToolContext, base: dict[str, Any], block: Any,
+                       started: float) -> ToolResult:
+        rule, reason = str(block.rule), str(block.reason)
+        self._bus.emit(TOOL_SECURITY_DENIED, {**base, "rule": rule, "reason": reason},
+                       source=SOURCE)
+        if self._audit.available:
+            try:
+                await self._audit.record(
+                    "tool.blocked", operator=ctx.agent_id or "api", target=f"tool:{tool.name}",
+                    outcome="blocked", detail={**base, "rule": rule, "reason": reason})
+            except Exception:  # noqa: BLE001 - the block stands even if the record fails
+                log.exception("could not audit the blocked call %s", ctx.call_id)
+        log.warning("tool %s blocked (call %s): %s", tool.name, ctx.call_id, reason)
+        error = ToolBlockedError(f"tool {tool.name!r} call blocked by hardline rule {rule}: "
+                                 f"{reason}; nothing was run", details={"rule": rule,
+                                                                        "reason": reason})
+        return ToolResult(tool.name, ctx.call_id, "blocked", f"blocked: {reason}",
+                          self._ms_since(started), reason=reason, error=error)
+
+    # --- plugins -------------------------------------------------------------------------
+
+    def register_plugin_tools(self, plugin: str, tools: list[Any]) -> None:
+        """Register a plugin's tools as ``plugin:<name>``; all or none (a clash refuses all)."""
+        source = f"plugin:{plugin}"
+        checked = []
+        for tool in tools:
+            if not isinstance(tool, Tool):
+                raise TypeError(f"register_tools returned {type(tool).__name__}, "
+                                "not an aman.tools.model.Tool")
+            checked.append(tool if tool.source == source else replace(tool, source=source))
+        try:
+            for tool in checked:
+                self.register(tool)
+        except Exception:
+            self.unregister_source(source)
+            raise
+
+
+def is_offered(name: str, agent_tools: AgentToolSettings) -> bool:
+    """Whether ``name`` matches an allow glob and no deny glob."""
+    allowed = any(fnmatch.fnmatchcase(name, pattern) for pattern in agent_tools.allow)
+    return allowed and not any(fnmatch.fnmatchcase(name, p) for p in agent_tools.deny)

@@ -1,0 +1,409 @@
+"""The ``exec`` tool: run a command in its own process group, capped, timed and killable (issue #8).
+
+Every command starts a new session (``start_new_session``), so its process group holds the
+command and everything it spawns. On timeout, on cancellation of the calling task (a stop) and
+when the command's leader exits while children linger, the whole group gets SIGTERM, then SIGKILL
+after a grace period: no orphan outlives the call. A ``detach: true`` call returns a handle at
+once; its output is streamed as ``tool:progress`` events and its end as ``tool:completed``, and
+``DetachedProcesses`` keeps those processes so the runtime can kill them all at stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aman.ids import uuid7
+from aman.tools.hardline import check_command
+from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput, cap
+from aman.tools.workspace import resolve
+
+log = logging.getLogger(__name__)
+
+#: Seconds between SIGTERM and SIGKILL: long enough for a clean exit, short enough for a stop.
+KILL_GRACE_SEC = 2.0
+#: Detached processes allowed at once, so a looping agent cannot fill the machine.
+MAX_DETACHED = 8
+#: Seconds between progress events of a detached process (coalesced: a few events a second).
+PROGRESS_INTERVAL_SEC = 0.5
+_READ_CHUNK = 65_536
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class ExecParams(BaseModel):
+    """Parameters of ``exec``: exactly one of ``command`` (a shell string) or ``argv``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(None, min_length=1, description="Run with /bin/sh -c.")
+    argv: list[str] | None = Field(None, min_length=1, description="Program and arguments.")
+    cwd: str | None = Field(None, description="Working folder inside the workspace roots.")
+    timeout_sec: float | None = Field(
+        None, gt=0, description="Seconds before the process group is killed; at most the "
+        "configured tools.exec_timeout_sec, which is the default.")
+    detach: bool = Field(False, description="Return {handle, pid} at once and stream output.")
+    stdin: str | None = Field(None, description="Text written to the command's standard input.")
+
+    @model_validator(mode="after")
+    def _one_command(self) -> ExecParams:
+        if (self.command is None) == (self.argv is None):
+            raise ValueError("give exactly one of 'command' (a shell string) or 'argv' (a list)")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Process groups
+# ---------------------------------------------------------------------------------------------
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process remains in group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    # A signal reaches zombies too, and an init that does not reap leaves them around: ask /proc.
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+async def _leader_exit(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the command's own process only.
+
+    ``Process.wait()`` also waits for the pipes to close, which a background child holding
+    stdout would delay until it dies: poll the return code instead (backing off to 0.2 s).
+    """
+    delay = 0.01
+    while proc.returncode is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    return proc.returncode
+
+
+async def kill_group(proc: asyncio.subprocess.Process, grace: float = KILL_GRACE_SEC) -> None:
+    """SIGTERM the process group of ``proc``, SIGKILL whatever is left after ``grace``."""
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    try:
+        try:
+            await asyncio.wait_for(_leader_exit(proc), grace)
+        except TimeoutError:
+            pass
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:  # also when cancelled again while waiting: never leave the group running
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+        if proc.returncode is None:
+            proc.kill()
+            await _leader_exit(proc)
+
+
+async def _spawn(params: ExecParams, ctx: ToolContext) -> asyncio.subprocess.Process:
+    argv = ["/bin/sh", "-c", params.command] if params.command is not None else params.argv
+    assert argv is not None
+    cwd = _cwd(params.cwd, ctx)
+    pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, start_new_session=True,
+            # No stdin given: /dev/null, so a command that reads it ends instead of hanging.
+            stdin=pipe if params.stdin is not None else devnull, stdout=pipe, stderr=pipe)
+    except FileNotFoundError as exc:
+        missing = cwd if exc.filename == cwd else argv[0]
+        raise ToolFailedError(f"cannot start {argv[0]!r}: {missing!r} not found") from exc
+    except OSError as exc:
+        raise ToolFailedError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+
+
+def _cwd(cwd: str | None, ctx: ToolContext) -> str | None:
+    """The working folder: ``cwd`` confined to the roots (escapes raise PathNotAllowedError)."""
+    if not ctx.roots:
+        if cwd is not None:
+            raise ToolFailedError("no workspace is configured, so 'cwd' cannot be used")
+        return None
+    if cwd is None:
+        ctx.workspace.mkdir(parents=True, exist_ok=True)  # a fresh runtime has none yet
+        return str(ctx.workspace)
+    path = resolve(cwd, ctx.roots)
+    if not path.is_dir():
+        raise ToolFailedError(f"cwd {cwd!r} ({path}) is not an existing folder")
+    return str(path)
+
+
+async def _feed(proc: asyncio.subprocess.Process, text: str | None) -> None:
+    if text is None or proc.stdin is None:
+        return
+    try:
+        proc.stdin.write(text.encode())
+        await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the command did not read it all; that is its business
+    finally:
+        proc.stdin.close()
+
+
+@dataclass
+class _Capture:
+    """The first ``limit`` bytes of a stream and how many it sent in all."""
+
+    limit: int
+    data: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    async def drain(self, stream: asyncio.StreamReader | None) -> None:
+        while stream is not None and (chunk := await stream.read(_READ_CHUNK)):
+            self.total += len(chunk)
+            room = self.limit - len(self.data)
+            if room > 0:
+                self.data += chunk[:room]
+
+    def text(self) -> tuple[str, bool]:
+        if self.total <= self.limit:
+            return cap(bytes(self.data).decode(errors="replace"), self.limit)
+        kept = bytes(self.data).decode(errors="ignore")
+        return (f"{kept}\n[output truncated: {self.total} bytes, showing the first "
+                f"{self.limit}]", True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Attached runs
+# ---------------------------------------------------------------------------------------------
+
+
+def _timeout(params: ExecParams, ctx: ToolContext) -> float:
+    return min(params.timeout_sec or ctx.exec_timeout_sec, ctx.exec_timeout_sec)
+
+
+async def _run(params: ExecParams, ctx: ToolContext) -> ToolOutput:
+    timeout = _timeout(params, ctx)
+    started = time.monotonic()
+    proc = await _spawn(params, ctx)
+    out, err = _Capture(ctx.max_output_bytes), _Capture(ctx.max_output_bytes)
+    io = asyncio.gather(out.drain(proc.stdout), err.drain(proc.stderr), _feed(proc, params.stdin))
+    timed_out = False
+    try:
+        try:
+            await asyncio.wait_for(_leader_exit(proc), timeout)
+        except TimeoutError:
+            timed_out = True
+        # The leader is gone (or too slow): whatever it left in its group goes too, which also
+        # closes the pipes a background child would otherwise hold open.
+        await kill_group(proc)
+        # Only a process that left the group (setsid) can still hold a pipe: do not wait on it.
+        await asyncio.wait([io], timeout=KILL_GRACE_SEC)
+    finally:
+        if proc.returncode is None or not io.done():  # cancelled (a stop): kill, then re-raise
+            io.cancel()
+            await kill_group(proc)
+    stdout, cut_out = out.text()
+    stderr, cut_err = err.text()
+    return ToolOutput({"exit_code": proc.returncode, "stdout": stdout, "stderr": stderr,
+                       "timed_out": timed_out,
+                       "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+                      truncated=cut_out or cut_err)
+
+
+# ---------------------------------------------------------------------------------------------
+# Detached runs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Detached:
+    handle: str
+    proc: asyncio.subprocess.Process
+    call_id: str
+    session_id: str | None
+    task: asyncio.Task[None] | None = None
+    stopped: bool = False
+
+
+class DetachedProcesses:
+    """The detached ``exec`` processes still running; ``stop_all`` kills every group."""
+
+    def __init__(self, max_running: int = MAX_DETACHED,
+                 progress_interval: float = PROGRESS_INTERVAL_SEC) -> None:
+        self.max_running = max_running
+        self.progress_interval = progress_interval
+        self._running: dict[str, _Detached] = {}
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def running(self) -> list[dict[str, Any]]:
+        """Handles, pids and owning calls of the processes still running."""
+        return [{"handle": d.handle, "pid": d.proc.pid, "call_id": d.call_id,
+                 "session_id": d.session_id} for d in self._running.values()]
+
+    async def start(self, params: ExecParams, ctx: ToolContext) -> ToolOutput:
+        """Spawn the command and a task streaming its output; ``{handle, pid}`` at once."""
+        if len(self._running) >= self.max_running:
+            raise ToolFailedError(
+                f"{len(self._running)} detached processes are already running "
+                f"(at most {self.max_running}); wait for one to finish")
+        proc = await _spawn(params, ctx)
+        handle = f"exec-{uuid7()}"
+        entry = _Detached(handle, proc, ctx.call_id, ctx.session_id)
+        self._running[handle] = entry
+        entry.task = asyncio.get_running_loop().create_task(
+            self._follow(entry, params, ctx), name=f"exec:{handle}")
+        entry.task.add_done_callback(_log_failure)
+        return ToolOutput({"handle": handle, "pid": proc.pid})
+
+    async def stop(self, handle: str) -> bool:
+        """Kill one detached process group; False when ``handle`` is not running."""
+        entry = self._running.get(handle)
+        if entry is None or entry.task is None:
+            return False
+        entry.stopped = True
+        entry.task.cancel()
+        await asyncio.gather(entry.task, return_exceptions=True)
+        if entry.proc.returncode is None:  # cancelled before it ever ran: no finally did this
+            await kill_group(entry.proc)
+        self._running.pop(handle, None)
+        return True
+
+    async def stop_all(self) -> None:
+        """Kill every detached process group and wait for their tasks (called at stop)."""
+        await asyncio.gather(*(self.stop(h) for h in list(self._running)))
+
+    async def _follow(self, entry: _Detached, params: ExecParams, ctx: ToolContext) -> None:
+        proc, started = entry.proc, time.monotonic()
+        stream = _Progress(entry, ctx, self.progress_interval)
+        timeout = params.timeout_sec  # detached: only an explicit limit; stop_all ends the rest
+        io = asyncio.gather(stream.drain("stdout", proc.stdout),
+                            stream.drain("stderr", proc.stderr), _feed(proc, params.stdin))
+        ticker = asyncio.get_running_loop().create_task(stream.tick())
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(_leader_exit(proc), timeout)
+            except TimeoutError:
+                timed_out = True
+            await kill_group(proc)
+            await asyncio.wait([io], timeout=KILL_GRACE_SEC)
+        except asyncio.CancelledError:
+            entry.stopped = True
+            io.cancel()
+            await kill_group(proc)
+        finally:
+            io.cancel()
+            ticker.cancel()
+            self._running.pop(entry.handle, None)
+        stream.flush()
+        _emit(ctx.emit, "tool:completed", {
+            "handle": entry.handle, "call_id": entry.call_id, "session_id": entry.session_id,
+            "pid": proc.pid, "exit_code": proc.returncode, "timed_out": timed_out,
+            "stopped": entry.stopped,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+
+
+class _Progress:
+    """Buffers a detached process's output and emits it as coalesced ``tool:progress`` events."""
+
+    def __init__(self, entry: _Detached, ctx: ToolContext, interval: float) -> None:
+        self._entry, self._ctx, self._interval = entry, ctx, interval
+        self._pending: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+
+    async def drain(self, name: str, stream: asyncio.StreamReader | None) -> None:
+        while stream is not None and (chunk := await stream.read(_READ_CHUNK)):
+            buffer = self._pending[name]
+            room = self._ctx.max_output_bytes - len(buffer)
+            buffer += chunk[:max(room, 0)]  # between two ticks, at most one capped event's worth
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            self.flush()
+
+    def flush(self) -> None:
+        for name, buffer in self._pending.items():
+            if not buffer:
+                continue
+            # Keep a split multi-byte character for the next event rather than mangle it.
+            text = bytes(buffer).decode(errors="ignore")
+            kept = len(text.encode())
+            rest = bytes(buffer[kept:]) if len(buffer) - kept < 4 else b""
+            buffer.clear()
+            buffer += rest
+            if text:
+                _emit(self._ctx.emit, "tool:progress", {
+                    "handle": self._entry.handle, "call_id": self._entry.call_id,
+                    "session_id": self._entry.session_id, "stream": name, "text": text})
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("detached exec %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _emit(emit: Emit, type_: str, payload: dict[str, Any]) -> None:
+    try:
+        emit(type_, payload)
+    except Exception:  # a broken listener must not kill the process follower
+        log.exception("emitting %s for %s failed", type_, payload.get("handle"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The tool
+# ---------------------------------------------------------------------------------------------
+
+
+def _guard(params: ExecParams, ctx: ToolContext) -> Any:
+    # The home and the would-be cwd let the check judge `rm -rf /root` and `rm -rf ..` too; it
+    # must not raise, so the cwd is only joined here (the handler confines it).
+    cwd = None
+    if ctx.roots:
+        cwd = os.path.join(ctx.workspace, os.path.expanduser(params.cwd or "."))
+    command = params.argv if params.argv is not None else params.command or ""
+    return check_command(command, home=os.path.expanduser("~"), cwd=cwd)
+
+
+def exec_tool(processes: DetachedProcesses) -> Tool:
+    """The ``exec`` tool; detached runs are kept in ``processes``."""
+
+    async def handler(params: ExecParams, ctx: ToolContext) -> ToolOutput:
+        if params.detach:
+            return await processes.start(params, ctx)
+        return await _run(params, ctx)
+
+    return Tool(
+        name="exec",
+        description=(
+            "Run a command: 'argv' (a list, no shell) or 'command' (a /bin/sh -c string), in "
+            "'cwd' inside the workspace. Returns exit_code, stdout, stderr (each capped), "
+            "timed_out and duration_ms; a non-zero exit is a normal result. The whole process "
+            "group is killed at the timeout. 'detach': true returns {handle, pid} at once and "
+            "streams output as tool:progress events, then tool:completed with the exit code."),
+        params=ExecParams, sensitivity=Sensitivity.HIGH, handler=handler, guard=_guard)

@@ -136,6 +136,19 @@ async def _start_agents(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.agents.start()
 
 
+async def _start_approvals(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Before chat and dispatch: requests a previous run left pending are expired (and announced)
+    # first; its stop cancels pending waiters after chat has stopped its turns (issue #8).
+    from aman.tools.approvals import FACT_TYPES
+
+    for event_type in FACT_TYPES:
+        runtime.event_types.register(event_type, "tools")
+    stack.push("approvals", runtime.approvals.stop)
+    expired = await runtime.approvals.start()
+    if expired:
+        log.info("tool approvals: %d request(s) left pending by the last run expired", expired)
+
+
 async def _start_skills(runtime: Runtime, stack: LifecycleStack) -> None:
     # Event skills subscribe before dispatch opens, so recovered events meet them (issue #4).
     from aman.skills.watcher import SkillWatcher
@@ -240,6 +253,30 @@ async def _start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.sources.start_all()
 
 
+async def _start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Before the plugin host: built-in names are claimed first, so a plugin tool that clashes
+    # fails that plugin alone (its status shows why) instead of shadowing a built-in or failing
+    # boot. The workspace is where relative tool paths start (issue #8).
+    from aman.tools.builtin import builtin_tools
+    from aman.tools.builtin.exec import DetachedProcesses
+    from aman.tools.model import tool_roots
+    from aman.tools.registry import FACT_TYPES, SOURCE
+
+    tool_roots(runtime.settings)[0].mkdir(parents=True, exist_ok=True)
+    for event_type in FACT_TYPES:
+        runtime.event_types.register(event_type, SOURCE)
+
+    async def unregister() -> None:
+        runtime.tools.unregister_source("builtin")
+
+    stack.push("tools", unregister)
+    # Detached exec runs outlive their call; stopping the daemon kills their process groups.
+    processes = DetachedProcesses()
+    stack.push("detached_processes", processes.stop_all)
+    for tool in builtin_tools(runtime.skills, processes):
+        runtime.tools.register(tool)
+
+
 async def _start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
     # Loads every enabled plugin (a failing one is marked failed alone; a failing default plugin
     # fails boot) and registers their event sources, which the event_sources step of phase 4
@@ -274,6 +311,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("event_stream", _start_event_stream),
             Step("dlq", _start_dlq),
             Step("notifications", _start_notifications),
+            Step("tools", _start_tools),
             Step("plugin_host", _start_plugin_host),
         ),
     ),
@@ -286,6 +324,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("skills", _start_skills),
             Step("soul", _load_soul),
             Step("agents", _start_agents),
+            Step("approvals", _start_approvals),
             Step("llm", _start_llm),
             Step("workflows", _start_workflows),
             Step("chat", _start_chat),

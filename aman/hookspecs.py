@@ -67,9 +67,10 @@ def register_event_types(runtime: Runtime) -> Iterable[tuple[str, str]] | Awaita
 def register_tools(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]:
     """Contribute tools the agent may call.
 
-    Called in phase 3 when the plugin loads. Return a list of tool objects (each with a ``name``
-    attribute or key). Until the tool registry exists they are collected and listed on
-    ``GET /plugins`` only. May return an awaitable.
+    Called in phase 3 when the plugin loads. Return ``aman.tools.model.Tool`` values; they are
+    registered with source ``plugin:<name>`` and listed on ``GET /tools``. A name already taken
+    (by a built-in or another plugin) fails this plugin with the clash in its status. May return
+    an awaitable.
     """
 
 

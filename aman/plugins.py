@@ -336,6 +336,10 @@ class PluginHost:
             runtime.event_types.register(event_type, f"plugin:{record.name}")
         for adapter in c.channel_adapters:
             runtime.channels.add_platform(adapter)
+        tools = getattr(runtime, "tools", None)
+        if c.tools and hasattr(tools, "register_plugin_tools"):
+            # A name clash (with a built-in or another plugin) fails this plugin only (issue #8).
+            tools.register_plugin_tools(record.name, c.tools)  # type: ignore[union-attr]
         skills = getattr(runtime, "skills", None)
         if c.skill_dirs and hasattr(skills, "add_dirs"):
             await resolve(skills.add_dirs(c.skill_dirs, owner=record.name))  # type: ignore[union-attr]
@@ -353,6 +357,9 @@ class PluginHost:
         runtime.event_types.unregister_owner(f"plugin:{record.name}")
         for adapter in c.channel_adapters:
             runtime.channels.remove_platform(adapter.platform)
+        tools = getattr(runtime, "tools", None)
+        if hasattr(tools, "unregister_source"):
+            tools.unregister_source(f"plugin:{record.name}")  # type: ignore[union-attr]
         skills = getattr(runtime, "skills", None)
         if c.skill_dirs and hasattr(skills, "remove_dirs"):
             try:

@@ -49,6 +49,7 @@ from aman.plugins import PluginHost
 from aman.settings import Settings
 from aman.skills.registry import SkillService
 from aman.soul import SoulService
+from aman.tools.approvals import ApprovalService
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
 from aman.store.cron import SqliteCronRepository
@@ -59,8 +60,10 @@ from aman.store.notifications import SqliteNotificationRepository
 from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
 from aman.store.soul import SqliteSoulRepository
+from aman.store.tool_auth import SqliteToolAuthRepository
 from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
+from aman.tools.registry import ToolRegistry
 from aman.workflows.engine import WorkflowService
 
 log = logging.getLogger(__name__)
@@ -172,6 +175,9 @@ class Runtime:
         # Agents: who a chat talks to, with status; settled and announced in phase 4 (issue #7).
         self.agents = AgentService(lambda: self.settings, self.bus, self.clock,
                                    types=self.event_types)
+        # Tool approvals: stored requests answered over /tool-auth, per-session memory (issue #8).
+        self.approvals = ApprovalService(SqliteToolAuthRepository(self.db, self.writer), self.bus,
+                                         self.audit, self.clock, lambda: self.settings.tools)
         # LLM providers by name, built on first use (issue #7).
         self.llm = ProviderRegistry(lambda: self.settings.llm, bus=self.bus, metrics=self.metrics,
                                     clock=self.clock,
@@ -180,6 +186,8 @@ class Runtime:
         # definitions are registered here, before boot loads definitions (issue #7).
         for definition in session_definitions():
             self.workflows.register_builtin(definition)
+        # Tools by name (built-ins and plugin tools), registered in phase 3 (issue #8).
+        self.tools = ToolRegistry(lambda: self.settings, self.bus, self.audit, self.clock)
         self.chat = ChatService(
             repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,

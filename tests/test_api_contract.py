@@ -33,7 +33,6 @@ DESTRUCTIVE = {
 NOT_YET = {
     ("GET", "/agents/idle-availability"),
     ("POST", "/explore/start"), ("POST", "/idle-run"), ("GET", "/capabilities"),
-    ("POST", "/tool-auth/respond"), ("POST", "/tools/{}/execute"),
 }
 
 

@@ -102,6 +102,8 @@ class ToolResult:
     duration_ms: float
     reason: str | None = None
     truncated: bool = False
+    #: The error a ``failed`` call raised, so the HTTP route can answer with its code and status.
+    error: Exception | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """Wire shape."""

@@ -22,6 +22,8 @@ from aman.http.routes import (
     soul,
     sources,
     stream,
+    tool_auth,
+    tools,
     workflows,
 )
 
@@ -42,6 +44,8 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     soul.bp,
     agents.bp,
     chat.bp,
+    tool_auth.bp,
+    tools.bp,
     cron.bp,
     workflows.bp,
 )

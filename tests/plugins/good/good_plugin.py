@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from aman.events.sources import SourceState
 from aman.plugin_api import PluginRequest, PluginResponse, PluginRoute, UiPage, hookimpl
+from aman.tools.model import Sensitivity, Tool, ToolOutput
 
 CALLS: list[str] = []
 
@@ -69,9 +72,17 @@ def register_event_types(runtime: Any) -> list[tuple[str, str]]:
     return [("good.happened", "Something good happened.")]
 
 
+class _GoodParams(BaseModel):
+    text: str = "hi"
+
+
+async def _good_tool(params: _GoodParams, ctx: Any) -> ToolOutput:
+    return ToolOutput(f"good: {params.text}")
+
+
 @hookimpl
-def register_tools(runtime: Any) -> list[dict[str, str]]:
-    return [{"name": "good_tool"}]
+def register_tools(runtime: Any) -> list[Tool]:
+    return [Tool("good_tool", "Echo a text.", _GoodParams, Sensitivity.LOW, _good_tool)]
 
 
 @hookimpl

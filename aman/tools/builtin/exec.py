@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aman.ids import uuid7
-from aman.tools.hardline import check_command
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput, cap
 from aman.tools.workspace import resolve
 
@@ -42,7 +41,7 @@ Emit = Callable[[str, dict[str, Any]], None]
 class ExecParams(BaseModel):
     """Parameters of ``exec``: exactly one of ``command`` (a shell string) or ``argv``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     command: str | None = Field(None, min_length=1, description="Run with /bin/sh -c.")
     argv: list[str] | None = Field(None, min_length=1, description="Program and arguments.")
@@ -387,6 +386,8 @@ def _guard(params: ExecParams, ctx: ToolContext) -> Any:
     if ctx.roots:
         cwd = os.path.join(ctx.workspace, os.path.expanduser(params.cwd or "."))
     command = params.argv if params.argv is not None else params.command or ""
+    from aman.tools.hardline import check_command  # on first use: boot does not pay for it
+
     return check_command(command, home=os.path.expanduser("~"), cwd=cwd)
 
 

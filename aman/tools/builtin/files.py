@@ -31,7 +31,7 @@ _SNIFF_BYTES = 8192
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on the first call
 
 
 class ReadParams(_Params):

@@ -39,7 +39,7 @@ def _http_url(value: str) -> str:
 class HttpParams(BaseModel):
     """Parameters of ``http``: one request; ``body`` (text) or ``json``, not both."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = Field(
         "GET", description="HTTP method.")
@@ -66,7 +66,7 @@ class HttpParams(BaseModel):
 class WebFetchParams(BaseModel):
     """Parameters of ``web_fetch``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: str = Field(description="An http:// or https:// URL.")
     max_chars: int = Field(20_000, ge=100, le=1_000_000, description="Longest text returned.")

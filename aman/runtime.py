@@ -50,6 +50,7 @@ from aman.settings import Settings
 from aman.skills.registry import SkillService
 from aman.soul import SoulService
 from aman.tools.approvals import ApprovalService
+from aman.chat.react import ToolLoop
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
 from aman.store.cron import SqliteCronRepository
@@ -192,7 +193,9 @@ class Runtime:
             repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
             types=self.event_types, tasks=self.tasks, clock=self.clock,
-            settings=lambda: self.settings)
+            settings=lambda: self.settings, approvals=self.approvals,
+            tools=ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
+                           settings=lambda: self.settings))
         self.metrics.add_collector(self.chat.families)
         # Live configuration changes (POST /config/set, issue #5), applied by _live_appliers.
         self.config = ConfigService(

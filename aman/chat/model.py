@@ -63,6 +63,9 @@ class StoredMessage:
     #: The skill a ``/name`` message inlined, and the text the model saw instead of ``content``.
     skill: str | None = None
     model_text: str | None = None
+    #: The tool rounds of a reply, oldest first: ``{text, calls: [{id, name, arguments}],
+    #: results: [{call_id, tool, status, output}]}`` (``content`` holds all of its text).
+    tool_steps: list[dict[str, Any]] | None = None
 
     @property
     def prompt_text(self) -> str:
@@ -79,12 +82,23 @@ class StoredMessage:
                 "content": self.content, "status": self.status, "replaces": self.replaces,
                 "model": self.model, "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "error": self.error, "skill": self.skill,
-                "created_at": self.created_at, "updated_at": self.updated_at}
+                "tool_steps": self.tool_steps, "created_at": self.created_at, "updated_at": self.updated_at}
 
 
 def encode_error(error: dict[str, Any] | None) -> str | None:
     """The stored form of a message's error."""
     return json.dumps(error, separators=(",", ":")) if error else None
+
+
+def encode_steps(steps: list[dict[str, Any]] | None) -> str | None:
+    """The stored form of a reply's tool rounds."""
+    return json.dumps(steps, separators=(",", ":"), default=str) if steps else None
+
+
+def decode_steps(raw: str | None) -> list[dict[str, Any]] | None:
+    """Read stored tool rounds back."""
+    value = json.loads(raw) if raw else None
+    return value if isinstance(value, list) else None
 
 
 def decode_error(raw: str | None) -> dict[str, Any] | None:

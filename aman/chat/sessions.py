@@ -41,12 +41,14 @@ from aman.lifecycle import TaskTracker
 
 if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
+    from aman.chat.react import ToolLoop
     from aman.events.bus import EventBus
     from aman.events.types import EventTypeRegistry
     from aman.llm.registry import ProviderRegistry
     from aman.settings import Settings
     from aman.skills.registry import SkillService
     from aman.soul import SoulService
+    from aman.tools.approvals import ApprovalService
     from aman.store.chat import SqliteChatRepository
     from aman.workflows.engine import WorkflowService
 
@@ -98,8 +100,10 @@ class ChatService:
     def __init__(self, *, repo: SqliteChatRepository, workflows: WorkflowService, bus: EventBus,
                  agents: AgentService, llm: ProviderRegistry, soul: SoulService,
                  skills: SkillService, types: EventTypeRegistry, tasks: TaskTracker,
-                 clock: Clock, settings: Callable[[], Settings]) -> None:
+                 clock: Clock, settings: Callable[[], Settings], tools: ToolLoop | None = None,
+                 approvals: ApprovalService | None = None) -> None:
         self._repo = repo
+        self._approvals = approvals
         self._workflows = workflows
         self._bus = bus
         self._agents = agents
@@ -109,7 +113,7 @@ class ChatService:
         self._clock = clock
         self._settings = settings
         runner = TurnRunner(repo=repo, llm=llm, soul=soul, bus=bus, agents=agents, clock=clock,
-                            settings=lambda: settings().chat)
+                            settings=lambda: settings().chat, tools=tools)
         self._workers = SessionWorkers(runner=runner, workflows=workflows, repo=repo,
                                        tasks=tasks, clock=clock)
 
@@ -355,6 +359,8 @@ class ChatService:
         state = self._workers.peek(session_id)
         stopped, dropped = (await self._workers.cancel(state, "stopped")
                             if state is not None else (False, 0))
+        if self._approvals is not None:  # a tool call waiting for a human is stopped too
+            await self._approvals.cancel_session(session_id)
         return {"ok": True, "stopped": stopped, "dropped": dropped,
                 "state": await self._state(session)}
 
@@ -370,6 +376,8 @@ class ChatService:
                                        {"session_id": session_id, "reason": reason})
             version = session.version + 1
             await self._repo.touch(session_id, version=version, now=self._clock.now_ms())
+        if self._approvals is not None:
+            self._approvals.forget_session(session_id)
         self._bus.emit(SESSION_CLOSED, {"session_id": session_id, "reason": reason,
                                         "operator": operator}, source=SOURCE)
         return {"ok": True, "version": version, "state": d.CLOSED}
@@ -383,6 +391,8 @@ class ChatService:
                 await self._workflows.send(session.instance_id, d.SESSION_CLOSE_CMD,
                                            {"session_id": session_id, "reason": "deleted"})
             removed = await self._repo.delete_session(session_id)
+        if self._approvals is not None:
+            self._approvals.forget_session(session_id)
         self._bus.emit(SESSION_DELETED, {"session_id": session_id, "messages": removed,
                                          "operator": operator}, source=SOURCE)
         return {"ok": True, "deleted": session_id, "messages": removed}

@@ -6,6 +6,11 @@ from the agent's provider and keeps the reply row up to date: inserted as ``stre
 stream starts, its partial text saved at most once a second, its final state awaited. Deltas are
 announced as ``agent:reply_chunk`` (never stored), coalesced to one per ``chat.chunk_interval_ms``.
 
+With tools (issue #8) the turn is a ReAct loop: the agent's offered tools go with the request;
+when the model asks for calls, ``aman.chat.react.ToolLoop`` runs them and their results go back
+with the next request, up to ``max_react_turns`` rounds. The rounds are stored on the reply
+(``tool_steps``) so the next turn's prompt shows the model its calls and their results again.
+
 A provider failure ends the turn with the reply stored as ``error`` (partial text kept) and an
 ``llm_error`` fact; cancelling the turn (stop, close, shutdown) stores it as ``interrupted``.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +30,16 @@ from aman.chat.model import StoredMessage
 from aman.clock import Clock
 from aman.errors import AmanError
 from aman.events.model import Delivery, Event
-from aman.llm.provider import ChatMessage, CompletionRequest, Delta, Done, LLMError
+from aman.chat.react import MAX_TURNS_REACHED, REACT_EVENT_TYPES, ToolLoop, result_text
+from aman.llm.provider import (
+    ChatMessage,
+    CompletionRequest,
+    Delta,
+    Done,
+    LLMError,
+    ToolCall,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
@@ -43,7 +58,7 @@ REPLY_INTERRUPTED = "agent:reply_interrupted"
 HISTORY_TRIMMED = "agent:history_trimmed"
 LLM_ERROR = "llm_error"
 TURN_EVENT_TYPES = (REPLY_STREAM_START, REPLY_CHUNK, REPLY_STREAM_DONE, REPLY_READY,
-                    REPLY_INTERRUPTED, HISTORY_TRIMMED, LLM_ERROR)
+                    REPLY_INTERRUPTED, HISTORY_TRIMMED, LLM_ERROR, *REACT_EVENT_TYPES)
 
 #: The partial text of a streaming reply reaches the disk at most this often: a crash loses at
 #: most this much of a reply, and a fast stream costs one queued write a second.
@@ -56,6 +71,32 @@ MESSAGE_OVERHEAD_TOKENS = 4
 def estimate_tokens(text: str) -> int:
     """About four characters per token, plus a message's framing."""
     return len(text) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS
+
+
+def step_messages(steps: Sequence[dict[str, Any]]) -> list[ChatMessage]:
+    """Stored tool rounds as the model saw them: its calls, then one ``tool`` message each."""
+    messages: list[ChatMessage] = []
+    for step in steps:
+        calls = tuple(ToolCall(c["id"], c["name"], c.get("arguments") or {})
+                      for c in step["calls"])
+        messages.append(ChatMessage("assistant", step.get("text", ""), tool_calls=calls))
+        messages += [ChatMessage("tool", result_text(r), tool_call_id=r["call_id"], name=r["tool"])
+                     for r in step["results"]]
+    return messages
+
+
+def _as_prompt(message: StoredMessage) -> list[ChatMessage]:
+    if message.role == "user":
+        return [ChatMessage("user", message.prompt_text)]
+    steps = message.tool_steps or []
+    final = message.prompt_text[sum(len(step.get("text", "")) for step in steps):]
+    return [*step_messages(steps), ChatMessage("assistant", final)]
+
+
+def _cost(message: StoredMessage) -> int:
+    return sum(estimate_tokens(m.content) + sum(estimate_tokens(str(c.arguments))
+                                                for c in m.tool_calls)
+               for m in _as_prompt(message))
 
 
 @dataclass(frozen=True)
@@ -78,7 +119,7 @@ def build_prompt(system: str, history: Sequence[StoredMessage], *, max_context_t
     kept: list[StoredMessage] = []
     used = 0
     for message in reversed(usable):
-        cost = estimate_tokens(message.prompt_text)
+        cost = _cost(message)
         if kept and used + cost > budget:
             break
         kept.append(message)
@@ -86,10 +127,9 @@ def build_prompt(system: str, history: Sequence[StoredMessage], *, max_context_t
     kept.reverse()
     dropped = usable[:len(usable) - len(kept)]
     messages = [ChatMessage("system", system)] if system else []
-    messages += [ChatMessage("user" if m.role == "user" else "assistant", m.prompt_text)
-                 for m in kept]
-    return Prompt(tuple(messages), len(dropped),
-                  sum(estimate_tokens(m.prompt_text) for m in dropped), budget)
+    for message in kept:
+        messages += _as_prompt(message)
+    return Prompt(tuple(messages), len(dropped), sum(_cost(m) for m in dropped), budget)
 
 
 @dataclass
@@ -102,6 +142,8 @@ class Turn:
     reply: StoredMessage
     #: The reply's text so far (``GET .../state`` shows it before the next partial save).
     text: list[str] = field(default_factory=list)
+    #: The tool rounds so far (stored on the reply as ``tool_steps``).
+    steps: list[dict[str, Any]] = field(default_factory=list)
     #: Why the turn was cancelled: stopped | closed | deleted | shutdown.
     stop_reason: str = "stopped"
     #: Set once the final write of a complete or failed reply began (a late cancel keeps it).
@@ -152,8 +194,9 @@ class TurnRunner:
 
     def __init__(self, *, repo: SqliteChatRepository, llm: ProviderRegistry, soul: SoulService,
                  bus: EventBus, agents: AgentService, clock: Clock,
-                 settings: Callable[[], ChatSettings]) -> None:
+                 settings: Callable[[], ChatSettings], tools: ToolLoop | None = None) -> None:
         self._repo = repo
+        self._tools = tools
         self._llm = llm
         self._soul = soul
         self._bus = bus
@@ -188,30 +231,35 @@ class TurnRunner:
             self._fact(turn, HISTORY_TRIMMED, dropped_messages=prompt.dropped_messages,
                        dropped_tokens=prompt.dropped_tokens, budget_tokens=prompt.budget_tokens,
                        kept_messages=len(prompt.messages) - 1)
+        specs = self._tools.specs(limits) if self._tools is not None else ()
         request = CompletionRequest(messages=prompt.messages, model=agent.model,
                                     max_tokens=limits.max_output_tokens,
-                                    temperature=limits.temperature)
+                                    temperature=limits.temperature, tools=specs)
         self._repo.start_reply(reply)
         self._fact(turn, REPLY_STREAM_START, model=agent.model, replaces=reply.replaces)
         chunks = _Chunks(lambda text, index: self._chunk(turn, text, index),
                          self._settings().chunk_interval_ms / 1000)
-        saved_at = asyncio.get_running_loop().time()
-        done: Done | None = None
+        used = Usage()
         try:
-            context: dict[str, object] = {"session_id": turn.session_id,
-                                          "agent_id": agent.agent_id, "message_id": reply.id}
-            stream = self._llm.stream(agent.provider, request, context=context)
-            async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                async for item in stream:
-                    if isinstance(item, Delta):
-                        turn.text.append(item.text)
-                        chunks.add(item.text)
-                        now = asyncio.get_running_loop().time()
-                        if now - saved_at >= PARTIAL_SAVE_SEC:
-                            saved_at = now
-                            self._repo.save_partial(reply.id, turn.partial, self._clock.now_ms())
-                    elif isinstance(item, Done):
-                        done = item
+            while True:
+                done, calls, text = await self._stream_round(turn, request, chunks)
+                used = Usage(used.input_tokens + done.usage.input_tokens,
+                             used.output_tokens + done.usage.output_tokens)
+                if not calls or self._tools is None:
+                    break
+                if len(turn.steps) >= limits.max_react_turns:
+                    self._fact(turn, MAX_TURNS_REACHED, max_react_turns=limits.max_react_turns,
+                               unanswered_calls=len(calls))
+                    break
+                chunks.flush()
+                results = await self._tools.run(calls, agent=limits, session_id=turn.session_id,
+                                                agent_id=agent.agent_id, message_id=reply.id)
+                step = {"text": text, "results": results,
+                        "calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
+                                  for c in calls]}
+                turn.steps.append(step)
+                request = dataclasses.replace(
+                    request, messages=request.messages + tuple(step_messages([step])))
         except asyncio.CancelledError:
             chunks.flush()
             raise
@@ -219,9 +267,10 @@ class TurnRunner:
             chunks.flush()
             return await self._failed(turn, exc)
         chunks.flush()
-        done = done or Done()
+        done = dataclasses.replace(done, usage=used)
         final = reply.with_changes(
             status="complete", content=turn.partial, model=done.model or agent.model,
+            tool_steps=turn.steps or None,
             input_tokens=done.usage.input_tokens, output_tokens=done.usage.output_tokens,
             updated_at=self._clock.now_ms())
         turn.settled, turn.result = True, final
@@ -231,6 +280,30 @@ class TurnRunner:
                           "output_tokens": done.usage.output_tokens}, model=final.model)
         self._fact(turn, REPLY_READY, reply=final.content, replaces=final.replaces)
         return final
+
+    async def _stream_round(self, turn: Turn, request: CompletionRequest,
+                            chunks: _Chunks) -> tuple[Done, list[ToolCall], str]:
+        """One model call: text streamed into the reply, and the tool calls it asked for."""
+        reply, done, calls, text = turn.reply, None, [], []
+        saved_at = asyncio.get_running_loop().time()
+        context: dict[str, object] = {"session_id": turn.session_id,
+                                      "agent_id": turn.agent.agent_id, "message_id": reply.id}
+        stream = self._llm.stream(turn.agent.provider, request, context=context)
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for item in stream:
+                if isinstance(item, Delta):
+                    turn.text.append(item.text)
+                    text.append(item.text)
+                    chunks.add(item.text)
+                    now = asyncio.get_running_loop().time()
+                    if now - saved_at >= PARTIAL_SAVE_SEC:
+                        saved_at = now
+                        self._repo.save_partial(reply.id, turn.partial, self._clock.now_ms())
+                elif isinstance(item, ToolCall):
+                    calls.append(item)
+                elif isinstance(item, Done):
+                    done = item
+        return done or Done(), calls, "".join(text)
 
     async def _failed(self, turn: Turn, exc: Exception) -> StoredMessage:
         if isinstance(exc, LLMError):
@@ -242,6 +315,7 @@ class TurnRunner:
             error = {"code": "llm_error", "message": f"{type(exc).__name__}: {exc}",
                      "hint": LLMError.hint, "provider": turn.agent.provider}
         final = turn.reply.with_changes(status="error", content=turn.partial, error=error,
+                                        tool_steps=turn.steps or None,
                                         updated_at=self._clock.now_ms())
         turn.settled, turn.result = True, final
         await self._repo.finish(final)
@@ -252,6 +326,7 @@ class TurnRunner:
     async def _interrupted(self, turn: Turn) -> None:
         final = turn.reply.with_changes(
             status="interrupted", content=turn.partial, updated_at=self._clock.now_ms(),
+            tool_steps=turn.steps or None,
             error={"code": "interrupted", "message": f"reply interrupted ({turn.stop_reason})",
                    "hint": "POST /chat/session/{id}/retry regenerates it."})
         turn.result = final

@@ -39,7 +39,10 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             "model": request.model or self.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": [{"role": m.role, "content": m.content}
+            # Tool results from another provider's turns read as user text (no tool use here yet).
+            "messages": [{"role": "user" if m.role == "tool" else m.role,
+                          "content": m.content if m.role != "tool"
+                          else f"[result of tool {m.name}] {m.content}"}
                          for m in request.messages if m.role != "system"],
             "stream": True,
         }

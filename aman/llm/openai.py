@@ -7,6 +7,7 @@ and its exceptions onto the provider error tree.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,15 @@ import openai
 
 from aman.agent_settings import ProviderSettings
 from aman.llm import remote
-from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, Usage
+from aman.llm.provider import (
+    ChatMessage,
+    CompletionRequest,
+    Delta,
+    Done,
+    StreamItem,
+    ToolCall,
+    Usage,
+)
 
 
 class OpenAIProvider:
@@ -31,7 +40,7 @@ class OpenAIProvider:
         """Yield the reply's deltas, then ``Done`` with the usage the server reported."""
         params: dict[str, Any] = {
             "model": request.model or self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -41,6 +50,11 @@ class OpenAIProvider:
             params["temperature"] = request.temperature
         if request.stop:
             params["stop"] = list(request.stop)
+        if request.tools:
+            params["tools"] = [{"type": "function", "function": {
+                "name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in request.tools]
+        calls: dict[int, dict[str, str]] = {}  # tool-call fragments by index
         finish, usage, model = "stop", Usage(), params["model"]
         with remote.translating(openai, self.name):
             chunks = await self._client.chat.completions.create(**params)
@@ -53,10 +67,19 @@ class OpenAIProvider:
                     for choice in chunk.choices[:1]:
                         if choice.delta.content:
                             yield Delta(choice.delta.content)
+                        for part in getattr(choice.delta, "tool_calls", None) or ():
+                            call = calls.setdefault(part.index, {"id": "", "name": "", "args": ""})
+                            call["id"] = part.id or call["id"]
+                            if part.function is not None:
+                                call["name"] += part.function.name or ""
+                                call["args"] += part.function.arguments or ""
                         if choice.finish_reason:
                             finish = choice.finish_reason
             finally:
                 await chunks.close()  # on stop too: closes the HTTP stream at once
+        for index in sorted(calls):
+            call = calls[index]
+            yield ToolCall(call["id"] or f"call_{index}", call["name"], _arguments(call["args"]))
         yield Done(finish, usage, model)
 
     async def probe(self) -> None:
@@ -71,6 +94,26 @@ class OpenAIProvider:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.close()
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """A conversation message in Chat Completions form (tool calls and results included)."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+            "name": c.name, "arguments": json.dumps(c.arguments)}} for c in message.tool_calls]
+    return wire
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    """A call's streamed JSON arguments; what is not an object reaches the tool as invalid."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {"_invalid_json": raw}
+    return value if isinstance(value, dict) else {"_invalid_json": raw}
 
 
 def create(name: str, settings: ProviderSettings) -> OpenAIProvider:

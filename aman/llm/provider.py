@@ -1,7 +1,9 @@
 """The one small interface every LLM backend sits behind, and the provider error tree.
 
 A provider streams a reply as ``Delta`` items followed by exactly one ``Done`` (finish reason and
-token usage). Cancelling the consuming task (or closing the iterator) stops the generation: the
+token usage). When the request offers tools the model may instead ask for calls: ``ToolCall``
+items before ``Done(finish_reason="tool_calls")``; the caller runs them and sends the results back
+as ``tool`` messages after an assistant message carrying the calls. Cancelling the consuming task (or closing the iterator) stops the generation: the
 remote adapters close the HTTP stream, the local one sets a flag its worker thread checks between
 tokens. SDK exceptions are translated into this tree inside the adapters and nowhere else.
 """
@@ -10,19 +12,44 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from aman.errors import UnavailableError
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool offered to the model: its name, what it does and its parameters' JSON Schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asks for one tool call (``id`` pairs it with its result)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ChatMessage:
-    """One message of a conversation as the model sees it."""
+    """One message of a conversation as the model sees it.
+
+    An ``assistant`` message may carry the ``tool_calls`` it made; a ``tool`` message is the
+    result of the call ``tool_call_id`` (``name``: the tool).
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +61,8 @@ class CompletionRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     stop: tuple[str, ...] = ()
+    #: Tools the model may call (empty: a plain completion).
+    tools: tuple[ToolSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,12 +84,12 @@ class Delta:
 class Done:
     """The end of a reply: why it ended and what it cost."""
 
-    finish_reason: str = "stop"  # stop | length | cancelled | error
+    finish_reason: str = "stop"  # stop | length | tool_calls | cancelled | error
     usage: Usage = field(default_factory=Usage)
     model: str | None = None
 
 
-StreamItem = Delta | Done
+StreamItem = Delta | ToolCall | Done
 
 
 class LLMProvider(Protocol):
@@ -71,7 +100,7 @@ class LLMProvider(Protocol):
     model: str
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
-        """Generate; yields deltas then one ``Done``; raises ``LLMError`` subclasses."""
+        """Generate; yields deltas (and tool calls) then one ``Done``; raises ``LLMError``s."""
         ...
 
     async def probe(self) -> None:

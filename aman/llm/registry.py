@@ -32,6 +32,7 @@ from aman.llm.provider import (
     LLMNotConfiguredError,
     LLMProvider,
     StreamItem,
+    ToolCall,
 )
 from aman.llm.scripted import estimate_tokens
 
@@ -158,7 +159,7 @@ class ProviderRegistry:
             try:
                 async with contextlib.aclosing(self._call(current, request, extra)) as items:
                     async for item in items:
-                        streamed = streamed or isinstance(item, Delta)
+                        streamed = streamed or isinstance(item, Delta | ToolCall)
                         yield item
                 return
             except LLMError as exc:
@@ -207,6 +208,8 @@ class ProviderRegistry:
                                 outcome.setdefault("output_tokens", -(-output_chars // 4))
                                 yield item
                                 return
+                            else:  # a ToolCall
+                                yield item
                     raise LLMError(f"LLM provider {name!r} ended its stream without a result",
                                    provider=name)
                 except LLMError as exc:

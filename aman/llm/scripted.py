@@ -4,18 +4,25 @@ For tests, demos and benchmarks that need a provider with known timing and no ne
 each call takes the next reply of ``replies`` (cycling; ``{input}`` becomes the last user message,
 ``{now}`` the time the word is yielded, for benchmarks), waits ``first_token_ms``, then yields
 one word every ``token_ms``.
+
+Tool calls: a reply that is a JSON object ``{"tool_calls": [{"name": "read", "arguments": {...}}]}``
+yields one ``ToolCall`` per entry (ids ``call_1``, ``call_2``, ...) and ``Done("tool_calls")``
+when the request offers tools; the next reply of the list then answers after the results. In a
+text reply ``{tool_result}`` becomes the newest ``tool`` message's content, so a test can see what
+was fed back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import time
 from collections.abc import AsyncIterator
 
 from aman.agent_settings import ProviderSettings
-from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, Usage
+from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, ToolCall, Usage
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 DEFAULT_REPLY = "You said: {input}"
@@ -37,11 +44,27 @@ class ScriptedProvider:
         self._replies = itertools.cycle(settings.replies or [DEFAULT_REPLY])
         self._first_token_sec = settings.first_token_ms / 1000
         self._token_sec = settings.token_ms / 1000
+        self._calls = 0
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
         """Yield the next scripted reply word by word, then ``Done``."""
         last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         reply = next(self._replies).replace("{input}", last_user)
+        calls = _tool_calls(reply) if request.tools else None
+        prompt = sum(estimate_tokens(m.content) for m in request.messages)
+        if calls is not None:
+            if self._first_token_sec:
+                await asyncio.sleep(self._first_token_sec)
+            self._calls += len(calls)
+            for index, call in enumerate(calls, start=self._calls - len(calls) + 1):
+                yield ToolCall(str(call.get("id") or f"call_{index}"), str(call["name"]),
+                               dict(call.get("arguments") or {}))
+            yield Done("tool_calls", Usage(prompt, estimate_tokens(reply)),
+                       request.model or self.model)
+            return
+        if "{tool_result}" in reply:
+            result = next((m.content for m in reversed(request.messages) if m.role == "tool"), "")
+            reply = reply.replace("{tool_result}", result)
         words = _WORDS.findall(reply)
         limit = request.max_tokens if request.max_tokens is not None else len(words)
         if self._first_token_sec:
@@ -52,7 +75,6 @@ class ScriptedProvider:
             # "{now}" becomes the wall-clock time the word is handed over (benchmarks measure
             # what happens between here and a client).
             yield Delta(word.replace("{now}", f"{time.time():.6f}") if "{now}" in word else word)
-        prompt = sum(estimate_tokens(m.content) for m in request.messages)
         yield Done("length" if limit < len(words) else "stop",
                    Usage(prompt, min(limit, len(words))), request.model or self.model)
 
@@ -61,6 +83,20 @@ class ScriptedProvider:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+def _tool_calls(reply: str) -> list[dict[str, object]] | None:
+    """The calls a reply scripts (``{"tool_calls": [...]}``), or None for a text reply."""
+    if not reply.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(reply)
+    except ValueError:
+        return None
+    calls = value.get("tool_calls") if isinstance(value, dict) else None
+    if not isinstance(calls, list) or not all(isinstance(c, dict) and "name" in c for c in calls):
+        return None
+    return calls
 
 
 def create(name: str, settings: ProviderSettings) -> ScriptedProvider:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aman.chat.model import ChatSession, StoredMessage, decode_error, encode_error
+from aman.chat.model import (
+    ChatSession,
+    StoredMessage,
+    decode_error,
+    decode_steps,
+    encode_error,
+    encode_steps,
+)
 from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
 
@@ -19,14 +26,14 @@ _SESSION_COLUMNS = ("s.id, s.instance_id, s.agent_id, s.session_type, s.title, s
                     " s.created_at, s.last_active_at, (SELECT COUNT(*) FROM chat_messages m"
                     " WHERE m.session_id = s.id AND m.status != 'superseded') AS message_count")
 _MESSAGE_COLUMNS = ("id, session_id, seq, role, content, status, replaces, model, input_tokens,"
-                    " output_tokens, error, skill, model_text, created_at, updated_at")
+                    " output_tokens, error, skill, model_text, created_at, updated_at, tool_steps")
 _INSERT_MESSAGE = (f"INSERT INTO chat_messages ({_MESSAGE_COLUMNS})"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _TOUCH = "UPDATE chat_sessions SET version = ?, last_active_at = ? WHERE id = ?"
 _PARTIAL = ("UPDATE chat_messages SET content = ?, updated_at = ?"
             " WHERE id = ? AND status = 'streaming'")
 _FINISH = ("UPDATE chat_messages SET status = ?, content = ?, model = ?, input_tokens = ?,"
-           " output_tokens = ?, error = ?, updated_at = ? WHERE id = ?")
+           " output_tokens = ?, error = ?, updated_at = ?, tool_steps = ? WHERE id = ?")
 _SUPERSEDE_RANGE = ("UPDATE chat_messages SET status = 'superseded', updated_at = ?"
                     " WHERE session_id = ? AND seq >= ? AND seq < ? AND status != 'superseded'")
 _SUPERSEDE_ONE = ("UPDATE chat_messages SET status = 'superseded', updated_at = ?"
@@ -48,7 +55,7 @@ def _message(row: Row) -> StoredMessage:
         model=row["model"], input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"], error=decode_error(row["error"]), skill=row["skill"],
         model_text=row["model_text"], created_at=int(row["created_at"]),
-        updated_at=int(row["updated_at"]))
+        updated_at=int(row["updated_at"]), tool_steps=decode_steps(row["tool_steps"]))
 
 
 def _insert(message: StoredMessage) -> tuple[str, Sequence[Any]]:
@@ -56,7 +63,7 @@ def _insert(message: StoredMessage) -> tuple[str, Sequence[Any]]:
         message.id, message.session_id, message.seq, message.role, message.content,
         message.status, message.replaces, message.model, message.input_tokens,
         message.output_tokens, encode_error(message.error), message.skill, message.model_text,
-        message.created_at, message.updated_at)
+        message.created_at, message.updated_at, encode_steps(message.tool_steps))
 
 
 class SqliteChatRepository:
@@ -180,7 +187,7 @@ class SqliteChatRepository:
         await self._writer.execute([(_FINISH, (
             message.status, message.content, message.model, message.input_tokens,
             message.output_tokens, encode_error(message.error), message.updated_at,
-            message.id))])
+            encode_steps(message.tool_steps), message.id))])
 
     async def supersede(self, message_id: str, session_id: str, *, version: int,
                         now: int) -> None:

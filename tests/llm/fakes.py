@@ -37,6 +37,8 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many text chunks
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None  # (input, output); default: word counts
+    #: OpenAI only: tool calls ``(id, name, arguments JSON)`` streamed as split deltas.
+    tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def fail(status: int, *, retry_after: float | None = None, error: str = "scripted failure") -> Reply:
@@ -283,6 +285,13 @@ class FakeOpenAIServer(FakeServer):
                               "finish_reason": None}])
         for chunk in chunks:
             yield "text", event([{"index": 0, "delta": {"content": chunk}, "finish_reason": None}])
+        for index, (call_id, name, args) in enumerate(reply.tool_calls):
+            half = len(args) // 2
+            for part in ({"index": index, "id": call_id, "type": "function",
+                          "function": {"name": name, "arguments": args[:half]}},
+                         {"index": index, "function": {"arguments": args[half:]}}):
+                yield "meta", event([{"index": 0, "delta": {"tool_calls": [part]},
+                                      "finish_reason": None}])
         yield "meta", event([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
         if (body.get("stream_options") or {}).get("include_usage"):
             prompt, completion = _usage(reply, body, chunks)

@@ -137,3 +137,28 @@ async def test_self_hosted_server_needs_no_key(openai_server: FakeOpenAIServer) 
     text, _ = await collect(provider.stream(ask("ping")))
     await provider.close()
     assert text == "You said: ping"
+
+
+async def test_tool_calls_are_offered_assembled_and_sent_back(
+        openai_server: FakeOpenAIServer) -> None:
+    from aman.llm.provider import ChatMessage, CompletionRequest, ToolCall, ToolSpec
+
+    openai_server.script(Reply("", chunks=[], finish_reason="tool_calls", tool_calls=[
+        ("c1", "read", '{"path": "a.txt"}'), ("c2", "list", "{}")]))
+    provider = create("remote", openai_settings(openai_server.url))
+    spec = ToolSpec("read", "Read a file", {"type": "object", "properties": {}})
+    history = (ChatMessage("user", "hi"),
+               ChatMessage("assistant", "", tool_calls=(ToolCall("c0", "list", {}),)),
+               ChatMessage("tool", "a.txt", tool_call_id="c0", name="list"))
+    try:
+        items = [i async for i in provider.stream(CompletionRequest(history, tools=(spec,)))]
+    finally:
+        await provider.close()
+    calls = [i for i in items if isinstance(i, ToolCall)]
+    assert calls == [ToolCall("c1", "read", {"path": "a.txt"}), ToolCall("c2", "list", {})]
+    assert items[-1].finish_reason == "tool_calls"
+    body = openai_server.completions[0].body
+    assert body["tools"][0] == {"type": "function", "function": {
+        "name": "read", "description": "Read a file", "parameters": spec.parameters}}
+    assert body["messages"][1]["tool_calls"][0]["function"] == {"name": "list", "arguments": "{}"}
+    assert body["messages"][2] == {"role": "tool", "tool_call_id": "c0", "content": "a.txt"}

@@ -1,7 +1,7 @@
 """Tool approvals through the real daemon: SSE prompt, answer over HTTP, the asker resumes (#8).
 
 A test plugin's route (tests/plugins/approver) calls ``runtime.approvals.request`` inside the
-daemon, standing in for the agent loop, which is not built yet.
+daemon the way plugins can; the agent loop's own path is proven in tests/e2e/test_agent_tools.py.
 """
 
 from __future__ import annotations

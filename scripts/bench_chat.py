@@ -22,10 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,17 +30,12 @@ import time
 from pathlib import Path
 
 import httpx
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchlib
+from benchlib import ROOT, percentile
+
 TOKEN = "bench-chat-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
@@ -54,14 +46,8 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    config = {
+    return benchlib.launch(workdir, {
         "http": {"token": TOKEN},
         "runtime": {"log_level": "WARNING"},
         "event_bus": {"rate_limit_per_sec": 100000, "rate_limit_burst": 100000},
@@ -69,26 +55,7 @@ def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             "kind": "scripted", "replies": ["{now} " + "word " * 30], "first_token_ms": 50,
             "token_ms": 10}}},
         "agents": {"aman": {"display_name": "Aman", "queue_max_size": 100}},
-    }
-    path = workdir / "aman.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aman", "run", "--config", str(path), "--bind",
-         f"127.0.0.1:{port}", "--home", str(workdir / "home")],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AMAN_")})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                if client.get(f"{base}/health/ready").status_code == 200:
-                    return proc, base
-            except httpx.TransportError:
-                pass
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("daemon did not become ready")
+    })
 
 
 class FirstChunks:

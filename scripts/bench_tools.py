@@ -18,43 +18,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+import benchlib
+from benchlib import percentile
+
 TOKEN = "bench-tools-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 WRITE_CALL = json.dumps({"tool_calls": [{"name": "write", "arguments": {
     "path": "bench/out.txt", "content": "benchmark"}}]})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
     workspace = workdir / "workspace"
     workspace.mkdir()
     (workspace / "small.txt").write_text("x" * 1024, encoding="utf-8")
-    config = {
+    proc, base = benchlib.launch(workdir, {
         "http": {"token": TOKEN},
         "runtime": {"log_level": "WARNING"},
         "event_bus": {"rate_limit_per_sec": 100000, "rate_limit_burst": 100000},
@@ -62,26 +48,8 @@ def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         "llm": {"default_provider": "bench", "providers": {"bench": {
             "kind": "scripted", "replies": [WRITE_CALL, "Done."]}}},
         "agents": {"aman": {"display_name": "Aman"}},
-    }
-    path = workdir / "aman.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aman", "run", "--config", str(path), "--bind",
-         f"127.0.0.1:{port}", "--home", str(workdir / "home")],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AMAN_")})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                if client.get(f"{base}/health/ready").status_code == 200:
-                    return proc, base, workspace
-            except httpx.TransportError:
-                pass
-            time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("daemon did not become ready")
+    })
+    return proc, base, workspace
 
 
 async def overhead(base: str, calls: int) -> tuple[list[float], list[float]]:

@@ -49,3 +49,111 @@ def test_agent_write_is_approved_over_http_and_runs(start_daemon: StartDaemon,
     assert reply["status"] == "complete" and reply["content"].startswith("Saved:")
     assert reply["tool_steps"][0]["results"][0]["status"] == "success"
     assert (workspace / "notes.md").read_text() == "hello"
+
+
+def scripted(*replies: str) -> dict[str, Any]:
+    return {"llm": {"default_provider": "s", "providers": {"s": {
+        "kind": "scripted", "replies": list(replies)}}}}
+
+
+def calls(name: str, **arguments: Any) -> str:
+    return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
+
+
+def finished_reply(daemon: Any, session_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = daemon.client.get(f"/chat/session/{session_id}/state").json()["messages"]
+        if messages and messages[-1]["role"] == "assistant" and \
+                messages[-1]["status"] != "streaming":
+            return dict(messages[-1])
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.05)
+
+
+def test_high_tool_asks_every_time_and_a_denial_is_fed_back(start_daemon: StartDaemon,
+                                                             tmp_path: Path) -> None:
+    daemon = start_daemon(extra_config={
+        **scripted(calls("exec", argv=["echo", "hi"]), "Result: {tool_result}"),
+        "tools": {"workspace_dir": str(tmp_path / "ws")}})
+    session_id = daemon.client.post("/chat/session/create", json={}).json()["id"]
+    with open_stream(daemon, params={"types": "tool_auth_*"}) as sse:
+        for approved in (True, False):  # the same exec asks again: high asks every call
+            daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "run it"})
+            prompt = sse.until(is_type("tool_auth_required"))[-1].json["payload"]
+            assert prompt["tool_name"] == "exec"
+            daemon.client.post("/tool-auth/respond",
+                               json={"auth_id": prompt["auth_id"], "approved": approved})
+            reply = finished_reply(daemon, session_id)
+            status = reply["tool_steps"][0]["results"][0]["status"]
+            assert status == ("success" if approved else "denied")
+    assert "denied" in reply["content"]
+
+
+def test_hardline_is_blocked_even_when_auto_approved(start_daemon: StartDaemon,
+                                                     tmp_path: Path) -> None:
+    daemon = start_daemon(extra_config={
+        **scripted(calls("exec", command="cd / && rm -rf *"), "After: {tool_result}"),
+        "tools": {"workspace_dir": str(tmp_path / "ws"), "auto_approve": ["exec"]}})
+    session_id = daemon.client.post("/chat/session/create", json={}).json()["id"]
+    daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "clean up"})
+    result = finished_reply(daemon, session_id)["tool_steps"][0]["results"][0]
+    assert result["status"] == "blocked" and "wipe the whole filesystem" in result["reason"]
+    pending = daemon.client.get("/tool-auth/pending").json()["items"]
+    assert pending == []
+
+
+def test_stop_during_a_pending_approval_cancels_it(start_daemon: StartDaemon,
+                                                   tmp_path: Path) -> None:
+    daemon = start_daemon(extra_config={
+        **scripted(calls("write", path="x.txt", content="x"), "never"),
+        "tools": {"workspace_dir": str(tmp_path / "ws")}})
+    session_id = daemon.client.post("/chat/session/create", json={}).json()["id"]
+    with open_stream(daemon, params={"types": "tool_auth_*"}) as sse:
+        daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "write"})
+        sse.until(is_type("tool_auth_required"))
+        stopped = daemon.client.post(f"/chat/session/{session_id}/stop")
+        assert stopped.status_code == 200, stopped.text
+        resolved = sse.until(is_type("tool_auth_resolved"))[-1].json["payload"]
+    assert resolved["outcome"] == "cancelled"
+    assert finished_reply(daemon, session_id)["status"] == "interrupted"
+    assert daemon.client.get("/tool-auth/pending").json()["items"] == []
+    assert not (tmp_path / "ws" / "x.txt").exists()
+
+
+def _gone(pid: int) -> bool:
+    """Dead or a zombie (PID 1 here does not reap them)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_exec_timeout_kills_the_group_and_detach_streams_progress(start_daemon: StartDaemon,
+                                                                 tmp_path: Path) -> None:
+    daemon = start_daemon(extra_config={"tools": {"workspace_dir": str(tmp_path / "ws")}})
+    confirm = {"x-aman-confirm": "yes"}
+    timed = daemon.client.post("/tools/exec/execute", headers=confirm, json={
+        "command": "sleep 30 & echo $!; sleep 30", "timeout_sec": 1}, timeout=30)
+    assert timed.status_code == 200, timed.text
+    output = timed.json()["output"]
+    assert output["timed_out"] is True
+    child = int(output["stdout"].split()[0])
+    deadline = time.monotonic() + 5
+    while not _gone(child):
+        assert time.monotonic() < deadline, f"child {child} outlived the timeout"
+        time.sleep(0.05)
+
+    with open_stream(daemon, params={"types": "tool:progress,tool:completed"}) as sse:
+        started = daemon.client.post("/tools/exec/execute", headers=confirm, json={
+            "argv": ["sh", "-c", "echo first; sleep 0.3; echo second"], "detach": True})
+        assert started.status_code == 200, started.text
+        handle = started.json()["output"]["handle"]
+        done = sse.until(lambda m: m.event == "event:processed"
+                         and m.json["event_type"] == "tool:completed"
+                         and m.json["payload"].get("handle") == handle)
+    texts = "".join(m.json["payload"].get("text", "") for m in done
+                    if m.event == "event:processed" and m.json["event_type"] == "tool:progress")
+    assert "first" in texts and "second" in texts
+    assert done[-1].json["payload"]["exit_code"] == 0

@@ -1,19 +1,31 @@
 """The ``anthropic`` provider: the Messages API streamed through the official SDK.
 
 System messages become the ``system`` parameter (the Messages API has no system role); the raw
-stream events carry the text deltas, the stop reason and the token usage (issue #7).
+stream events carry the text deltas, the stop reason and the token usage (issue #7). Offered tools
+go as ``tools``; ``tool_use`` content blocks (their input streamed as partial JSON) become
+``ToolCall`` items, and the history's tool calls and results are sent back as ``tool_use`` and
+``tool_result`` content blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anthropic
 
 from aman.agent_settings import ProviderSettings
 from aman.llm import remote
-from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, Usage
+from aman.llm.provider import (
+    ChatMessage,
+    CompletionRequest,
+    Delta,
+    Done,
+    StreamItem,
+    ToolCall,
+    Usage,
+)
 
 #: The Messages API requires max_tokens; used when the caller sets none.
 DEFAULT_MAX_TOKENS = 1024
@@ -39,11 +51,7 @@ class AnthropicProvider:
         params: dict[str, Any] = {
             "model": request.model or self.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-            # Tool results from another provider's turns read as user text (no tool use here yet).
-            "messages": [{"role": "user" if m.role == "tool" else m.role,
-                          "content": m.content if m.role != "tool"
-                          else f"[result of tool {m.name}] {m.content}"}
-                         for m in request.messages if m.role != "system"],
+            "messages": _messages([m for m in request.messages if m.role != "system"]),
             "stream": True,
         }
         if system:
@@ -52,6 +60,10 @@ class AnthropicProvider:
             params["temperature"] = request.temperature
         if request.stop:
             params["stop_sequences"] = list(request.stop)
+        if request.tools:
+            params["tools"] = [{"name": t.name, "description": t.description,
+                                "input_schema": t.parameters} for t in request.tools]
+        calls: dict[int, dict[str, str]] = {}  # open tool_use blocks by content index
         finish, input_tokens, output_tokens, model = "stop", 0, 0, params["model"]
         with remote.translating(anthropic, self.name):
             events = await self._client.messages.create(**params)
@@ -61,9 +73,19 @@ class AnthropicProvider:
                         model = event.message.model or model
                         input_tokens = event.message.usage.input_tokens or 0
                         output_tokens = event.message.usage.output_tokens or 0
-                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        if event.delta.text:
+                    elif event.type == "content_block_start":
+                        block = event.content_block
+                        if block.type == "tool_use":
+                            calls[event.index] = {"id": block.id, "name": block.name, "args": ""}
+                    elif event.type == "content_block_delta":
+                        if event.delta.type == "text_delta" and event.delta.text:
                             yield Delta(event.delta.text)
+                        elif event.delta.type == "input_json_delta" and event.index in calls:
+                            calls[event.index]["args"] += event.delta.partial_json or ""
+                    elif event.type == "content_block_stop" and event.index in calls:
+                        call = calls.pop(event.index)
+                        yield ToolCall(call["id"] or f"call_{event.index}", call["name"],
+                                       _arguments(call["args"]))
                     elif event.type == "message_delta":
                         if event.delta.stop_reason:
                             finish = _FINISH.get(event.delta.stop_reason, event.delta.stop_reason)
@@ -80,6 +102,45 @@ class AnthropicProvider:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.close()
+
+
+def _messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation in Messages API form.
+
+    An assistant message's tool calls become ``tool_use`` blocks after its text; consecutive
+    ``tool`` messages become one user message of ``tool_result`` blocks.
+    """
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "tool":
+            result = {"type": "tool_result", "tool_use_id": message.tool_call_id,
+                      "content": message.content}
+            previous = wire[-1] if wire else None
+            if (previous is not None and previous["role"] == "user"
+                    and isinstance(previous["content"], list)
+                    and all(b.get("type") == "tool_result" for b in previous["content"])):
+                previous["content"].append(result)
+            else:
+                wire.append({"role": "user", "content": [result]})
+        elif message.role == "assistant" and message.tool_calls:
+            blocks: list[dict[str, Any]] = []
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            blocks.extend({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                          for c in message.tool_calls)
+            wire.append({"role": "assistant", "content": blocks})
+        else:
+            wire.append({"role": message.role, "content": message.content})
+    return wire
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    """A call's streamed JSON input; what is not an object reaches the tool as invalid."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {"_invalid_json": raw}
+    return value if isinstance(value, dict) else {"_invalid_json": raw}
 
 
 def create(name: str, settings: ProviderSettings) -> AnthropicProvider:

@@ -37,7 +37,8 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many text chunks
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None  # (input, output); default: word counts
-    #: OpenAI only: tool calls ``(id, name, arguments JSON)`` streamed as split deltas.
+    #: Tool calls ``(id, name, arguments JSON)``, streamed with the JSON split in two deltas
+    #: (OpenAI ``tool_calls`` deltas; Anthropic ``tool_use`` blocks with ``input_json_delta``).
     tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -305,7 +306,7 @@ class FakeAnthropicServer(FakeServer):
     """Anthropic Messages: ``POST /v1/messages`` (JSON or the streaming events), ``GET /v1/models``."""
 
     completions_path = "/messages"
-    _STOP = {"stop": "end_turn", "length": "max_tokens"}
+    _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
     @property
     def url(self) -> str:
@@ -348,6 +349,14 @@ class FakeAnthropicServer(FakeServer):
             yield "text", event("content_block_delta",
                                 {"index": 0, "delta": {"type": "text_delta", "text": chunk}})
         yield "meta", event("content_block_stop", {"index": 0})
+        for index, (call_id, name, args) in enumerate(reply.tool_calls, start=1):
+            yield "meta", event("content_block_start", {"index": index, "content_block": {
+                "type": "tool_use", "id": call_id, "name": name, "input": {}}})
+            half = len(args) // 2
+            for part in (args[:half], args[half:]):
+                yield "meta", event("content_block_delta", {"index": index, "delta": {
+                    "type": "input_json_delta", "partial_json": part}})
+            yield "meta", event("content_block_stop", {"index": index})
         stop = self._STOP.get(reply.finish_reason, reply.finish_reason)
         yield "meta", event("message_delta", {"delta": {"stop_reason": stop,
                                                          "stop_sequence": None},

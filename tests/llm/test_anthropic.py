@@ -16,6 +16,8 @@ from aman.llm.provider import (
     LLMRateLimitedError,
     LLMRequestError,
     LLMServerError,
+    ToolCall,
+    ToolSpec,
 )
 from tests.llm.conftest import ask, collect, disconnects_after_stop
 from tests.llm.fakes import FakeAnthropicServer, Reply, fail
@@ -98,3 +100,53 @@ async def test_probe_lists_models(anthropic_server: FakeAnthropicServer) -> None
         await provider.probe()
     await provider.close()
     assert "llm.providers.claude.api_key" in caught.value.hint
+
+
+async def test_tool_use_is_offered_assembled_and_sent_back(
+        anthropic_server: FakeAnthropicServer) -> None:
+    anthropic_server.script(Reply("Let me look.", finish_reason="tool_calls", tool_calls=[
+        ("tu1", "read", '{"path": "a.txt"}'), ("tu2", "list", "{}"), ("tu3", "read", '{"pa')]))
+    provider = create("claude", settings(anthropic_server.url))
+    spec = ToolSpec("read", "Read a file", {"type": "object", "properties": {}})
+    history = (ChatMessage("system", "Be brief."),
+               ChatMessage("user", "hi"),
+               ChatMessage("assistant", "Checking.", tool_calls=(
+                   ToolCall("c0", "list", {}), ToolCall("c1", "read", {"path": "b"}))),
+               ChatMessage("tool", "a.txt", tool_call_id="c0", name="list"),
+               ChatMessage("tool", "bee", tool_call_id="c1", name="read"),
+               ChatMessage("assistant", "", tool_calls=(ToolCall("c2", "list", {}),)),
+               ChatMessage("tool", "none", tool_call_id="c2", name="list"))
+    try:
+        items = [i async for i in provider.stream(CompletionRequest(history, tools=(spec,)))]
+    finally:
+        await provider.close()
+    assert "".join(i.text for i in items if isinstance(i, Delta)) == "Let me look."
+    calls = [i for i in items if isinstance(i, ToolCall)]
+    assert calls == [ToolCall("tu1", "read", {"path": "a.txt"}), ToolCall("tu2", "list", {}),
+                     ToolCall("tu3", "read", {"_invalid_json": '{"pa'})]
+    assert items[-1].finish_reason == "tool_calls"
+    body = anthropic_server.completions[0].body
+    assert body["tools"] == [{"name": "read", "description": "Read a file",
+                              "input_schema": spec.parameters}]
+    assert body["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Checking."},
+            {"type": "tool_use", "id": "c0", "name": "list", "input": {}},
+            {"type": "tool_use", "id": "c1", "name": "read", "input": {"path": "b"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "c0", "content": "a.txt"},
+            {"type": "tool_result", "tool_use_id": "c1", "content": "bee"}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "c2", "name": "list", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "c2", "content": "none"}]},
+    ]
+
+
+async def test_no_tools_offered_when_the_request_has_none(
+        anthropic_server: FakeAnthropicServer) -> None:
+    provider = create("claude", settings(anthropic_server.url))
+    await collect(provider.stream(ask()))
+    await provider.close()
+    assert "tools" not in anthropic_server.completions[0].body

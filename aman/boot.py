@@ -273,7 +273,7 @@ async def _start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
     # Detached exec runs outlive their call; stopping the daemon kills their process groups.
     processes = DetachedProcesses()
     stack.push("detached_processes", processes.stop_all)
-    for tool in builtin_tools(runtime.skills, processes):
+    for tool in builtin_tools(runtime.skills, processes, lambda: runtime.chat):
         runtime.tools.register(tool)
 
 

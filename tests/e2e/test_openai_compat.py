@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import httpx
 import openai
 import pytest
@@ -16,11 +18,25 @@ SCRIPTED = {
 }
 
 
-def client_for(base_url: str, token: str = TEST_TOKEN) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{base_url}/v1", api_key=token, max_retries=0)
+ClientFactory = Callable[..., openai.OpenAI]
 
 
-def test_models_and_completions_with_the_official_client(start_daemon: StartDaemon) -> None:
+@pytest.fixture
+def client_for() -> Iterator[ClientFactory]:
+    """OpenAI clients pointed at a daemon, closed after the test (their sockets too)."""
+    made: list[openai.OpenAI] = []
+
+    def make(base_url: str, token: str = TEST_TOKEN) -> openai.OpenAI:
+        made.append(openai.OpenAI(base_url=f"{base_url}/v1", api_key=token, max_retries=0))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def test_models_and_completions_with_the_official_client(start_daemon: StartDaemon,
+                                                          client_for: ClientFactory) -> None:
     daemon = start_daemon(token=TEST_TOKEN, extra_config=SCRIPTED)
     client = client_for(daemon.base_url)
     assert [m.id for m in client.models.list()] == ["aman"]
@@ -63,7 +79,7 @@ def test_models_and_completions_with_the_official_client(start_daemon: StartDaem
         limited.choices[0].finish_reason == "length"
 
 
-def test_errors_use_openais_shape(start_daemon: StartDaemon) -> None:
+def test_errors_use_openais_shape(start_daemon: StartDaemon, client_for: ClientFactory) -> None:
     daemon = start_daemon(token=TEST_TOKEN, extra_config=SCRIPTED)
     with pytest.raises(openai.AuthenticationError) as denied:
         client_for(daemon.base_url, token="wrong").models.list()
@@ -79,7 +95,8 @@ def test_errors_use_openais_shape(start_daemon: StartDaemon) -> None:
     assert error["type"] == "invalid_request_error" and "messages" in error["message"]
 
 
-def test_no_provider_is_a_clear_error(start_daemon: StartDaemon) -> None:
+def test_no_provider_is_a_clear_error(start_daemon: StartDaemon,
+                                      client_for: ClientFactory) -> None:
     daemon = start_daemon(token=TEST_TOKEN, extra_config={
         "llm": {"default_provider": "", "providers": {}}, "agents": {"aman": {}}})
     with pytest.raises(openai.APIStatusError) as failed:

@@ -157,3 +157,52 @@ def test_exec_timeout_kills_the_group_and_detach_streams_progress(start_daemon: 
                     if m.event == "event:processed" and m.json["event_type"] == "tool:progress")
     assert "first" in texts and "second" in texts
     assert done[-1].json["payload"]["exit_code"] == 0
+
+
+def test_low_tool_runs_unasked_and_an_approved_call_is_not_asked_again(
+        start_daemon: StartDaemon, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "todo.md").write_text("buy milk")
+    write = calls("write", path="out.md", content="same")
+    daemon = start_daemon(extra_config={
+        **scripted(calls("read", path="todo.md"), "It says: {tool_result}", write, "ok", write,
+                   "ok again"),
+        "tools": {"workspace_dir": str(workspace)}})
+    session_id = daemon.client.post("/chat/session/create", json={}).json()["id"]
+    daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "read my todo"})
+    assert "buy milk" in finished_reply(daemon, session_id)["content"]
+    with open_stream(daemon, params={"types": "tool_auth_*"}) as sse:
+        daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "write"})
+        prompt = sse.until(is_type("tool_auth_required"))[-1].json["payload"]
+        daemon.client.post("/tool-auth/respond", json={"auth_id": prompt["auth_id"],
+                                                       "approved": True})
+        assert finished_reply(daemon, session_id)["content"] == "ok"
+        daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "write again"})
+        again = finished_reply(daemon, session_id)
+    assert again["content"] == "ok again"
+    assert again["tool_steps"][0]["results"][0]["status"] == "success"
+    approvals = daemon.client.get("/audit-log", params={"action": "tool_auth.approve"}).json()
+    assert len(approvals["items"]) == 1  # asked (and approved) once for the same call
+
+
+def test_approval_timeout_is_fed_back_and_stop_interrupts_a_running_tool(
+        start_daemon: StartDaemon, tmp_path: Path) -> None:
+    daemon = start_daemon(extra_config={
+        **scripted(calls("write", path="late.md", content="x"), "Got: {tool_result}",
+                   calls("exec", argv=["sleep", "30"]), "never"),
+        "tools": {"workspace_dir": str(tmp_path / "ws"), "approval_timeout_sec": 0.5,
+                  "auto_approve": ["exec"]}})
+    session_id = daemon.client.post("/chat/session/create", json={}).json()["id"]
+    daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "write late"})
+    reply = finished_reply(daemon, session_id)
+    assert reply["tool_steps"][0]["results"][0]["status"] == "timeout"
+    assert "timeout" in reply["content"]
+
+    with open_stream(daemon, params={"types": "tool:dispatched"}) as sse:
+        daemon.client.post(f"/chat/session/{session_id}/send", json={"text": "sleep"})
+        sse.until(is_type("tool:dispatched"))
+        started = time.monotonic()
+        assert daemon.client.post(f"/chat/session/{session_id}/stop").status_code == 200
+    assert finished_reply(daemon, session_id)["status"] == "interrupted"
+    assert time.monotonic() - started < 5

@@ -206,3 +206,27 @@ def test_approval_timeout_is_fed_back_and_stop_interrupts_a_running_tool(
         assert daemon.client.post(f"/chat/session/{session_id}/stop").status_code == 200
     assert finished_reply(daemon, session_id)["status"] == "interrupted"
     assert time.monotonic() - started < 5
+
+
+def test_a_pending_approval_expires_across_a_crash_and_its_turn_is_interrupted(
+        start_daemon: StartDaemon, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    config = {**scripted(calls("write", path="a.md", content="x"), "done"),
+              "tools": {"workspace_dir": str(tmp_path / "ws")}}
+    first = start_daemon(extra_config=config, home=home)
+    session_id = first.client.post("/chat/session/create", json={}).json()["id"]
+    with open_stream(first, params={"types": "tool_auth_*"}) as sse:
+        first.client.post(f"/chat/session/{session_id}/send", json={"text": "write"})
+        prompt = sse.until(is_type("tool_auth_required"))[-1].json["payload"]
+    first.process.kill()  # kill -9 while the approval is pending
+    first.process.wait(timeout=10)
+
+    second = start_daemon(extra_config=config, home=home)
+    assert second.client.get("/tool-auth/pending").json()["items"] == []
+    late = second.client.post("/tool-auth/respond",
+                              json={"auth_id": prompt["auth_id"], "approved": True})
+    assert late.status_code == 404 and late.json()["error"]["code"] == "auth_not_found"
+    found = second.client.get(f"/chat/session/{session_id}/state").json()
+    assert found["state"] == "error"
+    assert found["messages"][-1]["status"] == "interrupted"
+    assert not (tmp_path / "ws" / "a.md").exists()

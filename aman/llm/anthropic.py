@@ -9,7 +9,6 @@ go as ``tools``; ``tool_use`` content blocks (their input streamed as partial JS
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -85,7 +84,7 @@ class AnthropicProvider:
                     elif event.type == "content_block_stop" and event.index in calls:
                         call = calls.pop(event.index)
                         yield ToolCall(call["id"] or f"call_{event.index}", call["name"],
-                                       _arguments(call["args"]))
+                                       remote.tool_arguments(call["args"]))
                     elif event.type == "message_delta":
                         if event.delta.stop_reason:
                             finish = _FINISH.get(event.delta.stop_reason, event.delta.stop_reason)
@@ -132,15 +131,6 @@ def _messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
         else:
             wire.append({"role": message.role, "content": message.content})
     return wire
-
-
-def _arguments(raw: str) -> dict[str, Any]:
-    """A call's streamed JSON input; what is not an object reaches the tool as invalid."""
-    try:
-        value = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        return {"_invalid_json": raw}
-    return value if isinstance(value, dict) else {"_invalid_json": raw}
 
 
 def create(name: str, settings: ProviderSettings) -> AnthropicProvider:

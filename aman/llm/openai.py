@@ -79,7 +79,8 @@ class OpenAIProvider:
                 await chunks.close()  # on stop too: closes the HTTP stream at once
         for index in sorted(calls):
             call = calls[index]
-            yield ToolCall(call["id"] or f"call_{index}", call["name"], _arguments(call["args"]))
+            yield ToolCall(call["id"] or f"call_{index}", call["name"],
+                           remote.tool_arguments(call["args"]))
         yield Done(finish, usage, model)
 
     async def probe(self) -> None:
@@ -105,15 +106,6 @@ def _message(message: ChatMessage) -> dict[str, Any]:
         wire["tool_calls"] = [{"id": c.id, "type": "function", "function": {
             "name": c.name, "arguments": json.dumps(c.arguments)}} for c in message.tool_calls]
     return wire
-
-
-def _arguments(raw: str) -> dict[str, Any]:
-    """A call's streamed JSON arguments; what is not an object reaches the tool as invalid."""
-    try:
-        value = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        return {"_invalid_json": raw}
-    return value if isinstance(value, dict) else {"_invalid_json": raw}
 
 
 def create(name: str, settings: ProviderSettings) -> OpenAIProvider:

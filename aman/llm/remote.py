@@ -9,6 +9,7 @@ clients are built with ``max_retries=0``.
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Mapping
 from types import ModuleType, TracebackType
@@ -148,3 +149,12 @@ class translating:  # noqa: N801 - used as a statement: ``with translating(sdk, 
         if translated is None:
             return False
         raise translated from exc
+
+
+def tool_arguments(raw: str) -> dict[str, Any]:
+    """A tool call's streamed JSON arguments; what is not an object reaches the tool as invalid."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        return {"_invalid_json": raw}
+    return value if isinstance(value, dict) else {"_invalid_json": raw}

@@ -32,6 +32,7 @@ from aman.agent_settings import AgentSettings, ChatSettings, LlmSettings, ToolsS
 from aman.config_override import nest, override_note, read_override_layer
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError, ConfigError
+from aman.reach_settings import ChannelSettings, IdleSettings, InfoHubSettings
 
 #: The repository root when aman runs from a checkout (scripts/run installs it editable).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -179,18 +180,6 @@ class SourcesSettings(_Section):
         return value
 
 
-class ChannelSettings(_Section):
-    """One IM channel instance, under channels.<platform>.<instance>."""
-
-    enabled: bool = True
-    secret: SecretStr = Field(
-        SecretStr(""),
-        description="Telegram secret_token, Slack signing secret or generic HMAC key; empty refuses all.",
-    )
-    allowed_chats: list[str] = Field(default_factory=list, description="Empty = everyone.")
-    agent_id: str | None = Field(None, description="Agent that receives this channel's messages.")
-
-
 class ForwarderSettings(_Section):
     """One webhook forwarder: POST matching events to a URL."""
 
@@ -303,6 +292,8 @@ class Settings(_Section):
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
     chat: ChatSettings = Field(default_factory=ChatSettings)  # type: ignore[arg-type]
     tools: ToolsSettings = Field(default_factory=ToolsSettings)  # type: ignore[arg-type]
+    idle: IdleSettings = Field(default_factory=IdleSettings)  # type: ignore[arg-type]
+    info_hub: InfoHubSettings = Field(default_factory=InfoHubSettings)  # type: ignore[arg-type]
 
     @field_validator("forwarders")
     @classmethod

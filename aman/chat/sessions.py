@@ -32,7 +32,7 @@ from aman.chat.errors import (
 from aman.chat.model import ChatSession, StoredMessage
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
-from aman.chat.turn import TURN_EVENT_TYPES, TurnRunner
+from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
 from aman.clock import Clock
 from aman.errors import SoulBoundaryError
 from aman.events.model import Event
@@ -202,10 +202,17 @@ class ChatService:
     # --- create --------------------------------------------------------------------------
 
     async def create(self, *, agent_id: str | None, session_type: str, title: str,
-                     operator: str) -> dict[str, Any]:
-        """A new session on its own workflow instance (unusable agent: 400)."""
+                     operator: str, session_id: str | None = None) -> dict[str, Any]:
+        """A new session on its own workflow instance (unusable agent: 400).
+
+        ``session_id`` names it when the caller derives a stable id (resumable idle work);
+        a session of that id that already exists is described as it is instead."""
         agent = self._agents.for_chat(agent_id)
-        session_id = uuid7()
+        if session_id is not None:
+            existing = await self._repo.session(session_id)
+            if existing is not None:
+                return await self.describe(existing)
+        session_id = session_id or uuid7()
         instance = await self._workflows.create(
             d.workflow_for(session_type),
             {"session_id": session_id, "agent_id": agent.agent_id, "session_type": session_type},
@@ -396,6 +403,21 @@ class ChatService:
         self._bus.emit(SESSION_DELETED, {"session_id": session_id, "messages": removed,
                                          "operator": operator}, source=SOURCE)
         return {"ok": True, "deleted": session_id, "messages": removed}
+
+    async def post_agent_message(self, session_id: str, text: str, **extra: Any) -> str:
+        """Store an agent message nobody asked for (explore progress, an idle report) and
+        announce it as ``agent:reply_ready`` with ``extra`` in the payload; its id."""
+        async with self._workers.locked(session_id) as state:
+            session = await self._open(session_id, None)
+            now, message_id = self._clock.now_ms(), uuid7()
+            await self._repo.add_exchange([StoredMessage(
+                id=message_id, session_id=session_id, seq=take_seq(state), role="assistant",
+                content=text, status="complete", created_at=now, updated_at=now)],
+                version=session.version + 1, now=now)
+        self._bus.emit(REPLY_READY, {"session_id": session_id, "agent_id": session.agent_id,
+                                     "message_id": message_id, "reply": text, **extra},
+                       source=f"agent:{session.agent_id}")
+        return message_id
 
     # --- the OpenAI-compatible endpoint ----------------------------------------------------
 

@@ -26,7 +26,7 @@ from aman.events.filters import EventFilter, EventMatcher
 from aman.events.model import Delivery, Event, Priority
 from aman.events.ports import DeadLetterPort, EventLog
 from aman.events.queue import SourceFifoQueue
-from aman.events.retry import RetryPolicy
+from aman.events.retry import RetryPolicy, requested_delay
 from aman.events.types import EventTypeRegistry
 from aman.lifecycle import TaskTracker
 
@@ -375,7 +375,7 @@ class EventBus:
 
     async def _deliver(self, event: Event, sub: _Subscriber, attempt: int,
                        outcome: asyncio.Future[str] | None = None) -> None:
-        error = await self._call(event, sub)
+        error, asked_delay = await self._call(event, sub)
         if error is None:
             self._log.record_step(event, "handler_ok", handler=sub.name, detail={"attempt": attempt})
             await self._log.record_delivery(event, sub.name, "ok", attempt,
@@ -391,7 +391,7 @@ class EventBus:
             self._emit_fact(t.HANDLER_FAILED, event, {"event_id": event.id, "handler": sub.name,
                                                       "event_type": event.event_type, **detail})
         if will_retry:
-            delay = self.retry.delay_sec(attempt)
+            delay = max(self.retry.delay_sec(attempt), asked_delay or 0.0)
             self._log.record_step(event, "retry_scheduled", handler=sub.name,
                                   detail={"attempt": attempt + 1, "delay_ms": round(delay * 1000)})
             self.stats.retries_pending += 1
@@ -422,15 +422,16 @@ class EventBus:
         self._log.record_step(event, "retried", handler=sub.name, detail={"attempt": attempt})
         await self._deliver(event, current, attempt, outcome)
 
-    async def _call(self, event: Event, sub: _Subscriber) -> str | None:
+    async def _call(self, event: Event, sub: _Subscriber) -> tuple[str | None, float | None]:
+        """The error (None when the handler succeeded) and the delay it asked for, if any."""
         try:
             await asyncio.wait_for(sub.handler(event),
                                    timeout=sub.timeout or self._handler_timeout)
         except TimeoutError:
-            return f"timed out after {sub.timeout or self._handler_timeout:g}s"
+            return f"timed out after {sub.timeout or self._handler_timeout:g}s", None
         except Exception as exc:  # a handler's failure is data, never the bus's problem
-            return f"{type(exc).__name__}: {exc}"
-        return None
+            return f"{type(exc).__name__}: {exc}", requested_delay(exc)
+        return None, None
 
     async def _dead_letter(self, event: Event, handler: str, reason: str, attempts: int) -> None:
         self.stats.dead_lettered += 1

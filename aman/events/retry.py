@@ -21,3 +21,20 @@ class RetryPolicy:
         index = min(retry_number, len(self.backoff_ms)) - 1
         base = self.backoff_ms[max(0, index)] / 1000
         return base * (1 + random.uniform(-_JITTER, _JITTER))
+
+
+#: The longest delay a handler may ask for; a platform asking for more is retried after this.
+MAX_REQUESTED_DELAY_SEC = 3600.0
+
+
+def requested_delay(exc: BaseException) -> float | None:
+    """The delay a failed handler asked for before its next attempt, in seconds.
+
+    A handler raises an exception carrying ``retry_after_sec`` when the far side said when to
+    come back (HTTP 429 ``Retry-After``, Telegram's ``retry_after``); the bus then waits at
+    least that long instead of its own backoff step.
+    """
+    value = getattr(exc, "retry_after_sec", None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return min(float(value), MAX_REQUESTED_DELAY_SEC)

@@ -219,3 +219,29 @@ async def test_crash_recovery_marks_streaming_interrupted_and_retry_works(
         retried = await client.post(f"/chat/session/{session['id']}/retry")
         assert retried.status_code == 200
         await client.post(f"/chat/session/{session['id']}/stop")
+
+
+async def test_a_named_session_is_created_once_and_described_after(
+        client: TestClientProtocol, runtime: Runtime) -> None:
+    first = await runtime.chat.create(agent_id=None, session_type="background", title="work",
+                                      operator="test", session_id="work-proj-item1")
+    again = await runtime.chat.create(agent_id=None, session_type="background", title="other",
+                                      operator="test", session_id="work-proj-item1")
+    assert first["id"] == again["id"] == "work-proj-item1"
+    assert again["title"] == "work"
+    listed = await (await client.get("/chat/sessions")).get_json()
+    assert [s["id"] for s in listed["items"]].count("work-proj-item1") == 1
+
+
+async def test_an_agent_message_is_stored_and_announced(client: TestClientProtocol,
+                                                        runtime: Runtime) -> None:
+    events = capture(runtime)
+    session = await create_session(client)
+    message_id = await runtime.chat.post_agent_message(session["id"], "step 1 of 3", step=1)
+    state = await state_of(client, session["id"])
+    assert [(m["id"], m["role"], m["content"]) for m in state["messages"]] == [
+        (message_id, "assistant", "step 1 of 3")]
+    await wait_until(lambda: any(e.event_type == "agent:reply_ready"
+                                 and e.payload.get("message_id") == message_id for e in events))
+    ready = next(e for e in events if e.event_type == "agent:reply_ready")
+    assert ready.payload["step"] == 1 and ready.payload["reply"] == "step 1 of 3"

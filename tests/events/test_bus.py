@@ -345,3 +345,21 @@ async def test_manual_dlq_retry_resolves_when_the_handler_recovers(rt: Runtime) 
     resolved = await rt.dlq.get(entry.id)
     assert resolved.status == "resolved" and await rt.dlq.depth() == 0
     assert [h["action"] for h in resolved.history] == ["parked", "retry", "retry", "retry", "retry"]
+
+
+class _SlowDown(Exception):
+    retry_after_sec = 0.3
+
+
+async def test_a_handler_asking_for_a_delay_is_retried_no_sooner(rt: Runtime) -> None:
+    calls: list[float] = []
+
+    async def handler(e: Event) -> None:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 1:
+            raise _SlowDown("429 from the platform")
+
+    rt.bus.subscribe("slow", handler, ONLY_TEST_EVENTS)
+    await rt.bus.publish(event())
+    await idle(rt)
+    assert len(calls) == 2 and calls[1] - calls[0] >= 0.3  # the backoff alone is 5 ms

@@ -1,0 +1,135 @@
+"""Configuration of how the agent reaches out: IM channels, idle runs and explore (issue #9).
+
+Kept apart from ``aman.settings`` (which composes these sections) so each file stays about one
+concept. ``ChannelSettings`` moved here when channels learned to hold conversations; it is still
+importable from ``aman.settings``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+#: Where each platform's own API lives unless ``api_base`` says otherwise (tests point it at a
+#: local fake server).
+DEFAULT_API_BASE = {"telegram": "https://api.telegram.org", "slack": "https://slack.com/api"}
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChannelChatSettings(_Section):
+    """Turns a channel's inbound messages into chat sessions answered on the platform."""
+
+    agent_id: str | None = Field(
+        None, description="Agent that answers; null = the channel's agent_id, then the default.")
+    session_per: Literal["chat", "thread", "user"] = Field(
+        "chat", description="One session per chat, per thread in a chat, or per user.")
+
+
+class ChannelSettings(_Section):
+    """One IM channel instance, under channels.<platform>.<instance>."""
+
+    enabled: bool = True
+    secret: SecretStr = Field(
+        SecretStr(""),
+        description="Telegram secret_token, Slack signing secret or generic HMAC key; empty refuses all.",
+    )
+    allowed_chats: list[str] = Field(default_factory=list, description="Empty = everyone.")
+    agent_id: str | None = Field(None, description="Agent that receives this channel's messages.")
+    chat: ChannelChatSettings | None = Field(
+        None, description="Hold conversations here: replies go back through the platform.")
+    bot_token: SecretStr = Field(
+        SecretStr(""), description="Telegram bot token or Slack bot token (xoxb-) for replies.")
+    api_base: str | None = Field(
+        None, pattern=r"^https?://", description="Platform API base; null = the public one.")
+    reply_url: str | None = Field(
+        None, pattern=r"^https?://", description="generic: where replies are POSTed (signed).")
+    send_timeout_sec: float = Field(10.0, gt=0, le=300, description="Per outbound request.")
+
+
+class WorkItem(_Section):
+    """One entry of the work queue an idle ``work`` run picks from."""
+
+    id: str = Field(min_length=1, pattern=_NAME, description="Stable id (the work_id).")
+    project: str = Field(min_length=1, pattern=_NAME, description="Project key.")
+    title: str = Field(min_length=1, description="What to work on, given to the agent.")
+    agent_id: str | None = Field(None, description="Only this agent; null = any agent.")
+    done: bool = Field(False, description="Done items stay listed but are not picked.")
+
+
+class IdleSettings(_Section):
+    """The idle scheduler: what the agent does when its person is away."""
+
+    enabled: bool = Field(False, description="Run idle skills on their own after after_sec.")
+    after_sec: float = Field(900.0, gt=0, le=86_400, description="Quiet time before a run.")
+    quiet_hours: list[str] = Field(
+        default_factory=list, description='Local "HH:MM-HH:MM" spans with no idle runs.')
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"study": 0.4, "fun": 0.4, "work": 0.2},
+        description="Tag → relative chance of being picked.")
+    max_runs_per_hour: int = Field(2, ge=0, le=60, description="At most this many runs an hour.")
+    agent_id: str | None = Field(None, description="Agent that runs idle; null = the default.")
+    work_queue: list[WorkItem] = Field(
+        default_factory=list, description="Work items for idle work runs (see README).")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _spans(cls, value: list[str]) -> list[str]:
+        bad = [span for span in value if not _HOURS.match(span)]
+        if bad:
+            raise ValueError(f'quiet_hours entries must read "HH:MM-HH:MM"; got {bad}')
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(tag for tag, weight in value.items() if weight < 0)
+        if negative:
+            raise ValueError(f"weights must not be negative: {', '.join(negative)}")
+        return {tag.lower(): weight for tag, weight in value.items()}
+
+
+class InfoSource(_Section):
+    """One feed explore can read (RSS, Atom or JSON Feed)."""
+
+    name: str = Field(min_length=1, pattern=_NAME, description="Name used in /explore/start.")
+    url: str = Field(pattern=r"^https?://", description="Feed URL.")
+
+
+class InfoHubSettings(_Section):
+    """Feeds for explore and how items are judged."""
+
+    sources: list[InfoSource] = Field(default_factory=list, description="Feeds to explore.")
+    min_score: int = Field(20, ge=0, le=30, description="Items scoring above this are summarised.")
+    max_items: int = Field(20, ge=1, le=200, description="Items read from a feed per run.")
+    fetch_timeout_sec: float = Field(15.0, gt=0, le=300, description="Feed download timeout.")
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _plain_urls(cls, value: object) -> object:
+        # A bare URL is a source named after its host, so the short form users write works.
+        if not isinstance(value, list):
+            return value
+        return [{"name": _host_name(item), "url": item} if isinstance(item, str) else item
+                for item in value]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> InfoHubSettings:
+        names = [source.name for source in self.sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"info_hub source names must be unique; repeated: {repeated}")
+        return self
+
+
+def _host_name(url: str) -> str:
+    host = (urlsplit(url).hostname or "feed").lower()
+    return re.sub(r"[^a-z0-9_.-]", "-", host)

@@ -215,6 +215,16 @@ async def _start_chat(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.chat.start()
 
 
+async def _start_conversations(runtime: Runtime, stack: LifecycleStack) -> None:
+    # After chat, before dispatch: recovered inbound messages and undelivered replies are
+    # handled by the first dispatch (issue #9). Stops before chat, after the bus has drained.
+    runtime.channel_outbox.register_types(runtime.event_types)
+    runtime.channel_outbox.start()
+    stack.push("channel_outbox", runtime.channel_outbox.stop)
+    runtime.conversations.start()
+    stack.push("conversations", runtime.conversations.stop)
+
+
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
     # Every subscriber registered in phases 3-4 is in place: recovered and new events may flow.
     runtime.bus.open_dispatch()
@@ -328,6 +338,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("llm", _start_llm),
             Step("workflows", _start_workflows),
             Step("chat", _start_chat),
+            Step("conversations", _start_conversations),
             Step("event_dispatch", _open_dispatch),
             Step("workflow_timers", _start_workflow_timers),
             Step("maintenance", _start_maintenance),

@@ -55,6 +55,19 @@ class ChannelSettings(_Section):
     send_timeout_sec: float = Field(10.0, gt=0, le=300, description="Per outbound request.")
 
 
+def channel_problem(platform: str, instance: str, config: ChannelSettings) -> str | None:
+    """Why a channel holding conversations could not answer, or None when it can."""
+    if config.chat is None or not config.enabled:
+        return None
+    where = f"channels.{platform}.{instance}"
+    if platform in ("telegram", "slack") and not config.bot_token.get_secret_value():
+        return (f"{where}.chat is set but {where}.bot_token is empty: replies could not be sent "
+                f"(write bot_token: ${{{platform.upper()}_BOT_TOKEN}} and export it)")
+    if platform == "generic" and not config.reply_url:
+        return f"{where}.chat is set but {where}.reply_url is empty: replies have nowhere to go"
+    return None
+
+
 class WorkItem(_Section):
     """One entry of the work queue an idle ``work`` run picks from."""
 

@@ -17,7 +17,9 @@ from aman import __version__
 from aman.agents import AgentService
 from aman.audit import AuditLog
 from aman.boot import run_boot
+from aman.channels.conversations import ConversationService
 from aman.channels.inbox import ChannelInbox
+from aman.channels.outbox import ChannelOutbox
 from aman.chat.definition import session_definitions
 from aman.chat.sessions import ChatService
 from aman.channels.registry import ChannelRegistry, channel_settings
@@ -53,6 +55,7 @@ from aman.tools.approvals import ApprovalService
 from aman.chat.react import ToolLoop
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
+from aman.store.im import SqliteConversationRepository
 from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
@@ -197,6 +200,12 @@ class Runtime:
             tools=ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
                            settings=lambda: self.settings))
         self.metrics.add_collector(self.chat.families)
+        # IM conversations: channel messages become session messages, replies go back (#9).
+        conversations = SqliteConversationRepository(self.db, self.writer)
+        self.channel_outbox = ChannelOutbox(self.channels, conversations, self.bus, self.clock)
+        self.conversations = ConversationService(
+            registry=self.channels, repo=conversations, outbox=self.channel_outbox,
+            chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)
         # Live configuration changes (POST /config/set, issue #5), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,

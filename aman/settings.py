@@ -32,7 +32,7 @@ from aman.agent_settings import AgentSettings, ChatSettings, LlmSettings, ToolsS
 from aman.config_override import nest, override_note, read_override_layer
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError, ConfigError
-from aman.reach_settings import ChannelSettings, IdleSettings, InfoHubSettings
+from aman.reach_settings import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
 
 #: The repository root when aman runs from a checkout (scripts/run installs it editable).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -315,6 +315,9 @@ class Settings(_Section):
                 f"unknown platform(s) {', '.join(unknown)}; "
                 f"supported: {', '.join(sorted(CHANNEL_PLATFORMS))}"
             )
+        problems = [channel_problem(p, i, c) for p, found in value.items() for i, c in found.items()]
+        if any(problems):
+            raise ValueError("; ".join(p for p in problems if p))
         return value
 
     @model_validator(mode="after")

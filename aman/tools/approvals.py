@@ -308,6 +308,11 @@ class ApprovalService:
         return [r.to_json() for r in await self._repo.list_pending()
                 if r.auth_id in self._waiting and not self._waiting[r.auth_id].decided]
 
+    def session_of(self, auth_id_or_code: str) -> str | None:
+        """The session of a pending request (IM answers must come from that session's chat)."""
+        waiting = self._find_waiting(auth_id_or_code)
+        return waiting.request.session_id if waiting is not None else None
+
     # --- internals -----------------------------------------------------------------------
 
     def _find_waiting(self, key: str) -> _Waiting | None:

@@ -223,6 +223,9 @@ async def _start_conversations(runtime: Runtime, stack: LifecycleStack) -> None:
     stack.push("channel_outbox", runtime.channel_outbox.stop)
     runtime.conversations.start()
     stack.push("conversations", runtime.conversations.stop)
+    # An hour inside the dedup window: older deliveries could no longer be told apart.
+    window = runtime.settings.event_bus.dedup_window_ms - 3_600_000
+    await runtime.conversations.recover(window)
 
 
 async def _open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:

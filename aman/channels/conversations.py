@@ -89,6 +89,25 @@ class ConversationService:
                 event_types=frozenset({REPLY_READY, LLM_ERROR, TOOL_AUTH_REQUIRED}))),
         ]
 
+    async def recover(self, window_ms: int) -> int:
+        """Queue replies a crash left unsent: finished, but their ``agent:reply_ready`` was never
+        committed. Replies whose delivery exists (sent, pending or parked) are refused by the
+        bus's dedup index, so only ``window_ms`` back (inside the dedup window) is safe."""
+        if window_ms <= 0:
+            return 0
+        queued = 0
+        since = self._clock.now_ms() - window_ms
+        for message_id, session_id, content in await self._repo.unsent_replies(since):
+            target = await self._repo.target_of(session_id)
+            if target is None or not content.strip():
+                continue
+            queued += await self._outbox.enqueue(target, content, delivery_key=f"reply:{message_id}",
+                                                 kind="recovered", session_id=session_id)
+        if queued:
+            log.warning("queued %d IM repl%s a crash left unsent", queued,
+                        "y" if queued == 1 else "ies")
+        return queued
+
     async def stop(self) -> None:
         """Unsubscribe."""
         for unsubscribe in self._unsubscribes:

@@ -64,6 +64,21 @@ class SqliteConversationRepository:
              " VALUES (?, ?, ?, ?)", (dedup_key, session_id, message_id, now)),
         ])
 
+    async def unsent_replies(self, since_ms: int) -> list[tuple[str, str, str]]:
+        """``(message_id, session_id, content)`` of complete replies in conversation sessions,
+        finished since ``since_ms``, of which no part was sent (a crash lost their fact).
+
+        Reads the chat table too: both live in the one SQLite file.
+        """
+        rows = await self._db.fetchall(
+            "SELECT m.id, m.session_id, m.content FROM chat_messages m"
+            " JOIN im_session_targets t ON t.session_id = m.session_id"
+            " WHERE m.role = 'assistant' AND m.status = 'complete' AND m.updated_at > ?"
+            " AND NOT EXISTS (SELECT 1 FROM im_sent_parts p"
+            "                 WHERE p.delivery_key = 'reply:' || m.id)"
+            " ORDER BY m.updated_at", (since_ms,))
+        return [(str(r["id"]), str(r["session_id"]), str(r["content"])) for r in rows]
+
     async def sent_parts(self, delivery_key: str) -> set[int]:
         """Parts of a delivery the platform already accepted."""
         rows = await self._db.fetchall(

@@ -274,3 +274,26 @@ async def test_stop_then_retry_from_the_chat(make_settings: SettingsFactory,
         assert len(platform.sent) == 3  # the interrupted reply is not sent
         await telegram(client, 1304, "/retry")
         assert (await sent(platform, 4))[3] == "Done again."
+
+
+async def test_a_reply_whose_fact_a_crash_lost_is_sent_after_the_restart_and_only_it(
+        settings: Settings, platform: FakePlatforms) -> None:
+    from aman.chat.model import StoredMessage
+
+    async with serve(settings) as client:
+        await telegram(client, 1400, "before the crash")
+        await sent(platform, 1)
+        (session,) = (await (await client.get("/chat/sessions")).get_json())["items"]
+    # What a kill -9 between storing a reply and committing its agent:reply_ready leaves behind.
+    async with serve(settings) as client:
+        runtime = client.app.extensions["aman.runtime"]  # type: ignore[attr-defined]
+        now = runtime.clock.now_ms()
+        await runtime.chat._repo.add_exchange([StoredMessage(
+            id="lost-reply", session_id=session["id"], seq=99, role="assistant",
+            content="the reply nobody got", status="complete", created_at=now,
+            updated_at=now)], version=session["version"] + 5, now=now)
+    async with serve(settings):
+        texts = await sent(platform, 2)
+        await asyncio.sleep(0.2)
+    assert texts == ["You said: before the crash", "the reply nobody got"]
+    assert len(platform.sent) == 2

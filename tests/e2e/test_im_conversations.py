@@ -150,6 +150,13 @@ def test_slack_replies_in_the_thread_and_conversations_survive_a_kill_9(
 
     slack(first, "Ev1", "start a thread", "1700000000.000100", None)
     texts(platform, 1)
+    # Kill only once the sent part is recorded: a kill between the platform taking it and the
+    # record would send it again after the restart (at-least-once, docs/channels.md).
+    deadline = time.monotonic() + 10
+    while not any(e["event_type"] == "im:delivered"
+                  for e in first.client.get("/events/recent").json()["items"]):
+        assert time.monotonic() < deadline, "the delivery was never recorded"
+        time.sleep(0.05)
     assert platform.sent[0].body["thread_ts"] == "1700000000.000100"
     assert platform.sent[0].headers["authorization"] == "Bearer xoxb-1"
     first.process.kill()

@@ -154,15 +154,19 @@ def _load_markdown(path: Path, root: Path, content: str, fallback: str) -> Skill
         return spec
     metadata = spec.metadata
     tags = list(spec.tags)
-    for vendor in metadata.values():  # peer blocks may carry tags too
+    prompts = list(spec.idle_prompts)
+    for vendor in metadata.values():  # peer blocks may carry tags (and idle prompts) too
         if isinstance(vendor, dict) and isinstance(vendor.get("tags"), list):
             tags.extend(str(t) for t in vendor["tags"] if str(t) not in tags)
+        if isinstance(vendor, dict) and isinstance(vendor.get("idle_prompts"), list):
+            prompts.extend(str(p) for p in vendor["idle_prompts"] if str(p) not in prompts)
     return Skill(
         name=spec.name, kind="markdown", path=path, root=root, content=content,
         content_hash=content_hash(content), description=spec.description, version=spec.version,
         category=spec.category, tags=tuple(tags), metadata=metadata,
         body=body.replace("{baseDir}", str(path.parent)), keywords=tuple(spec.triggers),
         user_invocable=spec.user_invocable, disable_model_invocation=spec.disable_model_invocation,
+        idle_prompts=tuple(prompts),
     )
 
 
@@ -180,6 +184,7 @@ def _load_event(path: Path, root: Path, content: str, fallback: str) -> Skill:
         name=spec.name, kind="event", path=path, root=root, content=content,
         content_hash=content_hash(content), description=spec.description, version=spec.version,
         tags=tuple(spec.tags), metadata=spec.metadata, event_spec=spec,
+        idle_prompts=tuple(spec.idle_prompts),
     )
 
 

@@ -56,6 +56,8 @@ class MarkdownSkillSpec(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_invocable: bool = Field(True, alias="user-invocable")
     disable_model_invocation: bool = Field(False, alias="disable-model-invocation")
+    #: Prompts an idle run picks from (skills tagged ``idle_run``; issue #9).
+    idle_prompts: list[str] = Field(default_factory=list)
 
     _version = field_validator("version", mode="before")(_as_version)
 
@@ -249,6 +251,7 @@ class Skill:
     disable_model_invocation: bool = False
     event_spec: EventSkillSpec | None = None
     shadowed: tuple[str, ...] = ()
+    idle_prompts: tuple[str, ...] = ()  # what an idle run asks for ({agent_id} substituted)
 
     @property
     def ok(self) -> bool:
@@ -287,6 +290,8 @@ class Skill:
         item.update({"metadata": self.metadata, "body": self.body,
                      "user_invocable": self.user_invocable,
                      "disable_model_invocation": self.disable_model_invocation})
+        if self.idle_prompts:
+            item["idle_prompts"] = list(self.idle_prompts)
         if self.event_spec is not None:
             item["actions"] = [a.model_dump(mode="json", exclude_none=True)
                                for a in self.event_spec.actions]

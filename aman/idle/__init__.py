@@ -1,0 +1,1 @@
+"""Idle runs: skills the agent runs on its own while its person is away (issue #9)."""

@@ -1,0 +1,153 @@
+"""The idle scheduler through a real runtime with the scripted provider: it fires after quiet,
+user messages cancel it, and quiet hours, the hourly limit and missing skills skip it (issue #9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import time
+from typing import Any
+
+import pytest
+
+from aman.app import create_app
+from aman.events.model import Event
+from aman.idle import events as e
+from aman.idle.scheduler import RunLimit, in_quiet_hours, is_user_activity
+from aman.runtime import Runtime
+from tests.chat.helpers import create_session, scripted, settle
+from tests.conftest import SettingsFactory, runtime_of, wait_until
+
+
+@asynccontextmanager
+async def idle_runtime(make_settings: SettingsFactory,
+                       **idle: Any) -> AsyncIterator[tuple[Runtime, Any, list[Event]]]:
+    """A served app with the idle settings given (enabled unless said otherwise)."""
+    overrides = {f"idle.{key}": value for key, value in {"enabled": True, **idle}.items()}
+    app = create_app(scripted(make_settings, "Idle reply.", **overrides))
+    async with app.test_app():
+        runtime = runtime_of(app)
+        events: list[Event] = []
+        loop = asyncio.get_running_loop()
+
+        def record(event: Event) -> None:
+            events.append(event)
+            SEEN_AT[event.id] = loop.time()
+
+        runtime.bus.observe(record)
+        await wait_until(lambda: runtime.ready)
+        yield runtime, app.test_client(), events
+
+
+#: Loop time at which each event was dispatched (observers see it then).
+SEEN_AT: dict[str, float] = {}
+
+
+def of(events: list[Event], event_type: str) -> list[Event]:
+    return [event for event in events if event.event_type == event_type]
+
+
+@pytest.mark.parametrize(("spans", "moment", "quiet"), [
+    (["22:00-07:00"], "23:30", True), (["22:00-07:00"], "03:00", True),
+    (["22:00-07:00"], "07:00", False), (["22:00-07:00"], "12:00", False),
+    (["12:00-13:00"], "12:00", True), (["12:00-13:00"], "13:00", False),
+    (["12:00-12:00"], "12:00", False), ([], "12:00", False),
+    (["01:00-02:00", "12:00-13:00"], "12:30", True),
+])
+def test_quiet_hours_may_cross_midnight(spans: list[str], moment: str, quiet: bool) -> None:
+    assert in_quiet_hours(spans, time.fromisoformat(moment)) is quiet
+
+
+def test_the_run_limit_is_a_sliding_hour() -> None:
+    limit = RunLimit()
+    assert limit.allows(0.0, 2)
+    limit.record(0.0)
+    limit.record(1000.0)
+    assert not limit.allows(3599.0, 2)
+    assert limit.allows(3600.0, 2) and limit.recent == 1
+    assert not RunLimit().allows(0.0, 0)
+
+
+def test_only_messages_that_are_not_idle_runs_count_as_activity() -> None:
+    def message(sender: str, event_type: str = "message_received") -> Event:
+        return Event.create(source="chat:session", event_type=event_type,
+                            payload={"sender": sender})
+
+    assert is_user_activity(message("api"))
+    assert is_user_activity(Event.create(source="im:telegram:bot", event_type="message_received",
+                                         payload={"text": "hi"}))
+    assert not is_user_activity(message(e.IDLE_OPERATOR))
+    assert not is_user_activity(message("api", "agent:reply_ready"))
+
+
+async def test_disabled_means_no_task(make_settings: SettingsFactory) -> None:
+    async with idle_runtime(make_settings, enabled=False) as (runtime, _, _events):
+        assert "idle:scheduler" not in runtime.tasks.running
+        assert "idle:run_started" in {t["event_type"] for t in runtime.event_types.listing()}
+
+
+async def test_it_runs_an_idle_skill_in_a_background_session_after_quiet(
+        make_settings: SettingsFactory) -> None:
+    async with idle_runtime(make_settings, after_sec=0.2) as (runtime, client, events):
+        assert "idle:scheduler" in runtime.tasks.running
+        await wait_until(lambda: bool(of(events, e.RUN_STARTED)))
+        started = of(events, e.RUN_STARTED)[0]
+        assert started.source == e.SCHEDULER_SOURCE
+        assert started.payload["trigger"] == "scheduler"
+        assert started.payload["tag"] in ("study", "fun")  # work: no work queue configured
+        assert started.payload["session_type"] == "background"
+        state = await settle(client, started.payload["session_id"])
+        assert state["messages"][0]["content"].startswith("[IDLE ACTION]")
+        assert state["messages"][1]["content"] == "Idle reply."
+    assert "idle:scheduler" not in runtime.tasks.running
+
+
+async def test_a_chat_message_cancels_the_pending_run(make_settings: SettingsFactory) -> None:
+    after = 0.5
+    async with idle_runtime(make_settings, after_sec=after) as (runtime, client, events):
+        loop = asyncio.get_running_loop()
+        session = await create_session(client)
+        first = loop.time()
+        last = first
+        while loop.time() - first < 1.2:  # keep talking for longer than after_sec
+            response = await client.post(f"/chat/session/{session['id']}/send",
+                                         json={"text": "still here"})
+            assert response.status_code == 202
+            last = loop.time()
+            await asyncio.sleep(0.15)
+        await wait_until(lambda: bool(of(events, e.CANCELLED)))
+        cancelled = of(events, e.CANCELLED)[-1]
+        assert cancelled.payload["reason"] == "user_activity"
+        assert cancelled.payload["activity_source"] == "chat:session"
+        # A run that started before the first message may exist (boot); none started while
+        # we talked, and the next one waited after_sec after the last message.
+        def runs_since_first() -> list[Event]:
+            return [r for r in of(events, e.RUN_STARTED) if SEEN_AT[r.id] > first + 0.05]
+
+        await wait_until(lambda: bool(runs_since_first()), timeout=3)
+        assert SEEN_AT[runs_since_first()[0].id] - last >= after - 0.05
+
+
+async def test_decisions_it_skips_are_events(make_settings: SettingsFactory) -> None:
+    async with idle_runtime(make_settings, after_sec=0.05, max_runs_per_hour=1) as (
+            _runtime, _client, events):
+        await wait_until(lambda: any(s.payload["reason"] == "rate_limited"
+                                     for s in of(events, e.SKIPPED)))
+        assert len(of(events, e.RUN_STARTED)) == 1
+        assert not of(events, e.CANCELLED)  # its own run's message is not user activity
+    async with idle_runtime(make_settings, after_sec=0.05,
+                            quiet_hours=["00:00-23:59", "23:59-00:00"]) as (_, _client, events):
+        await wait_until(lambda: bool(of(events, e.SKIPPED)))
+        assert of(events, e.SKIPPED)[0].payload["reason"] == "quiet_hours"
+        assert not of(events, e.RUN_STARTED)
+    async with idle_runtime(make_settings, after_sec=0.05, weights={"work": 1.0, "nap": 2.0}) as (
+            _, _client, events):
+        await wait_until(lambda: bool(of(events, e.SKIPPED)))
+        skipped = of(events, e.SKIPPED)[0].payload
+        assert skipped["reason"] == "no_skill" and skipped["available"] == ["fun", "study"]
+    async with idle_runtime(make_settings, after_sec=0.05, agent_id="ghost") as (
+            _, _client, events):
+        await wait_until(lambda: bool(of(events, e.RUN_FAILED)))
+        assert of(events, e.RUN_FAILED)[0].payload["code"] == "agent_unavailable"

@@ -253,6 +253,24 @@ async def _start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.cron.start()
 
 
+async def _start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
+    # After cron, with dispatch open: the scheduler sees user messages from the first one. The
+    # idle:* types are known even with the scheduler off (POST /idle-run emits them); off means
+    # no task and no observer at all (issue #9).
+    from aman.idle.events import EVENT_TYPES
+
+    for event_type in EVENT_TYPES:
+        runtime.event_types.register(event_type, "idle")
+    if not runtime.settings.idle.enabled:
+        return
+    from aman.idle.scheduler import IdleScheduler
+
+    scheduler = IdleScheduler(runtime.idle, runtime.bus, runtime.clock, runtime.tasks,
+                              lambda: runtime.settings.idle)
+    stack.push("idle", scheduler.stop)
+    scheduler.start()
+
+
 async def _start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     # Last of phase 4 so every subscriber and dispatch are in place before the first event;
     # hence stopped first. A source that cannot start is failed alone, boot goes on (issue #3).
@@ -264,6 +282,18 @@ async def _start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
 
     stack.push("event_sources", stop_sources)
     await runtime.sources.start_all()
+
+
+async def _start_capabilities(runtime: Runtime, stack: LifecycleStack) -> None:
+    # Just before event_sources (which stay last, to unwind first): every feature, plugin and
+    # channel is in place, so the first snapshot (announced as capability_* events) is the whole
+    # set; later changes are announced as the facts behind them are observed (issue #9).
+    from aman.capabilities import FACT_TYPES
+
+    for event_type in FACT_TYPES:
+        runtime.event_types.register(event_type, "capabilities")
+    stack.push("capabilities", runtime.capabilities.stop)
+    await runtime.capabilities.start()
 
 
 async def _start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -346,6 +376,8 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("workflow_timers", _start_workflow_timers),
             Step("maintenance", _start_maintenance),
             Step("cron", _start_cron),
+            Step("idle", _start_idle),
+            Step("capabilities", _start_capabilities),
             Step("event_sources", _start_event_sources),
         ),
     ),

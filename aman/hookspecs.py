@@ -105,6 +105,26 @@ def register_channel_adapters(runtime: Runtime) -> Iterable[type] | Awaitable[It
 
 
 # ---------------------------------------------------------------------------------------------
+# Capabilities: asked again whenever the capability map is recomputed, because statuses change.
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_capabilities(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]:
+    """Report the capabilities the plugin provides, with their current health.
+
+    Called for each enabled plugin when the capability map is recomputed: at the end of boot
+    phase 4 (step ``capabilities``), after facts that may change a status, on
+    ``GET /capabilities`` and after ``runtime.capabilities.refresh()``; keep it cheap. Return
+    ``{capability, status?, version?}`` dicts (``status`` ``healthy``, ``degraded`` or ``error``,
+    default healthy; ``version`` defaults to the plugin's), ``aman.capabilities.Capability``
+    values or bare names; the entry's ``plugin`` is always this plugin. A plugin whose hook raises
+    (or returns something invalid) is logged, its last good entries are shown as ``error`` and the
+    others are unaffected. May return an awaitable (given up on after 5 s).
+    """
+
+
+# ---------------------------------------------------------------------------------------------
 # LLM
 # ---------------------------------------------------------------------------------------------
 

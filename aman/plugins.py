@@ -27,7 +27,7 @@ from aman import __version__, hookspecs
 from aman.clock import Clock
 from aman.errors import (ConflictError, NotFoundError, StartupError, UnavailableError,
                          UnprocessableError)
-from aman.events.types import BUILTIN_TYPES
+from aman.events.types import BUILTIN_TYPES, PLUGIN_STATE_CHANGED
 from aman.plugin_api import PluginRoute, UiPage
 from aman.plugin_manifest import ManifestError, in_range, load_manifest, module_path
 from aman.plugin_records import (DISABLED, ENABLED, FAILED, Contributions, Limits, PluginLoadError,
@@ -418,6 +418,7 @@ class PluginHost:
             if record.state != FAILED or record.path is None:
                 if await self._load(record, runtime):
                     await self._startup(record, runtime)
+            self._announce(record, runtime)
             if record.state == FAILED:
                 raise UnprocessableError(f"plugin {name!r} failed to load: {record.error}",
                                          code="plugin_failed", details={"plugin": record.view()})
@@ -440,6 +441,13 @@ class PluginHost:
             await self._shutdown(record, runtime)
         await self._withdraw(record, runtime)
         record.state, record.error = DISABLED, None
+        self._announce(record, runtime)
+
+    @staticmethod
+    def _announce(record: PluginRecord, runtime: Runtime) -> None:
+        """``plugin:state_changed``, so what follows plugins (capabilities) can look again."""
+        runtime.bus.emit(PLUGIN_STATE_CHANGED, {"plugin": record.name, "state": record.state,
+                                                "version": record.version}, source="plugins")
 
     async def install(self, data: bytes) -> dict[str, Any]:
         """Unpack a .tar.gz into ``<runtime.dir>/plugins/<name>`` and load it."""

@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aman import __version__
 from aman.agents import AgentService
@@ -69,6 +69,10 @@ from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
 from aman.tools.registry import ToolRegistry
 from aman.workflows.engine import WorkflowService
+
+if TYPE_CHECKING:
+    from aman.explore.pipeline import ExploreService
+    from aman.idle.runs import IdleRunService
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +215,14 @@ class Runtime:
             settings=lambda: self.settings, swap=self._swap_settings,
             appliers=self._live_appliers(), audit=self.audit, bus=self.bus, environ=os.environ,
             override_path=settings.runtime.dir / OVERRIDE_FILE_NAME)
+        # Capabilities with live health; announced once the boot step listens (issue #9). Imported
+        # here, not at module level, to keep the module import light.
+        from aman.capabilities import CapabilityService
+
+        self.capabilities = CapabilityService(
+            version=self.version, settings=lambda: self.settings, phase=lambda: self.phases.phase,
+            llm=self.llm, channels=self.channels, plugins=self.plugins, bus=self.bus,
+            tasks=self.tasks, hook_argument=self)
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),
@@ -218,6 +230,8 @@ class Runtime:
         self._stack = LifecycleStack()
         self._boot_task: asyncio.Task[None] | None = None
         self._stop_task: asyncio.Task[None] | None = None
+        self._explore: ExploreService | None = None
+        self._idle: IdleRunService | None = None
 
     # --- state ---------------------------------------------------------------------------
 
@@ -242,6 +256,31 @@ class Runtime:
     def status(self) -> dict[str, Any]:
         """What /runtime/status serves."""
         return {**self.phases.snapshot(), "version": self.version}
+
+    @property
+    def explore(self) -> ExploreService:
+        """Explore (issue #9), built on first use so its package (and feedparser) stays off the
+        boot path; its stop goes on the stack then, so it unwinds before chat and storage."""
+        if self._explore is None:
+            from aman.explore.pipeline import ExploreService
+
+            self._explore = ExploreService(
+                chat=self.chat, agents=self.agents, llm=self.llm, soul=self.soul, bus=self.bus,
+                types=self.event_types, tasks=self.tasks, clock=self.clock,
+                settings=lambda: self.settings.info_hub)
+        if "explore" not in self._stack.names:  # again after a stop and start
+            self._stack.push("explore", self._explore.stop)
+        return self._explore
+
+    @property
+    def idle(self) -> IdleRunService:
+        """Idle runs (issue #9), built on first use so the package stays off the boot path."""
+        if self._idle is None:
+            from aman.idle.runs import IdleRunService
+
+            self._idle = IdleRunService(skills=self.skills, agents=self.agents, chat=self.chat,
+                                        bus=self.bus, settings=lambda: self.settings.idle)
+        return self._idle
 
     # --- live configuration (issue #5) ----------------------------------------------------
 

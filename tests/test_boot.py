@@ -21,7 +21,8 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
     assert steps == [
         "runtime_dir", "instance_lock", "database", "store_writer", "audit_log", "crash_recovery",
         "event_bus", "event_stream", "dlq", "notifications", "tools", "plugin_host", "forwarders", "skills", "soul", "agents", "approvals", "llm", "workflows", "chat", "conversations",
-        "event_dispatch", "workflow_timers", "maintenance", "cron", "event_sources",
+        "event_dispatch", "workflow_timers", "maintenance", "cron", "idle", "capabilities",
+        "event_sources",
     ]
 
 

@@ -19,6 +19,8 @@ BACKPRESSURE_CHANGED = "bus.backpressure_changed"
 DLQ_PARKED = "dlq.parked"
 DLQ_EXPIRY_WARNING = "dlq.expiry_warning"
 DLQ_ARCHIVED = "dlq.archived"
+#: A plugin was enabled, disabled, installed or uninstalled (source "plugins").
+PLUGIN_STATE_CHANGED = "plugin:state_changed"
 
 BUS_SOURCE = "system:bus"
 DLQ_SOURCE = "system:dlq"
@@ -47,6 +49,7 @@ BUILTIN_TYPES: tuple[str, ...] = (
     DLQ_PARKED,
     DLQ_EXPIRY_WARNING,
     DLQ_ARCHIVED,
+    PLUGIN_STATE_CHANGED,
 )
 
 

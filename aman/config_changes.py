@@ -169,8 +169,9 @@ class ConfigService:
 
     def _check_keys(self, settings: Settings, keys: list[str]) -> None:
         live = _concrete_live_keys(settings)
+        # A section is not a key, unless it is live as a whole (a channel's ``chat``).
         unknown = [key for key in keys if _lookup(settings, key) is _MISSING
-                   or isinstance(_lookup(settings, key), (BaseModel, dict))]
+                   or (isinstance(_lookup(settings, key), (BaseModel, dict)) and key not in live)]
         if unknown:
             similar = sorted({match for key in unknown
                               for match in difflib.get_close_matches(key, live, 3, 0.6)})
@@ -318,6 +319,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
+    if isinstance(value, BaseModel):  # a section that is live as a whole
+        return {name: _plain(item) for name, item in value}
     return value
 
 

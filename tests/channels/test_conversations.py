@@ -297,3 +297,24 @@ async def test_a_reply_whose_fact_a_crash_lost_is_sent_after_the_restart_and_onl
         await asyncio.sleep(0.2)
     assert texts == ["You said: before the crash", "the reply nobody got"]
     assert len(platform.sent) == 2
+
+
+async def test_the_bot_token_and_conversations_change_live(
+        client: TestClientProtocol, platform: FakePlatforms) -> None:
+    confirm = {"x-aman-confirm": "yes"}
+    changed = await client.post("/config/set", headers=confirm, json={
+        "changes": {"channels.telegram.bot.bot_token": "999:new"}})
+    assert changed.status_code == 200, await changed.get_data(as_text=True)
+    await telegram(client, 1500, "after the rotation")
+    await sent(platform, 1)
+    assert platform.sent[0].path == "/bot999:new/sendMessage"
+    broken = await client.post("/config/set", headers=confirm, json={
+        "changes": {"channels.generic.bridge.reply_url": None}})
+    body = await broken.get_json()
+    assert broken.status_code == 400 and "reply_url" in body["error"]["message"], body
+    off = await client.post("/config/set", headers=confirm, json={
+        "changes": {"channels.telegram.bot.chat": None}})
+    assert off.status_code == 200, await off.get_data(as_text=True)
+    await telegram(client, 1501, "nobody answers now")
+    await asyncio.sleep(0.3)
+    assert len(platform.sent) == 1

@@ -100,7 +100,7 @@ class AgentSettings(_Section):
     max_context_tokens: int = Field(4096, ge=256, le=2_000_000)
     max_output_tokens: int = Field(512, ge=1, le=200_000)
     temperature: float = Field(0.7, ge=0, le=2)
-    tools: AgentToolSettings = Field(default_factory=AgentToolSettings)  # type: ignore[arg-type]
+    tools: AgentToolSettings = Field(default_factory=AgentToolSettings)
     max_react_turns: int = Field(10, ge=1, le=100, description="Tool rounds per reply.")
 
 

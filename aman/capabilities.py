@@ -9,9 +9,9 @@ configured: no LLM provider, no explore source, a disabled channel).
 
 Changes are not polled for. The service observes the bus and recomputes after the facts that can
 change a status (``llm.backend_down`` / ``llm.backend_recovered``, ``im:delivered`` /
-``im:delivery_failed``, ``config_changed``, agent and plugin changes), diffs against its last snapshot and
-publishes only what changed: ``capability_available`` / ``capability_removed`` per entry and one
-``capability_registry_updated`` ``{available, added, removed, changed}``.
+``im:delivery_failed``, ``config_changed``, agent and plugin changes), diffs against its last
+snapshot and publishes only what changed: ``capability_available`` / ``capability_removed`` per
+entry and one ``capability_registry_updated`` ``{available, added, removed, changed}``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from aman.events.types import PLUGIN_STATE_CHANGED
 from aman.llm.health import default_agent_provider
 from aman.llm.provider import LLMNotConfiguredError
-from aman.events.types import PLUGIN_STATE_CHANGED
 from aman.llm.registry import BACKEND_DOWN, BACKEND_RECOVERED
 from aman.phases import Phase
 from aman.plugins import resolve
@@ -318,8 +318,9 @@ class CapabilityService:
             return
         before = {(e.capability, e.plugin): e for entries in old.values() for e in entries}
         after = {(e.capability, e.plugin): e for entries in new.values() for e in entries}
-        facts = [(CAPABILITY_AVAILABLE, after[key].to_json())
-                 for key in sorted(after.keys() - before.keys())]
+        facts: list[tuple[str, dict[str, Any]]] = [
+            (CAPABILITY_AVAILABLE, after[key].to_json())
+            for key in sorted(after.keys() - before.keys())]
         facts += [(CAPABILITY_REMOVED, before[key].to_json())
                   for key in sorted(before.keys() - after.keys())]
         facts.append((REGISTRY_UPDATED, {"available": sorted(new), "added": added,

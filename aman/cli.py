@@ -1,4 +1,7 @@
-"""Command line: ``aman run | status | config validate``. Exit codes: 0 ok, 2 usage or config, 1 other."""
+"""Command line: ``aman run | status | config validate``.
+
+Exit codes: 0 ok, 2 usage or config, 1 other.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--config", type=Path, help="YAML config file (default: AMAN_CONFIG or config/aman.yaml)")
+        sub.add_argument("--config", type=Path,
+                         help="YAML config file (default: AMAN_CONFIG or config/aman.yaml)")
         sub.add_argument("--bind", help="HOST:PORT to listen on (http.bind)")
         sub.add_argument("--token", help="API token (http.token); prefer AMAN_HTTP__TOKEN")
         sub.add_argument("--home", type=Path, help="runtime dir (runtime.dir, or AMAN_HOME)")
@@ -100,5 +104,6 @@ def _status(settings: Settings, *, as_json: bool) -> int:
         print(line)
         if status.get("failure"):
             failure = status["failure"]
-            print(f"boot failed at phase {failure['phase']} step {failure['step']}: {failure['error']}")
+            print(f"boot failed at phase {failure['phase']} step {failure['step']}: "
+                  f"{failure['error']}")
     return EXIT_OK if status["ready"] else EXIT_FAILURE

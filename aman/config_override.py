@@ -49,7 +49,8 @@ LIVE_KEYS: dict[str, str] = {
     "channels.*.*.secret": "the instance is rebuilt at once (as by its reload route)",
     "channels.*.*.allowed_chats": "the instance is rebuilt at once (as by its reload route)",
     "channels.*.*.agent_id": "the instance is rebuilt at once (as by its reload route)",
-    "channels.*.*.chat": "the next inbound message (conversations already bound keep their session)",
+    "channels.*.*.chat": ("the next inbound message (conversations already bound keep their "
+                          "session)"),
     "channels.*.*.bot_token": "the next reply sent",
     "channels.*.*.api_base": "the next reply sent",
     "channels.*.*.reply_url": "the next reply sent",

@@ -79,10 +79,11 @@ async def _serve(settings: Settings, lock: InstanceLock, config_path: Path | Non
              app.extensions["aman.runtime"].version, settings.http.bind, settings.runtime.dir)
     tidy = loop.create_task(_release_memory_once_ready(runtime), name="release-memory")
     try:
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        await serve(app, config, shutdown_trigger=stop.wait)
     except OSError as exc:
         log.error("cannot listen on %s: %s", settings.http.bind, exc.strerror or exc)
-        print(f"aman: cannot listen on {settings.http.bind}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"aman: cannot listen on {settings.http.bind}: {exc.strerror or exc}",
+              file=sys.stderr)
         return EXIT_FAILURE
     finally:
         tidy.cancel()

@@ -4,16 +4,16 @@ Every failure a user can see is an ``AmanError``: it carries a stable snake_case
 ``message`` built from context and a ``hint`` saying how to fix it. The tree has two levels:
 
     AmanError
-    ├── InvalidInputError        the request or config is wrong        (ConfigError, ValidationFailed, …)
-    ├── UnauthorizedError        credentials missing or wrong
-    ├── ForbiddenError           understood but not allowed            (DebugDisabledError)
-    ├── NotFoundError            the thing named does not exist
-    ├── ConflictError            not in this state                     (ConfirmationRequiredError, …)
-    ├── PayloadTooLargeError     body over http.max_body_bytes
-    ├── UnprocessableError       valid but can never succeed
-    ├── RateLimitedError         slow down; carries retry_after
-    ├── UnavailableError         try again later; carries retry_after  (NotReadyError, …)
-    └── InternalError            our fault                             (StartupError, StoreError, …)
+    ├── InvalidInputError    the request or config is wrong       (ConfigError, ValidationFailed, …)
+    ├── UnauthorizedError    credentials missing or wrong
+    ├── ForbiddenError       understood but not allowed           (DebugDisabledError)
+    ├── NotFoundError        the thing named does not exist
+    ├── ConflictError        not in this state                    (ConfirmationRequiredError, …)
+    ├── PayloadTooLargeError body over http.max_body_bytes
+    ├── UnprocessableError   valid but can never succeed
+    ├── RateLimitedError     slow down; carries retry_after
+    ├── UnavailableError     try again later; carries retry_after (NotReadyError, …)
+    └── InternalError        our fault                            (StartupError, StoreError, …)
 
 Categories, not concrete classes, decide the HTTP status; that mapping lives in
 ``aman.http.errors`` alone. This module imports nothing from ``aman`` so every layer may use it.
@@ -239,4 +239,5 @@ class SoulBoundaryError(ForbiddenError):
     """A message or tool call runs into one of the active soul's boundaries (issue #4)."""
 
     code = "soul_boundary"
-    hint = "The soul's boundaries forbid this; rephrase the request or change the soul's boundaries."
+    hint = ("The soul's boundaries forbid this; rephrase the request or change the soul's "
+            "boundaries.")

@@ -44,7 +44,9 @@ def register_routes(runtime: Runtime) -> Iterable[PluginRoute] | Awaitable[Itera
 
 
 @hookspec
-def register_event_sources(runtime: Runtime) -> Iterable[EventSource] | Awaitable[Iterable[EventSource]]:
+def register_event_sources(
+    runtime: Runtime,
+) -> Iterable[EventSource] | Awaitable[Iterable[EventSource]]:
     """Contribute event sources (objects keeping ``aman.events.sources.EventSource``).
 
     Called in phase 3, before the ``event_sources`` step of phase 4 starts every source; on a
@@ -55,7 +57,9 @@ def register_event_sources(runtime: Runtime) -> Iterable[EventSource] | Awaitabl
 
 
 @hookspec
-def register_event_types(runtime: Runtime) -> Iterable[tuple[str, str]] | Awaitable[Iterable[tuple[str, str]]]:
+def register_event_types(
+    runtime: Runtime,
+) -> Iterable[tuple[str, str]] | Awaitable[Iterable[tuple[str, str]]]:
     """Declare the event types the plugin emits, as ``(type, description)`` pairs.
 
     Called in phase 3 when the plugin loads. The types appear on ``GET /events/types`` with the
@@ -75,7 +79,9 @@ def register_tools(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]
 
 
 @hookspec
-def register_ui_pages(runtime: Runtime) -> Iterable[UiPage | dict[str, str]] | Awaitable[Iterable[UiPage | dict[str, str]]]:
+def register_ui_pages(
+    runtime: Runtime,
+) -> Iterable[UiPage | dict[str, str]] | Awaitable[Iterable[UiPage | dict[str, str]]]:
     """Contribute pages the desktop UI may show.
 
     Called in phase 3 when the plugin loads. Return ``aman.plugin_api.UiPage`` values or dicts
@@ -85,7 +91,9 @@ def register_ui_pages(runtime: Runtime) -> Iterable[UiPage | dict[str, str]] | A
 
 
 @hookspec
-def register_skill_folders(runtime: Runtime) -> Iterable[str | Path] | Awaitable[Iterable[str | Path]]:
+def register_skill_folders(
+    runtime: Runtime,
+) -> Iterable[str | Path] | Awaitable[Iterable[str | Path]]:
     """Contribute folders of skills, loaded and watched like ``skills.dirs``.
 
     Called in phase 3 when the plugin loads. Return a list of paths (relative ones are taken from

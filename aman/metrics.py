@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -19,6 +18,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 #: Buckets sized for a local daemon: most requests take well under 10 ms.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -76,7 +76,10 @@ class Metrics:
         )
 
     def add_collector(self, collect: Callable[[], Iterable[Metric]]) -> None:
-        """Expose figures computed at scrape time (queue depths, levels, counters kept elsewhere)."""
+        """Expose figures computed at scrape time.
+
+        Queue depths, levels and counters kept elsewhere.
+        """
         self.registry.register(_CallbackCollector(collect))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -96,8 +99,10 @@ class Metrics:
             for sample in family.samples:
                 if sample.name.endswith("_created"):
                     continue
-                samples.append({"name": sample.name, "labels": sample.labels, "value": sample.value})
-            out[family.name] = {"type": family.type, "help": family.documentation, "samples": samples}
+                samples.append({"name": sample.name, "labels": sample.labels,
+                                "value": sample.value})
+            out[family.name] = {"type": family.type, "help": family.documentation,
+                                "samples": samples}
         return out
 
 

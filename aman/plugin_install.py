@@ -16,12 +16,11 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from aman.errors import ConflictError, InvalidInputError
-from aman.plugin_records import Limits
 from aman.plugin_manifest import MANIFEST, Manifest, load_manifest
+from aman.plugin_records import Limits
 
 
 class ArchiveError(InvalidInputError):
@@ -51,7 +50,8 @@ def check_members(tar: tarfile.TarFile, limits: Limits) -> list[tarfile.TarInfo]
             raise ArchiveError(f"entry {name!r} has an absolute path",
                                code="plugin_archive_absolute_path")
         if ".." in name.replace("\\", "/").split("/"):
-            raise ArchiveError(f"entry {name!r} contains '..'", code="plugin_archive_path_traversal")
+            raise ArchiveError(f"entry {name!r} contains '..'",
+                               code="plugin_archive_path_traversal")
         if member.issym() or member.islnk():
             target = member.linkname
             resolved = (posixpath.join(posixpath.dirname(name), target) if member.issym()

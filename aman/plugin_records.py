@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aman.errors import AmanError
 from aman.plugin_api import PluginRoute, UiPage
 from aman.plugin_manifest import Manifest
+
+if TYPE_CHECKING:
+    from aman.channels.base import ChannelAdapter
 
 ENABLED, DISABLED, FAILED = "enabled", "disabled", "failed"
 
@@ -42,7 +45,7 @@ class Contributions:
     tools: list[Any] = field(default_factory=list)
     pages: list[UiPage] = field(default_factory=list)
     skill_dirs: list[Path] = field(default_factory=list)
-    channel_adapters: list[type] = field(default_factory=list)
+    channel_adapters: list[type[ChannelAdapter]] = field(default_factory=list)
 
 
 @dataclass
@@ -153,7 +156,7 @@ def check_sources(values: list[Any]) -> list[Any]:
     return values
 
 
-def check_channel_adapters(values: list[Any]) -> list[type]:
+def check_channel_adapters(values: list[Any]) -> list[type[ChannelAdapter]]:
     """``register_channel_adapters`` results: classes with a ``platform`` name."""
     for value in values:
         if not isinstance(value, type) or not isinstance(getattr(value, "platform", None), str):

@@ -25,14 +25,30 @@ import pluggy
 
 from aman import __version__, hookspecs
 from aman.clock import Clock
-from aman.errors import (ConflictError, NotFoundError, StartupError, UnavailableError,
-                         UnprocessableError)
+from aman.errors import (
+    ConflictError,
+    NotFoundError,
+    StartupError,
+    UnavailableError,
+    UnprocessableError,
+)
 from aman.events.types import BUILTIN_TYPES, PLUGIN_STATE_CHANGED
 from aman.plugin_api import PluginRoute, UiPage
 from aman.plugin_manifest import ManifestError, in_range, load_manifest, module_path
-from aman.plugin_records import (DISABLED, ENABLED, FAILED, Contributions, Limits, PluginLoadError,
-                                 PluginRecord, check_channel_adapters, check_event_types,
-                                 check_pages, check_routes, check_sources)
+from aman.plugin_records import (
+    DISABLED,
+    ENABLED,
+    FAILED,
+    Contributions,
+    Limits,
+    PluginLoadError,
+    PluginRecord,
+    check_channel_adapters,
+    check_event_types,
+    check_pages,
+    check_routes,
+    check_sources,
+)
 
 if TYPE_CHECKING:
     from aman.runtime import Runtime
@@ -109,8 +125,10 @@ class PluginHost:
 
     def pages(self) -> list[dict[str, Any]]:
         """UI pages of enabled plugins: ``[{id, label, plugin[, path]}]``."""
-        return [{"id": p.id, "label": p.label, "plugin": r.name, **({"path": p.path} if p.path else {})}
-                for r in self._records.values() if r.state == ENABLED for p in r.contributions.pages]
+        return [{"id": p.id, "label": p.label, "plugin": r.name,
+                 **({"path": p.path} if p.path else {})}
+                for r in self._records.values() if r.state == ENABLED
+                for p in r.contributions.pages]
 
     def routes_of(self, name: str) -> list[PluginRoute]:
         """The routes of plugin ``name`` if it is enabled, else none."""
@@ -256,7 +274,8 @@ class PluginHost:
             await self._withdraw(record, runtime)
             self._fail(record, str(exc) or type(exc).__name__)
             if record.source == "default":
-                raise StartupError(f"default plugin {record.name!r} failed: {record.error}") from exc
+                raise StartupError(
+                    f"default plugin {record.name!r} failed: {record.error}") from exc
             return False
         record.state, record.error = ENABLED, None
         return True

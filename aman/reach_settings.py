@@ -40,7 +40,8 @@ class ChannelSettings(_Section):
     enabled: bool = True
     secret: SecretStr = Field(
         SecretStr(""),
-        description="Telegram secret_token, Slack signing secret or generic HMAC key; empty refuses all.",
+        description=("Telegram secret_token, Slack signing secret or generic HMAC key; "
+                     "empty refuses all."),
     )
     allowed_chats: list[str] = Field(default_factory=list, description="Empty = everyone.")
     agent_id: str | None = Field(None, description="Agent that receives this channel's messages.")

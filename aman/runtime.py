@@ -20,13 +20,15 @@ from aman.boot import run_boot
 from aman.channels.conversations import ConversationService
 from aman.channels.inbox import ChannelInbox
 from aman.channels.outbox import ChannelOutbox
-from aman.chat.definition import session_definitions
-from aman.chat.sessions import ChatService
 from aman.channels.registry import ChannelRegistry, channel_settings
+from aman.chat.definition import session_definitions
+from aman.chat.react import ToolLoop
+from aman.chat.sessions import ChatService
 from aman.clock import Clock, SystemClock
 from aman.config_changes import Applier, ConfigService
 from aman.config_override import LIVE_KEYS, OVERRIDE_FILE_NAME
 from aman.cron.service import CronService
+from aman.default_plugins import default_plugins
 from aman.errors import AmanError, InvalidStateError, StartupError
 from aman.events import telemetry
 from aman.events import types as event_types
@@ -45,21 +47,18 @@ from aman.lock import InstanceLock
 from aman.metrics import Metrics
 from aman.notifications import NotificationService
 from aman.phases import Phase, PhaseState, RuntimeState
-from aman.default_plugins import default_plugins
 from aman.plugin_records import Limits
 from aman.plugins import PluginHost
 from aman.settings import Settings
 from aman.skills.registry import SkillService
 from aman.soul import SoulService
-from aman.tools.approvals import ApprovalService
-from aman.chat.react import ToolLoop
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
-from aman.store.im import SqliteConversationRepository
 from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
+from aman.store.im import SqliteConversationRepository
 from aman.store.notifications import SqliteNotificationRepository
 from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
@@ -67,6 +66,7 @@ from aman.store.soul import SqliteSoulRepository
 from aman.store.tool_auth import SqliteToolAuthRepository
 from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
+from aman.tools.approvals import ApprovalService
 from aman.tools.registry import ToolRegistry
 from aman.workflows.engine import WorkflowService
 
@@ -109,7 +109,8 @@ class Runtime:
         )
         self.plugins = PluginHost(
             dirs=settings.plugins_dirs, install_dir=settings.runtime.dir / "plugins",
-            state=SqlitePluginStateRepository(self.db), clock=self.clock, defaults=default_plugins(),
+            state=SqlitePluginStateRepository(self.db), clock=self.clock,
+            defaults=default_plugins(),
             limits=Limits(settings.plugins.max_archive_bytes, settings.plugins.max_archive_files))
         self.tasks = TaskTracker()
         self.writer = BatchWriter(self.db)
@@ -412,9 +413,11 @@ class Runtime:
 
     def _on_backpressure_change(self, previous: Level, level: Level) -> None:
         """Audit each level change and announce it on the bus (notifications pick l3+ up)."""
-        log.warning("backpressure %s -> %s (%d queued)", previous.value, level.value, self.bus.pending)
-        payload = {"level": level.value, "previous": previous.value, "pending": self.bus.pending,
-                   "capacity": self.bus.max_queue_size}
+        log.warning("backpressure %s -> %s (%d queued)", previous.value, level.value,
+                    self.bus.pending)
+        payload: dict[str, object] = {"level": level.value, "previous": previous.value,
+                                      "pending": self.bus.pending,
+                                      "capacity": self.bus.max_queue_size}
         self.bus.emit(event_types.BACKPRESSURE_CHANGED, payload)
         self.tasks.spawn("audit:backpressure", self._audit_quietly("backpressure.apply", payload))
 

@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,8 @@ class StreamSettings(_Section):
     """The SSE stream at /events/stream (issue #3)."""
 
     heartbeat_sec: float = Field(15.0, gt=0, description="Keep-alive comment interval.")
-    snapshot_interval_sec: float = Field(2.0, gt=0, description="runtime/metrics snapshot interval.")
+    snapshot_interval_sec: float = Field(2.0, gt=0,
+                                         description="runtime/metrics snapshot interval.")
     client_buffer: int = Field(1000, ge=10, description="Messages buffered per slow client.")
     replay_limit: int = Field(1000, ge=0, description="Most events replayed for Last-Event-ID.")
 
@@ -183,9 +184,11 @@ class SourcesSettings(_Section):
 class ForwarderSettings(_Section):
     """One webhook forwarder: POST matching events to a URL."""
 
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Subscriber name.")
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$",
+                      description="Subscriber name.")
     url: str = Field(pattern=r"^https?://", description="Where to POST each event (JSON).")
-    event_types: list[str] = Field(default_factory=list, description="Types to forward; empty = all.")
+    event_types: list[str] = Field(default_factory=list,
+                                   description="Types to forward; empty = all.")
     sources: list[str] = Field(default_factory=list, description="Sources to forward; empty = all.")
     timeout_sec: float = Field(10.0, gt=0, le=300)
     secret: SecretStr = Field(SecretStr(""), description="HMAC key for X-Aman-Signature.")
@@ -223,7 +226,8 @@ class PluginsSettings(_DirsSection):
     max_archive_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="Largest unpacked size of a plugin archive."
     )
-    max_archive_files: int = Field(1000, ge=1, description="Most entries a plugin archive may hold.")
+    max_archive_files: int = Field(1000, ge=1,
+                                   description="Most entries a plugin archive may hold.")
 
 
 class WorkflowsSettings(_DirsSection):
@@ -237,7 +241,7 @@ class CronJobSettings(CronJobSpec):
     def _valid_schedule(self) -> CronJobSettings:
         # A bad expression or zone is a startup error naming the key, not a job that never runs.
         try:
-            build_trigger(self.expression, self.timezone or "UTC", datetime.now(timezone.utc))
+            build_trigger(self.expression, self.timezone or "UTC", datetime.now(UTC))
         except AmanError as exc:
             raise ValueError(str(exc)) from None
         return self
@@ -274,26 +278,26 @@ class CronSettings(_Section):
 class Settings(_Section):
     """All of aman's configuration, validated and frozen."""
 
-    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
-    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)  # type: ignore[arg-type]
-    event_bus: EventBusSettings = Field(default_factory=EventBusSettings)  # type: ignore[arg-type]
-    skills: SkillsSettings = Field(default_factory=SkillsSettings)  # type: ignore[arg-type]
-    souls: SoulsSettings = Field(default_factory=SoulsSettings)  # type: ignore[arg-type]
-    plugins: PluginsSettings = Field(default_factory=PluginsSettings)  # type: ignore[arg-type]
-    workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)  # type: ignore[arg-type]
-    dlq: DlqSettings = Field(default_factory=DlqSettings)  # type: ignore[arg-type]
-    stream: StreamSettings = Field(default_factory=StreamSettings)  # type: ignore[arg-type]
-    sources: SourcesSettings = Field(default_factory=SourcesSettings)  # type: ignore[arg-type]
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    event_bus: EventBusSettings = Field(default_factory=EventBusSettings)
+    skills: SkillsSettings = Field(default_factory=SkillsSettings)
+    souls: SoulsSettings = Field(default_factory=SoulsSettings)
+    plugins: PluginsSettings = Field(default_factory=PluginsSettings)
+    workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)
+    dlq: DlqSettings = Field(default_factory=DlqSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
     channels: dict[str, dict[str, ChannelSettings]] = Field(default_factory=dict)
-    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)  # type: ignore[arg-type]
+    notifications: NotificationsSettings = Field(default_factory=NotificationsSettings)
     forwarders: list[ForwarderSettings] = Field(default_factory=list)
-    cron: CronSettings = Field(default_factory=CronSettings)  # type: ignore[arg-type]
-    llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
+    cron: CronSettings = Field(default_factory=CronSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
-    chat: ChatSettings = Field(default_factory=ChatSettings)  # type: ignore[arg-type]
-    tools: ToolsSettings = Field(default_factory=ToolsSettings)  # type: ignore[arg-type]
-    idle: IdleSettings = Field(default_factory=IdleSettings)  # type: ignore[arg-type]
-    info_hub: InfoHubSettings = Field(default_factory=InfoHubSettings)  # type: ignore[arg-type]
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    idle: IdleSettings = Field(default_factory=IdleSettings)
+    info_hub: InfoHubSettings = Field(default_factory=InfoHubSettings)
 
     @field_validator("forwarders")
     @classmethod
@@ -315,7 +319,8 @@ class Settings(_Section):
                 f"unknown platform(s) {', '.join(unknown)}; "
                 f"supported: {', '.join(sorted(CHANNEL_PLATFORMS))}"
             )
-        problems = [channel_problem(p, i, c) for p, found in value.items() for i, c in found.items()]
+        problems = [channel_problem(p, i, c) for p, found in value.items()
+                    for i, c in found.items()]
         if any(problems):
             raise ValueError("; ".join(p for p in problems if p))
         return value
@@ -469,8 +474,8 @@ def _resolve_placeholders(value: Any, environ: Mapping[str, str], prefix: str) -
 
 #: Keys holding paths that, when relative in a config file, are relative to that file's folder.
 _PATH_KEYS = {("runtime", "dir"), ("tools", "workspace_dir")}
-_PATH_LIST_KEYS = {("skills", "dirs"), ("souls", "dirs"), ("plugins", "dirs"), ("workflows", "dirs"),
-                   ("tools", "roots")}
+_PATH_LIST_KEYS = {("skills", "dirs"), ("souls", "dirs"), ("plugins", "dirs"),
+                   ("workflows", "dirs"), ("tools", "roots")}
 
 
 def _anchor_relative_paths(layered: dict[str, Any], base: Path) -> None:
@@ -491,7 +496,10 @@ def _anchor_relative_paths(layered: dict[str, Any], base: Path) -> None:
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``AMAN_HTTP__TOKEN=x`` → ``{"http": {"token": "x"}}``; single-underscore names are not config."""
+    """``AMAN_HTTP__TOKEN=x`` → ``{"http": {"token": "x"}}``.
+
+    Single-underscore names are not config.
+    """
     flat: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith(_ENV_PREFIX) or _ENV_NESTING not in name:

@@ -173,7 +173,8 @@ class SoulService:
 
     def _state(self) -> _Loaded:
         if self._loaded is None:
-            raise InvalidStateError("no soul is loaded yet", hint="Wait until the runtime is ready.")
+            raise InvalidStateError("no soul is loaded yet",
+                                    hint="Wait until the runtime is ready.")
         return self._loaded
 
     # --- reading -------------------------------------------------------------------------------

@@ -113,7 +113,8 @@ def parse_soul(content: str, *, where: str = "soul") -> Soul:
                 raise _fail(f"section '## {text}' before the '# Name' title", number, where)
             key = text.lower()
             if key in seen:
-                raise _fail(f"section '## {text}' repeats the one at line {seen[key]}", number, where)
+                raise _fail(f"section '## {text}' repeats the one at line {seen[key]}", number,
+                            where)
             seen[key] = number
             sections.append((text, number, []))
             continue

@@ -37,13 +37,14 @@ Filter = Callable[[Change, str], bool]
 
 async def watch_changes(*paths: Path, watch_filter: Filter, debounce: int, step: int,
                         stop_event: asyncio.Event, recursive: bool = True,
+                        armed: asyncio.Event | None = None,
                         ) -> AsyncIterator[set[tuple[Change, str]]]:
     """Debounced batches of changes under ``paths`` until ``stop_event`` is set.
 
     What ``watchfiles.awatch`` does, on a dedicated thread instead of anyio's worker pool:
     awatch loads anyio's asyncio backend (~1.3 MB resident for this daemon) and every watch
     holds one of that pool's threads; here each watch owns one plain thread that hands batches
-    to the loop.
+    to the loop. ``armed`` is set once the OS watch is in place: changes before it are unseen.
     """
     loop = asyncio.get_running_loop()
     batches: asyncio.Queue[set[tuple[Change, str]] | BaseException | None] = asyncio.Queue()
@@ -57,12 +58,15 @@ async def watch_changes(*paths: Path, watch_filter: Filter, debounce: int, step:
         try:
             with RustNotify([str(p) for p in paths], False, False, 300, recursive,
                             False) as notify:
+                if armed is not None:
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(armed.set)
                 while not halt.is_set():
                     raw = notify.watch(debounce, step, _STOP_CHECK_MS, halt)
-                    if raw in ("signal", "stop"):
+                    if isinstance(raw, str):  # "signal", "stop" or "timeout"
+                        if raw == "timeout":
+                            continue
                         break
-                    if raw == "timeout":
-                        continue
                     changes = {(Change(code), path) for code, path in raw
                                if watch_filter(Change(code), path)}
                     if changes:

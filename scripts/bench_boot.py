@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (Linux ``/proc``)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -37,6 +39,7 @@ def rss_mb(pid: int) -> float:
 
 
 def one_run(idle_sec: float) -> tuple[float, float]:
+    """Boot one daemon: seconds until /health/ready, then RSS after ``idle_sec`` idle."""
     with tempfile.TemporaryDirectory() as home:
         port = free_port()
         url = f"http://127.0.0.1:{port}/health/ready"
@@ -67,6 +70,7 @@ def one_run(idle_sec: float) -> tuple[float, float]:
 
 
 def main() -> int:
+    """Run the boots and print the medians against the targets."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=2.0, help="seconds idle before reading RSS")

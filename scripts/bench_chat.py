@@ -29,9 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 import benchlib
+import httpx
 from benchlib import ROOT, percentile
 
 TOKEN = "bench-chat-token"
@@ -39,6 +38,7 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (Linux ``/proc``)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -47,6 +47,7 @@ def rss_mb(pid: int) -> float:
 
 
 def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a daemon with a scripted provider that stamps each reply with its send time."""
     return benchlib.launch(workdir, {
         "http": {"token": TOKEN},
         "runtime": {"log_level": "WARNING"},
@@ -66,6 +67,7 @@ class FirstChunks:
         self.ready = asyncio.Event()
 
     async def run(self, client: httpx.AsyncClient, base: str) -> None:
+        """Read the chunk stream and record each message's first-chunk overhead."""
         url = f"{base}/events/stream?types=agent:reply_chunk"
         async with client.stream("GET", url, headers=HEADERS, timeout=None) as response:
             self.ready.set()
@@ -84,6 +86,7 @@ class FirstChunks:
 
 async def converse(client: httpx.AsyncClient, base: str, session_id: str, chunks: FirstChunks,
                    rounds: int) -> None:
+    """Send ``rounds`` messages to one session, each waiting for its reply."""
     for _ in range(rounds):
         sent = await client.post(f"{base}/chat/session/{session_id}/send",
                                  json={"text": "hello", "wait": True}, headers=HEADERS,
@@ -92,12 +95,14 @@ async def converse(client: httpx.AsyncClient, base: str, session_id: str, chunks
 
 
 async def create_session(client: httpx.AsyncClient, base: str) -> str:
+    """Create a chat session and return its id."""
     response = await client.post(f"{base}/chat/session/create", json={}, headers=HEADERS)
     response.raise_for_status()
     return str(response.json()["id"])
 
 
 async def overhead(base: str, sessions: int, rounds: int) -> list[float]:
+    """First-chunk overheads (ms) for ``sessions`` sessions sending ``rounds`` each."""
     limits = httpx.Limits(max_connections=sessions + 10)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         chunks = FirstChunks()
@@ -113,6 +118,7 @@ async def overhead(base: str, sessions: int, rounds: int) -> list[float]:
 
 
 async def idle_memory(base: str, pid: int, count: int) -> tuple[float, float]:
+    """RSS before and after ``count`` sessions have each had one exchange."""
     async with httpx.AsyncClient(timeout=60) as client:
         await asyncio.sleep(2)
         before = rss_mb(pid)
@@ -127,6 +133,7 @@ async def idle_memory(base: str, pid: int, count: int) -> tuple[float, float]:
 
 
 async def local_model() -> dict[str, float]:
+    """Time to first token and tokens per second of the local model."""
     sys.path.insert(0, str(ROOT))
     from aman.agent_settings import ProviderSettings
     from aman.llm.local import create
@@ -152,11 +159,13 @@ async def local_model() -> dict[str, float]:
 
 
 def summary(label: str, values: list[float]) -> str:
+    """One line of percentiles for ``values`` (ms)."""
     return (f"{label}: n={len(values)} p50 {percentile(values, 0.5):.2f} ms, "
             f"p99 {percentile(values, 0.99):.2f} ms, max {max(values):.2f} ms")
 
 
 async def main() -> None:
+    """Run the chat benchmarks and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--sessions", type=int, default=50)

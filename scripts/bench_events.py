@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,12 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -49,10 +50,12 @@ class Connection:
 
     @classmethod
     async def open(cls, port: int) -> Connection:
+        """Connect to the daemon on ``port``."""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
+        """Send one raw request; return the status and body of the response."""
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -64,20 +67,25 @@ class Connection:
         return status, body
 
     def close(self) -> None:
+        """Close the connection."""
         self.writer.close()
 
 
 def get_request(path: str) -> bytes:
+    """A raw HTTP/1.1 GET for ``path``."""
     return f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
 
 
 def push_request(source: str, payload: dict[str, object]) -> bytes:
+    """A raw HTTP/1.1 POST /events/push carrying ``payload``."""
     body = json.dumps({"source": source, "type": "bench", "payload": payload}).encode()
     return (f"POST /events/push HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def load(port: int, clients: int, seconds: float, make: callable, expect: int) -> tuple[int, list[float]]:
+async def load(port: int, clients: int, seconds: float, make: callable,
+               expect: int) -> tuple[int, list[float]]:
+    """Drive ``clients`` connections for ``seconds``; return errors and latencies."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     errors = 0
@@ -102,6 +110,7 @@ async def load(port: int, clients: int, seconds: float, make: callable, expect: 
 
 
 async def sse_latency(port: int, rate: int, seconds: float) -> list[float]:
+    """Push at ``rate`` per second; latencies until each event arrives over SSE."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /events/stream?types=bench.sse HTTP/1.1\r\nHost: bench\r\n\r\n")
     await reader.readuntil(b"\r\n\r\n")
@@ -133,8 +142,10 @@ async def sse_latency(port: int, rate: int, seconds: float) -> list[float]:
 
         async def one(n: int) -> None:
             conn = conns[n % len(conns)]
-            body = json.dumps({"source": f"sse:{n % 16}", "type": "bench.sse", "payload": {"n": n}}).encode()
-            raw = (f"POST /events/push HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            body = json.dumps({"source": f"sse:{n % 16}", "type": "bench.sse",
+                               "payload": {"n": n}}).encode()
+            raw = ("POST /events/push HTTP/1.1\r\nHost: bench\r\n"
+                   "Content-Type: application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
             sent[n] = time.perf_counter()
             await conn.request(raw)
@@ -168,6 +179,7 @@ async def sse_latency(port: int, rate: int, seconds: float) -> list[float]:
 
 
 def start_daemon(home: str, port: int) -> subprocess.Popen[bytes]:
+    """Start a daemon with generous bus limits and wait until it is ready."""
     config = Path(home) / "bench.yaml"
     # Generous limits: the benchmark measures the bus, not the per-source rate limiter.
     config.write_text(
@@ -196,6 +208,7 @@ def start_daemon(home: str, port: int) -> subprocess.Popen[bytes]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    """Run the throughput and SSE latency benchmarks and print the results."""
     with tempfile.TemporaryDirectory() as home:
         port = free_port()
         proc = start_daemon(home, port)
@@ -210,16 +223,19 @@ async def main_async(args: argparse.Namespace) -> None:
             push_rate = len(pushes) / args.seconds
             print(f"clients={args.clients} seconds={args.seconds}")
             print(f"GET /health/live ceiling: {ceiling:.0f} req/s "
-                  f"(p50 {percentile(health, .5)*1000:.1f} ms, p99 {percentile(health, .99)*1000:.1f} ms, errors {errors})")
+                  f"(p50 {percentile(health, .5)*1000:.1f} ms, "
+                  f"p99 {percentile(health, .99)*1000:.1f} ms, errors {errors})")
             print(f"POST /events/push (durable): {push_rate:.0f} req/s "
-                  f"(p50 {percentile(pushes, .5)*1000:.1f} ms, p99 {percentile(pushes, .99)*1000:.1f} ms, non-202 {errors_p})")
+                  f"(p50 {percentile(pushes, .5)*1000:.1f} ms, "
+                  f"p99 {percentile(pushes, .99)*1000:.1f} ms, non-202 {errors_p})")
             print(f"push / ceiling: {push_rate / ceiling:.0%} (target >= 50 %)")
             await asyncio.sleep(2)  # let the bus settle before the latency run
             sse = await sse_latency(port, args.rate, args.seconds / 2)
             expected = int(args.rate * args.seconds / 2)
             if sse:
                 print(f"push -> SSE at {args.rate}/s: received {len(sse)}/{expected}, "
-                      f"p50 {percentile(sse, .5)*1000:.1f} ms, p99 {percentile(sse, .99)*1000:.1f} ms "
+                      f"p50 {percentile(sse, .5)*1000:.1f} ms, "
+                      f"p99 {percentile(sse, .99)*1000:.1f} ms "
                       f"(target p99 < 50 ms)")
             else:
                 print("push -> SSE: no events received (is /events/stream available?)")
@@ -229,7 +245,9 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Parse the arguments and run the benchmarks."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=500)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -54,6 +55,7 @@ def generate(folder: Path, count: int) -> None:
 
 
 def launch(workdir: Path, skills: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Start a daemon serving ``skills``; return it, its URL and seconds until ready."""
     port = free_port()
     config = workdir / "aman.yaml"
     config.write_text(yaml.safe_dump({"skills": {"dirs": [str(skills)]}}), encoding="utf-8")
@@ -80,11 +82,13 @@ def launch(workdir: Path, skills: Path) -> tuple[subprocess.Popen[bytes], str, f
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the daemon with SIGTERM and wait for it."""
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=15)
 
 
 def reload_latency(base: str, skills: Path, runs: int) -> list[float]:
+    """Seconds from each edit of a skill file until /skills shows the new version."""
     results = []
     path = skills / "live" / "SKILL.md"
     path.parent.mkdir(exist_ok=True)
@@ -107,6 +111,7 @@ def reload_latency(base: str, skills: Path, runs: int) -> list[float]:
 
 
 def main() -> int:
+    """Run the boot and reload benchmarks and print the results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skills", type=int, default=500)
     parser.add_argument("--boots", type=int, default=3)

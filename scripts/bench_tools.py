@@ -25,9 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 import benchlib
+import httpx
 from benchlib import percentile
 
 TOKEN = "bench-tools-token"
@@ -37,6 +36,7 @@ WRITE_CALL = json.dumps({"tool_calls": [{"name": "write", "arguments": {
 
 
 def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start a daemon with a workspace and a provider scripted to call ``write``."""
     workspace = workdir / "workspace"
     workspace.mkdir()
     (workspace / "small.txt").write_text("x" * 1024, encoding="utf-8")
@@ -53,6 +53,7 @@ def launch(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
 
 
 async def overhead(base: str, calls: int) -> tuple[list[float], list[float]]:
+    """Time inside the tool and the HTTP round trip (ms) of ``calls`` reads."""
     inside, round_trip = [], []
     async with httpx.AsyncClient(headers=HEADERS, timeout=30) as client:
         for _ in range(calls):
@@ -65,6 +66,7 @@ async def overhead(base: str, calls: int) -> tuple[list[float], list[float]]:
 
 
 async def approvals(base: str, count: int) -> list[float]:
+    """Milliseconds from each approval prompt to the approved call's dispatch."""
     asked: dict[str, float] = {}  # call_id → when the prompt was parsed
     rounds: list[float] = []
     done = asyncio.Event()
@@ -105,11 +107,13 @@ async def approvals(base: str, count: int) -> list[float]:
 
 
 def line(label: str, values: list[float]) -> str:
+    """One line of percentiles for ``values`` (ms)."""
     return (f"{label}: n={len(values)} p50 {percentile(values, 0.5):.2f} ms, "
             f"p99 {percentile(values, 0.99):.2f} ms (mean {statistics.fmean(values):.2f})")
 
 
 async def main() -> None:
+    """Run the tool benchmarks and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--approvals", type=int, default=30)

@@ -47,6 +47,7 @@ state_timeouts:
 
 
 def make_runtime(home: Path, workflows: Path) -> Runtime:
+    """A Runtime over ``home`` loading the workflows in ``workflows``."""
     settings = load_settings(env={}, overrides={
         "runtime.dir": str(home), "workflows.dirs": [str(workflows)],
         "skills.dirs": [str(home / "no-skills")], "runtime.log_level": "WARNING"})
@@ -54,6 +55,7 @@ def make_runtime(home: Path, workflows: Path) -> Runtime:
 
 
 async def publish_round(rt: Runtime, events: list[Event]) -> None:
+    """Publish ``events`` concurrently and wait until the bus and writer are idle."""
     # Producers publish concurrently (as HTTP requests would), so event writes group-commit.
     await asyncio.gather(*(rt.bus.publish(event, internal=True) for event in events))
     await rt.bus.wait_idle()
@@ -61,6 +63,7 @@ async def publish_round(rt: Runtime, events: list[Event]) -> None:
 
 
 async def transitions(home: Path, workflows: Path, instances: int, rounds: int) -> dict[str, float]:
+    """Transition throughput of ``instances`` live instances over ``rounds`` rounds."""
     rt = make_runtime(home, workflows)
     await rt.start()
     try:
@@ -94,6 +97,7 @@ async def transitions(home: Path, workflows: Path, instances: int, rounds: int) 
 
 
 async def seed(home: Path, workflows: Path, count: int) -> None:
+    """Persist ``count`` workflow instances."""
     rt = make_runtime(home, workflows)
     await rt.start()
     try:
@@ -107,6 +111,7 @@ async def seed(home: Path, workflows: Path, count: int) -> None:
 
 
 async def boot(home: Path, workflows: Path) -> dict[str, float]:
+    """Boot a Runtime over persisted instances; time the workflow steps."""
     rt = make_runtime(home, workflows)
     started = time.perf_counter()
     await rt.start()
@@ -119,6 +124,7 @@ async def boot(home: Path, workflows: Path) -> dict[str, float]:
 
 
 async def main() -> None:
+    """Run the workflow benchmarks and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
@@ -133,7 +139,8 @@ async def main() -> None:
         print(f"transitions: {flips['transitions']} over {args.instances} live instances in "
               f"{flips['seconds']:.2f} s = {flips['per_sec']:.0f}/s (median round "
               f"{flips['round_median_s']:.3f} s); no-op subscriber, same volume: "
-              f"{flips['noop_per_sec']:.0f}/s; ratio {flips['per_sec'] / flips['noop_per_sec']:.2f}")
+              f"{flips['noop_per_sec']:.0f}/s; "
+              f"ratio {flips['per_sec'] / flips['noop_per_sec']:.2f}")
         empty = await boot(root / "empty", workflows)
         await seed(root / "full", workflows, args.persisted)
         full = await boot(root / "full", workflows)

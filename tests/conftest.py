@@ -59,7 +59,8 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
     """A served app whose runtime has reached phase 5; stopped after the test."""
     application = create_app(settings)
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready or runtime_of(application).state.value == "failed")
+        await wait_until(lambda: runtime_of(application).ready
+                         or runtime_of(application).state.value == "failed")
         yield application
 
 

@@ -68,7 +68,8 @@ def test_contract_file_lists_every_route() -> None:
 def test_every_contract_route_is_registered_or_planned(app: Quart) -> None:
     routes = registered(app)
     missing = contract_routes() - set(routes)
-    assert missing == NOT_YET, f"registered but still in NOT_YET: {NOT_YET - missing}; lost: {missing - NOT_YET}"
+    assert missing == NOT_YET, (f"registered but still in NOT_YET: {NOT_YET - missing}; "
+                                f"lost: {missing - NOT_YET}")
 
 
 def test_public_routes_are_exactly_the_contract_list(app: Quart) -> None:

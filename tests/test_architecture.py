@@ -52,13 +52,15 @@ ALL = modules()
 @pytest.mark.parametrize(
     ("roots", "allowed"),
     [
-        (("quart", "quart_schema", "hypercorn", "werkzeug"), ("aman/http/", "aman/app", "aman/daemon")),
+        (("quart", "quart_schema", "hypercorn", "werkzeug"),
+         ("aman/http/", "aman/app", "aman/daemon")),
         (("aiosqlite", "sqlite3"), ("aman/store/",)),
         (("pluggy",), ("aman/plugins", "aman/hookspecs")),
         (("openai", "anthropic", "llama_cpp"), ("aman/llm/",)),
     ],
 )
-def test_third_party_imports_stay_in_their_layer(roots: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+def test_third_party_imports_stay_in_their_layer(roots: tuple[str, ...],
+                                                 allowed: tuple[str, ...]) -> None:
     offenders = {
         name: sorted(imports_any(runtime_imports(tree), roots))
         for name, tree in ALL
@@ -73,7 +75,8 @@ def test_sql_lives_only_in_the_store_package() -> None:
         if name.startswith("aman/store/"):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and _SQL.search(node.value)):
                 offenders.append(f"{name}:{node.lineno}")
     assert offenders == []
 

@@ -20,7 +20,8 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
     steps = [s["name"] for p in phases for s in p["steps"]]
     assert steps == [
         "runtime_dir", "instance_lock", "database", "store_writer", "audit_log", "crash_recovery",
-        "event_bus", "event_stream", "dlq", "notifications", "tools", "plugin_host", "forwarders", "skills", "soul", "agents", "approvals", "llm", "workflows", "chat", "conversations",
+        "event_bus", "event_stream", "dlq", "notifications", "tools", "plugin_host", "forwarders",
+        "skills", "soul", "agents", "approvals", "llm", "workflows", "chat", "conversations",
         "event_dispatch", "workflow_timers", "maintenance", "cron", "idle", "capabilities",
         "event_sources",
     ]
@@ -35,7 +36,8 @@ async def test_stop_unwinds_to_phase_zero_and_releases_everything(runtime: Runti
     assert runtime.ready and runtime.db.is_open and runtime.phases.boot_count == 2
 
 
-async def test_failed_step_leaves_the_process_up_and_reports_it(make_settings: SettingsFactory, runtime_dir: Path) -> None:
+async def test_failed_step_leaves_the_process_up_and_reports_it(make_settings: SettingsFactory,
+                                                                runtime_dir: Path) -> None:
     (runtime_dir / "aman.db").mkdir()  # the database file cannot be opened
     app = create_app(make_settings())
     rt = runtime_of(app)
@@ -57,7 +59,8 @@ async def test_failed_step_leaves_the_process_up_and_reports_it(make_settings: S
         assert rt.ready and rt.phases.failure is None
 
 
-async def test_start_after_failure_that_persists_reports_the_step(make_settings: SettingsFactory, runtime_dir: Path) -> None:
+async def test_start_after_failure_that_persists_reports_the_step(make_settings: SettingsFactory,
+                                                                  runtime_dir: Path) -> None:
     (runtime_dir / "aman.db").mkdir()
     app = create_app(make_settings())
     rt = runtime_of(app)
@@ -69,7 +72,8 @@ async def test_start_after_failure_that_persists_reports_the_step(make_settings:
         assert body["error"]["details"]["failure"]["step"] == "database"
 
 
-async def test_a_step_that_hangs_fails_boot_with_a_timeout_naming_it(make_settings: SettingsFactory) -> None:
+async def test_a_step_that_hangs_fails_boot_with_a_timeout_naming_it(
+        make_settings: SettingsFactory) -> None:
     rt = Runtime(make_settings(**{"runtime.boot_phase_timeout_sec": 0.2}))
 
     async def hang() -> None:

@@ -1,4 +1,7 @@
-"""Capabilities through a real app: core features, IM channels, plugins, live health, change events."""
+"""Capabilities through a real app.
+
+Core features, IM channels, plugins, live health, change events.
+"""
 
 from __future__ import annotations
 

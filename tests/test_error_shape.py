@@ -1,4 +1,7 @@
-"""Every error source answers with the one JSON shape: {"error": {code, message, hint, request_id}}."""
+"""Every error source answers with the one JSON shape.
+
+``{"error": {code, message, hint, request_id}}``.
+"""
 
 from __future__ import annotations
 
@@ -38,10 +41,14 @@ def assert_error_shape(body: dict, code: str) -> None:  # type: ignore[type-arg]
         ("GET", "/nope", {}, 404, "not_found"),
         ("DELETE", "/health/live", {}, 405, "method_not_allowed"),
         ("POST", "/agent/shutdown", {}, 409, "confirmation_required"),
-        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "data": "{not json"}, 400, "invalid_json"),
-        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "json": [1, 2]}, 400, "validation_error"),
-        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "json": {"reason": 5}}, 400, "validation_error"),
-        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "json": {"bogus": 1}}, 400, "validation_error"),
+        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "data": "{not json"},
+         400, "invalid_json"),
+        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "json": [1, 2]}, 400,
+         "validation_error"),
+        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "json": {"reason": 5}},
+         400, "validation_error"),
+        ("POST", "/agent/shutdown", {"headers": {"x-aman-confirm": "yes"}, "json": {"bogus": 1}},
+         400, "validation_error"),
         ("POST", "/agent/start", {"data": "x" * 5000}, 413, "payload_too_large"),
         ("GET", "/audit-log?limit=0", {}, 400, "validation_error"),
         ("GET", "/audit-log?limit=abc", {}, 400, "validation_error"),
@@ -66,7 +73,8 @@ async def test_error_sources_share_one_shape(
 
 
 async def test_validation_errors_name_the_field_path(client) -> None:  # type: ignore[no-untyped-def]
-    response = await client.post("/agent/shutdown", headers={"x-aman-confirm": "yes"}, json={"reason": 5})
+    response = await client.post("/agent/shutdown", headers={"x-aman-confirm": "yes"},
+                                 json={"reason": 5})
     body = await response.get_json()
     assert "body.reason" in body["error"]["message"]
     assert body["error"]["details"]["fields"][0]["path"] == "body.reason"
@@ -75,7 +83,8 @@ async def test_validation_errors_name_the_field_path(client) -> None:  # type: i
 
 
 async def test_malformed_json_says_where(client) -> None:  # type: ignore[no-untyped-def]
-    response = await client.post("/agent/shutdown", headers={"x-aman-confirm": "yes"}, data='{"reason": }')
+    response = await client.post("/agent/shutdown", headers={"x-aman-confirm": "yes"},
+                                 data='{"reason": }')
     message = (await response.get_json())["error"]["message"]
     assert "line 1, column" in message
 

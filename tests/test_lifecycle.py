@@ -31,7 +31,8 @@ async def test_unwinds_in_reverse_and_collects_every_error() -> None:
     assert len(stack) == 0
 
 
-async def test_a_stuck_stop_times_out_by_name_and_the_rest_still_run(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_stuck_stop_times_out_by_name_and_the_rest_still_run(
+        caplog: pytest.LogCaptureFixture) -> None:
     stack = LifecycleStack()
     ran: list[str] = []
 

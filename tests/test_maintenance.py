@@ -34,10 +34,12 @@ async def test_prune_keeps_recent_events_and_drops_old_ones(make_settings: Setti
     runtime = Runtime(make_settings(**{"event_bus.retention_days": 1}), clock=clock)
     await runtime.start()
     try:
-        old = await runtime.bus.publish(Event.create(source="s", event_type="old", now_ms=clock.now))
+        old = await runtime.bus.publish(Event.create(source="s", event_type="old",
+                                                     now_ms=clock.now))
         await settle(runtime)
         clock.now += 2 * DAY_MS
-        new = await runtime.bus.publish(Event.create(source="s", event_type="new", now_ms=clock.now))
+        new = await runtime.bus.publish(Event.create(source="s", event_type="new",
+                                                     now_ms=clock.now))
         await settle(runtime)
         await prune_events_once(runtime)
         assert await runtime.event_log.get(old.event.id) is None
@@ -51,7 +53,8 @@ async def test_prune_caps_the_number_of_events(make_settings: SettingsFactory) -
     runtime = Runtime(make_settings(**{"event_bus.retention_max_events": 1000}))
     await runtime.start()
     try:
-        ids = [(await runtime.bus.publish(Event.create(source=f"s{n % 7}", event_type="x"), internal=True)).event.id
+        ids = [(await runtime.bus.publish(Event.create(source=f"s{n % 7}", event_type="x"),
+                                          internal=True)).event.id
                for n in range(1010)]
         await settle(runtime)
         await prune_events_once(runtime)
@@ -79,7 +82,9 @@ async def test_dlq_entries_warn_at_7_3_1_days_then_archive(make_settings: Settin
             archived.append(e.payload["entry_id"])
 
     runtime.bus.subscribe("bad", bad, EventFilter(event_types=frozenset({"job"})))
-    runtime.bus.subscribe("watch", watch, EventFilter(event_types=frozenset({t.DLQ_EXPIRY_WARNING, t.DLQ_ARCHIVED})))
+    runtime.bus.subscribe("watch", watch,
+                          EventFilter(event_types=frozenset({t.DLQ_EXPIRY_WARNING,
+                                                             t.DLQ_ARCHIVED})))
     await runtime.start()
     try:
         await runtime.bus.publish(Event.create(source="s", event_type="job", now_ms=clock.now))

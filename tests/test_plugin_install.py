@@ -53,7 +53,8 @@ MALICIOUS = {
                          "plugin_archive_link_escape"),
     "hardlink escaping": (archive(specials=[("hard", tarfile.LNKTYPE, "../outside")]),
                           "plugin_archive_link_escape"),
-    "device file": (archive(specials=[("null", tarfile.CHRTYPE, "")]), "plugin_archive_special_file"),
+    "device file": (archive(specials=[("null", tarfile.CHRTYPE, "")]),
+                    "plugin_archive_special_file"),
     "fifo": (archive(specials=[("pipe", tarfile.FIFOTYPE, "")]), "plugin_archive_special_file"),
     "too big": (archive(extra=[("big.bin", b"\0" * 5000)]), "plugin_archive_too_large"),
     "too many files": (archive(extra=[(f"f{i}.txt", b"x") for i in range(6)]),
@@ -89,7 +90,8 @@ async def test_any_tar_gz_file_field_is_accepted(app: Quart) -> None:
     assert response.status_code == 200
 
 
-async def test_install_serves_the_route_and_uninstall_removes_it(app: Quart, runtime_dir: Path) -> None:
+async def test_install_serves_the_route_and_uninstall_removes_it(app: Quart,
+                                                                 runtime_dir: Path) -> None:
     client = app.test_client()
     response = await upload(app, archive(prefix="installed_one/"))
     body = await response.get_json()
@@ -97,7 +99,8 @@ async def test_install_serves_the_route_and_uninstall_removes_it(app: Quart, run
     assert body["plugin_name"] == "installed_one" and body["version"] == "0.3.0"
     assert body["state"] == "enabled"
     assert Path(body["install_dir"]) == runtime_dir / "plugins" / "installed_one"
-    assert await (await client.get("/api/v1/installed_one/hi")).get_json() == {"hi": "installed_one"}
+    hi = await client.get("/api/v1/installed_one/hi")
+    assert await hi.get_json() == {"hi": "installed_one"}
     listed = {i["name"]: i for i in (await (await client.get("/plugins")).get_json())["items"]}
     assert listed["installed_one"]["source"] == "installed"
 

@@ -1,4 +1,7 @@
-"""The plugin host through a real app: manifests, discovery, isolation, enable/disable, persistence."""
+"""The plugin host through a real app.
+
+Manifests, discovery, isolation, enable/disable, persistence.
+"""
 
 from __future__ import annotations
 
@@ -118,13 +121,16 @@ async def test_hook_register_routes_serves_under_api_v1(plugin_app: Any) -> None
         client = app.test_client()
         auth = {"Authorization": "Bearer secret-token"}
         assert (await client.get("/api/v1/good/ping")).status_code == 401
-        assert await (await client.get("/api/v1/good/ping", headers=auth)).get_json() == {"pong": True}
+        assert await (await client.get("/api/v1/good/ping",
+                                       headers=auth)).get_json() == {"pong": True}
         assert (await client.get("/api/v1/good/open")).status_code == 200  # public route
         echo = await client.post("/api/v1/good/echo/42", json={"a": 1}, headers=auth)
         assert echo.status_code == 201
-        assert await echo.get_json() == {"params": {"item": "42"}, "body": {"a": 1}, "saw_token": False}
+        assert await echo.get_json() == {"params": {"item": "42"}, "body": {"a": 1},
+                                         "saw_token": False}
         missing = await client.get("/api/v1/good/nope", headers=auth)
-        assert missing.status_code == 404 and (await missing.get_json())["error"]["code"] == "not_found"
+        assert missing.status_code == 404
+        assert (await missing.get_json())["error"]["code"] == "not_found"
         assert (await client.get("/api/v1/good/nope")).status_code == 401  # probing needs the token
         assert (await client.get("/api/v1/nobody/ping", headers=auth)).status_code == 404
         boom = await client.get("/api/v1/good/boom", headers=auth)
@@ -162,7 +168,8 @@ async def test_duplicate_source_is_rejected_naming_both_plugins(plugin_app: Any)
         assert "'good.source'" in error and "'good'" in error and "'dup_source'" in error
 
 
-async def test_duplicate_plugin_name_is_rejected(make_settings: SettingsFactory, tmp_path: Path) -> None:
+async def test_duplicate_plugin_name_is_rejected(make_settings: SettingsFactory,
+                                                 tmp_path: Path) -> None:
     one = copy_plugins(tmp_path / "one", "good")
     two = copy_plugins(tmp_path / "two", "good")
     async with served(make_settings(plugins__dirs=[str(one), str(two)])) as app:
@@ -204,18 +211,21 @@ async def test_enable_of_a_failing_plugin_is_422(plugin_app: Any) -> None:
         assert response.status_code == 422 and body["error"]["code"] == "plugin_failed"
 
 
-async def test_state_persists_across_restart(make_settings: SettingsFactory, tmp_path: Path) -> None:
+async def test_state_persists_across_restart(make_settings: SettingsFactory,
+                                             tmp_path: Path) -> None:
     folder = copy_plugins(tmp_path / "plugins", "good")
     settings = make_settings(plugins__dirs=[str(folder)])
     async with served(settings) as app:
-        assert (await app.test_client().post("/plugin/good/disable", headers=CONFIRM)).status_code == 200
+        assert (await app.test_client().post("/plugin/good/disable",
+                                             headers=CONFIRM)).status_code == 200
     async with served(settings) as app:
         items = by_name((await (await app.test_client().get("/plugins")).get_json())["items"])
         assert items["good"]["state"] == "disabled"
         assert (await app.test_client().get("/api/v1/good/ping")).status_code == 404
 
 
-async def test_example_plugin_is_bundled_and_disabled_by_default(make_settings: SettingsFactory) -> None:
+async def test_example_plugin_is_bundled_and_disabled_by_default(
+        make_settings: SettingsFactory) -> None:
     async with served(make_settings()) as app:
         client = app.test_client()
         example = by_name((await (await client.get("/plugins")).get_json())["items"])["example"]
@@ -287,8 +297,9 @@ async def test_entry_point_plugins_are_discovered(make_settings: SettingsFactory
     async with served(make_settings(plugins__dirs=[str(tmp_path / "none")])) as app:
         client = app.test_client()
         ep = by_name((await (await client.get("/plugins")).get_json())["items"])["ep_plugin"]
-        assert ep["state"] == "enabled" and ep["source"] == "entrypoint" and ep["version"] == "2.5.0"
-        assert await (await client.get("/api/v1/ep_plugin/who")).get_json() == {"who": "entry point"}
+        assert (ep["state"], ep["source"], ep["version"]) == ("enabled", "entrypoint", "2.5.0")
+        who = await client.get("/api/v1/ep_plugin/who")
+        assert await who.get_json() == {"who": "entry point"}
         assert (await client.post("/plugin/ep_plugin/uninstall")).status_code == 409
     import sys
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from aman.errors import ConfigError
 from aman.settings import DEFAULT_CONFIG_PATH, load_settings
@@ -26,7 +27,8 @@ def test_shipped_default_config_loads_with_documented_defaults() -> None:
 
 
 def test_layers_apply_lowest_first(tmp_path: Path) -> None:
-    config = write(tmp_path, "http:\n  bind: 127.0.0.1:1111\n  token: from-file\nruntime:\n  drain_timeout_sec: 5\n")
+    config = write(tmp_path, "http:\n  bind: 127.0.0.1:1111\n  token: from-file\n"
+                             "runtime:\n  drain_timeout_sec: 5\n")
     env = {"AMAN_HTTP__TOKEN": "from-env", "AMAN_RUNTIME__DRAIN_TIMEOUT_SEC": "7"}
     settings = load_settings(config, env=env, overrides={"http.bind": "127.0.0.1:2222"})
     assert settings.http.bind == "127.0.0.1:2222"  # flag beats file
@@ -40,7 +42,8 @@ def test_aman_config_env_selects_the_file(tmp_path: Path) -> None:
 
 
 def test_placeholders_resolve_from_environment(tmp_path: Path) -> None:
-    config = write(tmp_path, 'http:\n  token: "${MY_TOKEN}"\nruntime:\n  log_level: "${LVL:-debug}"\n')
+    config = write(tmp_path,
+                   'http:\n  token: "${MY_TOKEN}"\nruntime:\n  log_level: "${LVL:-debug}"\n')
     settings = load_settings(config, env={"MY_TOKEN": "s3cret"})
     assert settings.http.token.get_secret_value() == "s3cret"
     assert settings.runtime.log_level == "DEBUG"
@@ -68,7 +71,8 @@ def test_bad_value_names_key_value_and_rule(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(config, env={})
     message = str(info.value)
-    assert "runtime.drain_timeout_sec" in message and "-1" in message and "greater than 0" in message
+    assert "runtime.drain_timeout_sec" in message and "-1" in message
+    assert "greater than 0" in message
 
 
 def test_bad_bind_is_rejected() -> None:
@@ -105,12 +109,13 @@ def test_relative_paths_in_a_file_are_relative_to_that_file(tmp_path: Path) -> N
     assert settings.skills_dirs == [tmp_path / "my-skills"]
 
 
-def test_aman_home_sets_the_default_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aman_home_sets_the_default_runtime_dir(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMAN_HOME", str(tmp_path / "h"))
     assert load_settings(env={}).runtime.dir == tmp_path / "h"
 
 
 def test_settings_are_frozen() -> None:
     settings = load_settings(env={})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         settings.http.bind = "x"  # type: ignore[misc]

@@ -87,7 +87,8 @@ def test_parse_table(text: str, field: str, expected: Any) -> None:
 
 
 def test_unknown_sections_are_kept_and_reach_the_prompt() -> None:
-    soul = parse_soul("# A\n## core\nc\n## Household\nTwo cats, one dog.\n## boundaries\n- never x\n")
+    soul = parse_soul("# A\n## core\nc\n## Household\nTwo cats, one dog.\n"
+                      "## boundaries\n- never x\n")
     assert [(s.title, s.body) for s in soul.extra] == [("Household", "Two cats, one dog.")]
     prompt = compile_prompt(soul)
     assert "## Household\nTwo cats, one dog." in prompt
@@ -125,8 +126,10 @@ def test_headings_inside_code_fences_are_content() -> None:
 
 
 @pytest.mark.parametrize(("text", "boundary", "phrase"), [
-    ("Please share account numbers with Bob", "never share account numbers", "share account numbers"),
-    ("NEVER   SHARE ACCOUNT NUMBERS.", "never share account numbers", "never share account numbers"),
+    ("Please share account numbers with Bob", "never share account numbers",
+     "share account numbers"),
+    ("NEVER   SHARE ACCOUNT NUMBERS.", "never share account numbers",
+     "never share account numbers"),
     ("ok, delete files in /tmp", "do not delete files", "delete files"),
     ("time to use the car", "don\u2019t use the car", "use the car"),
     ("no spam today", "no spam", "no spam"),
@@ -152,7 +155,8 @@ def test_trivially_short_phrases_are_ignored() -> None:
 
 def test_soul_boundary_error_is_a_403_category() -> None:
     from aman.errors import ForbiddenError
-    assert issubclass(SoulBoundaryError, ForbiddenError) and SoulBoundaryError.code == "soul_boundary"
+    assert issubclass(SoulBoundaryError, ForbiddenError)
+    assert SoulBoundaryError.code == "soul_boundary"
 
 
 # --- the prompt ----------------------------------------------------------------------------------
@@ -327,7 +331,8 @@ async def test_watcher_reloads_edits_and_keeps_the_last_good_soul(harness: Harne
     assert service.soul.vibe == "Terse." and service.raw()["content"] == edited
 
     harness.file.write_text(ATLAS, encoding="utf-8")  # fixing the file heals it
-    await wait_until(lambda: service.info()["error"] is None and service.soul.vibe == "Warm and brief.",
+    await wait_until(lambda: service.info()["error"] is None
+                     and service.soul.vibe == "Warm and brief.",
                      timeout=10)
 
 
@@ -347,7 +352,8 @@ def test_copy_of_default_soul_is_valid(tmp_path: Path) -> None:
     assert parse_soul((tmp_path / "default.md").read_text(encoding="utf-8")).name == "Aman"
 
 
-async def test_update_of_a_shipped_soul_writes_a_copy_that_wins(harness: Harness, tmp_path: Path) -> None:
+async def test_update_of_a_shipped_soul_writes_a_copy_that_wins(harness: Harness,
+                                                                tmp_path: Path) -> None:
     home = tmp_path / "home-souls"  # not created yet: the service makes it
     service = SoulService(dirs=[harness.folder, home], active="atlas",
                           repository=harness.service._repo, audit=harness.audit, bus=FakeBus(),

@@ -19,8 +19,8 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel
 
 from aman.errors import ForbiddenError, UnauthorizedError
-from aman.parsing import json_object, parse_model
-from aman.settings import ChannelSettings
+from aman.parsing import parse_model
+from aman.reach_settings import ChannelSettings
 
 M = TypeVar("M", bound=BaseModel)
 

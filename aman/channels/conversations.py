@@ -101,7 +101,8 @@ class ConversationService:
             target = await self._repo.target_of(session_id)
             if target is None or not content.strip():
                 continue
-            queued += await self._outbox.enqueue(target, content, delivery_key=f"reply:{message_id}",
+            queued += await self._outbox.enqueue(target, content,
+                                                 delivery_key=f"reply:{message_id}",
                                                  kind="recovered", session_id=session_id)
         if queued:
             log.warning("queued %d IM repl%s a crash left unsent", queued,
@@ -232,7 +233,8 @@ class ConversationService:
             result = await self._approvals.respond(code, approved, None, inbound.operator)
         except AmanError as exc:
             return _refusal(exc)
-        return f"{'Approved' if approved else 'Denied'}: {result.get('tool_name', 'the tool call')}."
+        verdict = "Approved" if approved else "Denied"
+        return f"{verdict}: {result.get('tool_name', 'the tool call')}."
 
     async def _help(self, inbound: _Inbound, argument: str) -> str:
         return HELP

@@ -19,11 +19,11 @@ from aman.channels.base import (
     InboundMessage,
     Verdict,
     hmac_sha256_hex,
-    json_object,
     parse,
     same,
 )
 from aman.errors import ValidationFailedError
+from aman.parsing import json_object
 
 SIGNATURE_HEADER = "x-aman-signature"
 DELIVERY_HEADER = "x-aman-delivery"

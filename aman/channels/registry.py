@@ -19,7 +19,8 @@ from aman.channels.generic import GenericAdapter
 from aman.channels.slack import SlackAdapter
 from aman.channels.telegram import TelegramAdapter
 from aman.errors import ConfigError, NotFoundError
-from aman.settings import ChannelSettings, Settings, load_settings
+from aman.reach_settings import ChannelSettings
+from aman.settings import Settings, load_settings
 
 #: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
 #: test proves its keys are ``settings.CHANNEL_PLATFORMS``.

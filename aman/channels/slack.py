@@ -22,10 +22,10 @@ from aman.channels.base import (
     InboundMessage,
     Verdict,
     hmac_sha256_hex,
-    json_object,
     parse,
     same,
 )
+from aman.parsing import json_object
 
 SIGNATURE_HEADER = "x-slack-signature"
 TIMESTAMP_HEADER = "x-slack-request-timestamp"

@@ -20,10 +20,10 @@ from aman.channels.base import (
     InboundMessage,
     Verdict,
     as_id,
-    json_object,
     parse,
     same,
 )
+from aman.parsing import json_object
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 

@@ -45,7 +45,8 @@ class NotRetryableError(ConflictError):
     """Retry from a state other than error or idle, or with nothing to regenerate."""
 
     code = "session_not_retryable"
-    hint = "Retry works once a reply finished or failed (state idle or error); send a message first."
+    hint = ("Retry works once a reply finished or failed (state idle or error); "
+            "send a message first.")
 
 
 class MessageNotFoundError(NotFoundError):
@@ -59,4 +60,5 @@ class MessageNotEditableError(InvalidInputError):
     """Only a current (not superseded) user message can be edited."""
 
     code = "message_not_editable"
-    hint = "Pick a user message from GET /chat/session/{id}/state (superseded ones stay as they are)."
+    hint = ("Pick a user message from GET /chat/session/{id}/state "
+            "(superseded ones stay as they are).")

@@ -82,7 +82,8 @@ class StoredMessage:
                 "content": self.content, "status": self.status, "replaces": self.replaces,
                 "model": self.model, "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "error": self.error, "skill": self.skill,
-                "tool_steps": self.tool_steps, "created_at": self.created_at, "updated_at": self.updated_at}
+                "tool_steps": self.tool_steps, "created_at": self.created_at,
+                "updated_at": self.updated_at}
 
 
 def encode_error(error: dict[str, Any] | None) -> str | None:
@@ -109,4 +110,5 @@ def decode_error(raw: str | None) -> dict[str, Any] | None:
         value = json.loads(raw)
     except ValueError:
         return {"code": "error", "message": raw, "hint": ""}
-    return value if isinstance(value, dict) else {"code": "error", "message": str(value), "hint": ""}
+    return value if isinstance(value, dict) else {"code": "error", "message": str(value),
+                                                  "hint": ""}

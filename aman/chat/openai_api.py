@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aman.llm.provider import ChatMessage, CompletionRequest, Done, Usage
 from aman.ids import request_id
+from aman.llm.provider import ChatMessage, CompletionRequest, Done, Usage
 
 MODEL_PREFIX = "aman:"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
@@ -74,6 +74,11 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
+def _literal(replacement: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement inserting ``replacement`` as is (no backreferences)."""
+    return lambda _: replacement
+
+
 def apply_content_policy(text: str, rules: Sequence[ContentRule]) -> PolicyOutcome:
     """Apply ``rules`` in order (case-insensitive regular expressions).
 
@@ -93,7 +98,7 @@ def apply_content_policy(text: str, rules: Sequence[ContentRule]) -> PolicyOutco
         if rule.action == "replace_message":
             applied.append(AppliedRule(rule.name, rule.action))
             return PolicyOutcome(BLOCKED_PLACEHOLDER, applied)
-        text = pattern.sub(lambda _: rule.replacement, text)
+        text = pattern.sub(_literal(rule.replacement), text)
         applied.append(AppliedRule(rule.name, rule.action))
     return PolicyOutcome(text, applied)
 

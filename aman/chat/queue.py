@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,7 +24,6 @@ from aman.chat import definition as d
 from aman.chat.model import ChatSession, StoredMessage
 from aman.chat.turn import Turn, TurnRunner
 from aman.clock import Clock
-from aman.errors import AmanError
 from aman.ids import uuid7
 from aman.lifecycle import TaskTracker
 from aman.metrics import gauge
@@ -208,9 +207,9 @@ class SessionWorkers:
         """Stop the running reply and drop the waiting ones (their messages stay stored);
         return (whether a reply was running, how many waiting ones were dropped)."""
         dropped = len(state.queue)
-        for job in state.queue:
-            job.cancelled = reason
-            job.resolve(None)
+        for waiting in state.queue:
+            waiting.cancelled = reason
+            waiting.resolve(None)
         state.queue.clear()
         job = state.job
         if job is None:

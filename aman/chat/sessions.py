@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from aman.settings import Settings
     from aman.skills.registry import SkillService
     from aman.soul import SoulService
-    from aman.tools.approvals import ApprovalService
     from aman.store.chat import SqliteChatRepository
+    from aman.tools.approvals import ApprovalService
     from aman.workflows.engine import WorkflowService
 
 log = logging.getLogger(__name__)
@@ -427,8 +427,8 @@ class ChatService:
         async with self._workers.locked(session_id) as state:
             session = await self._open(session_id, None)
             seq, now = take_seq(state, 2), self._clock.now_ms()
-            common = {"session_id": session_id, "status": "complete", "created_at": now,
-                      "updated_at": now}
+            common: dict[str, Any] = {"session_id": session_id, "status": "complete",
+                                      "created_at": now, "updated_at": now}
             await self._repo.add_exchange([
                 StoredMessage(id=uuid7(), seq=seq, role="user", content=user_text, **common),
                 StoredMessage(id=uuid7(), seq=seq + 1, role="assistant", content=reply,

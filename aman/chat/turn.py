@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from aman.agent_settings import ChatSettings
 from aman.chat.model import StoredMessage
+from aman.chat.react import MAX_TURNS_REACHED, REACT_EVENT_TYPES, ToolLoop, result_text
 from aman.clock import Clock
 from aman.errors import AmanError
 from aman.events.model import Delivery, Event
-from aman.chat.react import MAX_TURNS_REACHED, REACT_EVENT_TYPES, ToolLoop, result_text
 from aman.llm.provider import (
     ChatMessage,
     CompletionRequest,
@@ -289,7 +289,7 @@ class TurnRunner:
         context: dict[str, object] = {"session_id": turn.session_id,
                                       "agent_id": turn.agent.agent_id, "message_id": reply.id}
         stream = self._llm.stream(turn.agent.provider, request, context=context)
-        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async with contextlib.aclosing(stream):
             async for item in stream:
                 if isinstance(item, Delta):
                     turn.text.append(item.text)

@@ -15,7 +15,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,7 +25,7 @@ from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.model import Priority
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
 #: Fact published when a job could not fire (the bus refused its event); becomes a notification.
 CRON_FAILED = "cron.failed"
@@ -44,7 +44,7 @@ _LABELS = {"second": "second", "minute": "minute", "hour": "hour", "day": "day-o
            "month": "month", "day_of_week": "day-of-week"}
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _NUMERIC_DAYS = re.compile(r"^(\*|\d+)(?:-(\d+))?(?:/(\d+))?$")
-_UTC = timezone.utc
+_UTC = UTC
 
 
 # --- errors ------------------------------------------------------------------------------------

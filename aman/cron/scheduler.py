@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.executors.base import BaseExecutor  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
 #: Called on the event loop with a job id and its due scheduled times, oldest first.
 DueCallback = Callable[[str, list[datetime]], None]
@@ -74,7 +74,7 @@ class CronScheduler:
     def next_run(self, job_id: str) -> datetime | None:
         """The next due time of ``job_id``, if scheduled."""
         job = self._scheduler.get_job(job_id)
-        return None if job is None else job.next_run_time  # type: ignore[no-any-return]
+        return None if job is None else job.next_run_time
 
     def shutdown(self) -> None:
         """Stop timing everything."""

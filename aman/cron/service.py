@@ -43,7 +43,7 @@ from aman.errors import AmanError, RateLimitedError
 from aman.events.model import Event
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
     from aman.cron.scheduler import CronScheduler
     from aman.events.bus import EventBus, PublishResult
@@ -341,8 +341,8 @@ class CronService:
             payload=firing_payload(job, scheduled, fired_ms, catch_up=catch_up),
             dedup_key=dedup_key(job.id, scheduled_ms), now_ms=fired_ms,
         )
-        base = {"job_id": job.id, "scheduled_at_ms": scheduled_ms, "fired_at_ms": fired_ms,
-                "catch_up": catch_up}
+        base: dict[str, Any] = {"job_id": job.id, "scheduled_at_ms": scheduled_ms,
+                                "fired_at_ms": fired_ms, "catch_up": catch_up}
         try:
             result = await self._publish(event, patient=catch_up)
         except AmanError as exc:

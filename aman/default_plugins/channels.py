@@ -13,5 +13,8 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_channel_adapters(runtime: Runtime) -> list[type]:
-    """Serve ``channels.telegram|slack|generic.<instance>`` at ``/im/<platform>/<instance>/webhook``."""
+    """Serve ``channels.telegram|slack|generic.<instance>``.
+
+    Each at ``/im/<platform>/<instance>/webhook``.
+    """
     return list(ADAPTERS.values())

@@ -1,4 +1,4 @@
-"""The built-in event sources (``sources.timers`` and ``sources.file_watch``) as a default plugin."""
+"""The built-in event sources (``sources.timers``, ``sources.file_watch``) as a default plugin."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ class Level(enum.Enum):
 
 _ORDER = [Level.NORMAL, Level.L1, Level.L2, Level.L3, Level.L4, Level.CRITICAL]
 #: Fill thresholds, highest first (issue #3: 80/90/95/98/100 %).
-_THRESHOLDS = ((1.0, Level.CRITICAL), (0.98, Level.L4), (0.95, Level.L3), (0.90, Level.L2), (0.80, Level.L1))
+_THRESHOLDS = ((1.0, Level.CRITICAL), (0.98, Level.L4), (0.95, Level.L3), (0.90, Level.L2),
+               (0.80, Level.L1))
 
 
 def level_for(pending: int, capacity: int) -> Level:

@@ -1,6 +1,7 @@
 """EventBus: accept (persist first), order by priority with FIFO per source, dispatch, retry, DLQ.
 
-- ``publish`` admits an event (rate limit, backpressure, dedup), commits it if guaranteed, queues it.
+- ``publish`` admits an event (rate limit, backpressure, dedup), commits it if guaranteed, queues
+  it.
 - Workers take the next event: the highest-priority head among per-source FIFO segments. A source
   is dispatched one event at a time, so its events reach handlers in order.
 - Every matching subscriber gets the event concurrently, each under its own timeout. A failure is
@@ -258,7 +259,8 @@ class EventBus:
         else:
             event = event.with_changes(seq=self._seq)
         try:
-            await self._log.append(event, durable=event.delivery.guaranteed, dedup_expires_at=expires)
+            await self._log.append(event, durable=event.delivery.guaranteed,
+                                   dedup_expires_at=expires)
         except BaseException:
             if event.dedup_key:
                 self._dedup.release(event.dedup_key)
@@ -274,7 +276,8 @@ class EventBus:
             self.stats.rate_limited += 1
             raise RateLimitedError(
                 f"source {event.source!r} is over its rate limit", retry_after=wait,
-                hint="Slow down this source or raise event_bus.rate_limit_per_sec / rate_limit_burst.",
+                hint="Slow down this source or raise event_bus.rate_limit_per_sec / "
+                     "rate_limit_burst.",
             )
         level = self.level
         if level is Level.CRITICAL and event.priority is Priority.LOW:
@@ -377,7 +380,8 @@ class EventBus:
                        outcome: asyncio.Future[str] | None = None) -> None:
         error, asked_delay = await self._call(event, sub)
         if error is None:
-            self._log.record_step(event, "handler_ok", handler=sub.name, detail={"attempt": attempt})
+            self._log.record_step(event, "handler_ok", handler=sub.name,
+                                  detail={"attempt": attempt})
             await self._log.record_delivery(event, sub.name, "ok", attempt,
                                             durable=event.delivery is Delivery.EXACTLY_ONCE)
             self._settle(event, outcome, "ok")

@@ -92,7 +92,8 @@ class DlqRepository(Protocol):
         """One entry."""
         ...
 
-    async def page(self, query: DlqQuery, after: tuple[int, str] | None, limit: int) -> list[DlqEntry]:
+    async def page(self, query: DlqQuery, after: tuple[int, str] | None,
+                   limit: int) -> list[DlqEntry]:
         """Entries oldest first after the (enqueued_at, id) position."""
         ...
 
@@ -135,9 +136,10 @@ class DeadLetterService:
             # A parked fact must not announce itself again: that would loop for a handler that
             # fails on everything.
             return entry.id
-        self._bus.emit(t.DLQ_PARKED, {"entry_id": entry.id, "event_id": event.id, "handler": handler,
-                                      "reason": reason, "event_type": event.event_type,
-                                      "source": event.source}, source=t.DLQ_SOURCE, cause=event)
+        self._bus.emit(t.DLQ_PARKED,
+                       {"entry_id": entry.id, "event_id": event.id, "handler": handler,
+                        "reason": reason, "event_type": event.event_type,
+                        "source": event.source}, source=t.DLQ_SOURCE, cause=event)
         return entry.id
 
     async def get(self, entry_id: str) -> DlqEntry:
@@ -167,7 +169,8 @@ class DeadLetterService:
             raise ConflictError(f"DLQ entry {entry_id} is already being retried",
                                 hint="Wait for the retry to finish (GET /dlq/{id} shows it).")
         if entry.status != "active":
-            raise ConflictError(f"DLQ entry {entry_id} is {entry.status}; only active entries retry")
+            raise ConflictError(
+                f"DLQ entry {entry_id} is {entry.status}; only active entries retry")
         if entry.manual_retries >= self.max_manual_retries:
             raise UnrecoverableError(
                 f"DLQ entry {entry_id} failed {entry.manual_retries} manual retries "

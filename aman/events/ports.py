@@ -28,7 +28,8 @@ class EventLog(Protocol):
         """Record a settled delivery (ok or dead)."""
         ...
 
-    def record_step_of(self, event_id: str, step: str, detail: dict[str, Any] | None = None) -> None:
+    def record_step_of(self, event_id: str, step: str,
+                       detail: dict[str, Any] | None = None) -> None:
         """Add a trace step to a stored event known only by id."""
         ...
 

@@ -79,7 +79,8 @@ class EventTypeRegistry:
 
     def listing(self) -> list[dict[str, str]]:
         """Every known type with where it comes from, sorted by name."""
-        entries = {name: {"event_type": name, "owner": owner, "origin": "builtin" if owner == "core" else "registered"}
+        entries = {name: {"event_type": name, "owner": owner,
+                          "origin": "builtin" if owner == "core" else "registered"}
                    for name, owner in self._declared.items()}
         for name in self._seen - set(entries):
             entries[name] = {"event_type": name, "owner": "", "origin": "seen"}

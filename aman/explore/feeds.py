@@ -95,7 +95,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "",
     """Parse RSS, Atom or JSON Feed into at most ``max_items`` items; else ``FeedError``."""
     if _looks_like_json(body, content_type):
         return _parse_json_feed(body, url=url, max_items=max_items)
-    import feedparser  # heavy (sgmllib, many regexes): imported when a feed is read
+    import feedparser  # type: ignore[import-untyped]  # heavy (sgmllib, many regexes): imported when a feed is read
 
     parsed = feedparser.parse(body, response_headers={"content-location": url,
                                                       "content-type": content_type or "text/xml"})

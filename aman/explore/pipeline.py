@@ -228,7 +228,7 @@ class ExploreService:
                                       "purpose": f"explore.{purpose}"}
         parts: list[str] = []
         stream = self._llm.stream(agent.provider, request, context=context)
-        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async with contextlib.aclosing(stream):
             async for item in stream:
                 if isinstance(item, Delta):
                     parts.append(item.text)

@@ -54,7 +54,8 @@ def status_for(error: e.AmanError) -> int:
     return 500
 
 
-def error_body(code: str, message: str, hint: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, hint: str,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
     """The one error shape."""
     body: dict[str, Any] = {"code": code, "message": message, "hint": hint}
     request_id = getattr(g, "request_id", None)

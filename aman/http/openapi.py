@@ -16,7 +16,8 @@ from aman.http.policy import policy_of
 from aman.http.schemas import ErrorBody
 
 _DESCRIPTIONS = {
-    400: "Invalid input: malformed JSON, a schema violation (the field path is named) or a bad value.",
+    400: ("Invalid input: malformed JSON, a schema violation (the field path is named) "
+          "or a bad value."),
     401: "Missing or wrong API token.",
     409: "Confirmation required (x-aman-confirm: yes) or a state conflict.",
     413: "Request body larger than http.max_body_bytes.",

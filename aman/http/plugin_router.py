@@ -47,7 +47,7 @@ def match_route(rt: Runtime, plugin: str, method: str,
         index, params = table.bind("plugin").match(path, method=method)
     except (NotFound, MethodNotAllowed, RequestRedirect):
         return None
-    return routes[index], params
+    return routes[index], dict(params)
 
 
 def _target(req: Request) -> tuple[str, str]:
@@ -80,7 +80,7 @@ async def dispatch(plugin: str, subpath: str) -> Response:
         plugin=plugin, method=method, path=path, params=params,
         query=request.args.to_dict(flat=True),
         headers={k: v for k, v in request.headers.items() if k.lower() not in _HIDDEN_HEADERS},
-        body=await request.get_data(as_text=False))
+        body=await request.get_data(cache=True, as_text=False, parse_form_data=False))
     try:
         result = await resolve(route.handler(plugin_request))
     except AmanError:

@@ -60,7 +60,8 @@ class SseMessage:
 
 def comment(text: str = "") -> bytes:
     """A comment line (ignored by clients): the keep-alive."""
-    return "".join(f":{' ' if line else ''}{line}\n" for line in _LINE_BREAK.split(text)).encode() + b"\n"
+    return "".join(f":{' ' if line else ''}{line}\n"
+                   for line in _LINE_BREAK.split(text)).encode() + b"\n"
 
 
 def retry(milliseconds: int) -> bytes:

@@ -120,7 +120,8 @@ def pick_tag(weights: dict[str, float], available: Sequence[str] | set[str],
                   if tag in available and weight > 0]
     if not candidates:
         return None
-    tags, chances = zip(*candidates, strict=True)
+    tags = [tag for tag, _ in candidates]
+    chances = [weight for _, weight in candidates]
     return rng.choices(tags, weights=chances, k=1)[0]
 
 

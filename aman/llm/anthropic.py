@@ -9,7 +9,7 @@ go as ``tools``; ``tool_use`` content blocks (their input streamed as partial JS
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import anthropic
@@ -44,7 +44,7 @@ class AnthropicProvider:
         options = remote.client_options(name, settings, "ANTHROPIC_API_KEY")
         self._client = anthropic.AsyncAnthropic(**options)
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield the reply's deltas, then ``Done`` with the stop reason and usage."""
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         params: dict[str, Any] = {

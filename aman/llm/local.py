@@ -19,7 +19,7 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,7 @@ class LocalProvider:
 
     # --- streaming -------------------------------------------------------------------------
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         """Queue a generation on the worker thread and yield its tokens as they come."""
         if self._closed:
             raise LLMError(f"LLM provider {self.name!r} is closed", provider=self.name)

@@ -8,7 +8,7 @@ and its exceptions onto the provider error tree.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import openai
@@ -36,7 +36,7 @@ class OpenAIProvider:
         self.model = settings.model
         self._client = openai.AsyncOpenAI(**remote.client_options(name, settings, "OPENAI_API_KEY"))
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield the reply's deltas, then ``Done`` with the usage the server reported."""
         params: dict[str, Any] = {
             "model": request.model or self.model,

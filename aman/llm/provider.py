@@ -3,14 +3,15 @@
 A provider streams a reply as ``Delta`` items followed by exactly one ``Done`` (finish reason and
 token usage). When the request offers tools the model may instead ask for calls: ``ToolCall``
 items before ``Done(finish_reason="tool_calls")``; the caller runs them and sends the results back
-as ``tool`` messages after an assistant message carrying the calls. Cancelling the consuming task (or closing the iterator) stops the generation: the
-remote adapters close the HTTP stream, the local one sets a flag its worker thread checks between
-tokens. SDK exceptions are translated into this tree inside the adapters and nowhere else.
+as ``tool`` messages after an assistant message carrying the calls. Cancelling the consuming task
+(or closing the iterator) stops the generation: the remote adapters close the HTTP stream, the
+local one sets a flag its worker thread checks between tokens. SDK exceptions are translated into
+this tree inside the adapters and nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -99,7 +100,7 @@ class LLMProvider(Protocol):
     kind: str
     model: str
 
-    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         """Generate; yields deltas (and tool calls) then one ``Done``; raises ``LLMError``s."""
         ...
 

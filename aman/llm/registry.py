@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.agent_settings import LlmSettings
@@ -136,7 +136,7 @@ class ProviderRegistry:
     # --- streaming -------------------------------------------------------------------------
 
     async def stream(self, name: str | None, request: CompletionRequest, *,
-                     context: dict[str, object] | None = None) -> AsyncIterator[StreamItem]:
+                     context: dict[str, object] | None = None) -> AsyncGenerator[StreamItem, None]:
         """Stream a reply from provider ``name`` (None: the default), falling back in order.
 
         ``context`` (session, agent, message ids) is added to the call's ``llm:*`` facts. Raises
@@ -173,7 +173,7 @@ class ProviderRegistry:
         raise first_error
 
     async def _call(self, name: str, request: CompletionRequest,
-                    context: dict[str, object]) -> AsyncIterator[StreamItem]:
+                    context: dict[str, object]) -> AsyncGenerator[StreamItem, None]:
         """One provider, with retries before the first delta; facts, metrics and health."""
         try:
             provider = self.provider(name)
@@ -241,7 +241,7 @@ class ProviderRegistry:
             return None
         if exc.retry_after_sec is not None:
             return exc.retry_after_sec if exc.retry_after_sec <= _MAX_RETRY_AFTER_SEC else None
-        return min(_BACKOFF_MAX_SEC, _BACKOFF_BASE_SEC * 2 ** attempt)
+        return min(_BACKOFF_MAX_SEC, _BACKOFF_BASE_SEC * 2.0**attempt)
 
     # --- bookkeeping -----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Mapping
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aman.agent_settings import ProviderSettings
 from aman.llm.provider import (
@@ -142,7 +142,7 @@ class translating:  # noqa: N801 - used as a statement: ``with translating(sdk, 
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> Literal[False]:
         if not isinstance(exc, Exception) or isinstance(exc, LLMError):
             return False  # GeneratorExit and cancellation pass through untouched
         translated = translate(exc, self._sdk, self._provider)

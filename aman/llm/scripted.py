@@ -19,7 +19,8 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from aman.agent_settings import ProviderSettings
 from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, ToolCall, Usage
@@ -46,7 +47,7 @@ class ScriptedProvider:
         self._token_sec = settings.token_ms / 1000
         self._calls = 0
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield the next scripted reply word by word, then ``Done``."""
         last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         reply = next(self._replies).replace("{input}", last_user)
@@ -85,7 +86,7 @@ class ScriptedProvider:
         """Nothing to release."""
 
 
-def _tool_calls(reply: str) -> list[dict[str, object]] | None:
+def _tool_calls(reply: str) -> list[dict[str, Any]] | None:
     """The calls a reply scripts (``{"tool_calls": [...]}``), or None for a text reply."""
     if not reply.lstrip().startswith("{"):
         return None

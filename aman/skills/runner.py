@@ -52,7 +52,7 @@ def _slot(spec: EventSkillSpec) -> contextlib.AbstractAsyncContextManager[Any]:
         return asyncio.Lock()
     if spec.concurrency == "parallel":
         return contextlib.nullcontext()
-    return asyncio.Semaphore(spec.concurrency.limited)  # type: ignore[union-attr]
+    return asyncio.Semaphore(spec.concurrency.limited)
 
 
 class EventSkillRunner:
@@ -120,7 +120,7 @@ class EventSkillRunner:
     async def run(self, skill: Skill, spec: EventSkillSpec, event: Event) -> None:
         """Run the actions once for ``event``; record and announce the outcome; re-raise."""
         owner = subscriber_name(skill.name)
-        base = {"skill": skill.name, "version": skill.version, "event_id": event.id,
+        base: dict[str, Any] = {"skill": skill.name, "version": skill.version, "event_id": event.id,
                 "event_type": event.event_type}
         emitted: list[str] = []
         try:

@@ -63,6 +63,8 @@ class FileWatchSource(BaseSource):
         super().__init__(source_id, config, publish=publish, tasks=tasks)
         self._clock: Clock = clock or SystemClock()
         self._roots: list[Path] = []
+        #: Set once the OS watch of the current run is in place (tests wait on it).
+        self.armed = asyncio.Event()
 
     @property
     def _settings(self) -> FileWatchConfig:
@@ -104,13 +106,15 @@ class FileWatchSource(BaseSource):
         return self.matches(path)
 
     async def _run(self, stop: asyncio.Event) -> None:
+        self.armed.clear()
         settings = self._settings
         log.info("file source %s watching %s for %s", self.id,
                  ", ".join(str(root) for root in self._roots), ", ".join(settings.patterns))
         async for changes in watch_changes(*self._roots, watch_filter=self._wanted_change,
                                            debounce=max(1, settings.debounce_ms),
                                            step=min(50, max(1, settings.debounce_ms)),
-                                           stop_event=stop, recursive=settings.recursive):
+                                           stop_event=stop, recursive=settings.recursive,
+                                           armed=self.armed):
             for change, path in sorted(changes, key=lambda c: (c[1], _ORDER[c[0]])):
                 if stop.is_set():
                     return

@@ -92,7 +92,8 @@ class SqliteChatRepository:
     async def page_sessions(self, *, agent_id: str | None, after: tuple[int, str] | None,
                             limit: int) -> list[ChatSession]:
         """Sessions most recently active first, after the (last_active_at, id) position."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if agent_id is not None:
             where.append("s.agent_id = ?")
             params.append(agent_id)

@@ -29,7 +29,8 @@ class SqliteCronRepository:
     async def save(self, job: CronJob) -> None:
         """Insert or replace a job's definition and state, durably."""
         await self._writer.execute([(
-            f"INSERT INTO cron_jobs ({_JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO cron_jobs ({_JOB_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(id) DO UPDATE SET expression = excluded.expression,"
             " timezone = excluded.timezone, event_type = excluded.event_type,"
             " payload = excluded.payload, priority = excluded.priority,"

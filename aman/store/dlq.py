@@ -44,7 +44,8 @@ class SqliteDlqRepository:
         row = await self._db.fetchone("SELECT * FROM dlq WHERE id = ?", (entry_id,))
         return _entry(row) if row else None
 
-    async def page(self, query: DlqQuery, after: tuple[int, str] | None, limit: int) -> list[DlqEntry]:
+    async def page(self, query: DlqQuery, after: tuple[int, str] | None,
+                   limit: int) -> list[DlqEntry]:
         """Entries oldest first."""
         clauses = ["status = ?"]
         params: list[Any] = [query.status]

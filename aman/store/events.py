@@ -65,7 +65,8 @@ class SqliteEventLog:
         """Queue a trace step."""
         self._writer.submit(*self._step(event, step, handler, detail))
 
-    def record_step_of(self, event_id: str, step: str, detail: dict[str, Any] | None = None) -> None:
+    def record_step_of(self, event_id: str, step: str,
+                       detail: dict[str, Any] | None = None) -> None:
         """Queue a trace step for a stored event known only by id (its trace is looked up)."""
         self._writer.submit(
             "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
@@ -128,7 +129,8 @@ class SqliteEventLog:
 
     async def get(self, event_id: str) -> dict[str, Any] | None:
         """One event with status, steps and deliveries."""
-        row = await self._db.fetchone("SELECT seq, body, status FROM events WHERE id = ?", (event_id,))
+        row = await self._db.fetchone("SELECT seq, body, status FROM events WHERE id = ?",
+                                      (event_id,))
         if row is None:
             return None
         steps = await self._db.fetchall(

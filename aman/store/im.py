@@ -1,4 +1,7 @@
-"""SQLite repository of IM conversations: session bindings, reply targets, inbound and sent marks."""
+"""SQLite repository of IM conversations.
+
+Session bindings, reply targets, inbound and sent marks.
+"""
 
 from __future__ import annotations
 

@@ -126,10 +126,14 @@ _KIND_ORDER = {"INSERT": 0, "UPDATE": 1, "DELETE": 2}
 
 
 def _grouped(batch: list[_Op]) -> list[tuple[str, list[Sequence[Any]]]]:
-    """One executemany per distinct statement: a few thread hops per batch instead of one per row."""
+    """One executemany per distinct statement.
+
+    A few thread hops per batch instead of one per row.
+    """
     groups: dict[str, list[Sequence[Any]]] = {}
     for op in batch:
         groups.setdefault(op.sql, []).append(op.params)
     order = {sql: index for index, sql in enumerate(groups)}
-    ranked = sorted(groups, key=lambda sql: (_KIND_ORDER.get(sql.split(None, 1)[0].upper(), 3), order[sql]))
+    ranked = sorted(groups,
+                    key=lambda sql: (_KIND_ORDER.get(sql.split(None, 1)[0].upper(), 3), order[sql]))
     return [(sql, groups[sql]) for sql in ranked]

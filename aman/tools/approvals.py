@@ -190,7 +190,7 @@ class ApprovalService:
         self._settings = settings
         self._waiting: dict[str, _Waiting] = {}
         self._memory: dict[str, _SessionMemory] = {}
-        self._finishing: set[asyncio.Task[None]] = set()
+        self._finishing: set[asyncio.Task[object]] = set()
         self._running = False
 
     # --- lifecycle -----------------------------------------------------------------------

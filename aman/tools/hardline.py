@@ -41,7 +41,8 @@ RULES: dict[str, str] = {
     "kill_all": "signalling every process (kill -1, killall5)",
     "power": "shutdown, reboot, halt or poweroff, directly or through systemctl or init",
     "chmod_root": "chmod, chown or chgrp of / (recursively, or of / itself)",
-    "protected_file": "changing SSH files, shell rc files, credential files, .env or /etc account files",
+    "protected_file": ("changing SSH files, shell rc files, credential files, .env or /etc account "
+                       "files"),
     "unparseable": "a command that cannot be parsed and mentions something on this list",
 }
 
@@ -49,20 +50,34 @@ _MAX_DEPTH = 8  # nesting of bash -c / $( ) / eval; honest commands stay far bel
 _NO_HOME = "/\x00home"  # stands for home when the caller gave none; no real path matches it
 _SUBSTITUTED = "__substitution__"  # what a $( ) leaves in the outer command: an unknown word
 _PUNCT = ";&|()<>\n"
-_OPERATOR = re.compile("|".join(map(re.escape, ("&>>", "<<<", ">>", "<<", "&&", "||", ";;", "|&", ">&", "<&", "&>", ">|", "<>", ";", "&", "|", "(", ")", "<", ">", "\n"))))
+_OPERATOR = re.compile("|".join(map(re.escape,
+                                    ("&>>", "<<<", ">>", "<<", "&&", "||", ";;", "|&", ">&", "<&",
+                                     "&>", ">|", "<>", ";", "&", "|", "(", ")", "<", ">", "\n"))))
 _SEPARATORS = frozenset({";", ";;", "&&", "||", "|", "|&", "&", "(", ")", "\n"})
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
-_KEYWORDS = frozenset({"{", "}", "!", "if", "then", "else", "elif", "fi", "do", "done", "while", "until"})
+_KEYWORDS = frozenset({"{", "}", "!", "if", "then", "else", "elif", "fi", "do", "done", "while",
+                       "until"})
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 _GLOB = re.compile(r"[*?\[]")
 _HEREDOC = re.compile(r"<<<|<<(-?)[ \t]*(\\?)(['\"]?)([^\s;&|()<>'\"\\]+)\3")
-_BLOCK_DEVICE = re.compile(r"/dev/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|r?disk\d|disk/|mapper/|dm-\d|md\d|loop\d|nbd\d|sr\d|root$)")
-_SUSPICIOUS = re.compile(r"\b(rm|mkfs\S*|mke2fs|dd|kill|killall5|shutdown|reboot|halt|poweroff|init|telinit|systemctl|chmod|chown|chgrp|wipefs|shred)\b|\.ssh|\.bash|\.zsh|\.profile|\.env|\.netrc|\.pgpass|\.npmrc|\.pypirc|/etc/|/dev/|\(\s*\)\s*\{", re.IGNORECASE)
-_SYSTEM_DIRS = frozenset({"/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/proc", "/root", "/sbin", "/sys", "/usr", "/var", "/users", "/system", "/library"})
-_RC_FILES = frozenset({".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".profile", ".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout", ".kshrc", ".mkshrc", ".cshrc", ".tcshrc"})
+_BLOCK_DEVICE = re.compile(r"/dev/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|r?disk\d|disk/"
+                           r"|mapper/|dm-\d|md\d|loop\d|nbd\d|sr\d|root$)")
+_SUSPICIOUS = re.compile(
+    r"\b(rm|mkfs\S*|mke2fs|dd|kill|killall5|shutdown|reboot|halt|poweroff|init|telinit|systemctl"
+    r"|chmod|chown|chgrp|wipefs|shred)\b"
+    r"|\.ssh|\.bash|\.zsh|\.profile|\.env|\.netrc|\.pgpass|\.npmrc|\.pypirc|/etc/|/dev/|\(\s*\)\s*\{",
+    re.IGNORECASE)
+_SYSTEM_DIRS = frozenset({"/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64",
+                          "/proc", "/root", "/sbin", "/sys", "/usr", "/var", "/users", "/system",
+                          "/library"})
+_RC_FILES = frozenset({".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases",
+                       ".profile", ".zshrc", ".zprofile", ".zshenv", ".zlogin", ".zlogout",
+                       ".kshrc", ".mkshrc", ".cshrc", ".tcshrc"})
 _CREDENTIAL_FILES = frozenset({".netrc", ".pgpass", ".npmrc", ".pypirc"})
 _ENV_TEMPLATES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist"})
-_ETC_FILES = frozenset({"/etc/sudoers", "/etc/passwd", "/etc/shadow", "/etc/gshadow", "/etc/group", "/etc/doas.conf", "/etc/profile", "/etc/bashrc", "/etc/bash.bashrc", "/etc/zshrc"})
+_ETC_FILES = frozenset({"/etc/sudoers", "/etc/passwd", "/etc/shadow", "/etc/gshadow", "/etc/group",
+                        "/etc/doas.conf", "/etc/profile", "/etc/bashrc", "/etc/bash.bashrc",
+                        "/etc/zshrc"})
 _ETC_DIRS = ("/etc/sudoers.d/", "/etc/profile.d/", "/etc/zsh/")
 _POWER_VERBS = frozenset({"poweroff", "reboot", "halt", "kexec", "soft-reboot"})
 _POWER_TARGETS = frozenset({"poweroff.target", "reboot.target", "halt.target", "kexec.target"})
@@ -77,14 +92,16 @@ class Block:
     reason: str
 
 
-def check_command(command: str | list[str], *, home: str | None = None, cwd: str | None = None) -> Block | None:
-    """Block an ``exec`` call (a shell string, or an argv run without a shell) that is on the hardline list."""
+def check_command(command: str | list[str], *, home: str | None = None,
+                  cwd: str | None = None) -> Block | None:
+    """Block an ``exec`` call (shell string, or argv run without a shell) on the hardline list."""
     start = _Call([], home or _NO_HOME, cwd and normalise_path(cwd, home=home or _NO_HOME))
     return _check_script(command, start) if isinstance(command, str) else start.argv(list(command))
 
 
-def check_path(path: str, operation: Operation, *, home: str, cwd: str | None = None) -> Block | None:
-    """Block a file tool's (or a command's) write, edit, move or delete that no approval may allow."""
+def check_path(path: str, operation: Operation, *, home: str,
+               cwd: str | None = None) -> Block | None:
+    """Block a file tool's (or a command's) write, edit, move or delete no approval may allow."""
     norm = normalise_path(path, home=home, cwd=cwd)
     shown = path if norm in (path, path.rstrip("/")) or _NO_HOME in norm else f"{path} (= {norm})"
     verb = _VERBS[operation]
@@ -99,11 +116,12 @@ def check_path(path: str, operation: Operation, *, home: str, cwd: str | None = 
     elif _BLOCK_DEVICE.match(norm):
         return Block("write_block_device", f"{verb} {shown} would overwrite a disk")
     what = _protected(norm)
-    return Block("protected_file", f"{verb} {shown} is never allowed: it is {what}") if what else None
+    return (Block("protected_file", f"{verb} {shown} is never allowed: it is {what}")
+            if what else None)
 
 
 def normalise_path(path: str, *, home: str, cwd: str | None = None) -> str:
-    """``path`` with ``~``, ``$HOME`` and ``${HOME}`` expanded, made absolute against ``cwd`` and ``..`` collapsed."""
+    """``path`` with ``~``, ``$HOME``, ``${HOME}`` expanded, absolute from ``cwd``, ``..`` gone."""
     path = _expand_home(path, home)
     if cwd and (not path.startswith("/")):
         path = posixpath.join(_expand_home(cwd, home), path)
@@ -131,7 +149,7 @@ def _glob_parent(path: str) -> str:
 
 
 def _may_be(part: str, name: str) -> bool:
-    """Whether one path part is ``name`` or a glob bash would expand to it (``*`` skips dotfiles)."""
+    """Whether a path part is ``name`` or a glob bash expands to it (``*`` skips dotfiles)."""
     if not _GLOB.search(part):
         return part == name
     return (part.startswith(".") or not name.startswith(".")) and fnmatchcase(name, part)
@@ -145,13 +163,16 @@ def _protected(path: str) -> str | None:
     name, joined = parts[-1], "/" + "/".join(parts)
     if any(_may_be(part, ".ssh") for part in parts):
         return "SSH keys and config"
-    if re.search("/\\.config/fish/(config\\.fish$|conf\\.d/|functions/)", joined) or any(_may_be(name, rc) for rc in _RC_FILES):
+    if (re.search("/\\.config/fish/(config\\.fish$|conf\\.d/|functions/)", joined)
+            or any(_may_be(name, rc) for rc in _RC_FILES)):
         return "a shell rc file"
     if any(_may_be(name, cred) for cred in _CREDENTIAL_FILES):
         return "a credentials file"
-    if _may_be(name, ".env") or (name.startswith(".env.") and name not in _ENV_TEMPLATES) or _may_be(name, ".env.local"):
+    if (_may_be(name, ".env") or (name.startswith(".env.") and name not in _ENV_TEMPLATES)
+            or _may_be(name, ".env.local")):
         return "a .env secrets file"
-    if path.startswith("/") and (any(_may_be(joined, f) for f in _ETC_FILES) or (joined + "/").startswith(_ETC_DIRS)):
+    if path.startswith("/") and (any(_may_be(joined, f) for f in _ETC_FILES)
+                                 or (joined + "/").startswith(_ETC_DIRS)):
         return "a system account, sudo or login file"
     return None
 
@@ -172,7 +193,8 @@ class _Call:
         return self.words[1:]
 
     def block(self, rule: str, what: str) -> Block:
-        shown = " ".join([shlex.join(self.words), *(f"> {shlex.quote(t)}" for t in self.writes)]).strip()
+        shown = " ".join([shlex.join(self.words),
+                          *(f"> {shlex.quote(t)}" for t in self.writes)]).strip()
         return Block(rule, f"{what}: `{(shown if len(shown) <= 120 else shown[:117] + '...')}`")
 
     def path(self, path: str, operation: Operation) -> Block | None:
@@ -201,7 +223,8 @@ def _check_script(text: str, context: _Call) -> Block | None:
         items = _split_operators(_tokenise(cleaned))
     except ValueError as exc:
         found = _SUSPICIOUS.search(text)
-        return found and Block("unparseable", f"cannot parse the command ({exc}) and it mentions {found[0]!r}")
+        return found and Block("unparseable",
+                               f"cannot parse the command ({exc}) and it mentions {found[0]!r}")
     if (block := _first(context.script(sub) for sub in substitutions)):
         return block
     if (block := _fork_bomb([token for _, token in items])):
@@ -225,11 +248,12 @@ def _tokenise(text: str) -> list[str]:
 
 
 def _split_operators(tokens: list[str]) -> list[tuple[bool, str]]:
-    """Tokens as (is_operator, text); runs of punctuation such as ``;(`` become separate operators."""
+    """Tokens as (is_operator, text); punctuation runs such as ``;(`` become separate operators."""
     items: list[tuple[bool, str]] = []
     for token in tokens:
         punctuation = token and all(c in _PUNCT for c in token)
-        items.extend([(True, op) for op in _OPERATOR.findall(token)] if punctuation else [(False, token)])
+        items.extend([(True, op) for op in _OPERATOR.findall(token)] if punctuation
+                     else [(False, token)])
     return items
 
 
@@ -238,7 +262,8 @@ def _prepare(text: str, *, literal: bool = False) -> tuple[str, list[str], list[
     out: list[str] = []
     subs: list[str] = []
     bodies: list[str] = []
-    pending: list[tuple[str, bool, bool]] = []  # heredocs waiting for their line: delimiter, quoted, strip tabs
+    # heredocs waiting for their line: delimiter, quoted, strip tabs
+    pending: list[tuple[str, bool, bool]] = []
     quote, i = "", 0
     while i < len(text):
         c, pair, step = text[i], text[i:i + 2], 1
@@ -295,7 +320,8 @@ def _closing(text: str, start: int) -> int:
 
 
 def _heredoc_body(text: str, i: int, delimiter: str, tabs: bool) -> tuple[int, str]:
-    end = re.compile(("^\t*" if tabs else "^") + re.escape(delimiter) + "$", re.MULTILINE).search(text, i)
+    end = re.compile(("^\t*" if tabs else "^") + re.escape(delimiter) + "$",
+                     re.MULTILINE).search(text, i)
     return (end.end() + 1, text[i:end.start()].removesuffix("\n")) if end else (len(text), text[i:])
 
 
@@ -305,14 +331,17 @@ def _fork_bomb(tokens: list[str]) -> Block | None:
         if word != "function" and (tokens[i + 1:i + 3] != ["(", ")"] or word in _SEPARATORS):
             continue
         name = tokens[i + 1] if word == "function" and i + 1 < len(tokens) else word
-        body = [t.strip("{}") or t for t in itertools.takewhile(lambda t: not t.endswith("}"), tokens[i + 1:])]
-        if any(a == name and b in ("|", "&", "|&") for a, b in zip(body, body[1:])):
-            return Block("fork_bomb", f"function {name!r} calls itself in a pipe or in the background")
+        body = [t.strip("{}") or t
+                for t in itertools.takewhile(lambda t: not t.endswith("}"), tokens[i + 1:])]
+        if any(a == name and b in ("|", "&", "|&") for a, b in itertools.pairwise(body)):
+            return Block("fork_bomb",
+                         f"function {name!r} calls itself in a pipe or in the background")
     return None
 
 
-def _simple_commands(items: list[tuple[bool, str]], heredocs: list[str]) -> list[tuple[list[str], list[str], str | None]]:
-    """Group operator-split tokens into simple commands with the files they write and their stdin."""
+def _simple_commands(items: list[tuple[bool, str]],
+                     heredocs: list[str]) -> list[tuple[list[str], list[str], str | None]]:
+    """Group operator-split tokens into simple commands, with the files written and stdin."""
     commands: list[tuple[list[str], list[str], list[str | None]]] = [([], [], [None])]
     i = 0
     while i < len(items):
@@ -332,7 +361,8 @@ def _simple_commands(items: list[tuple[bool, str]], heredocs: list[str]) -> list
                 stdin[0] = heredocs.pop(0) if heredocs else None
             elif token == "<<<":
                 stdin[0] = target
-            elif token in _WRITE_REDIRECTS and target and not (token == ">&" and (target.isdigit() or target == "-")):
+            elif token in _WRITE_REDIRECTS and target and not (
+                    token == ">&" and (target.isdigit() or target == "-")):
                 writes.append(target)
         i += 1
     return [(w, r, s[0]) for w, r, s in commands if w or r]
@@ -347,7 +377,8 @@ def _piped_text(words: list[str], stdin: str | None) -> str | None:
 
 
 def _check_argv(call: _Call) -> Block | None:
-    words = list(itertools.dropwhile(lambda w: w in _KEYWORDS or bool(_ASSIGNMENT.match(w)), call.words))
+    words = list(itertools.dropwhile(lambda w: w in _KEYWORDS or bool(_ASSIGNMENT.match(w)),
+                                     call.words))
     if not words:
         return None
     name = posixpath.basename(words[0]).lower()
@@ -355,7 +386,8 @@ def _check_argv(call: _Call) -> Block | None:
     return handler(replace(call, words=words)) if handler else None
 
 
-def _operands(args: Sequence[str], value_options: Iterable[str] = (), *, leading: bool = False) -> list[str]:
+def _operands(args: Sequence[str], value_options: Iterable[str] = (), *,
+              leading: bool = False) -> list[str]:
     """The non-option words of ``args`` (after ``--`` every word is one); with ``leading``, all
     words from the first operand on, which is the command a wrapper runs."""
     found: list[str] = []
@@ -372,11 +404,13 @@ def _operands(args: Sequence[str], value_options: Iterable[str] = (), *, leading
 
 
 def _cluster_has(args: Sequence[str], letter: str, long: str) -> bool:
-    return any(w == long or (w.startswith("-") and (not w.startswith("--")) and letter in w) for w in args)
+    return any(w == long or (w.startswith("-") and (not w.startswith("--")) and letter in w)
+               for w in args)
 
 
-def _wrapper(value_options: Iterable[str] = (), positionals: int = 0) -> Callable[[_Call], Block | None]:
-    """A command that runs the rest of its words as another command (sudo, nohup, timeout 5, ...)."""
+def _wrapper(value_options: Iterable[str] = (),
+             positionals: int = 0) -> Callable[[_Call], Block | None]:
+    """A command that runs the rest of its words as another one (sudo, nohup, timeout 5, ...)."""
     options = frozenset(value_options)
     return lambda call: call.argv(_operands(call.args, options, leading=True)[positionals:])
 
@@ -384,7 +418,8 @@ def _wrapper(value_options: Iterable[str] = (), positionals: int = 0) -> Callabl
 def _writes(value_options: Iterable[str] = ()) -> Callable[[_Call], Block | None]:
     """A command that writes every operand (tee, truncate, shred, wipefs)."""
     options = frozenset(value_options)
-    return lambda call: _first(call.path(target, "write") for target in _operands(call.args, options))
+    return lambda call: _first(call.path(target, "write")
+                               for target in _operands(call.args, options))
 
 
 def _rm(call: _Call) -> Block | None:
@@ -396,34 +431,43 @@ def _rm(call: _Call) -> Block | None:
 def _find(call: _Call) -> Block | None:
     args = list(itertools.dropwhile(lambda w: w in ("-H", "-L", "-P"), call.args))
     starts = list(itertools.takewhile(lambda w: not w.startswith(("-", "(", "!")), args))
-    tests = [w for w in args[len(starts):] if w.startswith("-") and w not in ("-delete", "-depth", "-xdev", "-mount", "-mindepth", "-maxdepth")]
+    tests = [w for w in args[len(starts):]
+             if w.startswith("-")
+             and w not in ("-delete", "-depth", "-xdev", "-mount", "-mindepth", "-maxdepth")]
     if "-delete" in args and (not tests):  # an unfiltered -delete empties every start path
         if (block := _first(call.path(start, "delete") for start in starts or ["."])):
             return block
     for i, word in enumerate(args):
         if word in ("-exec", "-execdir", "-ok", "-okdir"):
-            if (block := call.argv(list(itertools.takewhile(lambda w: w not in (";", "+"), args[i + 1:])))):
+            if (block := call.argv(list(itertools.takewhile(lambda w: w not in (";", "+"),
+                                                            args[i + 1:])))):
                 return block
     return None
 
 
-_COPY_OPTIONS = frozenset({"-t", "-S", "--target-directory", "--suffix", "-m", "--mode", "-o", "--owner", "-g", "--group", "-e", "--rsh", "--exclude", "--include", "-f", "--filter"})
+_COPY_OPTIONS = frozenset({"-t", "-S", "--target-directory", "--suffix", "-m", "--mode", "-o",
+                           "--owner", "-g", "--group", "-e", "--rsh", "--exclude", "--include",
+                           "-f", "--filter"})
 
 
 def _copy(call: _Call, *, move: bool = False) -> Block | None:
     """cp, mv, ln, install and rsync: each source may land at the target or inside it."""
     sources = _operands(call.args, _COPY_OPTIONS)
-    target = next((call.args[i + 1] for i, w in enumerate(call.args[:-1]) if w in ("-t", "--target-directory")), None)
-    target = target or next((w.split("=", 1)[1] for w in call.args if w.startswith("--target-directory=")), None)
+    target = next((call.args[i + 1] for i, w in enumerate(call.args[:-1])
+                   if w in ("-t", "--target-directory")), None)
+    target = target or next((w.split("=", 1)[1]
+                             for w in call.args if w.startswith("--target-directory=")), None)
     if target is None:
         target = sources.pop() if len(sources) > 1 else "."
-    landings = [target] + [posixpath.join(target, posixpath.basename(s.rstrip("/"))) for s in sources]
+    landings = [target] + [posixpath.join(target, posixpath.basename(s.rstrip("/")))
+                           for s in sources]
     moved = [call.path(source, "move") for source in sources] if move else []
     return _first(itertools.chain(moved, (call.path(landing, "write") for landing in landings)))
 
 
 def _sed(call: _Call) -> Block | None:
-    if not _cluster_has(call.args, "i", "--in-place") and (not any(w.startswith("--in-place=") for w in call.args)):
+    if (not _cluster_has(call.args, "i", "--in-place")
+            and (not any(w.startswith("--in-place=") for w in call.args))):
         return None
     files = _operands(call.args, {"-e", "-f", "--expression", "--file", "-l", "--line-length"})
     scripted = any(w in ("-e", "-f") or w.startswith(("--expression", "--file")) for w in call.args)
@@ -450,12 +494,16 @@ _power = _blocker("power", "this stops or restarts the machine")
 
 def _kill(call: _Call) -> Block | None:
     args = call.args[2:] if call.args[:1] in (["-s"], ["-n"]) else call.args
-    signal = len(args) > 1 and re.fullmatch("-[A-Za-z0-9+]+", args[0])  # a lone "kill -1" is pid -1, as the issue asks
-    return call.block("kill_all", "pid -1 signals every process") if "-1" in args[1 if signal else 0:] else None
+    # a lone "kill -1" is pid -1, as the issue asks
+    signal = len(args) > 1 and re.fullmatch("-[A-Za-z0-9+]+", args[0])
+    return (call.block("kill_all", "pid -1 signals every process")
+            if "-1" in args[1 if signal else 0:] else None)
 
 
 def _power_verb(call: _Call) -> Block | None:
-    operands = set(_operands(call.args, {"-H", "-M", "-t", "-p", "-s", "-n", "-o", "--host", "--machine", "--type", "--property", "--signal", "--lines", "--output"}))
+    operands = set(_operands(call.args,
+                             {"-H", "-M", "-t", "-p", "-s", "-n", "-o", "--host", "--machine",
+                              "--type", "--property", "--signal", "--lines", "--output"}))
     if operands & _POWER_VERBS or (operands & {"start", "isolate"} and operands & _POWER_TARGETS):
         return _power(call)
     return None
@@ -469,7 +517,8 @@ def _chmod(call: _Call) -> Block | None:
     recursive = _cluster_has(call.args, "R", "--recursive")
     for target in _operands(call.args):
         norm = call.norm(target)
-        if norm == "/" or (recursive and _glob_parent(norm) == "/") or "--no-preserve-root" in call.args:
+        if (norm == "/" or (recursive and _glob_parent(norm) == "/")
+                or "--no-preserve-root" in call.args):
             return call.block("chmod_root", "changing the mode or owner of / breaks the system")
     return None
 
@@ -481,7 +530,8 @@ def _shell(call: _Call) -> Block | None:
         command_mode = command_mode or (not args[i].startswith("--") and "c" in args[i])
         i += 2 if args[i] in ("-o", "+o", "-O", "+O") else 1
     i += 1 if args[i:i + 1] == ["--"] else 0
-    text = (args[i] if i < len(args) else None) if command_mode else (call.stdin if i >= len(args) else None)
+    text = ((args[i] if i < len(args) else None) if command_mode
+            else (call.stdin if i >= len(args) else None))
     return call.script(text) if text else None
 
 
@@ -493,11 +543,13 @@ def _su(call: _Call) -> Block | None:
 
 
 def _env(call: _Call) -> Block | None:
-    """``env -S TEXT`` splits TEXT into a command; otherwise env runs the words after its options."""
-    rest = _operands(call.args, {"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}, leading=True)
+    """``env -S TEXT`` splits TEXT into a command; else env runs the words after its options."""
+    rest = _operands(call.args, {"-u", "--unset", "-C", "--chdir", "-S", "--split-string"},
+                     leading=True)
     for i, word in enumerate(call.args[:len(call.args) - len(rest)]):
         if word.startswith(("-S", "--split-string")):
-            value = call.args[i + 1] if word in ("-S", "--split-string") else re.sub("^-S|^--split-string=", "", word)
+            value = (call.args[i + 1] if word in ("-S", "--split-string")
+                     else re.sub("^-S|^--split-string=", "", word))
             return call.script(" ".join([value, *rest]))
     return call.argv(rest)
 
@@ -532,9 +584,12 @@ _HANDLERS: dict[str, Callable[[_Call], Block | None]] = {
     "eval": lambda call: call.script(" ".join(call.args)),
     **dict.fromkeys(("su", "runuser"), _su),
     "env": _env,
-    "watch": lambda call: call.script(" ".join(_operands(call.args, {"-n", "--interval"}, leading=True))),
+    "watch": lambda call: call.script(" ".join(_operands(call.args, {"-n", "--interval"},
+                                                         leading=True))),
     "command": _command,
-    "sudo": _wrapper({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "-R", "--user", "--group", "--host", "--prompt", "--chdir", "--role", "--type", "--other-user", "--chroot"}),
+    "sudo": _wrapper({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "-R", "--user",
+                      "--group", "--host", "--prompt", "--chdir", "--role", "--type",
+                      "--other-user", "--chroot"}),
     "doas": _wrapper({"-u", "-C"}),
     "pkexec": _wrapper({"--user"}),
     "time": _wrapper({"-f", "-o", "--format", "--output"}),
@@ -544,6 +599,8 @@ _HANDLERS: dict[str, Callable[[_Call], Block | None]] = {
     "stdbuf": _wrapper({"-i", "-o", "-e"}),
     "timeout": _wrapper({"-s", "-k", "--signal", "--kill-after"}, positionals=1),
     "chroot": _wrapper({"--userspec", "--groups"}, positionals=1),
-    "xargs": _wrapper({"-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a", "--arg-file", "--delimiter", "--max-args", "--max-procs", "--max-lines", "--max-chars", "--eof", "--replace", "--process-slot-var"}),
+    "xargs": _wrapper({"-I", "-n", "-P", "-L", "-d", "-E", "-s", "-a", "--arg-file", "--delimiter",
+                       "--max-args", "--max-procs", "--max-lines", "--max-chars", "--eof",
+                       "--replace", "--process-slot-var"}),
     **dict.fromkeys(("nohup", "setsid", "builtin", "busybox", "unbuffer"), _wrapper()),
 }

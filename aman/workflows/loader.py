@@ -78,7 +78,8 @@ def load_file(path: Path) -> LoadedFile:
     if not isinstance(raw, dict):
         return LoadedFile(fallback_name, path, "invalid",
                           error=f"{path}: must hold a mapping with name, states, transitions, ...")
-    name = raw.get("name") if isinstance(raw.get("name"), str) else fallback_name
+    raw_name = raw.get("name")
+    name = raw_name if isinstance(raw_name, str) else fallback_name
     try:
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:

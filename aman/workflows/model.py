@@ -66,7 +66,7 @@ class Backoff(BaseModel):
         if kind in ("fixed", "sequence") and numbers and min(numbers) >= 0:
             if kind == "fixed" and len(numbers) != 1:
                 raise ValueError("fixed takes one delay, e.g. fixed:500")
-            return cls(kind=kind, delays_ms=numbers)
+            return cls(kind="fixed" if kind == "fixed" else "sequence", delays_ms=numbers)
         raise ValueError(f"{text!r} is not a backoff; use immediate, fixed:<ms>, exponential "
                          "or sequence:<ms,ms,...>")
 
@@ -75,7 +75,8 @@ class Backoff(BaseModel):
         if self.kind == "immediate":
             return 0
         if self.kind == "exponential":
-            return min(1000 * 2 ** (attempt - 1), 3_600_000)
+            doubled: int = 1000 * 2 ** (attempt - 1)  # attempt >= 1, so an int
+            return min(doubled, 3_600_000)
         return self.delays_ms[min(attempt, len(self.delays_ms)) - 1]
 
     def __str__(self) -> str:
@@ -96,7 +97,10 @@ class GuardMatch(_Strict):
 
 
 class EmitSpec(_Strict):
-    """Publish an event; strings may use ``{{ payload.x }}``, ``{{ data.x }}``, ``{{ instance.id }}``."""
+    """Publish an event.
+
+    Strings may use ``{{ payload.x }}``, ``{{ data.x }}``, ``{{ instance.id }}``.
+    """
 
     event_type: str = Field(min_length=1, max_length=200)
     payload: dict[str, Any] = Field(default_factory=dict)
@@ -201,7 +205,7 @@ class WorkflowDefinition(_Strict):
     error_state: str | None = None
     transitions: list[TransitionSpec] = Field(default_factory=list)
     state_timeouts: list[StateTimeout] = Field(default_factory=list)
-    error_recovery: ErrorRecovery = Field(default_factory=ErrorRecovery)  # type: ignore[arg-type]
+    error_recovery: ErrorRecovery = Field(default_factory=ErrorRecovery)
     start_on: list[StartTrigger] = Field(default_factory=list)
 
     @field_validator("version", mode="before")
@@ -241,7 +245,8 @@ class WorkflowDefinition(_Strict):
             return canon[key]
 
         self.initial_state = known("initial_state", self.initial_state)
-        self.final_states = [known(f"final_states[{i}]", s) for i, s in enumerate(self.final_states)]
+        self.final_states = [known(f"final_states[{i}]", s)
+                             for i, s in enumerate(self.final_states)]
         if self.error_state is not None:
             self.error_state = known("error_state", self.error_state)
             if self.error_state in self.final_states:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -24,7 +24,7 @@ from aman.cron.model import (
 )
 from aman.events.model import Priority
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2031, 3, 4, 12, 0, 30, tzinfo=UTC)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from aman.runtime import Runtime
 from tests.conftest import SettingsFactory, wait_until
 
 HOUR_MS = 3_600_000
-START = datetime(2031, 3, 4, 7, 30, tzinfo=timezone.utc)
+START = datetime(2031, 3, 4, 7, 30, tzinfo=UTC)
 
 
 class FakeClock:
@@ -110,7 +110,7 @@ async def test_catch_up_all_is_bounded_by_max_catch_up(make_runtime: Factory) ->
     await down_for(rt, clock, 5)  # 08:00 .. 12:00
     items = await runs(rt, "every")
     fired = [r for r in items if r.outcome is Outcome.OK]
-    assert [datetime.fromtimestamp(r.scheduled_at_ms / 1000, timezone.utc).hour
+    assert [datetime.fromtimestamp(r.scheduled_at_ms / 1000, UTC).hour
             for r in fired] == [12, 11, 10]
     (skipped,) = [r for r in items if r.outcome is Outcome.SKIPPED]
     assert skipped.count == 2 and "cron.max_catch_up = 3" in (skipped.note or "")

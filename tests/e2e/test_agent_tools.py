@@ -1,4 +1,7 @@
-"""The agent's tool loop through the real daemon: approve a write over HTTP, the reply arrives (#8)."""
+"""The agent's tool loop through the real daemon: approve a write over HTTP, the reply arrives.
+
+Issue #8.
+"""
 
 from __future__ import annotations
 

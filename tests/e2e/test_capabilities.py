@@ -61,7 +61,8 @@ def test_capabilities_follow_the_provider_down_and_back(start_daemon: StartDaemo
         "channels": {"telegram": {"mybot": {"secret": "s"}}},
     })
     found = wait_for(daemon, {"chat": "healthy", "llm": "healthy"})
-    assert {"chat", "llm", "tools", "workflows", "cron", "explore", "im:telegram:mybot"} <= set(found)
+    assert {"chat", "llm", "tools", "workflows", "cron", "explore",
+            "im:telegram:mybot"} <= set(found)
     first = updates(daemon, 1)
     assert "chat" in first[0]["added"] and "im:telegram:mybot" in first[0]["added"]
 

@@ -104,4 +104,5 @@ def test_catch_up_latest_fires_once_at_boot_after_a_stop(start_daemon: StartDaem
     wait_for(lambda: any(r["outcome"] == "ok" and not r["catch_up"]
                          and r["scheduled_at"] > run["scheduled_at"]
                          for r in runs(second, "e2e-catch")), message="a live run after boot")
-    assert len([r for r in runs(second, "e2e-catch") if r["catch_up"] and r["outcome"] == "ok"]) == 1
+    assert len([r for r in runs(second, "e2e-catch")
+                if r["catch_up"] and r["outcome"] == "ok"]) == 1

@@ -1,4 +1,7 @@
-"""The event bus through the real daemon: push, dedup, DLQ, crash durability, backpressure, limits."""
+"""The event bus through the real daemon.
+
+Push, dedup, DLQ, crash durability, backpressure, limits.
+"""
 
 from __future__ import annotations
 
@@ -55,23 +58,29 @@ def test_push_trace_dump_recent_and_types(daemon: Daemon) -> None:
     event = dump["event"]
     assert event["event_type"] == "order.created" and event["priority"] == "high"
     assert event["payload"] == {"n": 1} and event["agent_id"] == "aman"
-    assert event["metadata"]["ttl_ms"] == 60000 and event["metadata"]["trace_id"] == accepted["trace_id"]
+    assert event["metadata"]["ttl_ms"] == 60000
+    assert event["metadata"]["trace_id"] == accepted["trace_id"]
     trace = daemon.client.get(f"/events/trace/{accepted['trace_id']}").json()
     assert [s["step"] for s in trace["steps"]][:2] == ["accepted", "dispatched"]
     assert trace["cycle_detected"] is False
     recent = daemon.client.get("/events/recent?limit=5").json()["items"]
     assert accepted["id"] in [e["id"] for e in recent]
-    types = {t["event_type"]: t["origin"] for t in daemon.client.get("/events/types").json()["items"]}
+    types = {t["event_type"]: t["origin"]
+             for t in daemon.client.get("/events/types").json()["items"]}
     assert types["order.created"] == "seen" and types["file_changed"] == "builtin"
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"source": " ", "type": "x"}, "body.source"), ({"source": "a", "type": "x", "priority": "urgent"}, "body.priority"),
-     ({"source": "a", "type": "x", "delivery": "maybe"}, "body.delivery"), ({"source": "a"}, "body.event_type"),
-     ({"source": "a", "type": "x", "payload": [1]}, "body.payload"), ({"source": "a", "type": "x", "ttl_ms": 0}, "body.ttl_ms")],
+    [({"source": " ", "type": "x"}, "body.source"),
+     ({"source": "a", "type": "x", "priority": "urgent"}, "body.priority"),
+     ({"source": "a", "type": "x", "delivery": "maybe"}, "body.delivery"),
+     ({"source": "a"}, "body.event_type"),
+     ({"source": "a", "type": "x", "payload": [1]}, "body.payload"),
+     ({"source": "a", "type": "x", "ttl_ms": 0}, "body.ttl_ms")],
 )
-def test_bad_pushes_are_400_naming_the_field(daemon: Daemon, body: dict[str, Any], field: str) -> None:
+def test_bad_pushes_are_400_naming_the_field(daemon: Daemon, body: dict[str, Any],
+                                             field: str) -> None:
     before = daemon.client.get("/events/recent?limit=1000").json()["items"]
     response = daemon.client.post("/events/push", json=body)
     assert response.status_code == 400
@@ -83,7 +92,8 @@ def test_lookups_and_limits(daemon: Daemon) -> None:
     assert daemon.client.get("/events/recent?limit=1001").status_code == 400
     assert daemon.client.get("/events/dump/nope").json()["error"]["code"] == "not_found"
     assert daemon.client.get("/events/trace/nope").status_code == 404
-    assert daemon.client.post("/inject-event", json={"source": "a", "type": "b"}).json()["error"]["code"] == "debug_disabled"
+    refused = daemon.client.post("/inject-event", json={"source": "a", "type": "b"})
+    assert refused.json()["error"]["code"] == "debug_disabled"
 
 
 def test_fifty_racing_pushes_with_one_dedup_key_yield_one_event(daemon: Daemon) -> None:
@@ -91,7 +101,8 @@ def test_fifty_racing_pushes_with_one_dedup_key_yield_one_event(daemon: Daemon) 
 
     def push(_: int) -> httpx.Response:
         with httpx.Client(base_url=daemon.base_url, timeout=10) as client:
-            return client.post("/events/push", json={"source": "test:race", "type": "race", "dedup_key": key})
+            return client.post("/events/push",
+                               json={"source": "test:race", "type": "race", "dedup_key": key})
 
     with ThreadPoolExecutor(max_workers=25) as pool:
         responses = list(pool.map(push, range(50)))
@@ -103,12 +114,15 @@ def test_fifty_racing_pushes_with_one_dedup_key_yield_one_event(daemon: Daemon) 
     again = daemon.client.post("/events/push", headers={"Idempotency-Key": key},
                                json={"source": "test:race", "type": "race"})
     assert again.status_code == 200 and again.json()["duplicate"] is True
-    trace = wait_for(lambda: (t := daemon.client.get(f"/events/trace/{again.json()['trace_id']}").json())
-                     and [s for s in t["steps"] if s["step"] == "duplicate"], message="duplicate steps")
+    trace_url = f"/events/trace/{again.json()['trace_id']}"
+    trace = wait_for(lambda: (t := daemon.client.get(trace_url).json())
+                     and [s for s in t["steps"] if s["step"] == "duplicate"],
+                     message="duplicate steps")
     assert len(trace) == 50  # 49 racing repeats and the Idempotency-Key one, each on the record
 
 
-def test_failing_handler_lands_in_the_dlq_and_retry_needs_confirmation(start_daemon: Callable[..., Daemon]) -> None:
+def test_failing_handler_lands_in_the_dlq_and_retry_needs_confirmation(
+        start_daemon: Callable[..., Daemon]) -> None:
     port = free_port()  # nothing listens here yet: every POST fails
     daemon = start_daemon(extra_config={**FAST_RETRIES, "forwarders": [
         forwarder("sink", f"http://127.0.0.1:{port}/hook", ["invoice.paid"])]})
@@ -130,7 +144,8 @@ def test_failing_handler_lands_in_the_dlq_and_retry_needs_confirmation(start_dae
 
     receiver = Receiver(port)  # the receiver comes back
     try:
-        accepted = daemon.client.post(f"/dlq/{entry['id']}/retry", headers={"x-aman-confirm": "yes"})
+        accepted = daemon.client.post(f"/dlq/{entry['id']}/retry",
+                                      headers={"x-aman-confirm": "yes"})
         assert accepted.status_code == 202 and accepted.json()["status"] == "retrying"
         wait_for(lambda: daemon.client.get(f"/dlq/{entry['id']}").json()["status"] == "resolved",
                  message="resolved")
@@ -150,8 +165,12 @@ def test_manual_retries_stop_at_five_then_discard(start_daemon: Callable[..., Da
     confirm = {"x-aman-confirm": "yes"}
     for attempt in range(1, 6):
         assert daemon.client.post(f"/dlq/{entry['id']}/retry", headers=confirm).status_code == 202
-        wait_for(lambda: (e := daemon.client.get(f"/dlq/{entry['id']}").json())["status"] == "active"
-                 and e["manual_retries"] == attempt, message=f"manual retry {attempt} failed")
+
+        def retried(expected: int = attempt) -> bool:
+            e = daemon.client.get(f"/dlq/{entry['id']}").json()
+            return bool(e["status"] == "active" and e["manual_retries"] == expected)
+
+        wait_for(retried, message=f"manual retry {attempt} failed")
     final = daemon.client.post(f"/dlq/{entry['id']}/retry", headers=confirm)
     assert final.status_code == 422 and final.json()["error"]["code"] == "unrecoverable"
     discarded = daemon.client.post(f"/dlq/{entry['id']}/discard")
@@ -159,11 +178,13 @@ def test_manual_retries_stop_at_five_then_discard(start_daemon: Callable[..., Da
     assert daemon.client.get("/dlq").json()["items"] == []
     assert daemon.client.get("/dlq?status=discarded").json()["items"][0]["id"] == entry["id"]
     assert daemon.client.post(f"/dlq/{entry['id']}/discard").status_code == 409
-    outcomes = [r["outcome"] for r in daemon.client.get("/audit-log?action=dlq.discard").json()["items"]]
+    outcomes = [r["outcome"]
+                for r in daemon.client.get("/audit-log?action=dlq.discard").json()["items"]]
     assert outcomes == ["rejected", "ok"]  # newest first
 
 
-def test_kill_9_while_pushing_loses_no_accepted_event(start_daemon: Callable[..., Daemon], receiver: Receiver) -> None:
+def test_kill_9_while_pushing_loses_no_accepted_event(start_daemon: Callable[..., Daemon],
+                                                      receiver: Receiver) -> None:
     config = {"forwarders": [forwarder("sink", receiver.url, ["load"])]}
     daemon = start_daemon(extra_config=config)
     accepted: list[str] = []
@@ -202,7 +223,8 @@ def test_kill_9_while_pushing_loses_no_accepted_event(start_daemon: Callable[...
              message=f"all {len(answered)} accepted events delivered")
 
 
-def test_an_overloaded_small_queue_answers_503_and_reports_the_level(start_daemon: Callable[..., Daemon], receiver: Receiver) -> None:
+def test_an_overloaded_small_queue_answers_503_and_reports_the_level(
+        start_daemon: Callable[..., Daemon], receiver: Receiver) -> None:
     receiver.delay_sec = 0.5
     daemon = start_daemon(extra_config={
         "event_bus": {"max_queue_size": 20, "workers": 1},
@@ -210,7 +232,8 @@ def test_an_overloaded_small_queue_answers_503_and_reports_the_level(start_daemo
     statuses: list[int] = []
     retry_after = None
     for n in range(40):
-        response = daemon.client.post("/events/push", json={"source": f"flood:{n}", "type": "flood"})
+        response = daemon.client.post("/events/push",
+                                      json={"source": f"flood:{n}", "type": "flood"})
         statuses.append(response.status_code)
         if response.status_code == 503:
             retry_after = response.headers.get("Retry-After")
@@ -229,13 +252,16 @@ def test_an_overloaded_small_queue_answers_503_and_reports_the_level(start_daemo
 
 
 def test_per_source_rate_limit_answers_429(start_daemon: Callable[..., Daemon]) -> None:
-    daemon = start_daemon(extra_config={"event_bus": {"rate_limit_per_sec": 1, "rate_limit_burst": 2}})
+    daemon = start_daemon(extra_config={"event_bus": {"rate_limit_per_sec": 1,
+                                                      "rate_limit_burst": 2}})
     codes = [daemon.client.post("/events/push", json={"source": "spammy", "type": "x"}).status_code
              for _ in range(3)]
     assert codes == [202, 202, 429]
     limited = daemon.client.post("/events/push", json={"source": "spammy", "type": "x"})
-    assert limited.json()["error"]["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
-    assert daemon.client.post("/events/push", json={"source": "calm", "type": "x"}).status_code == 202
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert daemon.client.post("/events/push",
+                              json={"source": "calm", "type": "x"}).status_code == 202
 
 
 def test_inject_event_when_debug_endpoints_are_enabled(start_daemon: Callable[..., Daemon]) -> None:

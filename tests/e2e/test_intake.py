@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import pytest
+import yaml
 
 from tests.channels import samples
 from tests.e2e.conftest import TEST_TOKEN, Daemon, free_port
@@ -48,7 +47,8 @@ def test_im_webhooks_verify_normalise_and_deduplicate(start_daemon: Callable[...
     assert first.status_code == 200 and first.json()["ok"] is True
     again = daemon.client.post(url, content=update, headers=samples.telegram_headers("tg-secret"))
     assert again.status_code == 200 and again.json()["duplicate"] is True
-    forged = daemon.client.post(url, content=samples.encode(samples.telegram_message(5002, 1111111)),
+    forged = daemon.client.post(url,
+                                content=samples.encode(samples.telegram_message(5002, 1111111)),
                                 headers=samples.telegram_headers("wrong"))
     assert forged.status_code == 401
     stranger = daemon.client.post(url, content=samples.encode(samples.telegram_message(5003, 999)),
@@ -65,10 +65,12 @@ def test_im_webhooks_verify_normalise_and_deduplicate(start_daemon: Callable[...
 
     body = samples.encode(samples.SLACK_URL_VERIFICATION)
     challenge = daemon.client.post("/im/slack/work/webhook", content=body,
-                                   headers=samples.slack_headers(samples.SLACK_DOC_SECRET, int(time.time()), body))
+                                   headers=samples.slack_headers(samples.SLACK_DOC_SECRET,
+                                                                 int(time.time()), body))
     assert challenge.json()["challenge"] == samples.SLACK_URL_VERIFICATION["challenge"]
     stale = daemon.client.post("/im/slack/work/webhook", content=body,
-                               headers=samples.slack_headers(samples.SLACK_DOC_SECRET, int(time.time()) - 600, body))
+                               headers=samples.slack_headers(samples.SLACK_DOC_SECRET,
+                                                             int(time.time()) - 600, body))
     assert stale.status_code == 401
 
     generic = samples.encode(samples.GENERIC_MESSAGE)
@@ -85,14 +87,16 @@ def test_im_channel_reload_rereads_the_config_file(start_daemon: Callable[..., D
     daemon = start_daemon(token=TEST_TOKEN, extra_config={"channels": CHANNELS})
     url = "/im/telegram/bot1/webhook"
     update = samples.encode(samples.telegram_message(7001, 2222222))
-    assert daemon.client.post(url, content=update, headers=samples.telegram_headers("tg-secret")).json()["dropped"] == "stranger"
+    dropped = daemon.client.post(url, content=update, headers=samples.telegram_headers("tg-secret"))
+    assert dropped.json()["dropped"] == "stranger"
     config = yaml.safe_load(daemon.config_path.read_text())
     config["channels"]["telegram"]["bot1"]["allowed_chats"] = ["2222222"]
     daemon.config_path.write_text(yaml.safe_dump(config))
     assert daemon.client.post("/im-channel/telegram/bot1/reload").status_code == 401
     reloaded = daemon.client.post("/im-channel/telegram/bot1/reload", headers=daemon.auth)
     assert reloaded.status_code == 200
-    accepted = daemon.client.post(url, content=update, headers=samples.telegram_headers("tg-secret"))
+    accepted = daemon.client.post(url, content=update,
+                                  headers=samples.telegram_headers("tg-secret"))
     assert accepted.status_code == 200 and "dropped" not in accepted.json()
     missing = daemon.client.post("/im-channel/telegram/nobody/reload", headers=daemon.auth)
     assert missing.status_code == 404
@@ -101,13 +105,15 @@ def test_im_channel_reload_rereads_the_config_file(start_daemon: Callable[..., D
 def test_notifications_follow_dlq_entries(start_daemon: Callable[..., Daemon]) -> None:
     daemon = start_daemon(extra_config={
         "event_bus": {"retry_backoff_ms": [10], "max_retries": 1},
-        "forwarders": [{"name": "down", "url": f"http://127.0.0.1:{free_port()}/x", "event_types": ["job"]}]})
+        "forwarders": [{"name": "down", "url": f"http://127.0.0.1:{free_port()}/x",
+                        "event_types": ["job"]}]})
     pushed = daemon.client.post("/events/push", json={"source": "test:n", "type": "job"}).json()
     notes = wait_for(lambda: [n for n in daemon.client.get("/notifications").json()["items"]
                               if n["category"] == "dlq"], message="DLQ notification")
     assert pushed["id"] in notes[0]["message"] and notes[0]["severity"] == "warning"
     assert daemon.client.get("/notifications/unread-count").json()["count"] >= 1
-    critical = daemon.client.post("/notifications/test", json={"severity": "critical", "title": "t", "message": "m"})
+    critical = daemon.client.post("/notifications/test",
+                                  json={"severity": "critical", "title": "t", "message": "m"})
     assert critical.status_code == 201
     refused = daemon.client.post(f"/notifications/{critical.json()['id']}/dismiss")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_dismissible"
@@ -123,11 +129,13 @@ def test_test_notifications_are_refused_when_a_token_is_set(token_daemon: Daemon
     assert response.status_code == 403
 
 
-def test_file_watch_and_timer_sources_emit_and_pause(start_daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+def test_file_watch_and_timer_sources_emit_and_pause(start_daemon: Callable[..., Daemon],
+                                                     tmp_path: Path) -> None:
     watched = tmp_path / "inbox"
     watched.mkdir()
     daemon = start_daemon(extra_config={"sources": {
-        "file_watch": [{"id": "inbox", "paths": [str(watched)], "patterns": ["*.txt"], "debounce_ms": 50}],
+        "file_watch": [{"id": "inbox", "paths": [str(watched)], "patterns": ["*.txt"],
+                        "debounce_ms": 50}],
         "timers": [{"id": "tick", "interval_ms": 200}]}})
     sources = {s["id"]: s for s in daemon.client.get("/event-sources").json()["items"]}
     assert sources["inbox"]["state"] == "running" and sources["tick"]["type"] == "timer"
@@ -143,7 +151,8 @@ def test_file_watch_and_timer_sources_emit_and_pause(start_daemon: Callable[...,
     time.sleep(0.7)
     assert len(recent_of_type(daemon, "timer_tick")) <= paused_at + 1
     assert daemon.client.post("/event-source/tick/resume").status_code == 200
-    wait_for(lambda: len(recent_of_type(daemon, "timer_tick")) > paused_at + 1, message="ticks again")
+    wait_for(lambda: len(recent_of_type(daemon, "timer_tick")) > paused_at + 1,
+             message="ticks again")
     bad = daemon.client.put("/event-source/tick/config", json={"interval_ms": 1})
     assert bad.status_code == 400 and "config.interval_ms" in bad.json()["error"]["message"]
     assert daemon.client.post("/event-source/nope/pause").status_code == 404

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible endpoint through the real daemon, called by the official ``openai`` client."""
+"""The OpenAI-compatible endpoint through the real daemon, called by the ``openai`` client."""
 
 from __future__ import annotations
 

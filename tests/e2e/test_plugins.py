@@ -25,7 +25,8 @@ def plugin_dirs(tmp_path: Path, *names: str) -> list[str]:
 def test_install_serve_disable_uninstall(start_daemon: StartDaemon, tmp_path: Path) -> None:
     daemon = start_daemon(extra_config={"plugins": {"dirs": plugin_dirs(tmp_path, "good")}})
     client = daemon.client
-    files = {"plugin": ("installed_one.tar.gz", archive(prefix="installed_one/"), "application/gzip")}
+    files = {"plugin": ("installed_one.tar.gz", archive(prefix="installed_one/"),
+                        "application/gzip")}
     installed = client.post("/plugin/install", files=files)
     assert installed.status_code == 200, installed.text
     folder = Path(installed.json()["install_dir"])
@@ -78,7 +79,8 @@ def test_example_plugin_page_on_ui_pages(start_daemon: StartDaemon, tmp_path: Pa
     client = daemon.client
     assert client.get("/ui/pages").json() == {"items": []}  # disabled by default
     assert client.post("/plugin/example/enable").status_code == 200
-    assert {"id": "example", "label": "Example", "plugin": "example"} in client.get("/ui/pages").json()["items"]
+    assert {"id": "example", "label": "Example",
+            "plugin": "example"} in client.get("/ui/pages").json()["items"]
     assert client.get("/api/v1/example/hello").json() == {"hello": "world", "plugin": "example"}
     sources = {s["id"]: s for s in client.get("/event-sources").json()["items"]}
     assert sources["example.tick"]["state"] == "running"

@@ -220,7 +220,8 @@ def test_bad_queries_and_headers_are_400(daemon: Daemon) -> None:
         assert bad_id.status_code == 400 and "Last-Event-ID" in bad_id.json()["error"]["message"]
 
 
-def test_sigterm_with_a_client_connected_exits_promptly(start_daemon: Callable[..., Daemon]) -> None:
+def test_sigterm_with_a_client_connected_exits_promptly(
+        start_daemon: Callable[..., Daemon]) -> None:
     running = start_daemon()
     with open_stream(running) as stream:
         started = time.monotonic()

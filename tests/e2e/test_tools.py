@@ -12,14 +12,17 @@ pytestmark = pytest.mark.e2e
 def test_write_then_read_a_file(daemon: Daemon) -> None:
     http = daemon.client
     listed = http.get("/tools").json()["items"]
-    assert {"read", "write", "edit", "list", "find", "grep", "read_skill"} <= {t["name"] for t in listed}
-    wrote = http.post("/tools/write/execute", json={"path": "notes/today.md", "content": "# Today\nship tools\n"})
+    assert {"read", "write", "edit", "list", "find", "grep",
+            "read_skill"} <= {t["name"] for t in listed}
+    wrote = http.post("/tools/write/execute",
+                      json={"path": "notes/today.md", "content": "# Today\nship tools\n"})
     assert wrote.status_code == 200, wrote.text
     assert (daemon.home / "workspace" / "notes" / "today.md").read_text() == "# Today\nship tools\n"
     read = http.post("/tools/read/execute", json={"path": "notes/today.md"})
     assert read.status_code == 200 and read.json()["output"] == "# Today\nship tools\n"
     found = http.post("/tools/grep/execute", json={"pattern": "ship"}).json()
-    assert found["output"]["matches"] == [{"path": "notes/today.md", "line": 2, "text": "ship tools"}]
+    assert found["output"]["matches"] == [{"path": "notes/today.md", "line": 2,
+                                           "text": "ship tools"}]
 
 
 def test_a_path_escape_is_refused(daemon: Daemon) -> None:

@@ -56,7 +56,8 @@ def instance(daemon: Daemon, instance_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def wait_state(daemon: Daemon, instance_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+def wait_state(daemon: Daemon, instance_id: str, state: str,
+               timeout: float = 10.0) -> dict[str, Any]:
     return dict(wait_for(lambda: (found := instance(daemon, instance_id))["current_state"] == state
                          and found, timeout, f"instance {instance_id} in {state}"))
 

@@ -1,4 +1,7 @@
-"""The bus through a real Runtime on a temp SQLite file: order, retries, DLQ, dedup, backpressure."""
+"""The bus through a real Runtime on a temp SQLite file.
+
+Order, retries, DLQ, dedup, backpressure.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
 
 
 @pytest.fixture
-async def rt(make_settings: SettingsFactory, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+async def rt(make_settings: SettingsFactory,
+             request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
     overrides: dict[str, Any] = {**FAST, **getattr(request, "param", {})}
     runtime = Runtime(make_settings(**overrides))
     await runtime.start()
@@ -41,7 +45,8 @@ def event(source: str = "test:a", event_type: str = "t", **kw: Any) -> Event:
     return Event.create(source=source, event_type=event_type, **kw)
 
 
-async def test_priority_orders_across_sources_and_fifo_holds_within_one(make_settings: SettingsFactory) -> None:
+async def test_priority_orders_across_sources_and_fifo_holds_within_one(
+        make_settings: SettingsFactory) -> None:
     runtime = Runtime(make_settings(**{"event_bus.workers": 1}))
     seen: list[str] = []
 
@@ -88,7 +93,8 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_the_reason(r
     await idle(rt)
     assert len(calls) == 3  # first try + max_retries 2
     assert good == [published.event.id]  # the other handler was not held back
-    page, _ = await rt.dlq.page(__import__("aman.events.dlq", fromlist=["DlqQuery"]).DlqQuery(), None, 10)
+    page, _ = await rt.dlq.page(__import__("aman.events.dlq", fromlist=["DlqQuery"]).DlqQuery(),
+                                None, 10)
     assert len(page) == 1 and page[0].handler == "bad" and "receiver exploded" in page[0].reason
     dump = await rt.event_log.get(published.event.id)
     assert dump is not None and dump["status"] == "done"
@@ -98,7 +104,8 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_the_reason(r
     assert {d["handler"]: d["status"] for d in dump["deliveries"]} == {"bad": "dead", "ok": "ok"}
 
 
-async def test_a_slow_handler_times_out_without_blocking_others(make_settings: SettingsFactory) -> None:
+async def test_a_slow_handler_times_out_without_blocking_others(
+        make_settings: SettingsFactory) -> None:
     runtime = Runtime(make_settings(**{**FAST, "event_bus.max_retries": 0}))
     await runtime.start()
     try:
@@ -176,7 +183,8 @@ def test_levels_follow_queue_fill(pending: int, level: Level) -> None:
     assert level_for(pending, 100) is level
 
 
-async def test_backpressure_demotes_drops_and_refuses_by_level(make_settings: SettingsFactory) -> None:
+async def test_backpressure_demotes_drops_and_refuses_by_level(
+        make_settings: SettingsFactory) -> None:
     runtime = Runtime(make_settings(**{"event_bus.max_queue_size": 100}))
     await runtime.db.open()
     from aman.store.migrate import migrate
@@ -189,7 +197,8 @@ async def test_backpressure_demotes_drops_and_refuses_by_level(make_settings: Se
         for _ in range(80):
             await runtime.bus.publish(event(source=f"s{_}"))
         assert runtime.bus.level is Level.L1
-        demoted = await runtime.bus.publish(event(priority=Priority.HIGH, delivery=Delivery.AT_MOST_ONCE))
+        demoted = await runtime.bus.publish(event(priority=Priority.HIGH,
+                                                  delivery=Delivery.AT_MOST_ONCE))
         assert demoted.event.priority is Priority.NORMAL
         for n in range(10):
             await runtime.bus.publish(event(source=f"t{n}"))
@@ -211,7 +220,9 @@ async def test_backpressure_demotes_drops_and_refuses_by_level(make_settings: Se
         await runtime.db.close()
 
 
-@pytest.mark.parametrize("rt", [{"event_bus.rate_limit_per_sec": 1, "event_bus.rate_limit_burst": 3}], indirect=True)
+@pytest.mark.parametrize("rt",
+                         [{"event_bus.rate_limit_per_sec": 1, "event_bus.rate_limit_burst": 3}],
+                         indirect=True)
 async def test_rate_limit_per_source(rt: Runtime) -> None:
     for _ in range(3):
         await rt.bus.publish(event(source="chatty"))
@@ -221,7 +232,8 @@ async def test_rate_limit_per_source(rt: Runtime) -> None:
     await rt.bus.publish(event(source="quiet"))  # other sources are unaffected
 
 
-async def test_accepted_events_survive_a_stop_before_dispatch(make_settings: SettingsFactory) -> None:
+async def test_accepted_events_survive_a_stop_before_dispatch(
+        make_settings: SettingsFactory) -> None:
     """Recovery: guaranteed events that were accepted but not delivered are re-queued at boot."""
     runtime = Runtime(make_settings())
     await runtime.db.open()
@@ -253,7 +265,8 @@ async def test_accepted_events_survive_a_stop_before_dispatch(make_settings: Set
         await revived.stop()
 
 
-async def test_recovery_skips_handlers_that_already_finished(make_settings: SettingsFactory) -> None:
+async def test_recovery_skips_handlers_that_already_finished(
+        make_settings: SettingsFactory) -> None:
     runtime = Runtime(make_settings(**{"runtime.drain_timeout_sec": 0.5}))
     calls = {"a": 0, "b": 0}
 

@@ -50,7 +50,8 @@ class FakeLog:
 
 
 def make(seq: int, event_type: str = "test.happened", source: str = "test:unit") -> Event:
-    return Event.create(source=source, event_type=event_type, payload={"n": seq}).with_changes(seq=seq)
+    return Event.create(source=source, event_type=event_type,
+                        payload={"n": seq}).with_changes(seq=seq)
 
 
 async def hub_on(bus: FakeBus, log: FakeLog | None = None, *, buffer: int = 100,

@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
+RSS = (b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
   <channel>
     <title>Example News</title>
@@ -16,7 +16,8 @@ RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
     <item>
       <title>Rust 2.0 &amp; the borrow checker</title>
       <link>https://news.example.org/rust-2</link>
-      <description>&lt;p&gt;A &lt;b&gt;new&lt;/b&gt; edition&lt;br/&gt;was released.&lt;/p&gt;&lt;script&gt;x()&lt;/script&gt;</description>
+      <description>&lt;p&gt;A &lt;b&gt;new&lt;/b&gt; edition&lt;br/&gt;was released.&lt;/p&gt;"""
+    b"""&lt;script&gt;x()&lt;/script&gt;</description>
       <pubDate>Tue, 01 Dec 2026 10:00:00 GMT</pubDate>
       <guid>https://news.example.org/rust-2</guid>
     </item>
@@ -33,9 +34,9 @@ RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
     </item>
   </channel>
 </rss>
-"""
+""")
 
-ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+ATOM = (b"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <title>Example Blog</title>
   <id>urn:uuid:60a76c80-d399-11d9-b93C-0003939e0af6</id>
@@ -54,10 +55,11 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
     <link href="/relative"/>
     <id>urn:uuid:2225c695-cfb8-4ebb-aaaa-80da344efa6a</id>
     <updated>2026-11-29T00:00:00Z</updated>
-    <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Body <b>text</b>.</p></div></content>
+    <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">"""
+    b"""<p>Body <b>text</b>.</p></div></content>
   </entry>
 </feed>
-"""
+""")
 
 JSON_FEED: dict[str, Any] = {
     "version": "https://jsonfeed.org/version/1.1",

@@ -82,7 +82,8 @@ async def test_bad_jobs_are_refused_and_nothing_is_stored(
 
 async def test_a_duplicate_id_is_a_conflict(client: TestClientProtocol) -> None:
     await add(client, **HOURLY)
-    error = await error_of(await client.post("/cron/add", json={**HOURLY, "expression": "* * * * *"}),
+    error = await error_of(await client.post("/cron/add",
+                                             json={**HOURLY, "expression": "* * * * *"}),
                            409)
     assert error["code"] == "cron_job_exists" and "hourly" in error["message"]
     assert [j["expression"] for j in await jobs(client)] == ["0 * * * *"]

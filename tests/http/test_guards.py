@@ -31,16 +31,19 @@ async def test_public_routes_need_no_token(token_app: Quart, path: str) -> None:
     "headers",
     [{}, {"Authorization": "Bearer wrong"}, {"x-aman-token": "wrong"}, {"Authorization": TOKEN}],
 )
-async def test_protected_routes_refuse_missing_or_wrong_tokens(token_app: Quart, headers: dict[str, str]) -> None:
+async def test_protected_routes_refuse_missing_or_wrong_tokens(token_app: Quart,
+                                                               headers: dict[str, str]) -> None:
     response = await token_app.test_client().get("/runtime/status", headers=headers)
     assert response.status_code == 401
     assert (await response.get_json())["error"]["code"] == "unauthorized"
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("headers", [AUTH, {"x-aman-token": TOKEN}, {"authorization": f"bearer {TOKEN}"}])
+@pytest.mark.parametrize("headers",
+                         [AUTH, {"x-aman-token": TOKEN}, {"authorization": f"bearer {TOKEN}"}])
 async def test_either_header_carries_the_token(token_app: Quart, headers: dict[str, str]) -> None:
-    assert (await token_app.test_client().get("/runtime/status", headers=headers)).status_code == 200
+    assert (await token_app.test_client().get("/runtime/status",
+                                              headers=headers)).status_code == 200
 
 
 async def test_refusals_are_audited(token_app: Quart) -> None:
@@ -132,7 +135,8 @@ async def test_audit_log_pages_with_cursor(client) -> None:  # type: ignore[no-u
 
 
 async def test_health_llm_answers_for_the_shipped_local_provider(client) -> None:  # type: ignore[no-untyped-def]
-    # 200 with the aman[local] extra installed, else 503 llm_not_configured (tests/llm/test_health.py)
+    # 200 with the aman[local] extra installed, else 503 llm_not_configured
+    # (tests/llm/test_health.py)
     response = await client.get("/health/llm")
     body = await response.get_json()
     assert body["provider"] == "local"

@@ -57,7 +57,8 @@ async def test_info_raw_and_prompt(client: TestClientProtocol, souls_dir: Path) 
     assert isinstance(prompt["skills_count"], int)
 
 
-async def test_update_round_trip_with_history_audit_and_event(app: Quart, client: TestClientProtocol,
+async def test_update_round_trip_with_history_audit_and_event(app: Quart,
+                                                              client: TestClientProtocol,
                                                               souls_dir: Path) -> None:
     runtime = runtime_of(app)
     seen: list[Event] = []
@@ -122,7 +123,8 @@ async def test_missing_active_soul_fails_boot_naming_the_file(make_settings: Set
         assert str(tmp_path / "ghost.md") in failure.error
 
 
-async def test_system_prompt_lists_llm_visible_skills(make_settings: SettingsFactory, souls_dir: Path,
+async def test_system_prompt_lists_llm_visible_skills(make_settings: SettingsFactory,
+                                                      souls_dir: Path,
                                                       tmp_path: Path) -> None:
     skills = tmp_path / "skills" / "weather"
     skills.mkdir(parents=True)
@@ -135,4 +137,5 @@ async def test_system_prompt_lists_llm_visible_skills(make_settings: SettingsFac
         await wait_until(lambda: runtime_of(application).ready)
         prompt = await get_json(application.test_client(), "/soul/system-prompt")
     assert prompt["skills_count"] == 1
-    assert prompt["prompt"].rstrip().endswith("- weather: Local forecasts (when: weather, forecast)")
+    assert prompt["prompt"].rstrip().endswith(
+        "- weather: Local forecasts (when: weather, forecast)")

@@ -31,7 +31,9 @@ async def _shout(params: _Params, ctx: ToolContext) -> ToolOutput:
 
 
 def _guard(params: _Params, ctx: ToolContext) -> _Block | None:
-    return _Block("test_rule", "the word 'forbidden' is never shouted") if params.text == "forbidden" else None
+    if params.text != "forbidden":
+        return None
+    return _Block("test_rule", "the word 'forbidden' is never shouted")
 
 
 def register_shout(runtime: Runtime) -> None:
@@ -53,7 +55,8 @@ async def test_list_tools(client: TestClientProtocol) -> None:
     assert items["grep"]["schema"]["properties"]["max_results"]["maximum"] == 500
 
 
-async def test_write_then_read_in_the_workspace(client: TestClientProtocol, runtime: Runtime) -> None:
+async def test_write_then_read_in_the_workspace(client: TestClientProtocol,
+                                                runtime: Runtime) -> None:
     response = await client.post("/tools/write/execute", json={"path": "a/b.txt", "content": "hi"})
     assert response.status_code == 200, await response.get_json()
     body = await response.get_json()
@@ -89,8 +92,10 @@ async def test_tool_failure_is_400_tool_failed(client: TestClientProtocol) -> No
     assert error["code"] == "tool_failed" and "missing.txt" in error["message"]
 
 
-async def test_path_escape_is_403_and_changes_nothing(client: TestClientProtocol, runtime: Runtime) -> None:
-    response = await client.post("/tools/write/execute", json={"path": "../escaped.txt", "content": "x"})
+async def test_path_escape_is_403_and_changes_nothing(client: TestClientProtocol,
+                                                      runtime: Runtime) -> None:
+    response = await client.post("/tools/write/execute",
+                                 json={"path": "../escaped.txt", "content": "x"})
     assert response.status_code == 403
     assert (await error_of(response))["code"] == "path_not_allowed"
     assert not (runtime.settings.runtime.dir / "escaped.txt").exists()
@@ -105,7 +110,8 @@ async def test_high_tools_need_confirmation(client: TestClientProtocol, runtime:
     assert response.status_code == 200 and (await response.get_json())["output"] == "HEY"
 
 
-async def test_blocked_is_403_even_when_confirmed(client: TestClientProtocol, runtime: Runtime) -> None:
+async def test_blocked_is_403_even_when_confirmed(client: TestClientProtocol,
+                                                  runtime: Runtime) -> None:
     register_shout(runtime)
     for headers in ({}, CONFIRM):
         response = await client.post("/tools/shout/execute", json={"text": "forbidden"},

@@ -1,4 +1,4 @@
-"""Fixtures: the fake provider servers, a fact recorder standing in for the bus, provider settings."""
+"""Fixtures: fake provider servers, a fact recorder standing in for the bus, provider settings."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ class Reply:
     tool_calls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def fail(status: int, *, retry_after: float | None = None, error: str = "scripted failure") -> Reply:
+def fail(status: int, *, retry_after: float | None = None,
+         error: str = "scripted failure") -> Reply:
     """A reply that is an HTTP error (``Retry-After`` set when given)."""
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
     return Reply(status=status, headers=headers, error=error)
@@ -303,7 +304,7 @@ class FakeOpenAIServer(FakeServer):
 
 
 class FakeAnthropicServer(FakeServer):
-    """Anthropic Messages: ``POST /v1/messages`` (JSON or the streaming events), ``GET /v1/models``."""
+    """Anthropic Messages: ``POST /v1/messages`` (JSON or streaming events), ``GET /v1/models``."""
 
     completions_path = "/messages"
     _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}

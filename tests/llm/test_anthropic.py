@@ -29,7 +29,8 @@ def settings(url: str, **extra: Any) -> ProviderSettings:
          **extra})
 
 
-async def test_streams_deltas_with_system_as_parameter(anthropic_server: FakeAnthropicServer) -> None:
+async def test_streams_deltas_with_system_as_parameter(
+        anthropic_server: FakeAnthropicServer) -> None:
     anthropic_server.script(Reply("Bonjour mon ami", usage=(21, 4)))
     provider = create("claude", settings(anthropic_server.url, headers={"X-Team": "aman"}))
     request = CompletionRequest(messages=(ChatMessage("system", "Be brief."),
@@ -39,9 +40,11 @@ async def test_streams_deltas_with_system_as_parameter(anthropic_server: FakeAnt
     await provider.close()
     assert [i.text for i in items if isinstance(i, Delta)] == ["Bonjour ", "mon ", "ami"]
     done = items[-1]
-    assert (done.finish_reason, done.usage.input_tokens, done.usage.output_tokens) == ("stop", 21, 4)
+    assert (done.finish_reason, done.usage.input_tokens,
+            done.usage.output_tokens) == ("stop", 21, 4)
     body = anthropic_server.completions[0].body
-    assert body["system"] == "Be brief." and body["messages"] == [{"role": "user", "content": "salut"}]
+    assert body["system"] == "Be brief."
+    assert body["messages"] == [{"role": "user", "content": "salut"}]
     assert body["stream"] is True and body["max_tokens"] == DEFAULT_MAX_TOKENS
     assert (body["temperature"], body["stop_sequences"]) == (0.2, ["END"])
     headers = anthropic_server.completions[0].headers
@@ -53,7 +56,8 @@ async def test_max_tokens_stop_reason_is_length(anthropic_server: FakeAnthropicS
     provider = create("claude", settings(anthropic_server.url))
     _, done = await collect(provider.stream(ask(max_tokens=3)))
     await provider.close()
-    assert done.finish_reason == "length" and anthropic_server.completions[0].body["max_tokens"] == 3
+    assert done.finish_reason == "length"
+    assert anthropic_server.completions[0].body["max_tokens"] == 3
 
 
 @pytest.mark.parametrize(("reply", "error", "retry_after"), [
@@ -87,7 +91,8 @@ async def test_connection_dropped_mid_stream_is_a_connection_error(
     assert got == ["a "]
 
 
-async def test_closing_the_stream_closes_the_http_response(anthropic_server: FakeAnthropicServer) -> None:
+async def test_closing_the_stream_closes_the_http_response(
+        anthropic_server: FakeAnthropicServer) -> None:
     provider = create("claude", settings(anthropic_server.url))
     assert await disconnects_after_stop(provider, anthropic_server) == 1
 

@@ -29,8 +29,8 @@ def remote(url: str) -> dict[str, Any]:
                                          "api_key": "sk-test", "max_retries": 0}}}
 
 
-async def test_ok_when_the_default_agents_provider_answered(make_settings: SettingsFactory,
-                                                            openai_server: FakeOpenAIServer) -> None:
+async def test_ok_when_the_default_agents_provider_answered(
+        make_settings: SettingsFactory, openai_server: FakeOpenAIServer) -> None:
     async with served(make_settings, **remote(openai_server.url)) as app:
         response = await app.test_client().get("/health/llm")
         body = await response.get_json()

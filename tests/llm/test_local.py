@@ -74,7 +74,7 @@ async def test_stop_mid_generation_is_quick(local: LocalProvider) -> None:
     stopped = time.monotonic()
     await items.aclose()
     # The worker is free again once it saw the flag: the next request starts at once.
-    async for item in local.stream(ask("hi", max_tokens=3)):
+    async for _item in local.stream(ask("hi", max_tokens=3)):
         break
     assert time.monotonic() - stopped < 1.0
 

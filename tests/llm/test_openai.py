@@ -25,7 +25,8 @@ from tests.llm.conftest import (
 from tests.llm.fakes import FakeOpenAIServer, Reply, fail
 
 
-async def test_streams_deltas_then_done_with_reported_usage(openai_server: FakeOpenAIServer) -> None:
+async def test_streams_deltas_then_done_with_reported_usage(
+        openai_server: FakeOpenAIServer) -> None:
     openai_server.script(Reply("Hello there friend", usage=(11, 3)))
     provider = create("remote", openai_settings(openai_server.url, headers={"X-Team": "aman"}))
     try:
@@ -35,11 +36,13 @@ async def test_streams_deltas_then_done_with_reported_usage(openai_server: FakeO
         await provider.close()
     assert [c.text for c in chunks if isinstance(c, Delta)] == ["Hello ", "there ", "friend"]
     done = chunks[-1]
-    assert (done.finish_reason, done.usage.input_tokens, done.usage.output_tokens) == ("stop", 11, 3)
+    assert (done.finish_reason, done.usage.input_tokens,
+            done.usage.output_tokens) == ("stop", 11, 3)
     assert done.model == "fake-model"
     seen = openai_server.completions[0]
     assert seen.body["stream"] is True and seen.body["stream_options"] == {"include_usage": True}
-    assert (seen.body["max_tokens"], seen.body["temperature"], seen.body["stop"]) == (20, 0.1, ["END"])
+    assert (seen.body["max_tokens"], seen.body["temperature"],
+            seen.body["stop"]) == (20, 0.1, ["END"])
     assert seen.body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert seen.headers["authorization"] == "Bearer sk-test" and seen.headers["x-team"] == "aman"
 
@@ -80,7 +83,8 @@ async def test_unreachable_server_is_a_connection_error() -> None:
     assert caught.value.retryable
 
 
-async def test_connection_dropped_mid_stream_is_a_connection_error(openai_server: FakeOpenAIServer) -> None:
+async def test_connection_dropped_mid_stream_is_a_connection_error(
+        openai_server: FakeOpenAIServer) -> None:
     openai_server.script(Reply("one two three four", drop_after=2))
     provider = create("remote", openai_settings(openai_server.url))
     got: list[str] = []

@@ -59,7 +59,8 @@ async def test_retries_honour_retry_after(openai_server: FakeOpenAIServer, facts
     assert len(ended) == 1 and ended[0]["result"] == "ok" and ended[0]["attempts"] == 3
 
 
-async def test_retries_stop_after_max_retries(openai_server: FakeOpenAIServer, facts: Facts) -> None:
+async def test_retries_stop_after_max_retries(openai_server: FakeOpenAIServer,
+                                              facts: Facts) -> None:
     openai_server.script(fail(500), fail(500), fail(500))
     sleeps = Sleeps()
     registry = build(one(openai_server.url, max_retries=1), facts, sleeps=sleeps)
@@ -69,7 +70,8 @@ async def test_retries_stop_after_max_retries(openai_server: FakeOpenAIServer, f
     assert sleeps.waits == [0.5] and len(openai_server.completions) == 2
 
 
-async def test_request_errors_are_not_retried(openai_server: FakeOpenAIServer, facts: Facts) -> None:
+async def test_request_errors_are_not_retried(openai_server: FakeOpenAIServer,
+                                              facts: Facts) -> None:
     openai_server.script(fail(400, error="bad model"))
     registry = build(one(openai_server.url), facts)
     with pytest.raises(Exception, match="bad model"):
@@ -78,7 +80,8 @@ async def test_request_errors_are_not_retried(openai_server: FakeOpenAIServer, f
     assert len(openai_server.completions) == 1
 
 
-async def test_no_retry_once_text_has_streamed(openai_server: FakeOpenAIServer, facts: Facts) -> None:
+async def test_no_retry_once_text_has_streamed(openai_server: FakeOpenAIServer,
+                                               facts: Facts) -> None:
     openai_server.script(Reply("one two three", drop_after=2))
     registry = build(one(openai_server.url, max_retries=3), facts)
     got: list[str] = []
@@ -133,7 +136,8 @@ async def test_third_consecutive_failure_is_backend_down_and_next_success_recove
     for _ in range(4):
         with pytest.raises(LLMServerError):
             await collect(registry.stream(None, ask()))
-        assert len(facts.of(BACKEND_DOWN)) == (0 if registry.health("main").consecutive_failures < 3 else 1)
+        assert len(facts.of(BACKEND_DOWN)) == (0 if registry.health("main").consecutive_failures < 3
+                                               else 1)
     assert facts.of(BACKEND_DOWN) == [{"provider": "main", "failures": 3,
                                        "code": "llm_server_error",
                                        "error": facts.of(BACKEND_DOWN)[0]["error"]}]
@@ -157,7 +161,8 @@ async def test_call_facts_carry_model_tokens_latency_and_context(openai_server: 
     assert started["input_tokens_estimate"] > 0 and started.items() >= context.items()
     assert ended.items() >= context.items()
     assert (ended["input_tokens"], ended["output_tokens"], ended["result"]) == (12, 3, "ok")
-    assert ended["time_to_first_token_ms"] >= 50 and ended["latency_ms"] >= ended["time_to_first_token_ms"]
+    assert ended["time_to_first_token_ms"] >= 50
+    assert ended["latency_ms"] >= ended["time_to_first_token_ms"]
 
 
 async def test_metrics_count_requests_tokens_and_latency(openai_server: FakeOpenAIServer,
@@ -193,14 +198,16 @@ async def test_stopping_mid_stream_is_cancelled_not_a_failure(openai_server: Fak
                   result="cancelled") == 1
 
 
-async def test_probe_records_result_and_error(openai_server: FakeOpenAIServer, facts: Facts) -> None:
+async def test_probe_records_result_and_error(openai_server: FakeOpenAIServer,
+                                              facts: Facts) -> None:
     registry = build(one(openai_server.url), facts)
     health = await registry.probe("main")
     assert health.last_probe_ok and health.last_probe_at_ms and health.last_error is None
     openai_server.models_reply = fail(500, error="models broke")
     health = await registry.probe()
     await registry.close()
-    assert health.last_probe_ok is False and "models broke" in health.to_json()["last_error"]["message"]
+    assert health.last_probe_ok is False
+    assert "models broke" in health.to_json()["last_error"]["message"]
 
 
 async def test_unknown_or_missing_default_provider_is_not_configured(facts: Facts) -> None:
@@ -211,7 +218,8 @@ async def test_unknown_or_missing_default_provider_is_not_configured(facts: Fact
         await collect(registry.stream("nope", ask()))
 
 
-async def test_providers_are_built_lazily_and_once(openai_server: FakeOpenAIServer, facts: Facts) -> None:
+async def test_providers_are_built_lazily_and_once(openai_server: FakeOpenAIServer,
+                                                   facts: Facts) -> None:
     registry = build(one(openai_server.url), facts)
     assert registry.built("main") is None
     assert registry.provider("main") is registry.provider(None)

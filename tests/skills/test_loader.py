@@ -172,7 +172,8 @@ def test_templating(template: object, expected: object) -> None:
 
 def test_whole_metadata_may_be_a_json_string(tmp_path: Path) -> None:
     text = ("---\nname: j\ndescription: d\n"
-            "metadata: '{\"hermes\": {\"tags\": [\"t1\"]}, \"nanobot\": \"{\\\"always\\\": true}\"}'\n"
+            "metadata: '{\"hermes\": {\"tags\": [\"t1\"]}, "
+            "\"nanobot\": \"{\\\"always\\\": true}\"}'\n"
             "---\n")
     skill = loader.load_file(write(tmp_path / "j" / "SKILL.md", text), tmp_path)
     assert skill.ok, skill.error

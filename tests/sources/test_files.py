@@ -60,7 +60,7 @@ async def watch(tmp_path: Path, tasks: TaskTracker) -> AsyncIterator[Callable[..
         source = FileWatchSource("docs", settings, publish=capture, tasks=tasks)
         await source.start()
         started.append(source)
-        await asyncio.sleep(0.2)  # the OS watch is armed from a worker thread
+        await asyncio.wait_for(source.armed.wait(), 5)  # armed from the watch's own thread
         return source, capture
 
     yield build

@@ -66,7 +66,8 @@ async def test_query_filters_and_pages_newest_first(audit_log: AuditLog) -> None
     assert [r.id for r in text] == [4]
     op, _ = await audit_log.query(AuditQuery(operator="op0", target="skill:s3"), limit=50)
     assert [r.id for r in op] == [4]
-    window, _ = await audit_log.query(AuditQuery(since_ms=first_ts(page3) + 1000, until_ms=first_ts(page3) + 2000), limit=50)
+    window, _ = await audit_log.query(AuditQuery(since_ms=first_ts(page3) + 1000,
+                                                 until_ms=first_ts(page3) + 2000), limit=50)
     assert {r.id for r in window} == {2, 3}
 
 

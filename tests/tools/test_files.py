@@ -25,7 +25,8 @@ class FakeSkill:
 
 class FakeSkills:
     def __init__(self) -> None:
-        self.skills = {"greet": FakeSkill("Say hello politely."), "cron": FakeSkill("", kind="event")}
+        self.skills = {"greet": FakeSkill("Say hello politely."),
+                       "cron": FakeSkill("", kind="event")}
         self.disabled = {"off"}
         self.skills["off"] = FakeSkill("x")
 
@@ -59,7 +60,8 @@ async def run(tools: dict[str, Tool], tool_name: str, ctx: ToolContext, /,
 def test_default_sensitivities(tools: dict[str, Tool]) -> None:
     levels = {name: t.sensitivity for name, t in tools.items()}
     low, medium = Sensitivity.LOW, Sensitivity.MEDIUM
-    assert {n: levels[n] for n in ("read", "list", "find", "grep", "read_skill", "write", "edit")} == {
+    assert {n: levels[n]
+            for n in ("read", "list", "find", "grep", "read_skill", "write", "edit")} == {
         "read": low, "list": low, "find": low, "grep": low, "read_skill": low,
         "write": medium, "edit": medium}
 
@@ -78,7 +80,8 @@ async def test_write_then_read(tools: dict[str, Tool], ctx: ToolContext) -> None
     assert part.startswith("two\n") and "[lines 2-2 of 3]" in part
 
 
-async def test_write_without_create_dirs_needs_the_folder(tools: dict[str, Tool], ctx: ToolContext) -> None:
+async def test_write_without_create_dirs_needs_the_folder(tools: dict[str, Tool],
+                                                          ctx: ToolContext) -> None:
     with pytest.raises(ToolFailedError, match="create_dirs"):
         await run(tools, "write", ctx, path="new/a.txt", content="x", create_dirs=False)
     assert not (ctx.workspace / "new").exists()
@@ -170,14 +173,17 @@ async def test_read_skill(tools: dict[str, Tool], ctx: ToolContext) -> None:
 
 
 @pytest.mark.parametrize("path", [".env", "sub/.env", "../.bashrc"])
-def test_write_guard_blocks_hardline_paths(tools: dict[str, Tool], ctx: ToolContext, path: str) -> None:
+def test_write_guard_blocks_hardline_paths(tools: dict[str, Tool], ctx: ToolContext,
+                                           path: str) -> None:
     for name in ("write", "edit"):
         tool = tools[name]
-        args = {"path": path, "content": "x"} if name == "write" else {"path": path, "old": "a", "new": "b"}
+        args = ({"path": path, "content": "x"} if name == "write"
+                else {"path": path, "old": "a", "new": "b"})
         block = tool.guard(tool.params.model_validate(args), ctx)  # type: ignore[misc]
         assert block is not None and block.rule and block.reason
 
 
 def test_write_guard_passes_ordinary_paths(tools: dict[str, Tool], ctx: ToolContext) -> None:
     tool = tools["write"]
-    assert tool.guard(tool.params.model_validate({"path": "notes.txt", "content": "x"}), ctx) is None  # type: ignore[misc]
+    params = tool.params.model_validate({"path": "notes.txt", "content": "x"})
+    assert tool.guard(params, ctx) is None  # type: ignore[misc]

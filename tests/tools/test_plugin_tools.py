@@ -1,4 +1,7 @@
-"""Plugin tools: registered as plugin:<name>, callable, withdrawn on disable; a clash fails the plugin."""
+"""Plugin tools: registered as plugin:<name>, callable, withdrawn on disable.
+
+A name clash fails the plugin.
+"""
 
 from __future__ import annotations
 
@@ -33,14 +36,16 @@ def make_plugin(root: Path, name: str, tool: str) -> None:
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "plugin.yaml").write_text(f"name: {name}\nversion: '1.0.0'\nmodule: {name}.py\n")
-    (folder / f"{name}.py").write_text(PLUGIN.replace("{name}", name).replace("{tool!r}", repr(tool)))
+    source = PLUGIN.replace("{name}", name).replace("{tool!r}", repr(tool))
+    (folder / f"{name}.py").write_text(source)
 
 
 async def test_hook_register_tools(make_settings: SettingsFactory, tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     make_plugin(plugins, "sayer", "say")
     make_plugin(plugins, "shadow", "read")  # a built-in's name
-    make_plugin(plugins, "twin", "say")  # another plugin's name (loads after sayer: folders load in name order)
+    # another plugin's name (loads after sayer: folders load in name order)
+    make_plugin(plugins, "twin", "say")
     app = create_app(make_settings(plugins__dirs=[str(plugins)]))
     async with app.test_app():
         runtime: Runtime = runtime_of(app)

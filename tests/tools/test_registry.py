@@ -15,8 +15,13 @@ from aman.clock import SystemClock
 from aman.errors import ValidationFailedError
 from aman.settings import Settings
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput
-from aman.tools.registry import (EVENT_OUTPUT_CHARS, ToolBlockedError, ToolClashError,
-                                 ToolNotFoundError, ToolRegistry)
+from aman.tools.registry import (
+    EVENT_OUTPUT_CHARS,
+    ToolBlockedError,
+    ToolClashError,
+    ToolNotFoundError,
+    ToolRegistry,
+)
 from tests.conftest import SettingsFactory
 
 
@@ -64,7 +69,9 @@ async def _echo(params: EchoParams, ctx: ToolContext) -> ToolOutput:
 
 
 def _guard(params: EchoParams, ctx: ToolContext) -> Block | None:
-    return Block("no_secret", "echoing 'secret' is never allowed") if params.text == "secret" else None
+    if params.text != "secret":
+        return None
+    return Block("no_secret", "echoing 'secret' is never allowed")
 
 
 def echo(name: str = "echo", source: str = "builtin", level: Sensitivity = Sensitivity.LOW) -> Tool:
@@ -127,7 +134,8 @@ def test_listing_shows_the_effective_sensitivity(make_settings: SettingsFactory,
                                                  audit: Audit) -> None:
     registry = make_registry(make_settings(tools__sensitivity={"echo": "high"}), facts, audit)
     items = {i["name"]: i for i in registry.listing()}
-    assert items["echo"]["sensitivity"] == "high" and registry.sensitivity("echo") is Sensitivity.HIGH
+    assert items["echo"]["sensitivity"] == "high"
+    assert registry.sensitivity("echo") is Sensitivity.HIGH
     assert items["write_file"]["sensitivity"] == "medium"
     assert items["echo"]["schema"]["properties"]["text"]["description"] == "What to echo."
     assert items["echo"]["source"] == "builtin"
@@ -146,14 +154,16 @@ def test_offered_by_allow_and_deny_globs(registry: ToolRegistry) -> None:
 async def test_success_publishes_dispatched_and_completed(registry: ToolRegistry, ctx: ToolContext,
                                                           facts: Facts) -> None:
     result = await registry.execute("echo", {"text": "ab", "times": 2}, ctx)
-    assert (result.status, result.output, result.tool, result.call_id) == ("success", "abab", "echo", "echo-1")
+    assert (result.status, result.output, result.tool,
+            result.call_id) == ("success", "abab", "echo", "echo-1")
     assert facts.types() == ["tool:dispatched", "tool:completed"]
     done = facts.items[1][1]
     assert done["call_id"] == "echo-1" and done["session_id"] == "s1" and done["output"] == "abab"
     assert done["duration_ms"] >= 0
 
 
-async def test_event_output_is_capped(registry: ToolRegistry, ctx: ToolContext, facts: Facts) -> None:
+async def test_event_output_is_capped(registry: ToolRegistry, ctx: ToolContext,
+                                      facts: Facts) -> None:
     result = await registry.execute("echo", {"text": "x" * 1500}, ctx)
     assert len(result.output) == 1500
     assert len(facts.items[-1][1]["output"]) == EVENT_OUTPUT_CHARS + 1
@@ -163,7 +173,8 @@ async def test_invalid_arguments_name_the_field_path(registry: ToolRegistry, ctx
                                                      facts: Facts) -> None:
     with pytest.raises(ValidationFailedError) as caught:
         await registry.execute("echo", {"text": "a", "times": 9, "nested": {"k": "x"}}, ctx)
-    assert "arguments.times" in caught.value.message and "arguments.nested.k" in caught.value.message
+    assert "arguments.times" in caught.value.message
+    assert "arguments.nested.k" in caught.value.message
     with pytest.raises(ValidationFailedError, match="arguments.text"):
         await registry.execute("echo", {}, ctx)
     assert facts.items == []
@@ -173,7 +184,8 @@ async def test_a_guard_blocks_before_anything_runs(registry: ToolRegistry, ctx: 
                                                    facts: Facts, audit: Audit) -> None:
     result = await registry.execute("echo", {"text": "secret"}, ctx)
     assert result.status == "blocked" and result.reason == "echoing 'secret' is never allowed"
-    assert isinstance(result.error, ToolBlockedError) and result.error.details["rule"] == "no_secret"
+    assert isinstance(result.error, ToolBlockedError)
+    assert result.error.details["rule"] == "no_secret"
     assert facts.types() == ["tool:security_denied"]
     denied = facts.items[0][1]
     assert denied == {"call_id": "echo-1", "tool": "echo", "session_id": "s1", "agent_id": None,

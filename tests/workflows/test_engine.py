@@ -24,7 +24,8 @@ initial_state: draft
 final_states: [done, rejected, archived, cancelled]
 error_state: error
 transitions:
-  - {from: draft, event: submit, to: reviewing, guard: {payload: {complete: true}}, on_fail: rejected}
+  - {from: draft, event: submit, to: reviewing, guard: {payload: {complete: true}},
+     on_fail: rejected}
   - from: reviewing
     event: approve
     to: done

@@ -90,9 +90,13 @@ async def push(body: PushEventRequest) -> Response:
 @policy(action="event.inject", target="event")
 @validate_body(PushEventRequest)
 async def inject(body: PushEventRequest) -> Response:
-    """Debug: publish bypassing rate limits and backpressure (runtime.force_enable_debug_endpoints)."""
+    """Debug: publish bypassing rate limits and backpressure.
+
+    Only when ``runtime.force_enable_debug_endpoints`` is on.
+    """
     if not runtime().settings.runtime.force_enable_debug_endpoints:
-        raise DebugDisabledError("POST /inject-event is a debug endpoint and debug endpoints are off")
+        raise DebugDisabledError(
+            "POST /inject-event is a debug endpoint and debug endpoints are off")
     return await _publish(_to_event(body, request.headers.get("Idempotency-Key")), internal=True)
 
 

@@ -31,7 +31,8 @@ async def live() -> Response:
 def _readiness() -> Response:
     rt = runtime()
     phases = rt.phases
-    summary = {"phase": int(phases.phase), "phase_name": phases.phase.label, "state": rt.state.value}
+    summary = {"phase": int(phases.phase), "phase_name": phases.phase.label,
+               "state": rt.state.value}
     if rt.ready:
         return jsonify({"status": "ready", **summary})
     failure = phases.failure.to_json() if phases.failure else None

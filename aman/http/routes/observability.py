@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import Field, field_validator
 from quart import Blueprint, Response, jsonify
@@ -57,7 +57,7 @@ def _to_ms(value: int | str | None) -> int | None:
     except ValueError:
         raise ValueError("must be epoch milliseconds or an ISO 8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -110,7 +110,8 @@ async def audit_log(query: AuditLogQuery) -> Response:
     if query.cursor:
         before_id = decode_cursor(query.cursor, required=("before",))["before"]
         if not isinstance(before_id, int):
-            raise InvalidCursorError(f"cursor {query.cursor[:40]!r} was not issued by this endpoint")
+            raise InvalidCursorError(
+                f"cursor {query.cursor[:40]!r} was not issued by this endpoint")
     filters = AuditQuery(
         action=query.action,
         operator=query.operator,

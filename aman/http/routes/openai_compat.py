@@ -46,7 +46,7 @@ async def chat_completions(body: oa.ChatCompletionRequest) -> Response:
     completion_request = oa.to_request(
         body, system_prompt=rt.soul.system_prompt(), model=agent.model,
         max_output_tokens=settings.max_output_tokens, temperature=settings.temperature)
-    context = {"agent_id": agent.agent_id, "via": "openai_compat"}
+    context: dict[str, object] = {"agent_id": agent.agent_id, "via": "openai_compat"}
     session_id = request.headers.get(SESSION_HEADER)
     if session_id:
         await rt.chat.session(session_id)  # 404 session_not_found before anything is generated
@@ -70,7 +70,8 @@ async def _collect(stream: AsyncIterator[StreamItem], first: StreamItem) -> tupl
     while item is not None:
         if isinstance(item, Done):
             return "".join(parts), item
-        parts.append(item.text)
+        if isinstance(item, Delta):  # no tools are offered here, so no ToolCall arrives
+            parts.append(item.text)
         item = await anext(stream, None)
     return "".join(parts), Done()
 
@@ -88,7 +89,7 @@ async def _sse(stream: AsyncIterator[StreamItem], first: StreamItem, cid: str,
             if isinstance(item, Delta):
                 parts.append(item.text)
                 yield _data(oa.chunk(cid, model, delta={"content": item.text}))
-            else:
+            elif isinstance(item, Done):  # no tools are offered here, so no ToolCall arrives
                 done = item
             item = await anext(stream, None)
     except LLMError as exc:  # mid-stream: OpenAI clients read an error object in the stream

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from quart import Blueprint, Request, Response, request
@@ -57,7 +57,8 @@ class StreamQuery(QueryModel):
                               description="Comma-separated event types; `*` globs allowed.")
     sources: str | None = Field(None, max_length=4000,
                                 description="Comma-separated sources; `*` globs allowed.")
-    token: str | None = Field(None, description="The API token, for clients that cannot send headers.")
+    token: str | None = Field(None,
+                              description="The API token, for clients that cannot send headers.")
 
 
 def _split(value: str | None, name: str) -> frozenset[str] | None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchfiles import Change
 
 from aman.clock import Clock
-from aman.errors import AmanError, InternalError, InvalidStateError, StartupError
+from aman.errors import AmanError, InternalError, InvalidStateError, StartupError, UnavailableError
 from aman.soul_format import (
     BoundaryMatch,
     Soul,
@@ -128,6 +128,8 @@ class SoulService:
         self._skills_index: SkillsIndex = skills_index or (lambda: [])
         self._debounce_ms = debounce_ms
         self._loaded: _Loaded | None = None
+        #: Souls other than the active one (an agent's own): name → (path, mtime_ns, soul).
+        self._others: dict[str, tuple[Path, int, Soul]] = {}
         self._error: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
         self._stop: asyncio.Event | None = None
@@ -135,10 +137,11 @@ class SoulService:
 
     # --- finding and loading -----------------------------------------------------------------
 
-    def candidates(self) -> list[Path]:
-        """Where the active soul may live, highest precedence first."""
+    def candidates(self, name: str | None = None) -> list[Path]:
+        """Where a soul (the active one by default) may live, highest precedence first."""
+        name = name or self.active
         return [path for folder in reversed(self.dirs)
-                for path in (folder / f"{self.active}.md", folder / self.active / "SOUL.md")]
+                for path in (folder / f"{name}.md", folder / name / "SOUL.md")]
 
     def resolve(self) -> Path | None:
         """The active soul's file, or None if no folder has it."""
@@ -210,20 +213,49 @@ class SoulService:
             log.exception("skills index failed; compiling the prompt without skills")
             return []
 
-    def compiled_prompt(self) -> CompiledPrompt:
-        """The system prompt with its soul name and the number of skills listed."""
+    def soul_for(self, name: str | None) -> Soul:
+        """The soul named ``name`` (None or the active name: the active soul)."""
+        return self.soul if name is None or name == self.active else self._other(name)
+
+    def _other(self, name: str) -> Soul:
+        """An agent's own soul, read from the soul folders and read again when its file
+        changes (a stat per use); a broken edit keeps the last good one, like the active soul."""
+        path = next((p for p in self.candidates(name) if p.is_file()), None)
+        cached = self._others.get(name)
+        if path is None:
+            raise UnavailableError(
+                f"soul {name!r} not found; looked for "
+                f"{', '.join(str(p) for p in self.candidates(name))}", code="soul_unavailable",
+                hint="Create the file, or point the agent's soul at one that exists.")
+        mtime = path.stat().st_mtime_ns
+        if cached is not None and cached[:2] == (path, mtime):
+            return cached[2]
+        try:
+            soul = parse_soul(path.read_text(encoding="utf-8"), where=str(path))
+        except (OSError, UnicodeDecodeError, SoulFormatError) as exc:
+            if cached is not None:
+                log.warning("soul %r on disk is broken (%s); keeping the last good one", name, exc)
+                return cached[2]
+            raise UnavailableError(f"soul {name!r} cannot be used: {exc}",
+                                   code="soul_unavailable",
+                                   hint=f"Fix {path}; GET /soul shows the format.") from None
+        self._others[name] = (path, mtime, soul)
+        return soul
+
+    def compiled_prompt(self, name: str | None = None) -> CompiledPrompt:
+        """The system prompt of a soul (the active one by default), its name and skill count."""
         skills = self.skills()
-        soul = self.soul
+        soul = self.soul_for(name)
         return CompiledPrompt(prompt=compile_prompt(soul, skills), soul=soul.name,
                               skills_count=len(skills))
 
-    def system_prompt(self) -> str:
-        """The compiled system prompt."""
-        return self.compiled_prompt().prompt
+    def system_prompt(self, name: str | None = None) -> str:
+        """The compiled system prompt of a soul (the active one by default)."""
+        return self.compiled_prompt(name).prompt
 
-    def check_boundaries(self, text: str) -> BoundaryMatch | None:
-        """The first boundary ``text`` runs into, or None."""
-        return match_boundaries(text, self.soul.boundaries)
+    def check_boundaries(self, text: str, name: str | None = None) -> BoundaryMatch | None:
+        """The first boundary of a soul (the active one by default) ``text`` runs into."""
+        return match_boundaries(text, self.soul_for(name).boundaries)
 
     # --- changing ------------------------------------------------------------------------------
 

@@ -245,7 +245,7 @@ class ChatService:
     def _prepare(self, text: str, agent: Agent) -> Prepared:
         """Content policy, then the soul's boundaries, then ``/skill`` expansion."""
         outcome = apply_content_policy(text, self._settings().chat.content_policy)
-        hit = self._soul.check_boundaries(outcome.text)
+        hit = self._soul.check_boundaries(outcome.text, agent.soul)
         if hit is not None:
             raise SoulBoundaryError(
                 f"message refused: it runs into the soul boundary {hit.boundary!r} "

@@ -224,7 +224,12 @@ class TurnRunner:
     async def _generate(self, turn: Turn) -> StoredMessage:
         agent, reply = turn.agent, turn.reply
         limits = agent.settings
-        prompt = build_prompt(self._soul.system_prompt(), turn.history,
+        try:
+            system = self._soul.system_prompt(agent.soul)
+        except AmanError as exc:  # the agent's own soul is missing or broken
+            self._repo.start_reply(reply)
+            return await self._failed(turn, exc)
+        prompt = build_prompt(system, turn.history,
                               max_context_tokens=limits.max_context_tokens,
                               max_output_tokens=limits.max_output_tokens)
         if prompt.dropped_messages:
@@ -309,6 +314,10 @@ class TurnRunner:
         if isinstance(exc, LLMError):
             error = {"code": exc.code, "message": exc.message, "hint": exc.hint,
                      "provider": exc.provider}
+            log.warning("chat turn of session %s failed: %s", turn.session_id, exc)
+        elif isinstance(exc, AmanError):  # a known cause, e.g. the agent's soul is unusable
+            error = {"code": exc.code, "message": exc.message, "hint": exc.hint,
+                     "provider": turn.agent.provider}
             log.warning("chat turn of session %s failed: %s", turn.session_id, exc)
         else:
             log.exception("chat turn of session %s failed unexpectedly", turn.session_id)

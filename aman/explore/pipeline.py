@@ -218,7 +218,8 @@ class ExploreService:
                    max_tokens: int | None = None) -> str:
         """One completion from the agent's model (through the registry: retries, fallbacks)."""
         agent = run.agent
-        system = "\n\n".join(p for p in (self._system_prompt(), scoring.SYSTEM_NOTE) if p)
+        system = "\n\n".join(p for p in (self._system_prompt(agent.soul), scoring.SYSTEM_NOTE)
+                               if p)
         limit = agent.settings.max_output_tokens
         request = CompletionRequest(
             messages=(ChatMessage("system", system), ChatMessage("user", prompt)),
@@ -234,9 +235,9 @@ class ExploreService:
                     parts.append(item.text)
         return "".join(parts).strip()
 
-    def _system_prompt(self) -> str:
+    def _system_prompt(self, soul: str) -> str:
         try:
-            return self._soul.system_prompt()
+            return self._soul.system_prompt(soul)
         except AmanError:  # no soul loaded (runtime stopping): explore works without one
             return ""
 

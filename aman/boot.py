@@ -198,6 +198,13 @@ async def _start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
     for event_type in FACT_TYPES:
         runtime.event_types.register(event_type, "llm")
     stack.push("llm", runtime.llm.close)
+    offered = await runtime.plugins.llm_provider(runtime.settings)
+    if offered is not None:  # a plugin's provider serves in place of the default one
+        try:
+            name = runtime.llm.use_plugin_provider(offered)
+            log.info("LLM provider %r comes from a plugin (%s)", name, type(offered).__name__)
+        except AmanError as exc:
+            log.error("%s; %s", exc.message, exc.hint)
     probes = runtime.tasks.spawn("llm:probe", runtime.llm.probe_forever())
 
     async def stop_probes() -> None:

@@ -246,6 +246,20 @@ async def test_hook_llm_provider_is_firstresult(runtime: Runtime) -> None:
     assert await runtime.plugins.llm_provider(runtime.settings) is None
 
 
+async def test_a_plugin_provider_serves_in_place_of_the_default(
+        plugin_app: Callable[..., Any]) -> None:
+    async with plugin_app("provider") as app:
+        client = app.test_client()
+        session = (await (await client.post("/chat/session/create", json={})).get_json())["id"]
+        sent = await client.post(f"/chat/session/{session}/send",
+                                 json={"text": "hello there", "wait": True})
+        assert sent.status_code == 200, await sent.get_data(as_text=True)
+        reply = (await sent.get_json())["reply"]
+        assert reply["content"].strip() == "HELLO THERE" and reply["model"] == "shouter-1"
+        rt = runtime_of(app)
+        assert rt.llm.resolve(None) == rt.settings.llm.default_provider
+
+
 # --- default plugins and entry points ----------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aman.agent_settings import LlmSettings
+from aman.agent_settings import LlmSettings, ProviderSettings
 from aman.clock import Clock, SystemClock
 from aman.llm.health import ProviderHealth
 from aman.llm.provider import (
@@ -62,6 +62,8 @@ _BACKOFF_MAX_SEC = 8.0
 _MAX_RETRY_AFTER_SEC = 60.0
 #: Probes that hang are failures after this long (at most the provider's own timeout).
 _PROBE_TIMEOUT_SEC = 30.0
+#: The name a plugin's provider answers to when no default provider is configured.
+PLUGIN_PROVIDER = "plugin"
 
 
 class FactSink(Protocol):
@@ -93,11 +95,34 @@ class ProviderRegistry:
         #: Which provider the background probe watches (the default agent's).
         self.probe_target = probe_target or (lambda: self._settings().default_provider or None)
         self._health: dict[str, ProviderHealth] = {}
+        #: A plugin's provider (``llm_provider`` hook) serving in place of the default one.
+        self._override: tuple[str, LLMProvider] | None = None
+
+    def use_plugin_provider(self, provider: LLMProvider) -> str:
+        """Serve ``provider`` in place of ``llm.default_provider`` (under the name ``plugin``
+        when none is configured); return the name it answers to."""
+        missing = [attr for attr in ("stream", "probe", "close") if not callable(
+            getattr(provider, attr, None))] + [attr for attr in ("kind", "model") if not isinstance(
+                getattr(provider, attr, None), str)]
+        if missing:
+            raise LLMNotConfiguredError(
+                f"the llm_provider hook returned {type(provider).__name__}, which lacks "
+                f"{', '.join(missing)}", hint="Return an object with the LLMProvider protocol "
+                "(aman.llm.provider): kind, model, stream(), probe(), close().")
+        name = self._settings().default_provider or PLUGIN_PROVIDER
+        self._override = (name, provider)
+        return name
+
+    def _config(self, name: str) -> ProviderSettings | None:
+        """``llm.providers[name]``; None for a plugin's provider without a configured entry."""
+        return self._settings().providers.get(name)
 
     def resolve(self, name: str | None) -> str:
         """The provider name to use: ``name``, else ``llm.default_provider``."""
         llm = self._settings()
         chosen = name or llm.default_provider
+        if self._override is not None and chosen in ("", self._override[0]):
+            return self._override[0]
         if not chosen:
             raise LLMNotConfiguredError(
                 "no LLM provider is configured (llm.default_provider is empty)")
@@ -110,6 +135,8 @@ class ProviderRegistry:
     def provider(self, name: str | None = None) -> LLMProvider:
         """The provider object, built on first use."""
         chosen = self.resolve(name)
+        if self._override is not None and chosen == self._override[0]:
+            return self._override[1]
         found = self._built.get(chosen)
         if found is None:
             config = self._settings().providers[chosen]
@@ -144,8 +171,8 @@ class ProviderRegistry:
         its ``details["fallbacks"]``), or the failing provider's error once text has streamed.
         """
         primary = self.resolve(name)
-        chain = [primary] + [f for f in self._settings().providers[primary].fallbacks
-                             if f != primary]
+        config = self._config(primary)
+        chain = [primary] + [f for f in (config.fallbacks if config else []) if f != primary]
         extra = dict(context or {})
         first_error: LLMError | None = None
         tried: list[dict[str, Any]] = []
@@ -180,7 +207,8 @@ class ProviderRegistry:
         except LLMError as exc:
             self._failed(name, exc)
             raise
-        retries = self._settings().providers[name].max_retries
+        config = self._config(name)
+        retries = config.max_retries if config else 0
         model = request.model or provider.model
         base = {"provider": name, "kind": provider.kind, "model": model, **context}
         input_estimate = sum(estimate_tokens(m.content) for m in request.messages)
@@ -289,7 +317,8 @@ class ProviderRegistry:
         error: LLMError | None = None
         try:
             provider = self.provider(chosen)
-            timeout = min(_PROBE_TIMEOUT_SEC, self._settings().providers[chosen].timeout_sec)
+            config = self._config(chosen)
+            timeout = min(_PROBE_TIMEOUT_SEC, config.timeout_sec if config else _PROBE_TIMEOUT_SEC)
             await asyncio.wait_for(provider.probe(), timeout)
         except LLMError as exc:
             error = exc
@@ -321,6 +350,9 @@ class ProviderRegistry:
     async def close(self) -> None:
         """Close every built provider."""
         built, self._built = self._built, {}
+        if self._override is not None:  # the hook is asked again at the next start
+            built[self._override[0]] = self._override[1]
+            self._override = None
         for name, provider in built.items():
             try:
                 await provider.close()

@@ -323,7 +323,7 @@ class Runtime:
             "event_bus.rate_limit_": rate, "event_bus.retention_": None, "event_bus.": bus,
             "runtime.drain_timeout_sec": None, "runtime.log_level": log_level, "dlq.": dlq,
             "stream.": None, "notifications.": notifications, "skills.": skills,
-            "channels.": channels,
+            "channels.": channels, "info_hub.": None,
         }
         return {key: next(a for prefix, a in by_prefix.items() if key.startswith(prefix))
                 for key in LIVE_KEYS}

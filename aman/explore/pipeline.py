@@ -53,7 +53,8 @@ class NoSourcesError(InvalidInputError):
 
     code = "no_sources"
     hint = ("Add feeds under info_hub.sources in the config (a list of {name, url} or bare "
-            "URLs of RSS, Atom or JSON feeds), then restart or reload.")
+            "URLs of RSS, Atom or JSON feeds), then restart the daemon, or set them live "
+            "with POST /config/set {\"changes\": {\"info_hub.sources\": [...]}}.")
 
 
 class SourceNotFoundError(NotFoundError):

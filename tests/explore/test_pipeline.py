@@ -227,3 +227,15 @@ async def test_no_provider_fails_the_run_at_scoring_with_the_hint(
         fetched, post = explore_posts(events, session_id)
         assert fetched["step"] == "fetched" and post["step"] == "failed"
         assert "llm.providers" in post["reply"]
+
+
+async def test_sources_can_be_added_live(client: TestClientProtocol, runtime: Runtime,
+                                        feeds: FeedServer) -> None:
+    events = capture(runtime)
+    late = {"name": "late", "url": feeds.base + "/news.xml"}
+    response = await client.post("/config/set", headers={"x-aman-confirm": "yes"}, json={
+        "changes": {"info_hub.sources": [late]}})
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    started = await start(client, source="late")
+    assert started["source"] == "late"
+    await wait_until(lambda: any(e.event_type == "explore:finished" for e in events))

@@ -143,8 +143,8 @@ class ConversationService:
             config = self._registry.get(platform, instance).config
         except NotFoundError:
             return None  # the channel was removed (or its plugin disabled) since
-        if config.chat is None or "chat_id" not in payload:
-            return None
+        if config.chat is None or "chat_id" not in payload or payload.get("edited"):
+            return None  # an edit of an answered message is not a new question
         return _Inbound(platform, instance, config, payload,
                         reply_target(platform, instance, payload),
                         event.dedup_key or f"event:{event.id}")

@@ -318,3 +318,16 @@ async def test_the_bot_token_and_conversations_change_live(
     await telegram(client, 1501, "nobody answers now")
     await asyncio.sleep(0.3)
     assert len(platform.sent) == 1
+
+
+async def test_an_edited_message_is_not_answered_again(client: TestClientProtocol,
+                                                       platform: FakePlatforms) -> None:
+    await telegram(client, 1600, "first try")
+    await sent(platform, 1)
+    update = telegram_message(1601, 1111, "first try, edited")
+    update["edited_message"] = update.pop("message")
+    response = await client.post("/im/telegram/bot/webhook", data=encode(update),
+                                 headers=telegram_headers(SECRET))
+    assert response.status_code == 200 and (await response.get_json())["event_id"]
+    await asyncio.sleep(0.3)
+    assert [s.text for s in platform.sent] == ["You said: first try"]

@@ -132,15 +132,27 @@ async def test_a_failing_platform_parks_the_reply_and_a_dlq_retry_sends_it(
     assert entry.handler == "im-outbound" and "502" in entry.reason
     assert runtime.channel_outbox.last_ok[("telegram", "bot")] is False
     assert platform.sent == []
+    assert await channel_status(client) == "degraded"
     retried = await client.post(f"/dlq/{entry.id}/retry", headers={"x-aman-confirm": "yes"})
     assert retried.status_code == 202, await retried.get_data(as_text=True)
     assert await sent(platform, 1) == ["You said: are you there"]
     await wait_until(lambda: runtime.channel_outbox.last_ok[("telegram", "bot")] is True)
+    for _ in range(100):  # capabilities follow the im:delivered fact
+        if await channel_status(client) == "healthy":
+            break
+        await asyncio.sleep(0.02)
+    assert await channel_status(client) == "healthy"
     for _ in range(200):
         if (await runtime.dlq.get(entry.id)).status == "resolved":
             break
         await asyncio.sleep(0.02)
     assert (await runtime.dlq.get(entry.id)).status == "resolved"
+
+
+async def channel_status(client: TestClientProtocol) -> str:
+    capabilities = await (await client.get("/capabilities")).get_json()
+    (entry,) = capabilities["im:telegram:bot"]
+    return str(entry["status"])
 
 
 async def test_a_rate_limited_send_waits_as_long_as_the_platform_asks(

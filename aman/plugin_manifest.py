@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aman.errors import InvalidInputError
+from aman.plugin_config import ConfigOption
 
 MANIFEST = "plugin.yaml"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -72,7 +73,7 @@ class Manifest(_Model):
     aman: str | None = Field(None, description="Range of aman versions, e.g. '>=0.1,<1'.")
     ui: ManifestUi = Field(default_factory=ManifestUi)
     depends_on: list[Dependency] = Field(default_factory=list)
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, ConfigOption] = Field(default_factory=dict)
     enabled_by_default: bool = True
 
     @field_validator("depends_on", mode="before")

@@ -64,6 +64,8 @@ class PluginRecord:
     error: str | None = None
     module_name: str | None = None
     contributions: Contributions = field(default_factory=Contributions)
+    #: Its settings from ``plugins.config`` checked against the manifest, defaults filled in.
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def where(self) -> str:

@@ -34,6 +34,7 @@ from aman.errors import (
 )
 from aman.events.types import BUILTIN_TYPES, PLUGIN_STATE_CHANGED
 from aman.plugin_api import PluginRoute, UiPage
+from aman.plugin_config import resolve_config
 from aman.plugin_manifest import ManifestError, in_range, load_manifest, module_path
 from aman.plugin_records import (
     DISABLED,
@@ -249,6 +250,9 @@ class PluginHost:
         """Import, register, check and collect one plugin; on error mark it failed alone."""
         try:
             self._check_dependencies(record)
+            record.settings = resolve_config(
+                record.name, record.manifest.config if record.manifest else {},
+                runtime.settings.plugins.config.get(record.name, {}))
             plugin = self._import(record)
             try:
                 self.manager.register(plugin, name=record.name)
@@ -416,6 +420,10 @@ class PluginHost:
         log.error("plugin %s (%s) failed: %s", record.name, record.where, reason)
 
     # --- operations ----------------------------------------------------------------------
+
+    def config_for(self, name: str) -> dict[str, Any]:
+        """A plugin's settings (``plugins.config.<name>`` with the manifest's defaults)."""
+        return dict(self._get(name).settings)
 
     async def enable(self, name: str) -> dict[str, Any]:
         """Enable and load a plugin now and on every later boot; 422 when it fails to load."""

@@ -228,6 +228,7 @@ class PluginsSettings(_DirsSection):
     )
     max_archive_files: int = Field(1000, ge=1,
                                    description="Most entries a plugin archive may hold.")
+    config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per plugin.")
 
 
 class WorkflowsSettings(_DirsSection):

@@ -29,8 +29,10 @@ class TickSource(BaseSource):
     config_model = TickConfig
 
     def __init__(self, runtime: Any) -> None:
-        super().__init__("example.tick", TickConfig(), publish=runtime.bus.publish,
-                         tasks=runtime.tasks)
+        # plugins.config.example.interval_sec (the manifest's default: 30) sets the first value.
+        settings = runtime.plugins.config_for("example")
+        super().__init__("example.tick", TickConfig(interval_sec=settings["interval_sec"]),
+                         publish=runtime.bus.publish, tasks=runtime.tasks)
         self._clock = runtime.clock
         self.ticks = 0
 

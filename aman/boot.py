@@ -333,8 +333,9 @@ async def _start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
         from aman.tools.builtin import builtin_tools
         from aman.tools.builtin.exec import DetachedProcesses
 
-        processes.append(DetachedProcesses())
-        return builtin_tools(runtime.skills, processes[0], lambda: runtime.chat)
+        keeper = DetachedProcesses()
+        processes.append(keeper)
+        return builtin_tools(runtime.skills, keeper, lambda: runtime.chat)
 
     stack.push("detached_processes", stop_detached)
     runtime.tools.register_deferred("builtin", BUILTIN_TOOL_NAMES, build)

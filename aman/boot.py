@@ -21,6 +21,8 @@ from aman.store.migrate import migrate
 
 if TYPE_CHECKING:
     from aman.runtime import Runtime
+    from aman.tools.builtin.exec import DetachedProcesses
+    from aman.tools.model import Tool
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +309,8 @@ async def _start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
     # Before the plugin host: built-in names are claimed first, so a plugin tool that clashes
     # fails that plugin alone (its status shows why) instead of shadowing a built-in or failing
     # boot. The workspace is where relative tool paths start (issue #8).
-    from aman.tools.builtin import builtin_tools
-    from aman.tools.builtin.exec import DetachedProcesses
+    # The tools themselves are built on first use (idle memory, issue #2).
+    from aman.tools.builtin import BUILTIN_TOOL_NAMES
     from aman.tools.model import tool_roots
     from aman.tools.registry import FACT_TYPES, SOURCE
 
@@ -321,10 +323,22 @@ async def _start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
 
     stack.push("tools", unregister)
     # Detached exec runs outlive their call; stopping the daemon kills their process groups.
-    processes = DetachedProcesses()
-    stack.push("detached_processes", processes.stop_all)
-    for tool in builtin_tools(runtime.skills, processes, lambda: runtime.chat):
-        runtime.tools.register(tool)
+    processes: list[DetachedProcesses] = []  # the one the tools got, once they are built
+
+    async def stop_detached() -> None:
+        for running in processes:
+            await running.stop_all()
+
+    def build() -> list[Tool]:
+        from aman.tools.builtin import builtin_tools
+        from aman.tools.builtin.exec import DetachedProcesses
+
+        keeper = DetachedProcesses()
+        processes.append(keeper)
+        return builtin_tools(runtime.skills, keeper, lambda: runtime.chat)
+
+    stack.push("detached_processes", stop_detached)
+    runtime.tools.register_deferred("builtin", BUILTIN_TOOL_NAMES, build)
 
 
 async def _start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:

@@ -12,8 +12,8 @@ import asyncio
 import difflib
 import fnmatch
 import logging
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.agent_settings import AgentToolSettings
@@ -91,6 +91,15 @@ def _event_output(output: Any) -> str:
     return text if len(text) <= EVENT_OUTPUT_CHARS else text[:EVENT_OUTPUT_CHARS] + "…"
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """Names a source has claimed whose tools are built on first use (``register_deferred``)."""
+
+    source: str
+    names: frozenset[str]
+    load: Callable[[], list[Tool]]
+
+
 class ToolRegistry:
     """Every tool by name (built-in and plugin), with their effective sensitivity."""
 
@@ -101,6 +110,7 @@ class ToolRegistry:
         self._audit = audit
         self._clock = clock
         self._tools: dict[str, Tool] = {}
+        self._deferred: dict[str, _Deferred] = {}
 
     # --- registration --------------------------------------------------------------------
 
@@ -108,32 +118,65 @@ class ToolRegistry:
         """Add ``tool``; ``ToolClashError`` naming both sources when its name is taken."""
         if not isinstance(tool, Tool):
             raise TypeError(f"{tool!r} is not an aman.tools.model.Tool")
-        existing = self._tools.get(tool.name)
-        if existing is not None:
-            raise ToolClashError(f"tool name {tool.name!r} is already registered by "
-                                 f"{existing.source}; {tool.source} cannot register it too",
-                                 details={"tool": tool.name, "registered_by": existing.source,
-                                          "refused": tool.source})
+        self._check_free(tool.name, tool.source)
         self._tools[tool.name] = tool
+
+    def register_deferred(self, source: str, names: Sequence[str],
+                          load: Callable[[], list[Tool]]) -> None:
+        """Claim ``names`` for ``source`` now; ``load`` builds exactly those tools on first use.
+
+        The built-in tools come this way: their modules and parameter models are imported only
+        when a tool is first listed, looked up or called, which keeps the idle daemon small
+        (issue #2). A clash is refused here, at registration, as with ``register``.
+        """
+        for name in names:
+            self._check_free(name, source)
+        deferred = _Deferred(source, frozenset(names), load)
+        for name in names:
+            self._deferred[name] = deferred
+
+    def _check_free(self, name: str, source: str) -> None:
+        existing = self._tools.get(name) or self._deferred.get(name)
+        if existing is not None:
+            raise ToolClashError(f"tool name {name!r} is already registered by "
+                                 f"{existing.source}; {source} cannot register it too",
+                                 details={"tool": name, "registered_by": existing.source,
+                                          "refused": source})
+
+    def _load(self, deferred: _Deferred) -> None:
+        tools = deferred.load()
+        built = {tool.name: tool for tool in tools}
+        if set(built) != deferred.names:
+            raise RuntimeError(f"the deferred tools of {deferred.source} built "
+                               f"{sorted(built)}, not the names claimed {sorted(deferred.names)}")
+        for name, tool in built.items():
+            del self._deferred[name]
+            self._tools[name] = tool
 
     def unregister_source(self, source: str) -> list[str]:
         """Remove every tool of ``source`` (``builtin`` or ``plugin:<name>``); their names."""
         gone = [name for name, tool in self._tools.items() if tool.source == source]
         for name in gone:
             del self._tools[name]
-        return gone
+        claimed = [name for name, d in self._deferred.items() if d.source == source]
+        for name in claimed:
+            del self._deferred[name]
+        return gone + claimed
 
     # --- views ---------------------------------------------------------------------------
 
     def names(self) -> list[str]:
         """Registered tool names, sorted."""
-        return sorted(self._tools)
+        return sorted([*self._tools, *self._deferred])
 
     def get(self, name: str) -> Tool:
         """The tool called ``name``; 404 ``tool_not_found`` listing close names."""
+        deferred = self._deferred.get(name)
+        if deferred is not None:
+            self._load(deferred)
         tool = self._tools.get(name)
         if tool is None:
-            close = difflib.get_close_matches(name, self._tools, n=3)
+            close = difflib.get_close_matches(name, self.names(), n=3)
             suggestion = f"; did you mean {', '.join(close)}?" if close else ""
             raise ToolNotFoundError(f"no tool named {name!r}{suggestion}",
                                     details={"close": close})
@@ -146,11 +189,11 @@ class ToolRegistry:
 
     def listing(self) -> list[dict[str, Any]]:
         """``GET /tools`` items, sorted by name, with the effective sensitivity."""
-        return [self._tools[n].describe(self.sensitivity(n)) for n in self.names()]
+        return [self.get(n).describe(self.sensitivity(n)) for n in self.names()]
 
     def offered(self, agent_tools: AgentToolSettings) -> list[Tool]:
         """Tools an agent's model may see: matching an ``allow`` glob and no ``deny`` glob."""
-        return [self._tools[n] for n in self.names() if is_offered(n, agent_tools)]
+        return [self.get(n) for n in self.names() if is_offered(n, agent_tools)]
 
     # --- execution -----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from aman.errors import NotFoundError
-from aman.tools.builtin import builtin_tools
+from aman.tools.builtin import BUILTIN_TOOL_NAMES, builtin_tools
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput
 from aman.tools.workspace import PathNotAllowedError
 
@@ -42,6 +42,12 @@ class FakeSkills:
 @pytest.fixture
 def tools() -> dict[str, Tool]:
     return {t.name: t for t in builtin_tools(FakeSkills())}
+
+
+def test_builtin_tool_names_match_the_tools() -> None:
+    # The boot step claims BUILTIN_TOOL_NAMES before the tool modules are imported (issue #2).
+    built = builtin_tools(FakeSkills(), chat=lambda: None)
+    assert sorted(t.name for t in built) == sorted(BUILTIN_TOOL_NAMES)
 
 
 @pytest.fixture

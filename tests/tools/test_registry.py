@@ -124,6 +124,34 @@ def test_plugin_tools_are_all_or_nothing(registry: ToolRegistry) -> None:
         registry.register_plugin_tools("p", [{"name": "dict_tool"}])
 
 
+def test_deferred_tools_are_claimed_now_and_built_on_first_use(registry: ToolRegistry) -> None:
+    built: list[int] = []
+
+    def load() -> list[Tool]:
+        built.append(1)
+        return [echo("lazy_a", source="late"), echo("lazy_b", source="late")]
+
+    registry.register_deferred("late", ["lazy_a", "lazy_b"], load)
+    assert {"lazy_a", "lazy_b"} <= set(registry.names()) and built == []
+    with pytest.raises(ToolClashError) as caught:
+        registry.register(echo("lazy_a", source="plugin:other"))
+    assert "late" in caught.value.message and built == []
+    assert registry.get("lazy_b").name == "lazy_b" and built == [1]
+    assert registry.get("lazy_a").source == "late" and built == [1]  # built once, both at once
+    assert sorted(registry.unregister_source("late")) == ["lazy_a", "lazy_b"]
+
+
+def test_deferred_tools_unregister_before_they_are_built(registry: ToolRegistry) -> None:
+    registry.register_deferred("late", ["lazy_a"], lambda: [echo("lazy_a", source="late")])
+    assert registry.unregister_source("late") == ["lazy_a"]
+    assert "lazy_a" not in registry.names()
+
+
+def test_listing_builds_deferred_tools(registry: ToolRegistry) -> None:
+    registry.register_deferred("late", ["lazy_a"], lambda: [echo("lazy_a", source="late")])
+    assert "lazy_a" in [entry["name"] for entry in registry.listing()]
+
+
 def test_unknown_tool_lists_close_names(registry: ToolRegistry) -> None:
     with pytest.raises(ToolNotFoundError) as caught:
         registry.get("ecoh")

@@ -38,7 +38,8 @@ def launch(workdir: Path, config: dict[str, Any]) -> tuple[subprocess.Popen[byte
         [sys.executable, "-m", "aman", "run", "--config", str(path), "--bind",
          f"127.0.0.1:{port}", "--home", str(workdir / "home")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("AMAN_")})
+        env={k: v for k, v in os.environ.items()  # bytecode cached, as for scripts/run
+             if not k.startswith("AMAN_") and k != "PYTHONDONTWRITEBYTECODE"})
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     with httpx.Client(timeout=1.0) as client:

@@ -425,8 +425,10 @@ class AgentService:
         self._bus.emit(event_type, payload, source=AGENTS_SOURCE)
 
 
-def reread_settings(config_path: Path | None, current: Settings, *, agent_id: str) -> Settings:
-    """The config file as it says now, for reloading one agent (blocking file I/O).
+def reread_settings(config_path: Path | None, current: Settings, *,
+                    agent_id: str | None = None) -> Settings:
+    """The config file as it says now, for reloading an agent or unsetting a live change
+    (blocking file I/O).
 
     Same layering as at startup (``config_path`` None re-resolves AMAN_CONFIG or the shipped
     default); the listener and runtime dir are pinned to the running values, as the channel
@@ -441,5 +443,6 @@ def reread_settings(config_path: Path | None, current: Settings, *, agent_id: st
         return load_settings(config_path, overrides=pinned)
     except ConfigError as exc:
         raise ConfigError(
-            str(exc), hint=f"Fix the named key in the config file and reload again; agent "
-                           f"{agent_id} keeps running with the configuration it had.") from None
+            str(exc), hint="Fix the named key in the config file and try again; "
+                           f"{f'agent {agent_id}' if agent_id else 'the daemon'} keeps running "
+                           "with the configuration it had.") from None

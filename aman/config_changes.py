@@ -104,6 +104,7 @@ class ConfigService:
         bus: FactEmitter,
         override_path: Path,
         environ: Mapping[str, str],
+        reread: Callable[[], Settings] | None = None,
     ) -> None:
         missing = sorted(set(LIVE_KEYS) - set(appliers))
         unknown = sorted(set(appliers) - set(LIVE_KEYS))
@@ -117,6 +118,8 @@ class ConfigService:
         self._bus = bus
         self.override_path = override_path
         self._environ = environ
+        #: The layers read again from disk (blocking), for ``unset``.
+        self._reread = reread
         self._lock = asyncio.Lock()
 
     # --- reading -------------------------------------------------------------------------------
@@ -214,6 +217,44 @@ class ConfigService:
                 return name
         return None
 
+    async def unset(self, keys: Sequence[str], *, operator: str,
+                    request_id: str | None = None) -> ConfigApplied:
+        """Drop live changes: each key goes back to what the file, environment and flags say,
+        at once and after restarts (its entry leaves the override file). All or nothing."""
+        if not keys or self._reread is None:
+            raise ConfigError("no keys given", code="validation_error",
+                              hint='Send {"keys": ["event_bus.max_queue_size"]}.')
+        async with self._lock:
+            current = self._settings()
+            stored = await asyncio.to_thread(read_override, self.override_path)
+            absent = sorted(set(keys) - set(stored))
+            if absent:
+                raise ConfigError(
+                    f"not set live: {', '.join(absent)} (the override file holds "
+                    f"{', '.join(sorted(stored)) or 'nothing'})", code="config_key_not_set",
+                    hint="Only keys changed with POST /config/set can be unset.")
+            remaining = {key: value for key, value in stored.items() if key not in keys}
+            await asyncio.to_thread(write_override, self.override_path, remaining)
+            try:
+                baseline = await asyncio.to_thread(self._reread)
+                values = {key: _plain(_lookup(baseline, key)) for key in keys}
+                new = _validated(current, values)
+                await self._apply(current, new, list(keys), remaining)
+            except BaseException:
+                await asyncio.to_thread(write_override, self.override_path, stored)
+                raise
+            self._swap(new)
+            applied = ConfigApplied(
+                tuple(ConfigChange(key, _plain(_lookup(current, key)), values[key],
+                                   _is_secret(key, _lookup(current, key))) for key in keys),
+                self.override_path)
+        log.info("live configuration unset by %s: %s", operator, applied.redacted())
+        await self._record(applied, operator, request_id, action="config.unset")
+        self._bus.emit(CONFIG_CHANGED, {
+            "changed_fields": list(keys), "changes": applied.redacted(), "operator": operator,
+            "unset": True, "persisted_to": str(self.override_path)}, source=CONFIG_SOURCE)
+        return applied
+
     async def _apply(self, current: Settings, new: Settings, keys: list[str],
                      stored: dict[str, Any]) -> None:
         """Run the appliers, then persist; on any failure roll every touched applier back."""
@@ -242,9 +283,10 @@ class ConfigService:
                 f"applying {', '.join(keys)} failed ({type(exc).__name__}: {exc}); "
                 "every change was rolled back", code="config_apply_failed") from None
 
-    async def _record(self, applied: ConfigApplied, operator: str, request_id: str | None) -> None:
+    async def _record(self, applied: ConfigApplied, operator: str, request_id: str | None,
+                      action: str = "config.set") -> None:
         try:
-            await self._audit.record("config.set", operator=operator, target="config",
+            await self._audit.record(action, operator=operator, target="config",
                                      detail={"changes": applied.redacted(),
                                              "persisted_to": str(applied.override_path)},
                                      request_id=request_id)

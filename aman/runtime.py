@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman import __version__
-from aman.agents import AgentService
+from aman.agents import AgentService, reread_settings
 from aman.audit import AuditLog
 from aman.boot import run_boot
 from aman.channels.conversations import ConversationService
@@ -215,7 +215,8 @@ class Runtime:
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,
             appliers=self._live_appliers(), audit=self.audit, bus=self.bus, environ=os.environ,
-            override_path=settings.runtime.dir / OVERRIDE_FILE_NAME)
+            override_path=settings.runtime.dir / OVERRIDE_FILE_NAME,
+            reread=lambda: reread_settings(self.config_path, self.settings))
         # Capabilities with live health; announced once the boot step listens (issue #9). Imported
         # here, not at module level, to keep the module import light.
         from aman.capabilities import CapabilityService

@@ -27,6 +27,7 @@ DESTRUCTIVE = {
     ("POST", "/agent/shutdown"), ("POST", "/plugin/{}/disable"), ("POST", "/skill/{}/rollback"),
     ("POST", "/workflow-instance/{}/retry"), ("POST", "/workflow-instance/{}/cancel"),
     ("POST", "/dlq/{}/retry"), ("POST", "/config/set"),
+    ("POST", "/config/unset"),  # beyond the contract: undoes /config/set
 }
 #: Contract routes that later issues add (#3 events, #4 skills/soul/plugins, #5 workflows/cron/
 #: config, #7 chat/agents, #8 tools, #9 IM conversations/idle/explore/capabilities).

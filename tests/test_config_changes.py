@@ -383,3 +383,38 @@ async def test_live_keys_lists_values_pins_and_instances(
     assert keys["dlq.ttl_days"]["pinned_by"] == "AMAN_DLQ__TTL_DAYS"
     assert "channels.*.*.secret" not in keys
     assert os.environ["AMAN_DLQ__TTL_DAYS"] == "4"
+
+
+async def test_unset_returns_a_key_to_the_file_and_drops_it_from_the_override(
+        client: Any, runtime: Runtime) -> None:
+    confirm = {"x-aman-confirm": "yes"}
+    shipped = load_settings(env={}).event_bus.max_queue_size
+    changed = await client.post("/config/set", headers=confirm, json={
+        "changes": {"event_bus.max_queue_size": shipped + 1234, "dlq.ttl_days": 3}})
+    assert changed.status_code == 200, await changed.get_data(as_text=True)
+    assert runtime.bus.max_queue_size == shipped + 1234
+
+    events: list[Event] = []
+    runtime.bus.observe(events.append)
+    undone = await client.post("/config/unset", headers=confirm,
+                               json={"keys": ["event_bus.max_queue_size"]})
+    assert undone.status_code == 200, await undone.get_data(as_text=True)
+    body = await undone.get_json()
+    assert body["applied"] == {"event_bus.max_queue_size": shipped}
+    assert body["previous"] == {"event_bus.max_queue_size": shipped + 1234}
+    assert runtime.settings.event_bus.max_queue_size == shipped
+    assert runtime.bus.max_queue_size == shipped  # the applier ran
+    assert read_override(override_file(runtime)) == {"dlq.ttl_days": 3}
+    await wait_until(lambda: any(e.event_type == "config_changed" and e.payload.get("unset")
+                                 for e in events))
+    audit = await (await client.get("/audit-log?action=config.unset")).get_json()
+    assert audit["items"][0]["detail"]["changes"]["event_bus.max_queue_size"]["new"] == shipped
+
+    again = await client.post("/config/unset", headers=confirm,
+                              json={"keys": ["event_bus.max_queue_size"]})
+    error = (await again.get_json())["error"]
+    assert again.status_code == 400 and error["code"] == "config_key_not_set"
+    assert "dlq.ttl_days" in error["message"]
+    unconfirmed = await client.post("/config/unset", json={"keys": ["dlq.ttl_days"]})
+    assert unconfirmed.status_code == 409
+    assert read_override(override_file(runtime)) == {"dlq.ttl_days": 3}

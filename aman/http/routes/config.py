@@ -46,6 +46,25 @@ async def set_config(body: ConfigSetRequest) -> Response:
     return jsonify(applied.to_json())
 
 
+class ConfigUnsetRequest(BodyModel):
+    """Body of POST /config/unset."""
+
+    keys: list[str] = Field(min_length=1, description="Live keys set with POST /config/set.")
+
+
+@bp.post("/config/unset")
+@policy(confirm=True, action="config.unset", target="config")
+@validate_body(ConfigUnsetRequest)
+async def unset_config(body: ConfigUnsetRequest) -> Response:
+    """Drop live changes: each key goes back to the config file's (or env, or default) value at
+    once and stays so after restarts. 400 ``config_key_not_set`` naming keys never set live."""
+    g.audit_detail = {"keys": sorted(body.keys)}
+    applied = await runtime().config.unset(body.keys, operator=confirm.operator(request),
+                                           request_id=getattr(g, "request_id", None))
+    g.audited = True
+    return jsonify(applied.to_json())
+
+
 @bp.get("/config/live-keys")
 @policy(needs_runtime=False)
 async def live_keys() -> Response:

@@ -265,11 +265,15 @@ async def _start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
 async def _start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
     # After cron, with dispatch open: the scheduler sees user messages from the first one. The
     # idle:* types are known even with the scheduler off (POST /idle-run emits them); off means
-    # no task and no observer at all (issue #9).
+    # no task and no observer at all (issue #9). Explore's types are declared here too: both
+    # start sessions on their own, and neither package is imported for it.
+    from aman.explore.events import EVENT_TYPES as EXPLORE_TYPES
     from aman.idle.events import EVENT_TYPES
 
     for event_type in EVENT_TYPES:
         runtime.event_types.register(event_type, "idle")
+    for event_type in EXPLORE_TYPES:
+        runtime.event_types.register(event_type, "explore")
     if not runtime.settings.idle.enabled:
         return
     from aman.idle.scheduler import IdleScheduler

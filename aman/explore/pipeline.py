@@ -22,6 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from aman.errors import AmanError, InvalidInputError, NotFoundError
 from aman.explore import scoring
+from aman.explore.events import (
+    EVENT_TYPES,
+    EXPLORE_FAILED,
+    EXPLORE_FINISHED,
+    EXPLORE_STARTED,
+    SOURCE,
+)
 from aman.explore.feeds import Feed, FeedItem, fetch_feed, parse_feed
 from aman.llm.provider import ChatMessage, CompletionRequest, Delta, LLMError
 
@@ -38,11 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOURCE = "explore:pipeline"
-EXPLORE_STARTED = "explore:started"
-EXPLORE_FINISHED = "explore:finished"
-EXPLORE_FAILED = "explore:failed"
-EVENT_TYPES = (EXPLORE_STARTED, EXPLORE_FINISHED, EXPLORE_FAILED)
 #: Output budget of one scoring answer: a JSON object and a sentence of reason.
 _SCORE_MAX_TOKENS = 300
 _Scored = tuple[FeedItem, scoring.ItemScore]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -239,3 +240,9 @@ async def test_sources_can_be_added_live(client: TestClientProtocol, runtime: Ru
     started = await start(client, source="late")
     assert started["source"] == "late"
     await wait_until(lambda: any(e.event_type == "explore:finished" for e in events))
+
+
+async def test_explore_event_types_are_known_from_boot(client: TestClientProtocol) -> None:
+    types = await (await client.get("/events/types")).get_json()
+    listed = json.dumps(types)
+    assert all(t in listed for t in ("explore:started", "explore:finished", "explore:failed"))

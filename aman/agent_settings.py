@@ -6,11 +6,12 @@ concept. Cross-section rules (an agent's provider must exist) live in ``Settings
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from aman.parsing import regex_pattern
 
 ProviderKind = Literal["openai", "anthropic", "local", "scripted"]
 
@@ -115,11 +116,7 @@ class ContentRule(_Section):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return regex_pattern(value)
 
 
 class ChatSettings(_Section):

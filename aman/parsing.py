@@ -7,6 +7,7 @@ every caller reports a bad body the same way.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -53,3 +54,13 @@ def parse_model(model: type[M], data: Any, *, prefix: str, what: str = "request"
         return model.model_validate(data)
     except ValidationError as exc:
         raise describe(exc, prefix=prefix, what=what) from None
+
+
+def regex_pattern(value: str) -> str:
+    """``value`` if it compiles as a regular expression; a ``ValueError`` saying why otherwise
+    (the body of pydantic validators for pattern fields)."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aman.errors import AmanError
+from aman.parsing import regex_pattern
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput, cap
 from aman.tools.workspace import PathNotAllowedError, display, resolve
 
@@ -97,11 +98,7 @@ class GrepParams(_Params):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return regex_pattern(value)
 
 
 class ReadSkillParams(_Params):

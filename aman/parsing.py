@@ -48,6 +48,13 @@ def describe(exc: ValidationError, *, prefix: str, what: str = "request") -> Val
     return ValidationFailedError(f"invalid {what}: {summary}", details={"fields": fields})
 
 
+def error_summary(exc: ValidationError, *, root: str) -> str:
+    """``path: message; ...`` for each failing field (``root`` names an error of the whole)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or root}: "
+        f"{str(error['msg']).removeprefix('Value error, ')}" for error in exc.errors())
+
+
 def parse_model(model: type[M], data: Any, *, prefix: str, what: str = "request") -> M:
     """Validate ``data`` against ``model`` or raise ``ValidationFailedError``."""
     try:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aman.errors import InvalidInputError
+from aman.parsing import error_summary
 from aman.plugin_config import ConfigOption
 
 MANIFEST = "plugin.yaml"
@@ -131,10 +132,7 @@ def parse_manifest(text: str, origin: str) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: "
-            f"{str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors())
-        raise ManifestError(f"{origin}: {problems}") from None
+        raise ManifestError(f"{origin}: {error_summary(exc, root='<root>')}") from None
 
 
 def load_manifest(folder: Path) -> Manifest:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aman.explore.feeds import FeedItem
+from aman.parsing import error_summary
 
 #: What explore tells the model it is doing, after the soul's own system prompt.
 SYSTEM_NOTE = ("You are exploring a news feed for your person: judge items honestly, keep what "
@@ -89,10 +90,7 @@ def parse_score(text: str) -> ItemScore:
     try:
         return ItemScore.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'score'}: {error['msg']}"
-            for error in exc.errors())
-        raise ScoreRejectedError(problems) from None
+        raise ScoreRejectedError(error_summary(exc, root="score")) from None
 
 
 def _json_text(text: str) -> str:

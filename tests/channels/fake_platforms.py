@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.llm.fakes import answer_json
+
 
 @dataclass
 class Sent:
@@ -99,34 +101,22 @@ class FakePlatforms:
                                         "description": "scripted failure"}
                 if retry_after is not None:
                     body["parameters"] = {"retry_after": retry_after}
-                self._answer(handler, status, body)
+                answer_json(handler, status, body)
             else:
                 headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-                self._answer(handler, status, {"ok": False, "error": "scripted_failure"},
+                answer_json(handler, status, {"ok": False, "error": "scripted_failure"},
                              headers)
             return
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            self._answer(handler, 400, {"ok": False, "error": "invalid_json"})
+            answer_json(handler, 400, {"ok": False, "error": "invalid_json"})
             return
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
             self.sent.append(Sent(path, headers, body, raw, time.monotonic()))
             count = len(self.sent)
         if telegram:
-            self._answer(handler, 200, {"ok": True, "result": {"message_id": count}})
+            answer_json(handler, 200, {"ok": True, "result": {"message_id": count}})
         else:
-            self._answer(handler, 200, {"ok": True, "ts": f"{count}.000100"})
-
-    @staticmethod
-    def _answer(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any],
-                headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+            answer_json(handler, 200, {"ok": True, "ts": f"{count}.000100"})

@@ -49,6 +49,19 @@ def fail(status: int, *, retry_after: float | None = None,
     return Reply(status=status, headers=headers, error=error)
 
 
+def answer_json(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
+                headers: dict[str, str] | None = None) -> None:
+    """Write ``payload`` as a JSON response with ``status`` and extra ``headers``."""
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 @dataclass
 class Seen:
     """A request the server received."""
@@ -165,14 +178,7 @@ class FakeServer:
 
     def _json(self, handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any],
               headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(data)
+        answer_json(handler, status, payload, headers)
 
     def _error(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         self._json(handler, reply.status, self.error_body(reply), reply.headers)

@@ -1,5 +1,5 @@
 """``python -m aman`` runs the command line."""
 
-from aman.cli import main
+from aman.cli.main import main
 
 raise SystemExit(main())

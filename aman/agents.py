@@ -1,11 +1,11 @@
-"""AgentService: the configured agents, their status, reloading one from the config (issue #7).
+"""AgentService: the configured agents, their status, reloading one from the config.
 
 An agent is who a chat session talks to: a provider, a model, a soul and limits (``agents.<id>``
 in the config). The service keeps one ``Agent`` per configured id with its live status:
 
-- ``status`` (PascalCase, aman-behaviour.md §15.1): Disabled | Preparing | Idle | Busy | Error.
+- ``status`` (PascalCase, as desktop clients expect): Disabled | Preparing | Idle | Busy | Error.
   An agent is Preparing from construction until the boot step ``agents`` (phase 4) runs, then
-  Idle (enabled) or Disabled. The reference's Preparing meant "cold start until the first
+  Idle (enabled) or Disabled. Preparing would mean "cold start until the first
   reflection"; aman has no reflection yet, so Preparing only covers boot (the HTTP routes answer
   503 until phase 5, so clients see it only on a stopped or failed runtime). Busy while at least
   one chat turn runs; Error when its soul is missing or an operator says so.
@@ -23,16 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from aman.agent_settings import AgentSettings
 from aman.clock import Clock
+from aman.config.agents import AgentSettings
+from aman.config.loader import load_settings
+from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidInputError, InvalidStateError, NotFoundError
-from aman.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 #: The agent a chat without ``agent_id`` talks to when it is configured (else the first one).
 DEFAULT_AGENT_ID = "aman"
-#: Statuses in the peer's order (aman-behaviour.md §15.1).
+#: Statuses in the order clients list them.
 STATUSES: tuple[str, ...] = ("Disabled", "Preparing", "Idle", "Busy", "Error")
 #: system_state a status change implies; Error keeps whatever the agent was doing.
 _SYSTEM_STATE_FOR = {"Disabled": "loaded", "Preparing": "loaded", "Idle": "ready",
@@ -192,7 +193,7 @@ class Agent:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        """Wire shape (aman-behaviour.md §15.1)."""
+        """The wire shape clients read."""
         return {"descriptor": self.descriptor.to_json(), "status": self.status,
                 "system_state": self.system_state, "active_session_id": self.active_session_id,
                 "registered_at": self.registered_at, "activity": self.activity}

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aman.clock import Clock
+from aman.errors import AmanError
+
+_log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 
@@ -165,6 +169,19 @@ class AuditLog:
     def available(self) -> bool:
         """Whether records can be written now."""
         return self._tail is not None
+
+    async def record_quietly(self, action: str, *, target: str, detail: dict[str, Any]) -> None:
+        """Record a system action when the log is open; log, never raise, on failure.
+
+        For records written from background work (a backpressure change), where there is no
+        caller to report a failure to.
+        """
+        if not self.available:
+            return
+        try:
+            await self.record(action, operator="system", target=target, detail=detail)
+        except AmanError:
+            _log.exception("could not audit %s", action)
 
     async def record(
         self,

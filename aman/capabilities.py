@@ -1,6 +1,6 @@
 """CapabilityService: which features are live, who provides them, and how healthy each is.
 
-``GET /capabilities`` serves ``capability → [{capability, plugin, version, status}]`` (issue #9):
+``GET /capabilities`` serves ``capability → [{capability, plugin, version, status}]``:
 the core features (``chat``, ``llm``, ``tools``, ``workflows``, ``cron``, ``explore``), one
 ``im:<platform>:<instance>`` per configured IM channel, and whatever enabled plugins return from
 the ``register_capabilities`` hook. Status is ``healthy``, ``degraded`` (configured but failing
@@ -22,21 +22,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from aman.core.phases import Phase
 from aman.events.types import PLUGIN_STATE_CHANGED
 from aman.llm.health import default_agent_provider
 from aman.llm.provider import LLMNotConfiguredError
 from aman.llm.registry import BACKEND_DOWN, BACKEND_RECOVERED
-from aman.phases import Phase
-from aman.plugins import resolve
+from aman.plugins.host import resolve
 
 if TYPE_CHECKING:
     from aman.channels.registry import ChannelRegistry
+    from aman.config.settings import Settings
+    from aman.core.lifecycle import TaskTracker
     from aman.events.bus import EventBus, Unsubscribe
     from aman.events.model import Event
-    from aman.lifecycle import TaskTracker
     from aman.llm.registry import ProviderRegistry
-    from aman.plugins import PluginHost
-    from aman.settings import Settings
+    from aman.plugins.host import PluginHost
 
 log = logging.getLogger(__name__)
 

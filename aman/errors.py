@@ -236,7 +236,7 @@ class UnrecoverableError(UnprocessableError):
 
 
 class SoulBoundaryError(ForbiddenError):
-    """A message or tool call runs into one of the active soul's boundaries (issue #4)."""
+    """A message or tool call runs into one of the active soul's boundaries."""
 
     code = "soul_boundary"
     hint = ("The soul's boundaries forbid this; rephrase the request or change the soul's "

@@ -57,7 +57,7 @@ class Metrics:
             "aman_audit_records", "Audit records written, by outcome.", ["outcome"],
             registry=self.registry,
         )
-        # LLM calls (issue #7): one request per attempt; result ok | error | cancelled.
+        # LLM calls: one request per attempt; result ok | error | cancelled.
         self.llm_requests = Counter(
             "aman_llm_requests", "LLM requests by provider, model and result.",
             ["provider", "model", "result"], registry=self.registry,

@@ -2,7 +2,7 @@
 
 A notification is *active* until it is acknowledged (``ack``, any severity) or dismissed
 (``dismiss``, not for criticals); the unread count is the number of active ones. One bus
-subscriber named ``notifications`` turns runtime facts into notifications (issue #3):
+subscriber named ``notifications`` turns runtime facts into notifications:
 
 ===========================  ============================  ==============
 event                        severity                      category
@@ -54,7 +54,7 @@ WATCHED_TYPES = frozenset({t.DLQ_PARKED, t.DLQ_EXPIRY_WARNING, t.BACKPRESSURE_CH
                            t.HANDLER_FAILED, CRON_FAILED, LLM_BACKEND_DOWN,
                            LLM_BACKEND_RECOVERED})
 WORKFLOW_STATE_CHANGED = "workflow_state_changed"
-#: Backpressure levels worth telling a person about (issue #3: "backpressure l3+").
+#: Backpressure levels worth telling a person about ("backpressure l3+").
 _LOUD_LEVELS = ("l3", "l4", "critical")
 _LEVEL_ORDER = ("normal", "l1", "l2", "l3", "l4", "critical")
 #: Where DLQ notifications point the UI.
@@ -347,7 +347,7 @@ def notification_for(event: Event) -> dict[str, Any] | None:
                         f"{p.get('event_id')} (attempt {p.get('attempt')}): {p.get('error')}; "
                         f"{retry}."),
         }
-    if event.event_type == CRON_FAILED:  # a job's firing was refused by the bus (issue #5)
+    if event.event_type == CRON_FAILED:  # a job's firing was refused by the bus
         return {
             "severity": Severity.WARNING, "category": "cron",
             "title": f"Cron job {p.get('job_id')} could not fire",
@@ -356,7 +356,7 @@ def notification_for(event: Event) -> dict[str, Any] | None:
                         f"{p.get('error')}. The run is recorded as failed."),
             "action_route": f"/cron/{p.get('job_id')}/runs", "action_label": "Open runs",
         }
-    if event.event_type == LLM_BACKEND_DOWN:  # 3 consecutive failures (issue #7)
+    if event.event_type == LLM_BACKEND_DOWN:  # 3 consecutive failures
         return {
             "severity": Severity.CRITICAL, "category": "llm",
             "title": f"llm_backend_down: LLM provider {p.get('provider')} is down",

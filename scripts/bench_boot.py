@@ -2,7 +2,7 @@
 """Boot benchmark: process start → GET /health/ready 200, and idle RSS; median of N runs.
 
 Usage: .venv/bin/python scripts/bench_boot.py [--runs 5]
-Targets (issue #2): ready in under 1 s, idle RSS under 60 MB on the 2-core dev machine.
+Targets: ready in under 1 s, idle RSS under 60 MB on the 2-core dev machine.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ this machine's clock. Measured with 1 session (``--rounds`` messages in a row) a
 ``--sessions`` sessions streaming at once (``--rounds`` rounds). Then ``--idle`` sessions, each
 with one exchange, are created and the daemon's RSS growth is read once idle. ``--local`` also
 measures the embedded SmolLM2 (tokens/s and time to first token) in this process.
-Targets (issue #7): overhead p50 <= 5 ms and p99 <= 25 ms at 50 sessions; 1 000 idle sessions add
+Targets: overhead p50 <= 5 ms and p99 <= 25 ms at 50 sessions; 1 000 idle sessions add
 under 20 MB.
 """
 
@@ -135,7 +135,7 @@ async def idle_memory(base: str, pid: int, count: int) -> tuple[float, float]:
 async def local_model() -> dict[str, float]:
     """Time to first token and tokens per second of the local model."""
     sys.path.insert(0, str(ROOT))
-    from aman.agent_settings import ProviderSettings
+    from aman.config.agents import ProviderSettings
     from aman.llm.local import create
     from aman.llm.provider import ChatMessage, CompletionRequest, Delta
 

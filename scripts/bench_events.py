@@ -8,7 +8,7 @@
    just before the push to the event:processed message, p50/p99.
 
 Usage: .venv/bin/python scripts/bench_events.py [--clients 32] [--seconds 10] [--rate 500]
-Targets (issue #3): push throughput >= 50 % of the ceiling; push->SSE p99 < 50 ms at 500/s.
+Targets: push throughput >= 50 % of the ceiling; push->SSE p99 < 50 ms at 500/s.
 The load generator is a minimal raw-socket HTTP/1.1 client so it costs far less CPU than the daemon.
 """
 

@@ -5,7 +5,7 @@ Usage: .venv/bin/python scripts/bench_skills.py [--skills 500] [--boots 3] [--re
 Boot: process start → GET /health/ready 200 with ``--skills`` skills (half SKILL.md, half YAML
 event skills) in a fresh runtime dir, median of ``--boots``. Reload: one SKILL.md written (new or
 edited) → its new version visible in GET /skills, median of ``--reloads``, on the same daemon.
-Targets (issue #4): boot under 2 s, reload under 1 s on the 2-core dev machine.
+Targets: boot under 2 s, reload under 1 s on the 2-core dev machine.
 """
 
 from __future__ import annotations

@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from aman.config.loader import load_settings  # noqa: E402
+from aman.core.runtime import Runtime  # noqa: E402
 from aman.events.filters import EventFilter  # noqa: E402
 from aman.events.model import Event  # noqa: E402
-from aman.runtime import Runtime  # noqa: E402
-from aman.settings import load_settings  # noqa: E402
 
 FLIP = """
 name: flip

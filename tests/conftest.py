@@ -12,9 +12,10 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from aman.app import create_app
-from aman.runtime import Runtime
-from aman.settings import Settings, load_settings
+from aman.config.loader import load_settings
+from aman.config.settings import Settings
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 
 SettingsFactory = Callable[..., Settings]
 
@@ -78,7 +79,7 @@ def runtime(app: Quart) -> Runtime:
 
 def runtime_of(app: Quart) -> Runtime:
     """The runtime behind any app built by create_app."""
-    rt: Runtime = app.extensions["aman.runtime"]
+    rt: Runtime = app.extensions["aman.core.runtime"]
     return rt
 
 

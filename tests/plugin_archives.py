@@ -7,7 +7,7 @@ import tarfile
 
 MANIFEST = b"name: {name}\nversion: '0.3.0'\nmodule: main.py\n"
 MODULE = b'''
-from aman.plugin_api import PluginRoute, hookimpl
+from aman.plugins.api import PluginRoute, hookimpl
 
 
 @hookimpl
@@ -15,7 +15,7 @@ def register_routes(runtime):
     return [PluginRoute("GET", "/hi", lambda request: {"hi": request.plugin})]
 '''
 RAISING_MODULE = b'''
-from aman.plugin_api import hookimpl
+from aman.plugins.api import hookimpl
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""AgentService: descriptors with defaults resolved, statuses, chat selection, reload (issue #7)."""
+"""AgentService: descriptors with defaults resolved, statuses, chat selection, reload."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from aman.agent_settings import AgentSettings
 from aman.agents import (
     AgentNotFoundError,
     AgentService,
     AgentUnavailableError,
     InvalidAgentStatusError,
 )
+from aman.config.agents import AgentSettings
+from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidStateError
-from aman.settings import Settings
 
 PROVIDERS = {"default_provider": "main",
              "providers": {"main": {"kind": "scripted", "model": "m-main"},

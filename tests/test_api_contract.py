@@ -1,7 +1,7 @@
 """The HTTP contract (docs/contract/aman-http-api.txt) against the routes the app registers.
 
 Public routes need no token, destructive routes demand confirmation, and every contract route is
-either registered or listed in NOT_YET with the issue that brings it; the list only shrinks.
+either registered or listed in NOT_YET; the list only shrinks.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from quart import Quart
 
-from aman.app import POLICIES_KEY, create_app
+from aman.core.app import POLICIES_KEY, create_app
 from aman.http.policy import RoutePolicy
 from tests.conftest import SettingsFactory
 
@@ -29,8 +29,7 @@ DESTRUCTIVE = {
     ("POST", "/dlq/{}/retry"), ("POST", "/config/set"),
     ("POST", "/config/unset"),  # beyond the contract: undoes /config/set
 }
-#: Contract routes that later issues add (#3 events, #4 skills/soul/plugins, #5 workflows/cron/
-#: config, #7 chat/agents, #8 tools, #9 IM conversations/idle/explore/capabilities).
+#: Contract routes not registered yet; the list only shrinks.
 NOT_YET: set[tuple[str, str]] = set()
 
 
@@ -76,7 +75,7 @@ def test_every_contract_route_is_registered_or_planned(app: Quart) -> None:
 def test_public_routes_are_exactly_the_contract_list(app: Quart) -> None:
     public = {route for route, spec in registered(app).items() if spec.public}
     # IM webhooks are public beyond the contract's list: platforms cannot send the daemon's
-    # token, so they authenticate by signature alone (issue #3).
+    # token, so they authenticate by signature alone.
     assert public == (PUBLIC - NOT_YET) | {("POST", "/im/{}/{}/webhook")}
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from aman.app import create_app
-from aman.phases import Phase, RuntimeState
-from aman.runtime import Runtime
+from aman.core.app import create_app
+from aman.core.phases import Phase, RuntimeState
+from aman.core.runtime import Runtime
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 

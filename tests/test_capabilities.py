@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from quart import Quart
 
-from aman.app import create_app
 from aman.capabilities import Capability, plugin_entries
-from aman.runtime import Runtime
-from aman.settings import Settings
+from aman.config.settings import Settings
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 from tests.llm.fakes import FakeOpenAIServer, fail
 
@@ -30,7 +30,7 @@ CORE = {"chat", "llm", "tools", "workflows", "cron", "explore"}
 GAUGES = '''
 from pathlib import Path
 
-from aman.plugin_api import hookimpl
+from aman.plugins.api import hookimpl
 
 STATUS = Path(__file__).with_name("status.txt")
 
@@ -44,7 +44,7 @@ async def register_capabilities(runtime):
 '''
 
 BROKEN = '''
-from aman.plugin_api import hookimpl
+from aman.plugins.api import hookimpl
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""Live configuration changes (issue #5): the override layer, and ConfigService on a runtime."""
+"""Live configuration changes: the override layer, and ConfigService on a runtime."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ import pytest
 import yaml
 from quart import Quart
 
-from aman import config_changes
-from aman.app import create_app
-from aman.config_changes import ConfigService
-from aman.config_override import (
+from aman.config import changes as config_changes
+from aman.config.changes import ConfigService
+from aman.config.loader import load_settings
+from aman.config.override import (
     LIVE_KEYS,
     OVERRIDE_FILE_NAME,
     live_pattern,
     read_override,
     write_override,
 )
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from aman.errors import ConfigError, ConflictError, InternalError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.runtime import Runtime
-from aman.settings import load_settings
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 CHANNELS: dict[str, Any] = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from aman import hookspecs
-from aman.settings import Settings
+from aman.config.settings import Settings
+from aman.plugins import hookspecs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

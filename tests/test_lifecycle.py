@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
+from aman.core.lifecycle import LifecycleStack, StopErrors, TaskTracker
 
 
 async def test_unwinds_in_reverse_and_collects_every_error() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from aman.clock import SystemClock
+from aman.core.maintenance import prune_events_once
+from aman.core.runtime import Runtime
 from aman.events import types as t
 from aman.events.dlq import DAY_MS, DlqQuery
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.maintenance import prune_events_once
-from aman.runtime import Runtime
 from tests.conftest import SettingsFactory
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from aman.clock import SystemClock
+from aman.core.runtime import Runtime
 from aman.errors import ConflictError, NotFoundError
 from aman.events import types as t
 from aman.events.model import Event
@@ -19,7 +20,6 @@ from aman.notifications import (
     Severity,
     notification_for,
 )
-from aman.runtime import Runtime
 from aman.store.db import Database
 from aman.store.migrate import migrate
 from aman.store.notifications import SqliteNotificationRepository

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from aman.plugin_config import ConfigOption, PluginConfigError, resolve_config
-from aman.plugin_manifest import ManifestError, parse_manifest
+from aman.plugins.config import ConfigOption, PluginConfigError, resolve_config
+from aman.plugins.manifest import ManifestError, parse_manifest
 from tests.conftest import SettingsFactory, runtime_of
 from tests.test_plugins import by_name, served
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from aman.app import create_app
-from aman.plugin_manifest import ManifestError, in_range, parse_manifest
-from aman.runtime import Runtime
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
+from aman.plugins.manifest import ManifestError, in_range, parse_manifest
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 SAMPLES = Path(__file__).resolve().parent / "plugins"
@@ -278,8 +278,8 @@ async def test_builtin_sources_come_from_the_default_plugin(make_settings: Setti
 
 
 async def test_failing_default_plugin_fails_boot(make_settings: SettingsFactory) -> None:
-    from aman.plugin_api import hookimpl
-    from aman.plugins import PluginHost
+    from aman.plugins.api import hookimpl
+    from aman.plugins.host import PluginHost
 
     class Broken:
         @hookimpl
@@ -304,7 +304,7 @@ async def test_entry_point_plugins_are_discovered(make_settings: SettingsFactory
     (site / "ep_dist-2.5.0.dist-info" / "entry_points.txt").write_text(
         "[aman.plugins]\nep_plugin = aman_test_ep_plugin\n")
     (site / "aman_test_ep_plugin.py").write_text(
-        "from aman.plugin_api import PluginRoute, hookimpl\n\n\n@hookimpl\n"
+        "from aman.plugins.api import PluginRoute, hookimpl\n\n\n@hookimpl\n"
         "def register_routes(runtime):\n"
         "    return [PluginRoute('GET', '/who', lambda request: {'who': 'entry point'})]\n")
     monkeypatch.syspath_prepend(str(site))
@@ -333,7 +333,7 @@ async def test_hook_register_skill_folders(plugin_app: Any, tmp_path: Path) -> N
 async def test_hook_register_channel_adapters_serves_builtin_platforms_through_core_channels(
     make_settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
     runtime = Runtime(make_settings(**{"channels": {"generic": {"bridge": {"secret": "k"}}}}))
     await runtime.start()

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from aman.config.loader import load_settings
+from aman.config.settings import DEFAULT_CONFIG_PATH
 from aman.errors import ConfigError
-from aman.settings import DEFAULT_CONFIG_PATH, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

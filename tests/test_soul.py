@@ -14,8 +14,7 @@ import pytest
 from aman.audit import AuditLog, AuditQuery
 from aman.clock import SystemClock
 from aman.errors import SoulBoundaryError, StartupError, ValidationFailedError
-from aman.soul import SOUL_CHANGED, SoulService
-from aman.soul_format import (
+from aman.soul.format import (
     MAX_SOUL_BYTES,
     SoulFormatError,
     compile_prompt,
@@ -23,6 +22,7 @@ from aman.soul_format import (
     match_boundaries,
     parse_soul,
 )
+from aman.soul.service import SOUL_CHANGED, SoulService
 from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
 from aman.store.migrate import migrate

@@ -1,4 +1,4 @@
-"""IM channels: inbound webhook adapters per platform, their registry and the inbox (issue #3).
+"""IM channels: inbound webhook adapters per platform, their registry and the inbox.
 
 ``base`` holds the verdicts and the checks every adapter runs; ``telegram``, ``slack`` and
 ``generic`` verify and normalize their platform's requests; ``registry`` holds the configured

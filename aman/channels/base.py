@@ -4,7 +4,7 @@ An adapter turns one webhook request (headers, raw body, the time) into a verdic
 nothing of HTTP or of the bus: the inbox publishes its messages and the route turns verdicts into
 responses. Every adapter refuses a disabled channel and a channel without a secret before it
 looks at the request, verifies the request its platform's own way before it parses the body, and
-drops messages from chats outside ``allowed_chats`` (issue #3).
+drops messages from chats outside ``allowed_chats``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
+from aman.config.reach import ChannelSettings
 from aman.errors import ForbiddenError, UnauthorizedError
 from aman.parsing import parse_model
-from aman.reach_settings import ChannelSettings
 
 M = TypeVar("M", bound=BaseModel)
 

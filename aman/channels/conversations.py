@@ -1,4 +1,4 @@
-"""ConversationService: IM channels that hold conversations with the agent (issue #9).
+"""ConversationService: IM channels that hold conversations with the agent.
 
 A channel instance with ``chat: {agent_id, session_per}`` turns each inbound ``message_received``
 into a message of a chat session chosen by its conversation key (per chat, thread or user),
@@ -26,11 +26,11 @@ from aman.channels.registry import ChannelRegistry
 from aman.chat.errors import SessionClosedError, SessionNotFoundError
 from aman.chat.turn import LLM_ERROR, REPLY_READY
 from aman.clock import Clock
+from aman.config.reach import ChannelSettings
 from aman.errors import AmanError, NotFoundError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.events.types import MESSAGE_RECEIVED
-from aman.reach_settings import ChannelSettings
 from aman.store.im import SqliteConversationRepository
 from aman.tools.approvals import TOOL_AUTH_REQUIRED
 

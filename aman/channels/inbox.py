@@ -4,7 +4,7 @@ Messages are published as ``message_received`` from ``im:<platform>:<instance>``
 delivery and the platform's delivery identity as dedup key, so a platform retry of a message
 already accepted is answered as a duplicate instead of being enqueued again. Messages from
 strangers are dropped with an audit record. The answer to the platform is always a 2xx once the
-request is verified: platforms retry anything else (issue #3).
+request is verified: platforms retry anything else.
 """
 
 from __future__ import annotations

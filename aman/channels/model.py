@@ -1,4 +1,4 @@
-"""Where a conversation lives on its platform, and how its key is chosen (issue #9)."""
+"""Where a conversation lives on its platform, and how its key is chosen."""
 
 from __future__ import annotations
 

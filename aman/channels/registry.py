@@ -18,9 +18,12 @@ from aman.channels.base import ChannelAdapter
 from aman.channels.generic import GenericAdapter
 from aman.channels.slack import SlackAdapter
 from aman.channels.telegram import TelegramAdapter
+
+#: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
+from aman.config.loader import load_settings
+from aman.config.reach import ChannelSettings
+from aman.config.settings import Settings
 from aman.errors import ConfigError, NotFoundError
-from aman.reach_settings import ChannelSettings
-from aman.settings import Settings, load_settings
 
 #: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
 #: test proves its keys are ``settings.CHANNEL_PLATFORMS``.

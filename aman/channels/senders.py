@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aman.channels.generic import generic_signature
 from aman.channels.model import ReplyTarget
-from aman.reach_settings import DEFAULT_API_BASE, ChannelSettings
+from aman.config.reach import DEFAULT_API_BASE, ChannelSettings
 
 if TYPE_CHECKING:
     import httpx

@@ -1,1 +1,1 @@
-"""Chat: sessions, turns, content policy and the OpenAI-compatible mapping (issue #7)."""
+"""Chat: sessions, turns, content policy and the OpenAI-compatible mapping."""

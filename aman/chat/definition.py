@@ -1,11 +1,11 @@
-"""The built-in ``message-session`` workflows a chat session runs as (aman-behaviour.md §10.1).
+"""The built-in ``message-session`` workflows a chat session runs as.
 
-States follow the reference table in lower case. Two definitions:
+States are the message-session states in lower case. Two definitions:
 
 - ``message-session`` (persistent sessions, the default): idle timeouts lead to ``timeout``, which
   only means nothing is held in memory; the next message resumes the session. It never closes
   by itself.
-- ``message-session-background``: the reference's full timeouts, down to ``closed``.
+- ``message-session-background``: the full timeouts, down to ``closed``.
 
 Departures from the table, on purpose: a new message is accepted in ``error`` (the user moves on
 instead of retrying) and from ``timeout`` goes straight to ``processing`` (the table's extra stop
@@ -66,7 +66,7 @@ _TRANSITIONS: list[tuple[str, str, str]] = [
 
 #: Persistent sessions only time out into ``timeout`` (memory released), never into closed.
 _PERSISTENT_TIMEOUTS = [(ACTIVE, "300s", TIMEOUT), (IDLE, "600s", TIMEOUT)]
-#: Background sessions follow the reference table to the end.
+#: Background sessions follow the state table to the end.
 _BACKGROUND_TIMEOUTS = [(ACTIVE, "300s", TIMEOUT), (PROCESSING, "120s", TIMEOUT),
                         (IDLE, "600s", TIMEOUT), (ERROR, "120s", CLOSED),
                         (TIMEOUT, "120s", CLOSED)]
@@ -90,7 +90,7 @@ def _definition(name: str, description: str,
 def session_definitions() -> list[WorkflowDefinition]:
     """Both built-in definitions, for ``WorkflowService.register_builtin``."""
     return [
-        _definition(PERSISTENT_WORKFLOW, "A persistent chat session (built in, issue #7).",
+        _definition(PERSISTENT_WORKFLOW, "A persistent chat session (built in).",
                     _PERSISTENT_TIMEOUTS),
         _definition(BACKGROUND_WORKFLOW,
                     "A background chat session that closes after its timeouts (built in).",

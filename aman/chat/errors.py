@@ -1,4 +1,4 @@
-"""Errors of chat sessions, each with a stable code and a hint that says what to do (issue #7)."""
+"""Errors of chat sessions, each with a stable code and a hint that says what to do."""
 
 from __future__ import annotations
 

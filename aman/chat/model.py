@@ -1,4 +1,4 @@
-"""Chat records: a session and its stored messages (issue #7).
+"""Chat records: a session and its stored messages.
 
 A session is a row that points at its ``message-session`` workflow instance (which holds the
 state); its messages are rows of their own, so the history never depends on the event log.

@@ -1,4 +1,4 @@
-"""Content policy and ``/skill-name`` expansion of user messages: pure functions (issue #7).
+"""Content policy and ``/skill-name`` expansion of user messages: pure functions.
 
 Both run on a user message before it is stored (send steps 2 and 4). Neither does I/O; the
 skills lookup is a small Protocol that ``SkillService`` satisfies, so tests pass a dict-backed
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
-from aman.agent_settings import ContentRule
+from aman.config.agents import ContentRule
 from aman.errors import InvalidInputError, NotFoundError
 
 #: What a message becomes under a ``replace_message`` rule.

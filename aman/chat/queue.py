@@ -24,8 +24,8 @@ from aman.chat import definition as d
 from aman.chat.model import ChatSession, StoredMessage
 from aman.chat.turn import Turn, TurnRunner
 from aman.clock import Clock
+from aman.core.lifecycle import TaskTracker
 from aman.ids import uuid7
-from aman.lifecycle import TaskTracker
 from aman.metrics import gauge
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The agent's tool calls inside a chat turn (the "act" of the ReAct loop, issue #8).
+"""The agent's tool calls inside a chat turn (the "act" of the ReAct loop).
 
 For each call the model asks for: refuse a tool the agent was not offered; screen it (a hardline
 block is final: nobody is asked, ``auto_approve`` does not lift it); ask the approval service with
@@ -22,9 +22,9 @@ from aman.tools.model import Sensitivity, ToolContext, ToolResult, tool_roots
 from aman.tools.registry import EVENT_OUTPUT_CHARS, is_offered
 
 if TYPE_CHECKING:
-    from aman.agent_settings import AgentSettings
+    from aman.config.agents import AgentSettings
+    from aman.config.settings import Settings
     from aman.events.bus import EventBus
-    from aman.settings import Settings
     from aman.tools.approvals import ApprovalService
     from aman.tools.registry import ToolRegistry
 

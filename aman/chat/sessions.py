@@ -34,20 +34,20 @@ from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
 from aman.clock import Clock
+from aman.core.lifecycle import TaskTracker
 from aman.errors import SoulBoundaryError
 from aman.events.model import Event
 from aman.ids import uuid7
-from aman.lifecycle import TaskTracker
 
 if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
     from aman.chat.react import ToolLoop
+    from aman.config.settings import Settings
     from aman.events.bus import EventBus
     from aman.events.types import EventTypeRegistry
     from aman.llm.registry import ProviderRegistry
-    from aman.settings import Settings
     from aman.skills.registry import SkillService
-    from aman.soul import SoulService
+    from aman.soul.service import SoulService
     from aman.store.chat import SqliteChatRepository
     from aman.tools.approvals import ApprovalService
     from aman.workflows.engine import WorkflowService

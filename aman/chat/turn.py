@@ -6,7 +6,7 @@ from the agent's provider and keeps the reply row up to date: inserted as ``stre
 stream starts, its partial text saved at most once a second, its final state awaited. Deltas are
 announced as ``agent:reply_chunk`` (never stored), coalesced to one per ``chat.chunk_interval_ms``.
 
-With tools (issue #8) the turn is a ReAct loop: the agent's offered tools go with the request;
+With tools the turn is a ReAct loop: the agent's offered tools go with the request;
 when the model asks for calls, ``aman.chat.react.ToolLoop`` runs them and their results go back
 with the next request, up to ``max_react_turns`` rounds. The rounds are stored on the reply
 (``tool_steps``) so the next turn's prompt shows the model its calls and their results again.
@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aman.agent_settings import ChatSettings
 from aman.chat.model import StoredMessage
 from aman.chat.react import MAX_TURNS_REACHED, REACT_EVENT_TYPES, ToolLoop, result_text
 from aman.clock import Clock
+from aman.config.agents import ChatSettings
 from aman.errors import AmanError
 from aman.events.model import Delivery, Event
 from aman.llm.provider import (
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
     from aman.events.bus import EventBus
     from aman.llm.registry import ProviderRegistry
-    from aman.soul import SoulService
+    from aman.soul.service import SoulService
     from aman.store.chat import SqliteChatRepository
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 #: Fact published when a job could not fire (the bus refused its event); becomes a notification.
 CRON_FAILED = "cron.failed"
-#: Default event type of a firing (a built-in type, aman-behaviour.md section 18).
+#: Default event type of a firing (a built-in type).
 CRON_TICK = "cron_tick"
 #: Payload key holding the firing's details; a job's own payload may not use it.
 PAYLOAD_KEY = "cron"

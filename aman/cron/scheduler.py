@@ -3,7 +3,7 @@
 APScheduler keeps one job per enabled cron job (memory job store, nothing persisted there: the
 definitions live in aman's SQLite). Its executor is replaced by one that runs nothing and hands
 the due job id and scheduled times to a callback, because APScheduler 3 does not pass the
-scheduled time to the job function, and a firing must carry it (issue #5).
+scheduled time to the job function, and a firing must carry it.
 
 This module imports APScheduler at the top; ``CronService`` imports it only once an enabled job
 exists, which keeps it out of an idle daemon without cron jobs.

@@ -7,7 +7,7 @@
   scheduled time, and recorded as a run: ``ok``, ``duplicate``, ``failed`` (the bus refused it:
   the ``cron.failed`` fact becomes a warning notification) or ``skipped`` (summary rows).
 - Each job keeps ``handled_until``, the last scheduled time handled. At boot the times missed
-  since then are handled by the job's ``catch_up`` policy before timing resumes (issue #5).
+  since then are handled by the job's ``catch_up`` policy before timing resumes.
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from aman.events.model import Event
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
+    from aman.config.settings import CronSettings
+    from aman.core.lifecycle import TaskTracker
     from aman.cron.scheduler import CronScheduler
     from aman.events.bus import EventBus, PublishResult
     from aman.events.types import EventTypeRegistry
-    from aman.lifecycle import TaskTracker
-    from aman.settings import CronSettings
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
+
+_log = logging.getLogger(__name__)
 
 
 class Level(enum.Enum):
@@ -24,12 +29,12 @@ class Level(enum.Enum):
 
     @property
     def gauge(self) -> float:
-        """Normalised 0.0-1.0 for the metric (the original's scale)."""
+        """Normalised 0.0-1.0 for the metric (the scale dashboards expect)."""
         return self.severity / 5
 
 
 _ORDER = [Level.NORMAL, Level.L1, Level.L2, Level.L3, Level.L4, Level.CRITICAL]
-#: Fill thresholds, highest first (issue #3: 80/90/95/98/100 %).
+#: Fill thresholds, highest first (80/90/95/98/100 %).
 _THRESHOLDS = ((1.0, Level.CRITICAL), (0.98, Level.L4), (0.95, Level.L3), (0.90, Level.L2),
                (0.80, Level.L1))
 
@@ -64,7 +69,7 @@ class RateLimiter:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def reconfigure(self, rate: float, burst: int) -> None:
-        """Apply a live change (POST /config/set, issue #5): buckets keep their tokens, capped."""
+        """Apply a live change (POST /config/set): buckets keep their tokens, capped."""
         self.rate, self.burst = rate, float(burst)
         for bucket in self._buckets.values():
             bucket.tokens = min(bucket.tokens, self.burst)
@@ -85,3 +90,34 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
+
+
+class BackpressureReporter:
+    """Announces each backpressure level change on the bus and records it in the audit log.
+
+    The bus calls ``changed`` from its hot path, so the audit write runs as a tracked task.
+    """
+
+    def __init__(
+        self,
+        *,
+        emit: Callable[[str, dict[str, object]], object],
+        queue: Callable[[], tuple[int, int]],
+        record_audit: Callable[[str, dict[str, object]], Coroutine[Any, Any, None]],
+        spawn: Callable[[str, Coroutine[Any, Any, None]], object],
+    ) -> None:
+        self._emit = emit
+        self._queue = queue  # (pending, capacity)
+        self._record_audit = record_audit
+        self._spawn = spawn
+
+    def changed(self, previous: Level, level: Level) -> None:
+        """Log, announce and audit a move from ``previous`` to ``level``."""
+        from aman.events import types as event_types
+
+        pending, capacity = self._queue()
+        _log.warning("backpressure %s -> %s (%d queued)", previous.value, level.value, pending)
+        payload: dict[str, object] = {"level": level.value, "previous": previous.value,
+                                      "pending": pending, "capacity": capacity}
+        self._emit(event_types.BACKPRESSURE_CHANGED, payload)
+        self._spawn("audit:backpressure", self._record_audit("backpressure.apply", payload))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aman.clock import Clock
+from aman.core.lifecycle import TaskTracker
 from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events import types as t
 from aman.events.backpressure import Level, RateLimiter, level_for
@@ -29,7 +30,6 @@ from aman.events.ports import DeadLetterPort, EventLog
 from aman.events.queue import SourceFifoQueue
 from aman.events.retry import RetryPolicy, requested_delay
 from aman.events.types import EventTypeRegistry
-from aman.lifecycle import TaskTracker
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class EventBus:
 
     def reconfigure(self, *, max_queue_size: int, retry: RetryPolicy,
                     handler_timeout_sec: float) -> None:
-        """Apply live settings (POST /config/set, issue #5); the level follows the new capacity."""
+        """Apply live settings (POST /config/set); the level follows the new capacity."""
         self.max_queue_size, self.retry = max_queue_size, retry
         self._handler_timeout = handler_timeout_sec
         self._update_level()

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.clock import Clock
+from aman.core.lifecycle import TaskTracker
 from aman.errors import ConflictError, NotFoundError, UnrecoverableError
 from aman.events import types as t
 from aman.events.model import Event
 from aman.ids import uuid7
-from aman.lifecycle import TaskTracker
 
 if TYPE_CHECKING:
     from aman.events.bus import EventBus

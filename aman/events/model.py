@@ -15,7 +15,7 @@ from typing import Any
 
 from aman.ids import uuid7
 
-#: Retries a failing handler gets before the delivery is parked in the DLQ (issue #3).
+#: Retries a failing handler gets before the delivery is parked in the DLQ.
 DEFAULT_MAX_RETRIES = 3
 
 

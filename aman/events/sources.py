@@ -1,7 +1,7 @@
 """Event sources: the contract every producer of events keeps, and the registry of them.
 
 A source publishes through a ``publish`` callable it is given (the bus's), so sources need no bus
-and no HTTP. Sources start last in boot phase 4 and stop first at shutdown (issue #3). A source
+and no HTTP. Sources start last in boot phase 4 and stop first at shutdown. A source
 that fails, or whose events the bus refuses, reports it in ``health()``; it never takes the
 daemon or its sibling sources down with it. The built-ins share ``aman.sources.base.BaseSource``.
 """

@@ -1,7 +1,7 @@
 """StreamHub: fan-out of dispatched events to live stream (SSE) clients, each with a bounded buffer.
 
 The hub observes the bus with a synchronous callback that only appends to client buffers, so a
-slow client never slows the bus (issue #3). A full buffer drops that client's oldest events and
+slow client never slows the bus. A full buffer drops that client's oldest events and
 counts them; the client's next read starts with one ``Lagged`` notice carrying the count, then
 continues with the newest events.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# Built-in types carried from the original runtime (aman-behaviour.md section 4.1).
+# Built-in types: the names clients of the HTTP contract already know.
 FILE_CREATED = "file_created"
 FILE_CHANGED = "file_changed"
 FILE_DELETED = "file_deleted"

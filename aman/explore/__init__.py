@@ -1,4 +1,4 @@
-"""Explore: read a configured feed, let the agent's model judge and summarise it (issue #9).
+"""Explore: read a configured feed, let the agent's model judge and summarise it.
 
 ``feeds`` fetches and normalises RSS, Atom and JSON Feed; ``scoring`` holds the prompts and the
 validation of the model's structured scores; ``pipeline`` is the ``ExploreService`` that runs it

@@ -4,7 +4,7 @@ The request only picks the source, checks the agent and creates a persistent cha
 answers ``{session_id, source}`` at once. The run is a tracked task that posts every step to that
 session as an agent message (``agent:reply_ready`` with ``source: "explore"``, the ``step`` and
 its ``progress``), so a frontend watching the session sees the exploration unfold and the final
-digest lands where the person reads it (aman-behaviour.md §15.4, issue #9). Failures (a feed
+digest lands where the person reads it. Failures (a feed
 that does not answer, a model that is down) end the run with a ``failed`` message and an
 ``explore:failed`` event, never an unhandled task exception.
 """
@@ -36,12 +36,12 @@ if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
     from aman.chat.sessions import ChatService
     from aman.clock import Clock
+    from aman.config.reach import InfoHubSettings, InfoSource
+    from aman.core.lifecycle import TaskTracker
     from aman.events.bus import EventBus
     from aman.events.types import EventTypeRegistry
-    from aman.lifecycle import TaskTracker
     from aman.llm.registry import ProviderRegistry
-    from aman.reach_settings import InfoHubSettings, InfoSource
-    from aman.soul import SoulService
+    from aman.soul.service import SoulService
 
 log = logging.getLogger(__name__)
 

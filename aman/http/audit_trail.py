@@ -16,7 +16,7 @@ from aman.http import confirm
 from aman.http.policy import RoutePolicy
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

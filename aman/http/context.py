@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, cast
 from quart import current_app
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
-RUNTIME_KEY = "aman.runtime"
+RUNTIME_KEY = "aman.core.runtime"
 
 
 def runtime() -> Runtime:

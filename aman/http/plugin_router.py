@@ -19,11 +19,11 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from aman.errors import AmanError, InternalError, NotFoundError
 from aman.http.context import runtime
 from aman.http.policy import RoutePolicy, policy
-from aman.plugin_api import PluginRequest, PluginResponse, PluginRoute
-from aman.plugins import resolve
+from aman.plugins.api import PluginRequest, PluginResponse, PluginRoute
+from aman.plugins.host import resolve
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aman.core.phases import RuntimeState
 from aman.errors import NotReadyError
 from aman.http.policy import RoutePolicy
-from aman.phases import RuntimeState
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
 #: Booting takes about a second; a stopped runtime needs an operator, so ask for a longer wait.
 _RETRY_AFTER_BOOTING_SEC = 1.0

@@ -1,1 +1,1 @@
-"""Idle runs: skills the agent runs on its own while its person is away (issue #9)."""
+"""Idle runs: skills the agent runs on its own while its person is away."""

@@ -1,6 +1,6 @@
 """IdleRunService: start an idle run in a chat session, and say which idle runs are available.
 
-``POST /idle-run`` and the idle scheduler take this one path (aman-behaviour.md §15.3, issue #9):
+``POST /idle-run`` and the idle scheduler take this one path:
 pick an idle skill of the tag, compose its message, choose the session (a stable one for a work
 item, else a new one), send the message as ``idle`` and answer at once while the reply runs.
 """
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
     from aman.chat.model import StoredMessage
     from aman.chat.sessions import ChatService
-    from aman.reach_settings import IdleSettings, WorkItem
+    from aman.config.reach import IdleSettings, WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class IdleRunService:
     # --- availability ----------------------------------------------------------------------
 
     def availability(self) -> dict[str, dict[str, bool]]:
-        """``{agent_id: {work, study, fun}}`` for every configured agent (§15.2)."""
+        """``{agent_id: {work, study, fun}}`` for every configured agent."""
         found = idle_skills(self._skills)
         result = {}
         for agent in self._agents.all():

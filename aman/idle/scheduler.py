@@ -1,4 +1,4 @@
-"""IdleScheduler: after ``idle.after_sec`` without user activity, run an idle skill (issue #9).
+"""IdleScheduler: after ``idle.after_sec`` without user activity, run an idle skill.
 
 User activity is any ``message_received`` on the bus that is not an idle run's own message (chat
 sends from ``chat:session``, IM channels from ``im:<platform>:<instance>``, pushed events). Each
@@ -25,10 +25,10 @@ from aman.idle.skills import pick_tag
 
 if TYPE_CHECKING:
     from aman.clock import Clock
+    from aman.config.reach import IdleSettings
+    from aman.core.lifecycle import TaskTracker
     from aman.events.model import Event
     from aman.idle.runs import IdleRun
-    from aman.lifecycle import TaskTracker
-    from aman.reach_settings import IdleSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Which skills are idle skills, the work queue, and the text an idle run sends (issue #9).
+"""Which skills are idle skills, the work queue, and the text an idle run sends.
 
 An idle skill is a valid, enabled skill tagged ``idle_run`` plus at least one other tag (study,
 fun, work, or any other); the other tags are what ``POST /idle-run`` and the scheduler ask for.
@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from aman.reach_settings import WorkItem
+    from aman.config.reach import WorkItem
     from aman.skills.model import Skill
 
 #: The tag that makes a skill an idle skill.
 IDLE_TAG = "idle_run"
 #: The tag whose runs need a work item (and whose availability needs a non-empty queue).
 WORK_TAG = "work"
-#: Tags the availability route always answers for (aman-behaviour.md §15.2).
+#: Tags the availability route always answers for.
 REPORTED_TAGS = ("work", "study", "fun")
 #: Markers around the skill body, so the model can tell the method from the request.
 METHOD_START = "<<<METHODOLOGY {name}>>>"

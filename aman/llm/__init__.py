@@ -1,1 +1,1 @@
-"""LLM providers behind one interface (issue #7): remote APIs and an embedded offline model."""
+"""LLM providers behind one interface: remote APIs and an embedded offline model."""

@@ -1,7 +1,7 @@
 """The ``anthropic`` provider: the Messages API streamed through the official SDK.
 
 System messages become the ``system`` parameter (the Messages API has no system role); the raw
-stream events carry the text deltas, the stop reason and the token usage (issue #7). Offered tools
+stream events carry the text deltas, the stop reason and the token usage. Offered tools
 go as ``tools``; ``tool_use`` content blocks (their input streamed as partial JSON) become
 ``ToolCall`` items, and the history's tool calls and results are sent back as ``tool_use`` and
 ``tool_result`` content blocks.
@@ -14,7 +14,7 @@ from typing import Any
 
 import anthropic
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm import remote
 from aman.llm.provider import (
     ChatMessage,

@@ -1,7 +1,7 @@
 """Per-provider health: the last probe's result and the run of consecutive failures.
 
 ``/health/llm`` reads the probe half; the failure run drives the ``llm.backend_down`` and
-``llm.backend_recovered`` facts (issue #7). Kept apart from the registry so the rules (what counts
+``llm.backend_recovered`` facts. Kept apart from the registry so the rules (what counts
 as a failure, when a provider is down) are in one small place.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aman.llm.provider import LLMError, LLMNotConfiguredError
 
 if TYPE_CHECKING:
-    from aman.settings import Settings
+    from aman.config.settings import Settings
 
 #: Consecutive failures (calls after their retries, or probes) that make a provider "down".
 DOWN_AFTER_FAILURES = 3

@@ -1,6 +1,6 @@
 """The ``local`` provider: an embedded GGUF model run by llama-cpp-python, off the event loop.
 
-Each provider owns one worker thread (issue #7): generations run there one at a time, in the order
+Each provider owns one worker thread: generations run there one at a time, in the order
 they were asked for, and hand each token to the loop with ``call_soon_threadsafe``. Stopping sets a
 flag the worker checks between tokens, so a stop takes one token's time. The model loads on first
 use and unloads after ``idle_unload_sec`` without a generation; ``probe`` only checks that the
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm.provider import (
     CompletionRequest,
     Delta,

@@ -1,7 +1,7 @@
 """The ``openai`` provider: any server speaking OpenAI Chat Completions, through the official SDK.
 
 OpenAI itself, Ollama, llama.cpp's server, vLLM, LM Studio and OpenRouter all speak this protocol
-(issue #7). The SDK parses the SSE stream; this module only maps its chunks onto ``Delta``/``Done``
+The SDK parses the SSE stream; this module only maps its chunks onto ``Delta``/``Done``
 and its exceptions onto the provider error tree.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm import remote
 from aman.llm.provider import (
     ChatMessage,

@@ -4,7 +4,7 @@ Each kind's adapter lives in ``aman.llm.<kind>`` with a ``create(name, settings)
 imported only when a provider of that kind is first used, so a daemon that never talks to
 Anthropic never loads its SDK.
 
-Around every call the registry applies issue #7's failure handling: retries with backoff on
+Around every call the registry applies the failure handling: retries with backoff on
 retryable errors (honouring ``Retry-After``) but only before the first delta, since text already
 shown cannot be taken back; then the provider's ``fallbacks`` in order, each switch announced as
 ``llm:fallback``; three consecutive failures of a provider emit ``llm.backend_down`` and its next
@@ -21,8 +21,8 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aman.agent_settings import LlmSettings, ProviderSettings
 from aman.clock import Clock, SystemClock
+from aman.config.agents import LlmSettings, ProviderSettings
 from aman.llm.health import ProviderHealth
 from aman.llm.provider import (
     CompletionRequest,

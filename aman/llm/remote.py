@@ -2,7 +2,7 @@
 
 The ``openai`` and ``anthropic`` SDKs are generated from the same template, so their exception
 classes have the same names and meaning; ``translate`` takes the SDK module and maps its classes
-onto the provider error tree (issue #7). Retrying is the registry's job, which is why both
+onto the provider error tree. Retrying is the registry's job, which is why both
 clients are built with ``max_retries=0``.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import Any, Literal
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm.provider import (
     LLMConnectionError,
     LLMError,
@@ -34,7 +34,7 @@ _MAX_DETAIL = 300
 def client_options(name: str, settings: ProviderSettings, env_hint: str) -> dict[str, Any]:
     """Keyword arguments for the SDK client; raise ``LLMNotConfiguredError`` if model or key lack.
 
-    ``max_retries=0``: the registry retries (honouring Retry-After) and falls back (issue #7).
+    ``max_retries=0``: the registry retries (honouring Retry-After) and falls back.
     """
     if not settings.model:
         raise LLMNotConfiguredError(f"LLM provider {name!r} ({settings.kind}) has no model",

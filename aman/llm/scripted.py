@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, ToolCall, Usage
 
 _WORDS = re.compile(r"\S+\s*|\s+")

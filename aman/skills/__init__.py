@@ -1,1 +1,1 @@
-"""Skills: SKILL.md instructions for the LLM and YAML event skills run on the bus (issue #4)."""
+"""Skills: SKILL.md instructions for the LLM and YAML event skills run on the bus."""

@@ -56,7 +56,7 @@ class MarkdownSkillSpec(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     user_invocable: bool = Field(True, alias="user-invocable")
     disable_model_invocation: bool = Field(False, alias="disable-model-invocation")
-    #: Prompts an idle run picks from (skills tagged ``idle_run``; issue #9).
+    #: Prompts an idle run picks from (skills tagged ``idle_run``;).
     idle_prompts: list[str] = Field(default_factory=list)
 
     _version = field_validator("version", mode="before")(_as_version)
@@ -141,7 +141,7 @@ class WorkflowAction(BaseModel):
 
 
 class ToolAction(BaseModel):
-    """Call a registered tool (needs the tool registry, a later issue)."""
+    """Call a registered tool (declared in the format; not run by event skills yet)."""
 
     model_config = ConfigDict(extra="forbid")
 

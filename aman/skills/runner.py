@@ -148,10 +148,10 @@ class EventSkillRunner:
         if action.workflow is not None:
             return await self._workflow(skill, action, event)
         raise ActionUnavailableError(
-            f"action {index} of skill {skill.name}: tool actions need the tool registry "
-            "(a later issue)",
-            hint="Remove the action or wait for the feature; the delivery is retried, then parked "
-                 "in the DLQ.")
+            f"action {index} of skill {skill.name}: tool actions are not run by "
+            "event skills yet",
+            hint="Remove the action or call the tool from a workflow or chat; the delivery is "
+                 "retried, then parked in the DLQ.")
 
     async def _workflow(self, skill: Skill, action: ActionSpec, event: Event) -> list[str]:
         """Start an instance, or send ``event`` to the instance the action names."""

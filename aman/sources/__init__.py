@@ -1,11 +1,11 @@
-"""Built-in event sources (timer, file watch) and ``build_sources`` from settings (issue #3)."""
+"""Built-in event sources (timer, file watch) and ``build_sources`` from settings."""
 
 from __future__ import annotations
 
 from aman.clock import Clock
+from aman.config.settings import SourcesSettings
+from aman.core.lifecycle import TaskTracker
 from aman.events.sources import Publish
-from aman.lifecycle import TaskTracker
-from aman.settings import SourcesSettings
 from aman.sources.base import BaseSource
 from aman.sources.files import FileWatchConfig, FileWatchSource
 from aman.sources.timer import TimerConfig, TimerSource

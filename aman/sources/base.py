@@ -13,10 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aman.core.lifecycle import TaskTracker
 from aman.errors import AmanError, BackpressureError, RateLimitedError
 from aman.events.model import Event
 from aman.events.sources import HealthStatus, Publish, SourceConfig, SourceState, parse_config
-from aman.lifecycle import TaskTracker
 
 log = logging.getLogger(__name__)
 

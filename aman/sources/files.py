@@ -4,7 +4,7 @@ Events come from ``file:<id>`` as ``file_created``, ``file_changed`` or ``file_d
 ``{"path": <absolute path>, "file_type": "file"|"dir"|"unknown"}`` (a deleted entry is
 ``unknown``: it can no longer be looked at). A pattern matches the entry's name or its path
 relative to the watched folder, so ``*.md`` and ``notes/*.md`` both work. A missing path fails
-this source alone, with the path in its health, and boot goes on (issue #3).
+this source alone, with the path in its health, and boot goes on.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pydantic import Field
 from watchfiles import Change
 
 from aman.clock import Clock, SystemClock
+from aman.core.lifecycle import TaskTracker
 from aman.errors import ValidationFailedError
 from aman.events import types as t
 from aman.events.model import Event
 from aman.events.sources import Publish, SourceConfig
-from aman.lifecycle import TaskTracker
 from aman.sources.base import BaseSource
 from aman.watching import watch_changes
 

@@ -1,8 +1,8 @@
 """The timer source: a tick every ``interval_ms``; a minute or more is a heartbeat.
 
 Events come from ``timer:<id>`` as ``timer_tick`` (``{"tick": n}``) or, at an interval of at
-least a minute, ``heartbeat`` (``{"heartbeat": true, "tick": n}``), as the original runtime did
-(aman-behaviour.md section 7). They are low priority and at-most-once: a missed tick is replaced by
+least a minute, ``heartbeat`` (``{"heartbeat": true, "tick": n}``).
+ They are low priority and at-most-once: a missed tick is replaced by
 the next one, so they are not worth a disk write before acceptance or a slot under backpressure.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 from pydantic import Field
 
 from aman.clock import Clock, SystemClock
+from aman.core.lifecycle import TaskTracker
 from aman.events import types as t
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import Publish, SourceConfig
-from aman.lifecycle import TaskTracker
 from aman.sources.base import BaseSource
 
-#: From this interval on a tick is a heartbeat (the original runtime's rule).
+#: From this interval on a tick is a heartbeat (a slow timer is a liveness signal).
 HEARTBEAT_FROM_MS = 60_000
 
 

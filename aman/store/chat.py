@@ -1,4 +1,4 @@
-"""SQLite repository of chat sessions and their messages (issue #7).
+"""SQLite repository of chat sessions and their messages.
 
 Changes a caller answers on (a user message, a finished reply, a version bump) are awaited
 through the group-committing writer; the partial text of a streaming reply is queued, at most

@@ -1,1 +1,1 @@
-"""Tools the agent can use, approvals and the never-approvable checks (issue #8)."""
+"""Tools the agent can use, approvals and the never-approvable checks."""

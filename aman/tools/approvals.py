@@ -1,6 +1,6 @@
 """ApprovalService: asks a human before a sensitive tool call runs, and remembers per session.
 
-Rules (issue #8): a tool in ``tools.auto_approve`` or of low sensitivity runs at once; medium asks
+Rules: a tool in ``tools.auto_approve`` or of low sensitivity runs at once; medium asks
 once per session for the same tool and the same arguments (an answer with ``remember: "session"``
 approves the tool for the rest of the session whatever its arguments); high asks on every call and
 ``remember`` never applies to it. A request is stored, announced with ``tool_auth_required`` and
@@ -28,7 +28,7 @@ from aman.ids import uuid7
 from aman.tools.model import Sensitivity
 
 if TYPE_CHECKING:
-    from aman.agent_settings import ToolsSettings
+    from aman.config.agents import ToolsSettings
 
 Outcome = Literal["approved", "denied", "timeout", "cancelled"]
 Status = Literal["pending", "approved", "denied", "timeout", "cancelled", "expired"]
@@ -38,7 +38,7 @@ TOOL_AUTH_REQUIRED = "tool_auth_required"
 TOOL_AUTH_RESOLVED = "tool_auth_resolved"
 FACT_TYPES = (TOOL_AUTH_REQUIRED, TOOL_AUTH_RESOLVED)
 SOURCE = "tools"
-#: The issue caps the summary an operator reads in the approval prompt.
+#: The summary an operator reads in the approval prompt is capped, so a prompt stays readable.
 SUMMARY_LIMIT = 400
 #: Codes are read aloud and typed on phones: no 0/O, 1/I/L look-alikes.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

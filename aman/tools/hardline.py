@@ -1,4 +1,4 @@
-"""The never-approvable checks (issue #8): commands and file changes no approval can lift.
+"""The never-approvable checks: commands and file changes no approval can lift.
 
 Commands are parsed, not grepped: ``shlex`` splits a shell string on ``;``, ``&&``, ``||``, ``|``,
 ``&``, newlines and parentheses; ``$( )``, backticks, ``bash -c``, ``eval``, heredocs and text
@@ -494,7 +494,7 @@ _power = _blocker("power", "this stops or restarts the machine")
 
 def _kill(call: _Call) -> Block | None:
     args = call.args[2:] if call.args[:1] in (["-s"], ["-n"]) else call.args
-    # a lone "kill -1" is pid -1, as the issue asks
+    # a lone "kill -1" is pid -1: every process the user may signal
     signal = len(args) > 1 and re.fullmatch("-[A-Za-z0-9+]+", args[0])
     return (call.block("kill_all", "pid -1 signals every process")
             if "-1" in args[1 if signal else 0:] else None)

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from aman.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from aman.settings import Settings
+    from aman.config.settings import Settings
 
 Status = Literal["success", "failed", "denied", "timeout", "blocked"]
 

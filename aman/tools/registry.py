@@ -1,4 +1,4 @@
-"""ToolRegistry: the tools by name, what each agent is offered, and running one call (issue #8).
+"""ToolRegistry: the tools by name, what each agent is offered, and running one call.
 
 One ``execute`` serves every caller (``POST /tools/{name}/execute``, the agent's ReAct loop,
 plugins): validate, run the tool's never-approvable guard, then the handler, publishing facts on
@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aman.agent_settings import AgentToolSettings
 from aman.clock import Clock
+from aman.config.agents import AgentToolSettings
 from aman.errors import ConflictError, ForbiddenError, NotFoundError
 from aman.parsing import parse_model
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolResult
 
 if TYPE_CHECKING:
-    from aman.settings import Settings
+    from aman.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ TOOL_COMPLETED = "tool:completed"
 TOOL_FAILED = "tool:failed"
 TOOL_SECURITY_DENIED = "tool:security_denied"
 FACT_TYPES = (TOOL_DISPATCHED, TOOL_COMPLETED, TOOL_FAILED, TOOL_SECURITY_DENIED)
-#: The issue caps a tool's output carried in an event at 1 000 characters.
+#: A tool's output carried in an event is capped at 1 000 characters, so events stay small.
 EVENT_OUTPUT_CHARS = 1000
 
 
@@ -127,7 +127,7 @@ class ToolRegistry:
 
         The built-in tools come this way: their modules and parameter models are imported only
         when a tool is first listed, looked up or called, which keeps the idle daemon small
-        (issue #2). A clash is refused here, at registration, as with ``register``.
+       . A clash is refused here, at registration, as with ``register``.
         """
         for name in names:
             self._check_free(name, source)

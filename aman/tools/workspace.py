@@ -1,4 +1,4 @@
-"""Path confinement for file tools: the workspace and the configured roots, nothing else (issue #8).
+"""Path confinement for file tools: the workspace and the configured roots, nothing else.
 
 A path is allowed when its fully resolved form (``..`` collapsed, every symlink followed) lies
 inside one resolved root. Checking the resolved path, not the string, is what stops a symlink in

@@ -1,1 +1,1 @@
-"""Workflows: YAML state machines, their instances persisted and driven by bus events (issue #5)."""
+"""Workflows: YAML state machines, their instances persisted and driven by bus events."""

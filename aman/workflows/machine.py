@@ -1,7 +1,7 @@
 """The pure state machine: which move an event, a retry, a cancel or a timer makes. No I/O.
 
 The engine loads an instance, asks this module what to do, runs any action, then applies the
-move with ``enter`` and persists the result. Keeping decisions here means every rule of issue 5
+move with ``enter`` and persists the result. Keeping decisions here means every rule
 (guards, ``$last_active``, the retry budget, cancel, timeouts, auto-retry backoff) is tested
 without a database or a bus.
 """

@@ -18,7 +18,7 @@ from aman.events.model import Priority
 
 ANY_STATE = "*"
 LAST_ACTIVE = "$last_active"
-#: Built-in guards (aman-behaviour.md 9.1): a name instead of a payload/data match.
+#: Built-in guards : a name instead of a payload/data match.
 BUILTIN_GUARDS = ("has_permission", "max_retry")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -218,7 +218,7 @@ class WorkflowDefinition(_Strict):
     @field_validator("states", mode="before")
     @classmethod
     def _state_names(cls, value: Any) -> Any:
-        # The reference spells states as [{name: X}]; accept both forms.
+        # States may also be written as [{name: X}] (an older form); accept both.
         if isinstance(value, list):
             return [v["name"] if isinstance(v, dict) and "name" in v else v for v in value]
         return value

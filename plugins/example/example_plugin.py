@@ -9,7 +9,7 @@ from pydantic import Field
 
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import SourceConfig
-from aman.plugin_api import PluginRequest, PluginRoute, UiPage, hookimpl
+from aman.plugins import PluginRequest, PluginRoute, UiPage, hookimpl
 from aman.sources.base import BaseSource
 
 TICK = "example.tick"

@@ -13,6 +13,7 @@ from aman.channels.generic import GenericAdapter
 from aman.channels.registry import ADAPTERS, ChannelRegistry
 from aman.channels.slack import SlackAdapter, slack_signature
 from aman.channels.telegram import TelegramAdapter
+from aman.config.settings import CHANNEL_PLATFORMS, ChannelSettings
 from aman.errors import (
     ForbiddenError,
     InvalidJsonError,
@@ -20,7 +21,6 @@ from aman.errors import (
     UnauthorizedError,
     ValidationFailedError,
 )
-from aman.settings import CHANNEL_PLATFORMS, ChannelSettings
 from tests.channels import samples as s
 
 NOW_MS = 1_718_000_000_000

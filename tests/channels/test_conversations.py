@@ -1,6 +1,6 @@
 """IM conversations through a real runtime, real webhooks and a fake platform over real HTTP:
 sessions per conversation, replies sent once, splitting, retries, the DLQ, commands and
-approvals (issue #9)."""
+approvals."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from aman.config.settings import Settings
+from aman.core.runtime import Runtime
 from aman.events.dlq import DlqQuery
-from aman.runtime import Runtime
-from aman.settings import Settings
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import (
     encode,
@@ -255,7 +255,7 @@ def serve(settings: Settings) -> Any:
     """A served app for tests that build their own settings; yields its test client."""
     from contextlib import asynccontextmanager
 
-    from aman.app import create_app
+    from aman.core.app import create_app
     from tests.conftest import runtime_of
 
     @asynccontextmanager
@@ -298,7 +298,7 @@ async def test_a_reply_whose_fact_a_crash_lost_is_sent_after_the_restart_and_onl
         (session,) = (await (await client.get("/chat/sessions")).get_json())["items"]
     # What a kill -9 between storing a reply and committing its agent:reply_ready leaves behind.
     async with serve(settings) as client:
-        runtime = client.app.extensions["aman.runtime"]  # type: ignore[attr-defined]
+        runtime = client.app.extensions["aman.core.runtime"]  # type: ignore[attr-defined]
         now = runtime.clock.now_ms()
         await runtime.chat._repo.add_exchange([StoredMessage(
             id="lost-reply", session_id=session["id"], seq=99, role="assistant",

@@ -1,4 +1,4 @@
-"""Splitting long replies, conversation keys and reply targets (issue #9)."""
+"""Splitting long replies, conversation keys and reply targets."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 
 from aman.channels.model import conversation_key, reply_target
 from aman.channels.senders import split_text
+from aman.config.loader import load_settings
 from aman.errors import ConfigError
-from aman.settings import load_settings
 
 
 def test_short_text_is_one_part_and_no_limit_keeps_it_whole() -> None:

@@ -1,6 +1,6 @@
 """An agent whose ``soul`` names another soul talks with that soul: its persona is the system
 prompt and its boundaries guard its messages; edits are picked up, broken edits keep the last
-good one (issue #7's gap, closed with issue #9)."""
+good one."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from aman.app import create_app
-from aman.settings import Settings
+from aman.config.settings import Settings
+from aman.core.app import create_app
 from tests.chat.helpers import settle
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 from tests.llm.fakes import FakeOpenAIServer

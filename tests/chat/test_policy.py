@@ -1,4 +1,4 @@
-"""Content policy and /skill-name expansion: pure functions, table-tested (issue #7)."""
+"""Content policy and /skill-name expansion: pure functions, table-tested."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from aman.agent_settings import ContentRule
 from aman.chat.policy import (
     BLOCKED_PLACEHOLDER,
     MessageBlockedError,
@@ -17,6 +16,7 @@ from aman.chat.policy import (
     apply_content_policy,
     expand_skill_command,
 )
+from aman.config.agents import ContentRule
 from aman.errors import InvalidInputError, NotFoundError
 
 

@@ -1,5 +1,5 @@
 """ChatService behaviour through a real runtime and the scripted provider: stop, retry, edit,
-policy, boundaries, the queue bound, failures and crash recovery (issue #7)."""
+policy, boundaries, the queue bound, failures and crash recovery."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aman.app import create_app
 from aman.chat import definition as d
+from aman.config.settings import Settings
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from aman.events.model import Event
-from aman.runtime import Runtime
-from aman.settings import Settings
 from tests.chat.helpers import create_session, scripted, settle, state_of
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from aman.app import create_app
 from aman.chat.model import StoredMessage
 from aman.chat.turn import _Chunks, build_prompt, estimate_tokens
+from aman.core.app import create_app
 from aman.events.model import Event
 from tests.chat.helpers import create_session, scripted, settle
 from tests.conftest import SettingsFactory, runtime_of, wait_until

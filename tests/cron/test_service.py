@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from aman.core.runtime import Runtime
 from aman.cron.model import CatchUp, CronJobChanges, CronJobSpec, CronRun, Outcome
 from aman.errors import BackpressureError
 from aman.events.model import Event
-from aman.runtime import Runtime
 from tests.conftest import SettingsFactory, wait_until
 
 HOUR_MS = 3_600_000

@@ -1,6 +1,5 @@
 """The agent's tool loop through the real daemon: approve a write over HTTP, the reply arrives.
 
-Issue #8.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Capabilities through the real daemon: the LLM provider goes down and comes back (issue #9)."""
+"""Capabilities through the real daemon: the LLM provider goes down and comes back."""
 
 from __future__ import annotations
 

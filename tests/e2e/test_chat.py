@@ -1,4 +1,4 @@
-"""Chat sessions through the real daemon over HTTP, on the scripted provider (issue #7).
+"""Chat sessions through the real daemon over HTTP, on the scripted provider.
 
 Create, send, reply chunks on /events/stream and on the session's own stream, the reply in the
 history; stop mid-stream; retry; edit; version conflict; a blocked message; a boundary refusal;

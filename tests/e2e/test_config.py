@@ -1,4 +1,4 @@
-"""Live configuration through the real daemon: a change applies and survives restarts (#5)."""
+"""Live configuration through the real daemon: a change applies and survives restarts."""
 
 from __future__ import annotations
 

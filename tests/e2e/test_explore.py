@@ -1,5 +1,5 @@
 """Explore through the real daemon: a feed served from this process, the scripted provider
-scoring (one answer unusable) and summarising, the session ending with the digest (issue #9)."""
+scoring (one answer unusable) and summarising, the session ending with the digest."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Idle runs through the real daemon over HTTP with the scripted provider (issue #9).
+"""Idle runs through the real daemon over HTTP with the scripted provider.
 
 ``POST /idle-run`` runs a shipped idle skill (the session gets the idle message and the scripted
 reply); availability follows the shipped skills and the work queue; the idle scheduler fires

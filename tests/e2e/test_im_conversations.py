@@ -1,5 +1,5 @@
 """IM conversations through the real daemon, a fake Telegram and Slack API over real HTTP and the
-scripted provider (issue #9): a Telegram update delivered twice is answered once, a 5 000
+scripted provider: a Telegram update delivered twice is answered once, a 5 000
 character reply is split, a failing platform parks the reply in the DLQ and a DLQ retry sends it,
 an approval is answered with /approve, /new starts a fresh session, and a conversation keeps its
 session across a kill -9."""

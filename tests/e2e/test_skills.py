@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.e2e.conftest import Daemon, StartDaemon
 
-#: The issue's promise: a written skill is listed within one second.
+#: The promise: a written skill is listed within one second.
 LISTED_WITHIN_SEC = 1.0
 
 

@@ -1,4 +1,4 @@
-"""Tool approvals through the real daemon: SSE prompt, answer over HTTP, the asker resumes (#8).
+"""Tool approvals through the real daemon: SSE prompt, answer over HTTP, the asker resumes.
 
 A test plugin's route (tests/plugins/approver) calls ``runtime.approvals.request`` inside the
 daemon the way plugins can; the agent loop's own path is proven in tests/e2e/test_agent_tools.py.

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from aman.core.runtime import Runtime
 from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events.backpressure import Level, level_for
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, Event, Priority
-from aman.runtime import Runtime
 from tests.conftest import SettingsFactory
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
@@ -253,7 +253,7 @@ async def test_accepted_events_survive_a_stop_before_dispatch(
     async def handler(e: Event) -> None:
         seen.append(e.id)
 
-    # Only the test's own events: boot also emits runtime facts (skill_reloaded, issue #4).
+    # Only the test's own events: boot also emits runtime facts (skill_reloaded).
     revived.bus.subscribe("h", handler, ONLY_TEST_EVENTS)
     await revived.start()
     try:

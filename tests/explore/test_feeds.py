@@ -1,4 +1,4 @@
-"""Fetching and parsing RSS 2.0, Atom and JSON Feed samples, and feeds that fail (issue #9)."""
+"""Fetching and parsing RSS 2.0, Atom and JSON Feed samples, and feeds that fail."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """POST /explore/start through a real runtime: a served feed, the scripted provider, the steps
-posted to the session as agent:reply_ready with progress, and the ways a run fails (issue #9)."""
+posted to the session as agent:reply_ready with progress, and the ways a run fails."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from quart import Quart
 
-from aman.app import create_app
+from aman.config.settings import Settings
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from aman.events.model import Event
-from aman.runtime import Runtime
-from aman.settings import Settings
 from tests.chat.helpers import scripted, state_of
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 from tests.explore.samples import RSS, FeedServer

@@ -1,4 +1,4 @@
-"""Validation of the model's structured scores, and the prompts that ask for them (issue #9)."""
+"""Validation of the model's structured scores, and the prompts that ask for them."""
 
 from __future__ import annotations
 

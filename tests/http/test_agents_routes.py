@@ -1,4 +1,4 @@
-"""The agent routes through the served app; reload re-reads a real config file (issue #7)."""
+"""The agent routes through the served app; reload re-reads a real config file."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import yaml
 from quart import Quart
 
-from aman.app import create_app
-from aman.runtime import Runtime
-from aman.settings import load_settings
+from aman.config.loader import load_settings
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from tests.conftest import runtime_of, wait_until
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest

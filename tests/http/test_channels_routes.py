@@ -1,4 +1,4 @@
-"""IM webhooks and channel reload through the served app (issue #3)."""
+"""IM webhooks and channel reload through the served app."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import yaml
 from quart import Quart
 
-from aman.app import create_app
-from aman.runtime import Runtime
-from aman.settings import load_settings
+from aman.config.loader import load_settings
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from tests.channels import samples as s
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 

@@ -1,4 +1,4 @@
-"""Chat session routes through the test client, on the scripted provider (issue #7)."""
+"""Chat session routes through the test client, on the scripted provider."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from aman.config.settings import Settings
+from aman.core.runtime import Runtime
 from aman.events.model import Event
-from aman.runtime import Runtime
-from aman.settings import Settings
 from tests.chat.helpers import create_session, scripted, settle, state_of
 from tests.conftest import SettingsFactory, wait_until
 

@@ -1,4 +1,4 @@
-"""POST /config/set and GET /config/live-keys through the served app (issue #5)."""
+"""POST /config/set and GET /config/live-keys through the served app."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from aman.config_override import OVERRIDE_FILE_NAME
-from aman.runtime import Runtime
+from aman.config.override import OVERRIDE_FILE_NAME
+from aman.core.runtime import Runtime
 
 CONFIRM = {"x-aman-confirm": "yes", "x-aman-operator": "alice"}
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.runtime import Runtime
 from tests.conftest import wait_until
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest

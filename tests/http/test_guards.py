@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from quart import Quart
 
-from aman.app import create_app
+from aman.core.app import create_app
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 TOKEN = "t0ken-for-tests"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from quart import Quart
 
-from aman.app import create_app
+from aman.core.app import create_app
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 CONFIRM = {"x-aman-confirm": "yes"}

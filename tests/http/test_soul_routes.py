@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from quart import Quart
 
-from aman.app import create_app
+from aman.core.app import create_app
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.soul_format import content_hash
+from aman.soul.format import content_hash
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest

@@ -10,7 +10,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from aman.app import create_app
+from aman.core.app import create_app
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 DEADLINE_SEC = 5.0

@@ -1,4 +1,4 @@
-"""POST /tool-auth/respond and GET /tool-auth/pending through the served app (issue #8)."""
+"""POST /tool-auth/respond and GET /tool-auth/pending through the served app."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aman.audit import AuditQuery
-from aman.runtime import Runtime
+from aman.core.runtime import Runtime
 from aman.tools.approvals import Decision
 from aman.tools.model import Sensitivity
 from tests.conftest import wait_until

@@ -1,4 +1,4 @@
-"""GET /tools and POST /tools/{name}/execute through the served app (issue #8)."""
+"""GET /tools and POST /tools/{name}/execute through the served app."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from aman.runtime import Runtime
+from aman.core.runtime import Runtime
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolOutput, tool_roots
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest

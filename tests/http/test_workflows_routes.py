@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aman.runtime import Runtime
+from aman.core.runtime import Runtime
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol

@@ -1,5 +1,5 @@
 """POST /idle-run and GET /agents/idle-availability through a real runtime with the scripted
-provider and the shipped idle skills (issue #9)."""
+provider and the shipped idle skills."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from aman.config.settings import Settings
+from aman.core.runtime import Runtime
 from aman.events.model import Event
 from aman.idle import events as idle_events
 from aman.idle.runs import work_session_id
 from aman.idle.skills import METHOD_END, METHOD_START
-from aman.runtime import Runtime
-from aman.settings import Settings
 from tests.chat.helpers import scripted, settle
 from tests.conftest import SettingsFactory, wait_until
 
@@ -140,7 +140,7 @@ async def test_availability_lists_every_agent(client: TestClientProtocol) -> Non
 
 
 async def test_work_needs_an_open_item_for_that_agent(make_settings: SettingsFactory) -> None:
-    from aman.app import create_app
+    from aman.core.app import create_app
     from tests.conftest import runtime_of
 
     settings = scripted(make_settings, **{

@@ -1,5 +1,5 @@
 """The idle scheduler through a real runtime with the scripted provider: it fires after quiet,
-user messages cancel it, and quiet hours, the hourly limit and missing skills skip it (issue #9).
+user messages cancel it, and quiet hours, the hourly limit and missing skills skip it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from aman.app import create_app
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from aman.events.model import Event
 from aman.idle import events as e
 from aman.idle.scheduler import RunLimit, in_quiet_hours, is_user_activity
-from aman.runtime import Runtime
 from tests.chat.helpers import create_session, scripted, settle
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from aman.config.reach import WorkItem
 from aman.idle.skills import (
     FOLLOW_ALL,
     IdleSkill,
@@ -14,7 +15,6 @@ from aman.idle.skills import (
     pick_prompt,
     pick_tag,
 )
-from aman.reach_settings import WorkItem
 from aman.skills.loader import load_all, load_file
 
 REPO_SKILLS = Path(__file__).resolve().parents[2] / "skills"

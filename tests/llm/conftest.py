@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aman.agent_settings import LlmSettings, ProviderSettings
+from aman.config.agents import LlmSettings, ProviderSettings
 from aman.llm.provider import ChatMessage, CompletionRequest
 from tests.llm.fakes import FakeAnthropicServer, FakeOpenAIServer, Reply
 

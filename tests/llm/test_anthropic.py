@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm.anthropic import DEFAULT_MAX_TOKENS, create
 from aman.llm.provider import (
     ChatMessage,

@@ -8,7 +8,7 @@ from typing import Any
 
 from quart import Quart
 
-from aman.app import create_app
+from aman.core.app import create_app
 from aman.events.model import Event
 from aman.notifications import Severity, notification_for
 from tests.conftest import SettingsFactory, runtime_of, wait_until

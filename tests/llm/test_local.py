@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aman.agent_settings import ProviderSettings
+from aman.config.agents import ProviderSettings
 from aman.llm.local import LocalProvider, create, default_model_path
 from aman.llm.provider import Delta, Done, LLMNotConfiguredError
 from tests.llm.conftest import ask, collect

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aman.agent_settings import LlmSettings, ProviderSettings
+from aman.config.agents import LlmSettings, ProviderSettings
 from aman.llm.provider import Delta, LLMConnectionError, LLMNotConfiguredError, LLMServerError
 from aman.llm.registry import (
     BACKEND_DOWN,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from quart import Quart
 
-from aman.app import create_app
-from aman.runtime import Runtime
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 

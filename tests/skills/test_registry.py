@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from aman.core.runtime import Runtime
 from aman.errors import InvalidInputError, NotFoundError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.runtime import Runtime
 from tests.conftest import wait_until
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from quart import Quart
 
-from aman.runtime import Runtime
+from aman.core.runtime import Runtime
 from aman.skills.watcher import relevant
 from tests.conftest import runtime_of, wait_until
 

@@ -1,4 +1,4 @@
-"""ApprovalService against a real runtime's store, bus and audit log (issue #8)."""
+"""ApprovalService against a real runtime's store, bus and audit log."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from aman.agent_settings import ToolsSettings
 from aman.audit import AuditQuery
+from aman.config.agents import ToolsSettings
+from aman.core.runtime import Runtime
 from aman.events.model import Event
-from aman.runtime import Runtime
 from aman.store.tool_auth import SqliteToolAuthRepository
 from aman.tools.approvals import (
     SUMMARY_LIMIT,

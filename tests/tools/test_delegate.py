@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aman.app import create_app
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from aman.events.model import Event
-from aman.runtime import Runtime
 from tests.chat.helpers import create_session, scripted, settle
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 

@@ -45,7 +45,7 @@ def tools() -> dict[str, Tool]:
 
 
 def test_builtin_tool_names_match_the_tools() -> None:
-    # The boot step claims BUILTIN_TOOL_NAMES before the tool modules are imported (issue #2).
+    # The boot step claims BUILTIN_TOOL_NAMES before the tool modules are imported.
     built = builtin_tools(FakeSkills(), chat=lambda: None)
     assert sorted(t.name for t in built) == sorted(BUILTIN_TOOL_NAMES)
 

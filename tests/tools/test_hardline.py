@@ -1,4 +1,4 @@
-"""The never-approvable list (issue #8): what it blocks, and the look-alikes it must let through."""
+"""The never-approvable list: what it blocks, and the look-alikes it must let through."""
 
 from __future__ import annotations
 

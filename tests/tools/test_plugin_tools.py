@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aman.app import create_app
-from aman.runtime import Runtime
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 PLUGIN = '''
 from pydantic import BaseModel, Field
 
-from aman.plugin_api import hookimpl
+from aman.plugins.api import hookimpl
 from aman.tools.model import Sensitivity, Tool, ToolOutput
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from aman.agent_settings import AgentToolSettings
 from aman.clock import SystemClock
+from aman.config.agents import AgentToolSettings
+from aman.config.settings import Settings
 from aman.errors import ValidationFailedError
-from aman.settings import Settings
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput
 from aman.tools.registry import (
     EVENT_OUTPUT_CHARS,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from aman.app import create_app
+from aman.core.app import create_app
+from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.runtime import Runtime
 from aman.workflows.engine import InvalidTransitionError
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 

@@ -1,4 +1,4 @@
-"""Agents: list, one agent, set its status, reload it from the config file (issue #7).
+"""Agents: list, one agent, set its status, reload it from the config file.
 
 ``/agent/start`` and ``/agent/shutdown`` (routes/runtime.py) are static rules, which the router
 prefers over ``/agent/<agent_id>``, so those two POSTs never reach this blueprint.

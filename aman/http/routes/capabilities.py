@@ -1,4 +1,4 @@
-"""Capabilities: which features are live and how healthy each is (issue #9)."""
+"""Capabilities: which features are live and how healthy each is."""
 
 from __future__ import annotations
 

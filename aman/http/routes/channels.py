@@ -1,4 +1,4 @@
-"""IM channel webhooks and the per-instance reload (issue #3).
+"""IM channel webhooks and the per-instance reload.
 
 The webhook routes are public: Telegram, Slack and bridges cannot send the daemon's token, so each
 request is authenticated by its platform's signature alone (see ``aman.channels``). Accepted

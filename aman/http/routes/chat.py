@@ -1,4 +1,4 @@
-"""Chat sessions: the contract's ten routes plus the per-session event stream (issue #7)."""
+"""Chat sessions: the contract's ten routes plus the per-session event stream."""
 
 from __future__ import annotations
 

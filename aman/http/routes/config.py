@@ -1,4 +1,4 @@
-"""Live configuration: ``POST /config/set`` and ``GET /config/live-keys`` (issue #5).
+"""Live configuration: ``POST /config/set`` and ``GET /config/live-keys``.
 
 ``GET /runtime/config`` (where things are, which switches are on) stays in ``routes/runtime.py``.
 """

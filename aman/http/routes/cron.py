@@ -1,4 +1,4 @@
-"""Cron jobs: list, one job, its runs, add, update and remove (issue #5).
+"""Cron jobs: list, one job, its runs, add, update and remove.
 
 Changes are audited (``cron.add``, ``cron.update``, ``cron.remove``) with the job's old and new
 definitions. A bad expression answers 400 ``invalid_cron_expression``, a bad zone 400

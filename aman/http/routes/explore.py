@@ -1,4 +1,4 @@
-"""Explore: start reading a configured feed with the agent (issue #9, aman-behaviour.md §15.4)."""
+"""Explore: start reading a configured feed with the agent."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ async def health() -> Response:
 @policy(public=True, needs_runtime=False)
 async def llm() -> Response:
     """200 when ready and the default agent's provider answered its last probe; else 503 naming
-    the provider and its last error (issue #7)."""
+    the provider and its last error."""
     rt = runtime()
     target = default_agent_provider(rt.settings)
     if target is None:

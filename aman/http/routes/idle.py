@@ -1,4 +1,4 @@
-"""Idle runs: start one (``POST /idle-run``) and per-agent availability (issue #9).
+"""Idle runs: start one (``POST /idle-run``) and per-agent availability.
 
 ``/agents/idle-availability`` is a static rule, so the router never takes it for an agent id of
 the ``/agent/<agent_id>`` routes (those are singular ``/agent/`` anyway).

@@ -20,7 +20,8 @@ bp = Blueprint("notifications", __name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Most notifications one page returns (the reference clamps at 500; we refuse above it).
+#: Most notifications one page returns (larger requests are refused, not clamped, so a client
+#: sees its mistake).
 MAX_PAGE = 500
 
 

@@ -1,4 +1,4 @@
-"""The soul: info, raw content, update with history, the compiled system prompt (issue #4)."""
+"""The soul: info, raw content, update with history, the compiled system prompt."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /events/stream: the live SSE stream of dispatched events and periodic snapshots (issue #3).
+"""GET /events/stream: the live SSE stream of dispatched events and periodic snapshots.
 
 Messages: ``event:processed`` (the event JSON) for every dispatched event that passes the
 client's filters, ``stream:lagged`` ``{lost, reason}`` when the client fell behind, and every
@@ -33,7 +33,7 @@ from aman.http.schemas import QueryModel
 from aman.http.validation import validate_query
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
 bp = Blueprint("stream", __name__)
 log = logging.getLogger(__name__)

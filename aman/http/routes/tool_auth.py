@@ -1,4 +1,4 @@
-"""Tool approvals: answer a pending request, list the open ones (issue #8).
+"""Tool approvals: answer a pending request, list the open ones.
 
 The service audits each decision itself (``tool_auth.approve`` / ``tool_auth.deny`` with the
 operator), because answers also arrive outside HTTP (IM ``/approve <code>``); the route marks a

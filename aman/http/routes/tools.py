@@ -1,4 +1,4 @@
-"""Tools: list them and run one directly (issue #8).
+"""Tools: list them and run one directly.
 
 ``POST /tools/{name}/execute`` runs no approval dialog (plugin scripts and operators call it), so
 a tool whose effective sensitivity is ``high`` needs ``x-aman-confirm: yes`` instead; hardline

@@ -1,4 +1,4 @@
--- 0001: the audit log (issue #2). Append-only; each row stores the hash of the previous one.
+-- 0001: the audit log. Append-only; each row stores the hash of the previous one.
 CREATE TABLE audit_log (
     id          INTEGER PRIMARY KEY,
     ts_ms       INTEGER NOT NULL,

@@ -1,4 +1,4 @@
--- 0002: the durable event log, trace steps, per-handler deliveries, dedup keys and the DLQ (issue #3).
+-- 0002: the durable event log, trace steps, per-handler deliveries, dedup keys and the DLQ.
 CREATE TABLE events (
     seq             INTEGER PRIMARY KEY,          -- acceptance order (SSE ids, resumption)
     id              TEXT    NOT NULL UNIQUE,

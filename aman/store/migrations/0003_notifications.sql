@@ -1,4 +1,4 @@
--- 0003: stored notifications (issue #3). seq keeps creation order for listing and pruning.
+-- 0003: stored notifications. seq keeps creation order for listing and pruning.
 CREATE TABLE notifications (
     seq          INTEGER PRIMARY KEY,
     id           TEXT    NOT NULL UNIQUE,

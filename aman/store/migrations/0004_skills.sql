@@ -1,4 +1,4 @@
--- 0004: skills (issue #4): enabled state, every distinct content seen, and full-text search.
+-- 0004: skills: enabled state, every distinct content seen, and full-text search.
 CREATE TABLE skill_state (
     name        TEXT    PRIMARY KEY,
     enabled     INTEGER NOT NULL,

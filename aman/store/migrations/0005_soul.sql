@@ -1,4 +1,4 @@
--- 0005: the soul's version history (issue #4): every distinct content the active soul had,
+-- 0005: the soul's version history: every distinct content the active soul had,
 -- so an update or an edit on disk can always be traced and undone by hand.
 CREATE TABLE soul_versions (
     id          INTEGER PRIMARY KEY,

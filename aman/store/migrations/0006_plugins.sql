@@ -1,4 +1,4 @@
--- 0006: whether each plugin is enabled (issue #4). A plugin without a row follows its manifest's
+-- 0006: whether each plugin is enabled. A plugin without a row follows its manifest's
 -- enabled_by_default.
 CREATE TABLE plugin_state (
     name       TEXT    PRIMARY KEY,

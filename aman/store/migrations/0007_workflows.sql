@@ -1,4 +1,4 @@
--- 0007: workflows (issue #5): every definition version seen, instances, and their transition history.
+-- 0007: workflows: every definition version seen, instances, and their transition history.
 CREATE TABLE workflow_definitions (
     name        TEXT    NOT NULL,
     hash        TEXT    NOT NULL,              -- sha256 of the validated definition

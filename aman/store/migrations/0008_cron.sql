@@ -1,4 +1,4 @@
--- 0008: cron jobs and their runs (issue #5). Definitions are aman's own; APScheduler only times
+-- 0008: cron jobs and their runs. Definitions are aman's own; APScheduler only times
 -- them. handled_until is the last scheduled time handled (fired or skipped): catch-up at boot
 -- starts after it. Runs are pruned to the newest few hundred per job.
 CREATE TABLE cron_jobs (

@@ -1,4 +1,4 @@
--- 0009: chat sessions (issue #7): one row per session (its state lives in its workflow instance)
+-- 0009: chat sessions: one row per session (its state lives in its workflow instance)
 -- and one row per message, so the history survives restarts and never depends on the event log.
 CREATE TABLE chat_sessions (
     id              TEXT    PRIMARY KEY,   -- UUIDv7

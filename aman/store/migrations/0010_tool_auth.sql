@@ -1,4 +1,4 @@
--- 0010: tool approval requests (issue #8). Persisted so GET /tool-auth/pending survives a client
+-- 0010: tool approval requests. Persisted so GET /tool-auth/pending survives a client
 -- reconnect and a restart can expire what the previous run left pending.
 CREATE TABLE tool_auth_requests (
     seq               INTEGER PRIMARY KEY,

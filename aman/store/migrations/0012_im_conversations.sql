@@ -1,4 +1,4 @@
--- 0012: IM conversations (issue #9). Which chat session a channel conversation talks to, where
+-- 0012: IM conversations. Which chat session a channel conversation talks to, where
 -- each session's replies go, which inbound messages were taken, and which reply parts were
 -- sent, so neither a redelivery nor a DLQ retry sends anything twice.
 CREATE TABLE im_conversations (

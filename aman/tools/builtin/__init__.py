@@ -1,9 +1,9 @@
-"""The built-in tools, registered by the ``tools`` boot step (issue #8).
+"""The built-in tools, registered by the ``tools`` boot step.
 
 ``builtin_tools`` is the one list: a new built-in tool is one more entry here and in
 ``BUILTIN_TOOL_NAMES``. The tool modules are imported inside ``builtin_tools``: the boot step
 claims the names and builds the tools on first use, so a daemon that never lists or calls a tool
-does not hold their code and parameter models (idle memory, issue #2).
+does not hold their code and parameter models (idle memory).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``delegate_task`` tool: one sub-agent turn in a background session, and its reply (#8).
+"""The ``delegate_task`` tool: one sub-agent turn in a background session, and its reply.
 
 The tools are registered (boot phase 3) before chat exists, so the handler reaches the chat
 service through a callable resolved at call time. Each session ``delegate_task`` creates

@@ -1,4 +1,4 @@
-"""The ``exec`` tool: run a command in its own process group, capped, timed and killable (issue #8).
+"""The ``exec`` tool: run a command in its own process group, capped, timed and killable.
 
 Every command starts a new session (``start_new_session``), so its process group holds the
 command and everything it spawns. On timeout, on cancellation of the calling task (a stop) and

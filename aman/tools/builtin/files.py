@@ -1,4 +1,4 @@
-"""File tools: ``read``, ``write``, ``edit``, ``list``, ``find``, ``grep``, ``read_skill`` (#8).
+"""File tools: ``read``, ``write``, ``edit``, ``list``, ``find``, ``grep``, ``read_skill``.
 
 Every path goes through ``aman.tools.workspace.resolve``, so nothing outside the workspace and
 ``tools.roots`` is touched; writes and edits also pass the hardline path check first (their
@@ -332,7 +332,7 @@ def _read_skill_handler(skills: SkillLookup) -> Callable[[ReadSkillParams, ToolC
 
 
 def file_tools(skills: SkillLookup) -> list[Tool]:
-    """The built-in file tools and ``read_skill`` (default sensitivities from issue #8)."""
+    """The built-in file tools and ``read_skill`` (default sensitivities from)."""
     low, medium = Sensitivity.LOW, Sensitivity.MEDIUM
     return [
         Tool("read", "Read a text file (optionally a range of lines).", ReadParams, low, _read),

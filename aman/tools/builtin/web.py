@@ -1,4 +1,4 @@
-"""The ``http`` and ``web_fetch`` tools: one HTTP request as data, one page as readable text (#8).
+"""The ``http`` and ``web_fetch`` tools: one HTTP request as data, one page as readable text.
 
 httpx is imported inside the handlers: the daemon's idle memory is tight and most agents never
 make a request. Bodies are read as a stream and cut at the output cap, so a huge download costs

@@ -1,6 +1,6 @@
 """POST /api/v1/approver/ask: asks ``runtime.approvals`` for one tool call, returns the decision.
 
-Nothing in the daemon asks for approval before the agent loop lands (issue #8), so this route
+Nothing in the daemon asks for approval before the agent loop lands, so this route
 drives a real request from inside the daemon: the same call the loop and plugins will make.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aman.plugin_api import PluginRequest, PluginRoute, hookimpl
+from aman.plugins import PluginRequest, PluginRoute, hookimpl
 from aman.tools.model import Sensitivity
 
 

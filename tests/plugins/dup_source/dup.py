@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aman.plugin_api import hookimpl
+from aman.plugin_api import hookimpl  # the first name of the author API still works
 
 
 class Source:

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aman.events.sources import SourceState
-from aman.plugin_api import PluginRequest, PluginResponse, PluginRoute, UiPage, hookimpl
+from aman.plugins import PluginRequest, PluginResponse, PluginRoute, UiPage, hookimpl
 from aman.tools.model import Sensitivity, Tool, ToolOutput
 
 CALLS: list[str] = []

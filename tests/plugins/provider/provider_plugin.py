@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from aman.llm.provider import CompletionRequest, Delta, Done, StreamItem, Usage
-from aman.plugin_api import hookimpl
+from aman.plugins import hookimpl
 
 
 class Shouter:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aman.plugin_api import hookimpl
+from aman.plugins import hookimpl
 
 
 @hookimpl

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aman.channels.registry import ADAPTERS
-from aman.hookspecs import hookimpl
+from aman.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""The keys that can change at run time, and the override file keeping their changes (issue #5).
+"""The keys that can change at run time, and the override file keeping their changes.
 
 ``POST /config/set`` may change only the keys in ``LIVE_KEYS``; every other key needs an edit of
 the config file and a restart. Accepted changes go to ``<runtime.dir>/config.override.yaml``,
@@ -6,7 +6,7 @@ which ``load_settings`` merges between the YAML file and the ``AMAN_*`` environm
 survive a restart while an explicit environment variable still wins. The file may only hold live
 keys: anything else in it is a startup error naming the file and the key.
 
-This module imports nothing from ``aman.settings`` (which imports it), only the error tree.
+This module imports nothing from ``aman.config.settings`` (which imports it), only the error tree.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ OVERRIDE_FILE_NAME = "config.override.yaml"
 
 #: Every key that can change at run time, with how the change takes effect. ``*`` stands for one
 #: segment (``channels.<platform>.<instance>.<key>``). The appliers that make each one take effect
-#: are wired by the composition root (``aman.runtime``); ``aman.config_changes`` refuses a key
+#: are wired by the composition root (``aman.core.runtime``); ``aman.config.changes`` refuses a key
 #: without one, so this table and the appliers cannot drift apart silently.
 LIVE_KEYS: dict[str, str] = {
     "event_bus.max_queue_size": "queue capacity; the backpressure level is recomputed at once",

@@ -2,9 +2,9 @@
 
 Hooks compose things at load time; runtime traffic goes through the event bus, never through
 pluggy calls. aman calls every hook with keyword arguments, and any hook may return an awaitable,
-which is awaited (``aman.plugins.resolve``). List results are flattened. A plugin whose hook
+which is awaited (``aman.plugins.host.resolve``). List results are flattened. A plugin whose hook
 raises is marked failed and the others carry on. Plugin authors import ``hookimpl`` from here, from
-``aman.plugin_api`` or as ``aman.hookimpl``.
+``aman.plugins.api`` or as ``aman.hookimpl``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from aman.config.settings import Settings
+    from aman.core.runtime import Runtime
     from aman.events.sources import EventSource
-    from aman.plugin_api import PluginRoute, UiPage
-    from aman.runtime import Runtime
-    from aman.settings import Settings
+    from aman.plugins.api import PluginRoute, UiPage
 
 PROJECT = "aman"
 
@@ -38,7 +38,7 @@ def register_routes(runtime: Runtime) -> Iterable[PluginRoute] | Awaitable[Itera
     """Contribute HTTP routes, served under ``/api/v1/<plugin>/...``.
 
     Called in phase 3 when the plugin loads, and on ``POST /plugin/{name}/enable``. Return a list
-    of ``aman.plugin_api.PluginRoute``; each needs the API token unless marked ``public``. Two
+    of ``aman.plugins.api.PluginRoute``; each needs the API token unless marked ``public``. Two
     routes of one plugin with the same method and path fail the plugin. May return an awaitable.
     """
 
@@ -84,7 +84,7 @@ def register_ui_pages(
 ) -> Iterable[UiPage | dict[str, str]] | Awaitable[Iterable[UiPage | dict[str, str]]]:
     """Contribute pages the desktop UI may show.
 
-    Called in phase 3 when the plugin loads. Return ``aman.plugin_api.UiPage`` values or dicts
+    Called in phase 3 when the plugin loads. Return ``aman.plugins.api.UiPage`` values or dicts
     ``{id, label, path?}``; they join the manifest's ``ui.pages`` on ``GET /ui/pages``. A page id
     used by another plugin fails this one. May return an awaitable.
     """

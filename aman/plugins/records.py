@@ -1,6 +1,6 @@
 """What the plugin host knows about each plugin, and the checks on what a plugin contributes.
 
-Pure values and functions: the host (``aman.plugins``) does the loading and the wiring.
+Pure values and functions: the host (``aman.plugins.host``) does the loading and the wiring.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman.errors import AmanError
-from aman.plugin_api import PluginRoute, UiPage
-from aman.plugin_manifest import Manifest
+from aman.plugins.api import PluginRoute, UiPage
+from aman.plugins.manifest import Manifest
 
 if TYPE_CHECKING:
     from aman.channels.base import ChannelAdapter
@@ -112,7 +112,7 @@ def check_routes(values: list[Any]) -> list[PluginRoute]:
     for value in values:
         if not isinstance(value, PluginRoute):
             raise PluginLoadError(f"register_routes returned {type(value).__name__}, "
-                                  "not aman.plugin_api.PluginRoute")
+                                  "not aman.plugins.api.PluginRoute")
         key = (value.method, value.path)
         if key in seen:
             raise PluginLoadError(f"register_routes returned {value.method} {value.path} twice")

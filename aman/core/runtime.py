@@ -9,49 +9,50 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman import __version__
 from aman.agents import AgentService, reread_settings
 from aman.audit import AuditLog
-from aman.boot import run_boot
 from aman.channels.conversations import ConversationService
 from aman.channels.inbox import ChannelInbox
 from aman.channels.outbox import ChannelOutbox
-from aman.channels.registry import ChannelRegistry, channel_settings
+from aman.channels.registry import ChannelRegistry
 from aman.chat.definition import session_definitions
 from aman.chat.react import ToolLoop
 from aman.chat.sessions import ChatService
 from aman.clock import Clock, SystemClock
-from aman.config_changes import Applier, ConfigService
-from aman.config_override import LIVE_KEYS, OVERRIDE_FILE_NAME
+from aman.config.appliers import live_appliers
+from aman.config.changes import ConfigService
+from aman.config.override import OVERRIDE_FILE_NAME
+from aman.config.settings import Settings
+from aman.core.boot import run_boot
+from aman.core.lifecycle import LifecycleStack, StopErrors, TaskTracker
+from aman.core.lock import InstanceLock
+from aman.core.phases import Phase, PhaseState, RuntimeState
 from aman.cron.service import CronService
-from aman.default_plugins import default_plugins
-from aman.errors import AmanError, InvalidStateError, StartupError
+from aman.errors import InvalidStateError, StartupError
 from aman.events import telemetry
 from aman.events import types as event_types
-from aman.events.backpressure import Level, RateLimiter
+from aman.events.backpressure import BackpressureReporter, RateLimiter
 from aman.events.bus import EventBus
-from aman.events.dlq import DAY_MS, DeadLetterService
+from aman.events.dlq import DeadLetterService
+from aman.events.forwarding import WebhookForwarders
 from aman.events.retry import RetryPolicy
 from aman.events.sources import SourceRegistry
 from aman.events.stream import StreamHub
 from aman.events.stream import families as stream_families
-from aman.forwarding import WebhookForwarders
-from aman.lifecycle import LifecycleStack, StopErrors, TaskTracker
 from aman.llm.health import default_agent_provider
 from aman.llm.registry import ProviderRegistry
-from aman.lock import InstanceLock
 from aman.metrics import Metrics
 from aman.notifications import NotificationService
-from aman.phases import Phase, PhaseState, RuntimeState
-from aman.plugin_records import Limits
-from aman.plugins import PluginHost
-from aman.settings import Settings
+from aman.plugins.defaults import default_plugins
+from aman.plugins.host import PluginHost
+from aman.plugins.records import Limits
 from aman.skills.registry import SkillService
-from aman.soul import SoulService
+from aman.soul.service import SoulService
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
 from aman.store.cron import SqliteCronRepository
@@ -94,7 +95,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         #: The --config file the daemon started with (None: AMAN_CONFIG or the shipped default);
-        #: POST /im-channel/{platform}/{instance}/reload re-reads it (issue #3).
+        #: POST /im-channel/{platform}/{instance}/reload re-reads it.
         self.config_path = config_path
         self.version = __version__
         self.clock: Clock = clock or SystemClock()
@@ -140,7 +141,7 @@ class Runtime:
             max_manual_retries=settings.dlq.max_manual_retries,
         )
         self.bus.dead_letters = self.dlq
-        # Subscribes to the bus's facts in phase 3 (issue #3, notifications).
+        # Subscribes to the bus's facts in phase 3 (notifications).
         self.notifications = NotificationService(
             SqliteNotificationRepository(self.db, self.writer),
             self.clock,
@@ -150,11 +151,11 @@ class Runtime:
         self.channels = ChannelRegistry(settings.channels)
         self.channel_inbox = ChannelInbox(self.channels, publish=self.bus.publish,
                                           audit=self.audit, clock=self.clock)
-        # Sources are optional: each starts and stops within its own short budget (issue #3).
+        # Sources are optional: each starts and stops within its own short budget.
         self.sources = SourceRegistry(
             timeout_sec=min(5.0, settings.runtime.drain_timeout_sec / 4))
         self.forwarders = WebhookForwarders(settings.forwarders)
-        # Skills from watched folders; event skills subscribe to the bus in phase 4 (issue #4).
+        # Skills from watched folders; event skills subscribe to the bus in phase 4.
         self.skills = SkillService(SqliteSkillRepository(self.db), self.bus, self.event_log,
                                    self.event_types, self.clock, settings.skills_dirs)
         # Workflow definitions from watched folders; instances persisted and driven by bus events;
@@ -165,7 +166,7 @@ class Runtime:
         self.workflows.run_skill = self.skills.invoke
         self.skills.runner.start_workflow = self.workflows.start_for
         # Cron jobs: stored in SQLite, caught up and timed in phase 4; APScheduler loads only
-        # once a job is enabled (issue #5).
+        # once a job is enabled.
         self.cron = CronService(SqliteCronRepository(self.db, self.writer), self.bus,
                                 self.event_types, self.clock, self.tasks, settings=settings.cron)
         # The persona: loaded and watched in phase 4; its prompt lists the LLM-visible skills.
@@ -175,27 +176,31 @@ class Runtime:
             clock=self.clock,
             skills_index=lambda: self.skills.llm_visible() if hasattr(self, "skills") else [],
         )
-        self.bus.on_level_change = self._on_backpressure_change
+        self.bus.on_level_change = BackpressureReporter(
+            emit=self.bus.emit, queue=lambda: (self.bus.pending, self.bus.max_queue_size),
+            record_audit=lambda action, detail: self.audit.record_quietly(
+                action, target="event_bus", detail=detail),
+            spawn=self.tasks.spawn).changed
         self.metrics.add_collector(lambda: telemetry.families(self.bus, self.dlq))
-        # The SSE fan-out; attached to the bus in phase 3 (issue #3).
+        # The SSE fan-out; attached to the bus in phase 3.
         self.stream = StreamHub(self.event_log, client_buffer=settings.stream.client_buffer,
                                 replay_limit=settings.stream.replay_limit)
         self.metrics.add_collector(lambda: stream_families(self.stream))
-        # Agents: who a chat talks to, with status; settled and announced in phase 4 (issue #7).
+        # Agents: who a chat talks to, with status; settled and announced in phase 4.
         self.agents = AgentService(lambda: self.settings, self.bus, self.clock,
                                    types=self.event_types)
-        # Tool approvals: stored requests answered over /tool-auth, per-session memory (issue #8).
+        # Tool approvals: stored requests answered over /tool-auth, per-session memory.
         self.approvals = ApprovalService(SqliteToolAuthRepository(self.db, self.writer), self.bus,
                                          self.audit, self.clock, lambda: self.settings.tools)
-        # LLM providers by name, built on first use (issue #7).
+        # LLM providers by name, built on first use.
         self.llm = ProviderRegistry(lambda: self.settings.llm, bus=self.bus, metrics=self.metrics,
                                     clock=self.clock,
                                     probe_target=lambda: default_agent_provider(self.settings))
         # Chat sessions: built-in message-session workflow instances with stored messages; the
-        # definitions are registered here, before boot loads definitions (issue #7).
+        # definitions are registered here, before boot loads definitions.
         for definition in session_definitions():
             self.workflows.register_builtin(definition)
-        # Tools by name (built-ins and plugin tools), registered in phase 3 (issue #8).
+        # Tools by name (built-ins and plugin tools), registered in phase 3.
         self.tools = ToolRegistry(lambda: self.settings, self.bus, self.audit, self.clock)
         self.chat = ChatService(
             repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
@@ -205,19 +210,22 @@ class Runtime:
             tools=ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
                            settings=lambda: self.settings))
         self.metrics.add_collector(self.chat.families)
-        # IM conversations: channel messages become session messages, replies go back (#9).
+        # IM conversations: channel messages become session messages, replies go back.
         conversations = SqliteConversationRepository(self.db, self.writer)
         self.channel_outbox = ChannelOutbox(self.channels, conversations, self.bus, self.clock)
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
             chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)
-        # Live configuration changes (POST /config/set, issue #5), applied by _live_appliers.
+        # Live configuration changes (POST /config/set), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,
-            appliers=self._live_appliers(), audit=self.audit, bus=self.bus, environ=os.environ,
+            appliers=live_appliers(bus=self.bus, rate_limiter=self.rate_limiter, dlq=self.dlq,
+                                   notifications=self.notifications, skills=self.skills,
+                                   channels=self.channels),
+            audit=self.audit, bus=self.bus, environ=os.environ,
             override_path=settings.runtime.dir / OVERRIDE_FILE_NAME,
             reread=lambda: reread_settings(self.config_path, self.settings))
-        # Capabilities with live health; announced once the boot step listens (issue #9). Imported
+        # Capabilities with live health; announced once the boot step listens. Imported
         # here, not at module level, to keep the module import light.
         from aman.capabilities import CapabilityService
 
@@ -261,7 +269,7 @@ class Runtime:
 
     @property
     def explore(self) -> ExploreService:
-        """Explore (issue #9), built on first use so its package (and feedparser) stays off the
+        """Explore, built on first use so its package (and feedparser) stays off the
         boot path; its stop goes on the stack then, so it unwinds before chat and storage."""
         if self._explore is None:
             from aman.explore.pipeline import ExploreService
@@ -276,7 +284,7 @@ class Runtime:
 
     @property
     def idle(self) -> IdleRunService:
-        """Idle runs (issue #9), built on first use so the package stays off the boot path."""
+        """Idle runs, built on first use so the package stays off the boot path."""
         if self._idle is None:
             from aman.idle.runs import IdleRunService
 
@@ -284,50 +292,8 @@ class Runtime:
                                         bus=self.bus, settings=lambda: self.settings.idle)
         return self._idle
 
-    # --- live configuration (issue #5) ----------------------------------------------------
-
     def _swap_settings(self, settings: Settings) -> None:
         self.settings = settings
-
-    def _live_appliers(self) -> dict[str, Applier | None]:
-        """How each live key takes effect; None: read from ``self.settings`` at use time."""
-
-        def bus(s: Settings, _: Sequence[str]) -> None:
-            b = s.event_bus
-            self.bus.reconfigure(max_queue_size=b.max_queue_size,
-                                 handler_timeout_sec=b.handler_timeout_sec,
-                                 retry=RetryPolicy(tuple(b.retry_backoff_ms), b.max_retries))
-
-        def rate(s: Settings, _: Sequence[str]) -> None:
-            self.rate_limiter.reconfigure(s.event_bus.rate_limit_per_sec,
-                                          s.event_bus.rate_limit_burst)
-
-        def dlq(s: Settings, _: Sequence[str]) -> None:
-            self.dlq.ttl_ms = int(s.dlq.ttl_days * DAY_MS)
-            self.dlq.max_manual_retries = s.dlq.max_manual_retries
-
-        def notifications(s: Settings, _: Sequence[str]) -> None:
-            self.notifications.max_stored = s.notifications.max_stored
-
-        def log_level(s: Settings, _: Sequence[str]) -> None:
-            logging.getLogger("aman").setLevel(s.runtime.log_level)
-
-        def skills(s: Settings, _: Sequence[str]) -> None:
-            if self.skills.watcher is not None:  # else boot starts it with the new value
-                self.skills.watcher.set_debounce(s.skills.debounce_ms)
-
-        def channels(s: Settings, keys: Sequence[str]) -> None:
-            for platform, instance in sorted({tuple(k.split(".")[1:3]) for k in keys}):
-                self.channels.reload(platform, instance, channel_settings(s, platform, instance))
-
-        by_prefix: dict[str, Applier | None] = {
-            "event_bus.rate_limit_": rate, "event_bus.retention_": None, "event_bus.": bus,
-            "runtime.drain_timeout_sec": None, "runtime.log_level": log_level, "dlq.": dlq,
-            "stream.": None, "notifications.": notifications, "skills.": skills,
-            "channels.": channels, "info_hub.": None,
-        }
-        return {key: next(a for prefix, a in by_prefix.items() if key.startswith(prefix))
-                for key in LIVE_KEYS}
 
     # --- start ---------------------------------------------------------------------------
 
@@ -409,26 +375,8 @@ class Runtime:
     def end_streams(self) -> None:
         """End open SSE streams now: a stop signal arrived."""
         # Hypercorn waits up to its grace period for open responses before the lifespan stop
-        # runs, so open streams would hold the exit for the whole period (issue #3).
+        # runs, so open streams would hold the exit for the whole period.
         self.stream.close_clients()
-
-    def _on_backpressure_change(self, previous: Level, level: Level) -> None:
-        """Audit each level change and announce it on the bus (notifications pick l3+ up)."""
-        log.warning("backpressure %s -> %s (%d queued)", previous.value, level.value,
-                    self.bus.pending)
-        payload: dict[str, object] = {"level": level.value, "previous": previous.value,
-                                      "pending": self.bus.pending,
-                                      "capacity": self.bus.max_queue_size}
-        self.bus.emit(event_types.BACKPRESSURE_CHANGED, payload)
-        self.tasks.spawn("audit:backpressure", self._audit_quietly("backpressure.apply", payload))
-
-    async def _audit_quietly(self, action: str, detail: dict[str, object]) -> None:
-        if not self.audit.available:
-            return
-        try:
-            await self.audit.record(action, operator="system", target="event_bus", detail=detail)
-        except AmanError:
-            log.exception("could not audit %s", action)
 
     async def _unwind(self) -> None:
         budget = self.settings.runtime.drain_timeout_sec

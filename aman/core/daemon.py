@@ -16,14 +16,14 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
-from aman.app import create_app
+from aman.config.settings import Settings
+from aman.core.app import create_app
+from aman.core.lock import InstanceLock
+from aman.core.phases import RuntimeState
+from aman.core.runtime import Runtime
+from aman.core.trimming import limit_malloc_arenas, release_free_memory
 from aman.errors import LockHeldError
-from aman.lock import InstanceLock
 from aman.logs import setup_logging
-from aman.memory import limit_malloc_arenas, release_free_memory
-from aman.phases import RuntimeState
-from aman.runtime import Runtime
-from aman.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run_daemon(settings: Settings, *, config_path: Path | None = None) -> int:
     except OSError as exc:
         print(f"aman: cannot use runtime dir {settings.runtime.dir}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    limit_malloc_arenas()  # before any thread starts (aman.memory says why)
+    limit_malloc_arenas()  # before any thread starts (aman.core.trimming says why)
     try:
         setup_logging(
             settings.runtime.log_level,
@@ -76,7 +76,7 @@ async def _serve(settings: Settings, lock: InstanceLock, config_path: Path | Non
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, stop, signum, runtime, config)
     log.info("aman %s serving on http://%s (runtime dir %s)",
-             app.extensions["aman.runtime"].version, settings.http.bind, settings.runtime.dir)
+             app.extensions["aman.core.runtime"].version, settings.http.bind, settings.runtime.dir)
     tidy = loop.create_task(_release_memory_once_ready(runtime), name="release-memory")
     try:
         await serve(app, config, shutdown_trigger=stop.wait)
@@ -102,7 +102,7 @@ async def _release_memory_once_ready(runtime: Runtime) -> None:
 
 def _on_signal(stop: asyncio.Event, signum: int, runtime: Runtime, config: HypercornConfig) -> None:
     log.info("received %s; shutting down", signal.Signals(signum).name)
-    # runtime.drain_timeout_sec may have changed live (issue #5); Hypercorn reads this at stop.
+    # runtime.drain_timeout_sec may have changed live; Hypercorn reads this at stop.
     config.shutdown_timeout = runtime.settings.runtime.drain_timeout_sec + _GRACE_SEC
     stop.set()
     runtime.end_streams()  # open SSE responses would otherwise hold the whole grace period

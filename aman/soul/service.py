@@ -1,5 +1,5 @@
 """SoulService: load the active soul from ``souls/``, update it with history, watch it, compile the
-system prompt and check texts against its boundaries (issue #4).
+system prompt and check texts against its boundaries.
 
 Souls live in ``<dir>/<name>.md`` or ``<dir>/<name>/SOUL.md`` across ``settings.souls_dirs``; a
 later folder wins over an earlier one (by default ``<runtime.dir>/souls`` over the repo's). The
@@ -23,7 +23,7 @@ from watchfiles import Change
 
 from aman.clock import Clock
 from aman.errors import AmanError, InternalError, InvalidStateError, StartupError, UnavailableError
-from aman.soul_format import (
+from aman.soul.format import (
     BoundaryMatch,
     Soul,
     SoulFormatError,

@@ -1,4 +1,4 @@
-"""ConfigService: live configuration changes (``POST /config/set``, issue #5).
+"""ConfigService: live configuration changes (``POST /config/set``).
 
 A change set is checked key by key (exists, may change at run time, not pinned by an ``AMAN_*``
 environment variable), then validated as a whole new ``Settings``. Only then is it applied to the
@@ -7,7 +7,7 @@ restart), swapped in as the settings in force, audited with old and new values (
 ``***``) and announced as a ``config_changed`` event. A rejected change set changes nothing; if
 applying fails midway, what was applied is rolled back.
 
-Which keys are live is ``aman.config_override.LIVE_KEYS``; how each takes effect is an *applier*
+Which keys are live is ``aman.config.override.LIVE_KEYS``; how each takes effect is an *applier*
 the composition root wires (services never reach into the Runtime). ``None`` as an applier means
 the component reads the settings in force at use time, so swapping them is enough.
 """
@@ -25,9 +25,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from aman.audit import AuditLog
-from aman.config_override import LIVE_KEYS, live_pattern, read_override, write_override
+from aman.config.override import LIVE_KEYS, live_pattern, read_override, write_override
+from aman.config.settings import Settings
 from aman.errors import AmanError, ConfigError, ConflictError, InternalError
-from aman.settings import Settings
 
 log = logging.getLogger(__name__)
 

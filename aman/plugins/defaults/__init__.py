@@ -11,8 +11,8 @@ import importlib
 
 #: (plugin name, module) in load order.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("core-sources", "aman.default_plugins.sources"),
-    ("core-channels", "aman.default_plugins.channels"),
+    ("core-sources", "aman.plugins.defaults.sources"),
+    ("core-channels", "aman.plugins.defaults.channels"),
 )
 
 

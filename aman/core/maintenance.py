@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aman.errors import AmanError
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

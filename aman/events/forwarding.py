@@ -13,9 +13,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from aman.config.settings import ForwarderSettings
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.settings import ForwarderSettings
 
 if TYPE_CHECKING:
     import httpx

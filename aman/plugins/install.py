@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from aman.errors import ConflictError, InvalidInputError
-from aman.plugin_manifest import MANIFEST, Manifest, load_manifest
-from aman.plugin_records import Limits
+from aman.plugins.manifest import MANIFEST, Manifest, load_manifest
+from aman.plugins.records import Limits
 
 
 class ArchiveError(InvalidInputError):

@@ -1,8 +1,7 @@
-"""Configuration of how the agent reaches out: IM channels, idle runs and explore (issue #9).
+"""Configuration of how the agent reaches out: IM channels, idle runs and explore.
 
-Kept apart from ``aman.settings`` (which composes these sections) so each file stays about one
-concept. ``ChannelSettings`` moved here when channels learned to hold conversations; it is still
-importable from ``aman.settings``.
+Kept apart from ``aman.config.settings`` (which composes these sections) so each file stays
+about one concept. ``ChannelSettings`` is also importable from ``aman.config.settings``.
 """
 
 from __future__ import annotations

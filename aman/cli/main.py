@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from aman import __version__
+from aman.config.loader import load_settings
+from aman.config.settings import Settings, split_bind
 from aman.errors import ConfigError
-from aman.settings import Settings, load_settings, split_bind
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aman: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "run":
-        from aman.daemon import run_daemon  # heavy imports only when serving
+        from aman.core.daemon import run_daemon  # heavy imports only when serving
 
         config_path = args.config.expanduser().resolve() if args.config else None
         return run_daemon(settings, config_path=config_path)

@@ -1,50 +1,42 @@
-"""Configuration: pydantic models for the YAML file, the layering rules, and ``load_settings``.
+"""Configuration: the pydantic models for the YAML file; ``aman.config.loader`` builds them.
 
 Layers, lowest first: built-in defaults, the YAML file, ``<runtime.dir>/config.override.yaml``
-(live changes, issue #5), ``AMAN_<SECTION>__<KEY>`` environment variables, then CLI flags.
+(live changes), ``AMAN_<SECTION>__<KEY>`` environment variables, then CLI flags.
 ``${VAR}`` (or ``${VAR:-default}``) in string values is resolved from the environment at load,
 in memory only. Every model is frozen and rejects unknown keys, so a typo is
-a startup error naming the dotted key instead of a silently ignored setting (issue #2).
+a startup error naming the dotted key instead of a silently ignored setting.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from aman.agent_settings import AgentSettings, ChatSettings, LlmSettings, ToolsSettings
-from aman.config_override import nest, override_note, read_override_layer
+from aman.config.agents import AgentSettings, ChatSettings, LlmSettings, ToolsSettings
+from aman.config.reach import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
-from aman.errors import AmanError, ConfigError
-from aman.reach_settings import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
+from aman.errors import AmanError
 
 #: The repository root when aman runs from a checkout (scripts/run installs it editable).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The shipped default config, used when neither --config nor AMAN_CONFIG names one.
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "aman.yaml"
 
-#: IM platforms with an inbound webhook adapter (issue #3).
+#: IM platforms with an inbound webhook adapter.
 CHANNEL_PLATFORMS = frozenset({"telegram", "slack", "generic"})
 
-_ENV_PREFIX = "AMAN_"
-_ENV_NESTING = "__"
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Section(BaseModel):
@@ -108,7 +100,7 @@ class RuntimeSettings(_Section):
 
 
 class EventBusSettings(_Section):
-    """The event bus: queue, retries, rate limits and retention (issue #3)."""
+    """The event bus: queue, retries, rate limits and retention."""
 
     max_queue_size: int = Field(10_000, ge=1, description="Pending events before backpressure.")
     dedup_window_ms: int = Field(86_400_000, ge=0, description="How long dedup keys are kept.")
@@ -128,7 +120,7 @@ class EventBusSettings(_Section):
 
 
 class DlqSettings(_Section):
-    """The dead-letter queue (issue #3)."""
+    """The dead-letter queue."""
 
     ttl_days: float = Field(30.0, gt=0, description="Entries older than this move to the archive.")
     max_manual_retries: int = Field(5, ge=1, description="Manual retries before 422 unrecoverable.")
@@ -136,7 +128,7 @@ class DlqSettings(_Section):
 
 
 class StreamSettings(_Section):
-    """The SSE stream at /events/stream (issue #3)."""
+    """The SSE stream at /events/stream."""
 
     heartbeat_sec: float = Field(15.0, gt=0, description="Keep-alive comment interval.")
     snapshot_interval_sec: float = Field(2.0, gt=0,
@@ -163,7 +155,7 @@ class TimerSourceSettings(_Section):
 
 
 class SourcesSettings(_Section):
-    """Built-in event sources (issue #3)."""
+    """Built-in event sources."""
 
     file_watch: list[FileWatchSourceSettings] = Field(default_factory=list)
     timers: list[TimerSourceSettings] = Field(default_factory=list)
@@ -195,7 +187,7 @@ class ForwarderSettings(_Section):
 
 
 class NotificationsSettings(_Section):
-    """Stored notifications (issue #3)."""
+    """Stored notifications."""
 
     max_stored: int = Field(1000, ge=10, description="Oldest notifications beyond this are pruned.")
 
@@ -209,19 +201,19 @@ class _DirsSection(_Section):
 
 
 class SkillsSettings(_DirsSection):
-    """Skill folders (issue #4) and how long the folder watch waits for changes to settle."""
+    """Skill folders and how long the folder watch waits for changes to settle."""
 
     debounce_ms: int = Field(300, ge=0, le=60_000, description="Watch debounce before a reload.")
 
 
 class SoulsSettings(_DirsSection):
-    """Soul folders and the active soul (issue #4)."""
+    """Soul folders and the active soul."""
 
     active: str = Field("default", description="Name of the soul to use.")
 
 
 class PluginsSettings(_DirsSection):
-    """Plugin folders and the limits on installed archives (issue #4)."""
+    """Plugin folders and the limits on installed archives."""
 
     max_archive_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="Largest unpacked size of a plugin archive."
@@ -232,7 +224,7 @@ class PluginsSettings(_DirsSection):
 
 
 class WorkflowsSettings(_DirsSection):
-    """Workflow definition folders (issue #5)."""
+    """Workflow definition folders."""
 
 
 class CronJobSettings(CronJobSpec):
@@ -249,7 +241,7 @@ class CronJobSettings(CronJobSpec):
 
 
 class CronSettings(_Section):
-    """Cron scheduling (issue #5)."""
+    """Cron scheduling."""
 
     timezone: str = Field("UTC", description="Time zone for cron expressions without one.")
     jobs: list[CronJobSettings] = Field(default_factory=list, description="Static cron jobs.")
@@ -385,197 +377,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def load_settings(
-    config_path: Path | str | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Build validated settings from the layers; raise ``ConfigError`` naming the key."""
-    environ = os.environ if env is None else env
-    path = _choose_config_path(config_path, environ)
-    layered: dict[str, Any] = _read_yaml(path) if path is not None else {}
-    layered = _resolve_placeholders(layered, environ, prefix="")
-    if path is not None:
-        _anchor_relative_paths(layered, path.parent)
-    env_layer, flag_layer = _env_layer(environ), _nest(overrides or {})
-    # Live changes (POST /config/set, issue #5) sit in the runtime dir that the file, environment
-    # and flags name, and go below the environment, which always wins.
-    override_path, live = read_override_layer(
-        (layered, env_layer, flag_layer), lambda: RuntimeSettings.model_validate({}).dir)
-    _deep_merge(layered, nest(live))  # keeps a null (agent_id: null), unlike _nest
-    _deep_merge(layered, env_layer)
-    _deep_merge(layered, flag_layer)
-    try:
-        settings = Settings.model_validate(layered)
-    except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(exc, source=path)
-                          + override_note(exc.errors(), live, override_path)) from None
-    _check_cross_field_rules(settings)
-    return settings
-
-
-def _choose_config_path(explicit: Path | str | None, environ: Mapping[str, str]) -> Path | None:
-    if explicit is not None:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist or is not a file")
-        return path
-    if environ.get("AMAN_CONFIG"):
-        path = Path(environ["AMAN_CONFIG"]).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"AMAN_CONFIG names {path}, which does not exist or is not a file")
-        return path
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections at the top level")
-    return data
-
-
-def _resolve_placeholders(value: Any, environ: Mapping[str, str], prefix: str) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _resolve_placeholders(v, environ, f"{prefix}.{k}" if prefix else str(k))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_resolve_placeholders(v, environ, f"{prefix}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(
-                f"{prefix}: environment variable {name} is not set "
-                f"(referenced as ${{{name}}}); set it or write ${{{name}:-default}}"
-            )
-
-        return _PLACEHOLDER.sub(substitute, value)
-    return value
-
-
-#: Keys holding paths that, when relative in a config file, are relative to that file's folder.
-_PATH_KEYS = {("runtime", "dir"), ("tools", "workspace_dir")}
-_PATH_LIST_KEYS = {("skills", "dirs"), ("souls", "dirs"), ("plugins", "dirs"),
-                   ("workflows", "dirs"), ("tools", "roots")}
-
-
-def _anchor_relative_paths(layered: dict[str, Any], base: Path) -> None:
-    def anchor(raw: Any) -> Any:
-        if isinstance(raw, str) and raw and not raw.startswith("~"):
-            candidate = Path(raw)
-            return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
-        return raw
-
-    for section, key in _PATH_KEYS | _PATH_LIST_KEYS:
-        block = layered.get(section)
-        if not isinstance(block, dict) or key not in block:
-            continue
-        if (section, key) in _PATH_LIST_KEYS and isinstance(block[key], list):
-            block[key] = [anchor(item) for item in block[key]]
-        elif (section, key) in _PATH_KEYS:
-            block[key] = anchor(block[key])
-
-
-def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``AMAN_HTTP__TOKEN=x`` → ``{"http": {"token": "x"}}``.
-
-    Single-underscore names are not config.
-    """
-    flat: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(_ENV_PREFIX) or _ENV_NESTING not in name:
-            continue
-        dotted = name[len(_ENV_PREFIX) :].lower().replace(_ENV_NESTING, ".")
-        flat[dotted] = _parse_env_value(value)
-    return _nest(flat)
-
-
-def _parse_env_value(value: str) -> Any:
-    """Lists and mappings may be given as YAML/JSON flow syntax; scalars stay strings."""
-    stripped = value.strip()
-    if stripped.startswith(("[", "{")):
-        try:
-            return yaml.safe_load(stripped)
-        except yaml.YAMLError:
-            return value
-    return value
-
-
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        if value is None:
-            continue
-        node = nested
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
-
-
-def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> None:
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = value
-
-
-def _describe_validation_error(exc: ValidationError, *, source: Path | None) -> str:
-    where = f" (file {source}, environment and flags)" if source else ""
-    problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            allowed = _allowed_keys(error["loc"][:-1])
-            problems.append(f"unknown key {key!s}; allowed here: {', '.join(allowed)}")
-            continue
-        bad = error.get("input")
-        shown = "***" if key.endswith("token") else repr(bad)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{key} = {shown}: {message}")
-    return f"invalid configuration{where}: " + "; ".join(problems)
-
-
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
-    model: type[BaseModel] = Settings
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        if field is None or not (isinstance(field.annotation, type)):
-            return ["(see docs/configuration.md)"]
-        annotation = field.annotation
-        if not issubclass(annotation, BaseModel):
-            return ["(see docs/configuration.md)"]
-        model = annotation
-    return sorted(model.model_fields)
-
-
-def _check_cross_field_rules(settings: Settings) -> None:
-    host, _ = split_bind(settings.http.bind)
-    if not settings.token_configured and not is_loopback(host):
-        raise ConfigError(
-            f"http.bind = {settings.http.bind!r} is not a loopback address and http.token is "
-            "empty: anyone on the network could control this agent. Set http.token "
-            "(or AMAN_HTTP__TOKEN, or --token), or bind to 127.0.0.1"
-        )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aman.hookspecs import hookimpl
+from aman.plugins.hookspecs import hookimpl
 from aman.sources import build_sources
 
 if TYPE_CHECKING:
+    from aman.core.runtime import Runtime
     from aman.events.sources import EventSource
-    from aman.runtime import Runtime
 
 
 @hookimpl

@@ -16,6 +16,8 @@ from quart import Quart, Response, g, request
 from quart_schema import Info, QuartSchema
 
 from aman import __version__
+from aman.config.settings import Settings
+from aman.core.runtime import Runtime
 from aman.errors import PayloadTooLargeError
 from aman.http import auth, confirm, plugin_router, ready
 from aman.http.audit_trail import record_request
@@ -25,8 +27,6 @@ from aman.http.openapi import SECURITY_SCHEMES, AmanOpenAPIProvider
 from aman.http.policy import RoutePolicy, policy_of
 from aman.http.routes import BLUEPRINTS
 from aman.ids import request_id
-from aman.runtime import Runtime
-from aman.settings import Settings
 
 POLICIES_KEY = "aman.policies"
 #: Unknown paths still need the token (so probing reveals nothing) but must answer 404, not 503.

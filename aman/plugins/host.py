@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from aman import __version__, hookspecs
+from aman import __version__
 from aman.clock import Clock
 from aman.errors import (
     ConflictError,
@@ -33,10 +33,11 @@ from aman.errors import (
     UnprocessableError,
 )
 from aman.events.types import BUILTIN_TYPES, PLUGIN_STATE_CHANGED
-from aman.plugin_api import PluginRoute, UiPage
-from aman.plugin_config import resolve_config
-from aman.plugin_manifest import ManifestError, in_range, load_manifest, module_path
-from aman.plugin_records import (
+from aman.plugins import hookspecs
+from aman.plugins.api import PluginRoute, UiPage
+from aman.plugins.config import resolve_config
+from aman.plugins.manifest import ManifestError, in_range, load_manifest, module_path
+from aman.plugins.records import (
     DISABLED,
     ENABLED,
     FAILED,
@@ -52,7 +53,7 @@ from aman.plugin_records import (
 )
 
 if TYPE_CHECKING:
-    from aman.runtime import Runtime
+    from aman.core.runtime import Runtime
     from aman.store.plugins import SqlitePluginStateRepository
 
 log = logging.getLogger(__name__)
@@ -361,7 +362,7 @@ class PluginHost:
             runtime.channels.add_platform(adapter)
         tools = getattr(runtime, "tools", None)
         if c.tools and hasattr(tools, "register_plugin_tools"):
-            # A name clash (with a built-in or another plugin) fails this plugin only (issue #8).
+            # A name clash (with a built-in or another plugin) fails this plugin only.
             tools.register_plugin_tools(record.name, c.tools)  # type: ignore[union-attr]
         skills = getattr(runtime, "skills", None)
         if c.skill_dirs and hasattr(skills, "add_dirs"):
@@ -480,7 +481,7 @@ class PluginHost:
         """Unpack a .tar.gz into ``<runtime.dir>/plugins/<name>`` and load it."""
         if self._install_dir is None:
             raise ConflictError("this runtime has no folder for installed plugins")
-        from aman.plugin_install import install_archive  # tarfile & co. only when installing
+        from aman.plugins.install import install_archive  # tarfile & co. only when installing
 
         async with self._lock:
             taken = set(self._records) | {r.name for r in self._rejected}
@@ -506,7 +507,7 @@ class PluginHost:
                                     hint="Disable it instead (POST /plugin/{name}/disable).")
             await self._deactivate(record)
             assert self._install_dir is not None
-            from aman.plugin_install import remove_folder
+            from aman.plugins.install import remove_folder
 
             await asyncio.to_thread(remove_folder, record.path, self._install_dir.parent)
             if self._state is not None:

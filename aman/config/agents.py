@@ -1,7 +1,7 @@
-"""Configuration of the conversational side: LLM providers, agents and chat (issue #7).
+"""Configuration of the conversational side: LLM providers, agents and chat.
 
-Kept apart from ``aman.settings`` (which composes these sections) so each file stays about one
-concept. Cross-section rules (an agent's provider must exist) live in ``Settings``.
+Kept apart from ``aman.config.settings`` (which composes these sections) so each file stays
+about one concept. Cross-section rules (an agent's provider must exist) live in ``Settings``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class AgentToolSettings(_Section):
 
 
 class ToolsSettings(_Section):
-    """Tools the agent can use (issue #8)."""
+    """Tools the agent can use."""
 
     workspace_dir: Path | None = Field(None, description="null = <runtime.dir>/workspace.")
     roots: list[Path] = Field(default_factory=list, description="More folders file tools may use.")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aman.errors import InvalidInputError
 from aman.parsing import error_summary
-from aman.plugin_config import ConfigOption
+from aman.plugins.config import ConfigOption
 
 MANIFEST = "plugin.yaml"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -51,7 +51,7 @@ class ManifestUi(_Model):
     @field_validator("pages", mode="before")
     @classmethod
     def _ids_as_pages(cls, value: Any) -> Any:
-        # ``pages: [kanban]`` is short for ``pages: [{id: kanban}]`` (the original runtime's form).
+        # ``pages: [kanban]`` is short for ``pages: [{id: kanban}]`` (the short form).
         if isinstance(value, list):
             return [{"id": item} if isinstance(item, str) else item for item in value]
         return value

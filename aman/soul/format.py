@@ -1,6 +1,6 @@
 """The soul file format: parse and validate SOUL.md, compile the system prompt, match boundaries.
 
-Pure functions over text, so every rule is table-tested without a daemon (issue #4). Format: a
+Pure functions over text, so every rule is table-tested without a daemon. Format: a
 ``# Name`` title, then ``## <section>`` headings (case-insensitive) of which ``identity``,
 ``core`` and ``vibe`` are free text and ``expertise``, ``boundaries`` and ``preferences`` are
 bullet lists. Unknown sections are kept in order and passed through to the prompt.

@@ -1,0 +1,1 @@
+"""The composition root: the process, the app factory, the runtime's wiring, boot and stop."""

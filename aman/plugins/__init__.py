@@ -1,0 +1,9 @@
+"""Plugins: the host, discovery, manifests, install, hookspecs and what plugin authors import.
+
+Plugin authors import from here (``from aman.plugins import hookimpl, PluginRoute``); the names
+come from ``aman.plugins.api``, which imports neither Quart nor the host.
+"""
+
+from aman.plugins.api import PluginRequest, PluginResponse, PluginRoute, UiPage, hookimpl
+
+__all__ = ["PluginRequest", "PluginResponse", "PluginRoute", "UiPage", "hookimpl"]

@@ -16,15 +16,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from aman.clock import Clock
-from aman.errors import ConflictError, NotFoundError
 from aman.events.bus import EventBus
-from aman.events.filters import payload_matches
 from aman.events.model import Event
 from aman.events.types import EventTypeRegistry
 from aman.ids import uuid7
@@ -32,7 +28,12 @@ from aman.skills.runner import StepRecorder
 from aman.skills.template import context_of, render
 from aman.store.workflows import SqliteWorkflowRepository
 from aman.workflows import machine
-from aman.workflows.loader import LoadedFile, load_folders
+from aman.workflows.catalog import INSTANCE_KEY, WorkflowCatalog
+from aman.workflows.errors import (
+    InstanceNotFoundError,
+    InvalidTransitionError,
+    StepResult,
+)
 from aman.workflows.machine import Decision, HistoryEntry, Move, Refusal, WorkflowInstance
 from aman.workflows.model import WorkflowDefinition
 from aman.workflows.timers import TimerHeap
@@ -44,57 +45,10 @@ STATE_CHANGED = "workflow_state_changed"
 TIMER_EVENT = "workflow.timer"
 TIMER_SOURCE = "workflow:timer"
 CONTROL_SOURCE = "workflow:control"
-INSTANCE_KEY = "workflow_instance_id"
 #: Instances kept in memory after a step (their newest writes may still be queued).
 CACHE_SIZE = 4096
 
 SkillInvoker = Callable[[str, Event], Awaitable[None]]
-
-
-class WorkflowNotFoundError(NotFoundError):
-    """No loaded definition has that name."""
-
-    code = "workflow_not_found"
-    hint = "GET /workflows lists the loaded definitions."
-
-
-class WorkflowInvalidError(ConflictError):
-    """The definition file exists but does not validate."""
-
-    code = "workflow_invalid"
-    hint = "Fix the file named in the message; it reloads on save."
-
-
-class InstanceNotFoundError(NotFoundError):
-    """No instance has that id."""
-
-    code = "workflow_instance_not_found"
-    hint = "GET /workflow-instances lists instances."
-
-
-class InvalidTransitionError(ConflictError):
-    """The instance's current state does not allow the requested move."""
-
-    code = "invalid_transition"
-    hint = "GET /workflow-instance/{id} shows the current state and its history."
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What one step did: the moves made (empty when refused) and the refusal, if any."""
-
-    instance: WorkflowInstance
-    entries: list[HistoryEntry]
-    refusal: Refusal | None = None
-
-    def to_json(self, from_state: str) -> dict[str, Any]:
-        """The answer of retry/cancel: first state, final state, whether it moved, and why."""
-        return {"instance_id": self.instance.id, "from_state": from_state,
-                "to_state": self.instance.state, "transitioned": bool(self.entries),
-                "reason": self.entries[0].reason if self.entries else (
-                    self.refusal.code if self.refusal else None),
-                "steps": [e.to_json() for e in self.entries],
-                "instance": self.instance.to_json()}
 
 
 class _Interest:
@@ -118,17 +72,12 @@ class WorkflowService:
         self._bus = bus
         self._steps = steps
         self._clock = clock
-        self.dirs = list(dirs)
+        self.catalog = WorkflowCatalog(repo, clock, dirs)
         for fact in (STATE_CHANGED, TIMER_EVENT):
             types.register(fact, owner="workflows")
         #: Runs a skill for a ``skill`` action; wired by the composition root.
         self.run_skill: SkillInvoker | None = None
-        self._files: list[LoadedFile] = []
-        self._current: dict[str, tuple[WorkflowDefinition, str, int]] = {}  # name → (def, hash, v)
-        self._by_hash: dict[str, WorkflowDefinition] = {}
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → (lock, holders+waiters)
-        self._reload_lock = asyncio.Lock()
-        self._builtin: dict[str, WorkflowDefinition] = {}
         #: Recently moved instances, newest last: a step reads these, never a lagging row.
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._timers = TimerHeap(clock, self._fire_timer)
@@ -160,88 +109,34 @@ class WorkflowService:
 
     async def reload(self, *, reason: str = "manual") -> dict[str, int]:
         """Re-read every folder; record new definition versions; running instances keep theirs."""
-        async with self._reload_lock:
-            files = await asyncio.to_thread(load_folders, self.dirs)
-            current: dict[str, tuple[WorkflowDefinition, str, int]] = {}
-            files = [self._refuse_reserved(f) for f in files]
-            for definition in self._builtin.values():
-                digest = definition.content_hash()
-                version = await self._repo.record_definition(
-                    definition.name, digest, definition.to_json(), None, self._clock.now_ms())
-                current[definition.name] = (definition, digest, version)
-                self._by_hash[digest] = definition
-            for loaded in files:
-                if loaded.status != "loaded" or loaded.definition is None:
-                    continue
-                definition, digest = loaded.definition, loaded.definition.content_hash()
-                version = await self._repo.record_definition(
-                    definition.name, digest, definition.to_json(), str(loaded.path),
-                    self._clock.now_ms())
-                current[definition.name] = (definition, digest, version)
-                self._by_hash[digest] = definition
-            self._files, self._current = files, current
-        invalid = [f for f in files if f.status == "invalid"]
-        for bad in invalid:
-            log.warning("workflow file not loaded: %s", bad.error)
-        log.info("workflows %s: %d loaded, %d invalid", reason, len(current), len(invalid))
-        return {"loaded": len(current), "invalid": len(invalid)}
+        return await self.catalog.reload(reason=reason)
 
     # --- definitions ---------------------------------------------------------------------
 
+    @property
+    def dirs(self) -> list[Path]:
+        """The folders definitions load from, in shadowing order."""
+        return self.catalog.dirs
+
     def register_builtin(self, definition: WorkflowDefinition) -> None:
         """A definition that ships in code (chat's ``message-session``); loaded on every reload."""
-        self._builtin[definition.name] = definition
-
-    def _refuse_reserved(self, loaded: LoadedFile) -> LoadedFile:
-        if loaded.name in self._builtin and loaded.status == "loaded":
-            return LoadedFile(loaded.name, loaded.path, "invalid", error=(
-                f"{loaded.path}: name: {loaded.name!r} is a built-in workflow; choose another"))
-        return loaded
+        self.catalog.register_builtin(definition)
 
     def listing(self) -> list[dict[str, Any]]:
         """Every definition file: name, description, states, status and error."""
-        items = [{"name": d.name, "status": "loaded", "error": None, "description": d.description,
-                  "states": d.states, "path": None, "builtin": True,
-                  "version": self._current[d.name][2] if d.name in self._current else None}
-                 for d in self._builtin.values()]
-        for loaded in self._files:
-            definition = loaded.definition
-            entry = self._current.get(loaded.name)
-            items.append({
-                "name": loaded.name, "status": loaded.status, "error": loaded.error,
-                "description": definition.description if definition else "",
-                "states": definition.states if definition else [],
-                "path": str(loaded.path),
-                "version": entry[2] if entry and loaded.status == "loaded" else None,
-            })
-        return items
+        return self.catalog.listing()
 
     def definition(self, name: str) -> tuple[WorkflowDefinition, str, int]:
         """The current (definition, hash, version) of ``name``; 404 or 409 when not loadable."""
-        found = self._current.get(name)
-        if found is not None:
-            return found
-        broken = next((f for f in self._files if f.name == name and f.status == "invalid"), None)
-        if broken is not None:
-            raise WorkflowInvalidError(f"workflow {name!r} did not load: {broken.error}")
-        known = ", ".join(sorted(self._current)) or "none"
-        raise WorkflowNotFoundError(f"workflow not found: {name} (loaded: {known})")
+        return self.catalog.definition(name)
 
     def triggers_for(self, event: Event) -> Iterator[WorkflowDefinition]:
         """Definitions whose ``start_on`` matches ``event`` (never their own events)."""
-        if INSTANCE_KEY in event.payload or event.source.startswith("workflow:"):
-            return
-        for definition, _, _ in self._current.values():
-            for trigger in definition.start_on:
-                if (fnmatchcase(event.event_type, trigger.event)
-                        and (trigger.source is None or fnmatchcase(event.source, trigger.source))
-                        and payload_matches(trigger.match, event.payload)):
-                    yield definition
-                    break
+        return self.catalog.triggers_for(event)
 
     async def _definition_of(self, instance: WorkflowInstance) -> WorkflowDefinition:
         """The definition version the instance started with, even after its file changed."""
-        found = self._by_hash.get(instance.definition_hash)
+        found = self.catalog.by_hash.get(instance.definition_hash)
         if found is None:
             row = await self._repo.definition(instance.workflow, instance.definition_hash)
             if row is None:
@@ -249,7 +144,7 @@ class WorkflowService:
                     f"instance {instance.id} refers to definition {instance.definition_hash[:12]} "
                     f"of {instance.workflow!r}, which is not stored")
             found = WorkflowDefinition.model_validate(row.body)
-            self._by_hash[instance.definition_hash] = found
+            self.catalog.by_hash[instance.definition_hash] = found
         return found
 
     # --- instances -----------------------------------------------------------------------

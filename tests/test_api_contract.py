@@ -28,6 +28,7 @@ DESTRUCTIVE = {
     ("POST", "/workflow-instance/{}/retry"), ("POST", "/workflow-instance/{}/cancel"),
     ("POST", "/dlq/{}/retry"), ("POST", "/config/set"),
     ("POST", "/config/unset"),  # beyond the contract: undoes /config/set
+    ("POST", "/auth/keys"), ("POST", "/auth/keys/{}/revoke"),  # beyond the contract: API keys
 }
 #: Contract routes not registered yet; the list only shrinks.
 NOT_YET: set[tuple[str, str]] = set()

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from aman.config.agents import AgentSettings, ChatSettings, LlmSettings, ToolsSettings
+from aman.config.auth import AuthSettings
 from aman.config.reach import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError
@@ -55,6 +56,11 @@ class HttpSettings(_Section):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, le=1_073_741_824, description="Largest request body accepted (bytes)."
     )
+    auth_failure_limit: int = Field(
+        20, ge=0, description="Refused credentials from one address in a minute before it gets "
+                              "429 for auth_block_sec; 0 turns the limit off.")
+    auth_block_sec: float = Field(60.0, gt=0, le=86_400,
+                                  description="How long an address past the limit gets 429.")
 
     @field_validator("bind")
     @classmethod
@@ -291,6 +297,7 @@ class Settings(_Section):
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     idle: IdleSettings = Field(default_factory=IdleSettings)
     info_hub: InfoHubSettings = Field(default_factory=InfoHubSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @field_validator("forwarders")
     @classmethod

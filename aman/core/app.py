@@ -18,7 +18,7 @@ from quart_schema import Info, QuartSchema
 from aman import __version__
 from aman.config.settings import Settings
 from aman.core.runtime import Runtime
-from aman.errors import PayloadTooLargeError
+from aman.errors import ForbiddenError, PayloadTooLargeError, UnauthorizedError
 from aman.http import auth, confirm, plugin_router, ready
 from aman.http.audit_trail import record_request
 from aman.http.context import RUNTIME_KEY
@@ -63,7 +63,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
     policies = {endpoint: policy_of(view) for endpoint, view in app.view_functions.items()}
     policies.update(_EXTRA_POLICIES)
     app.extensions[POLICIES_KEY] = policies
-    token = settings.http.token.get_secret_value()
     max_body = settings.http.max_body_bytes
 
     @app.before_request
@@ -85,7 +84,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
         elif request.method in _BODY_METHODS:
             # No Content-Length (chunked): read now, so Quart enforces the limit while streaming.
             await request.get_data()
-        auth.check(request, token, spec)
+        _authenticate(rt, spec)
         confirm.check(request, spec)
         ready.check(rt, spec)
 
@@ -109,3 +108,20 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
         await rt.stop()
 
     return app
+
+
+def _authenticate(rt: Runtime, spec: RoutePolicy) -> None:
+    """The auth check, with refusals counted per address (a block is audited once)."""
+    now = rt.clock.now_ms()
+    auth.check_blocked(request, rt.keys, now)
+    try:
+        auth.check(request, rt.keys, spec)
+    except (UnauthorizedError, ForbiddenError):
+        address = auth.source_address(request)
+        if rt.keys.failures.failed(address, now):
+            rt.tasks.spawn("audit:auth-blocked", rt.audit.record_quietly(
+                "auth.blocked", target=f"address:{address}",
+                detail={"address": address, "path": request.path}))
+        raise
+    if rt.keys.due_for_flush():
+        rt.tasks.spawn("api-keys:flush", rt.keys.flush())

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from aman import __version__
 from aman.agents import AgentService, reread_settings
 from aman.audit import AuditLog
+from aman.auth.limiter import FailureLimiter
+from aman.auth.service import KeyService
 from aman.channels.conversations import ConversationService
 from aman.channels.inbox import ChannelInbox
 from aman.channels.outbox import ChannelOutbox
@@ -53,6 +55,7 @@ from aman.plugins.host import PluginHost
 from aman.plugins.records import Limits
 from aman.skills.registry import SkillService
 from aman.soul.service import SoulService
+from aman.store.api_keys import SqliteApiKeyRepository
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
 from aman.store.cron import SqliteCronRepository
@@ -108,6 +111,13 @@ class Runtime:
             self.clock,
             on_record=lambda record: self.metrics.audit_records.labels(record.outcome).inc(),
         )
+        # Scoped API keys; http.token stays the bootstrap admin key. Loaded in phase 2.
+        self.keys = KeyService(
+            SqliteApiKeyRepository(self.db), self.clock,
+            token=lambda: self.settings.http.token.get_secret_value(),
+            config=lambda: self.settings.auth, known_agents=lambda: self.settings.agents.keys(),
+            failures=FailureLimiter(max_failures=settings.http.auth_failure_limit,
+                                    block_ms=int(settings.http.auth_block_sec * 1000)))
         self.plugins = PluginHost(
             dirs=settings.plugins_dirs, install_dir=settings.runtime.dir / "plugins",
             state=SqlitePluginStateRepository(self.db), clock=self.clock,

@@ -62,6 +62,12 @@ async def start_audit_log(runtime: Runtime, stack: LifecycleStack) -> None:
     stack.push("audit_log", runtime.audit.stop)
 
 
+async def load_api_keys(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Load the stored API keys; their last-used times are written on the way down."""
+    await runtime.keys.start()
+    stack.push("api_keys", runtime.keys.stop)
+
+
 async def recover_after_crash(runtime: Runtime, stack: LifecycleStack) -> None:
     """The hook point where stores re-queue work that was accepted but not finished before a crash;
     each component that needs recovery registers its callback on the Runtime.

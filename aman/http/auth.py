@@ -1,22 +1,28 @@
-"""THE token check: ``Authorization: Bearer <token>`` or ``x-aman-token: <token>``.
+"""THE auth check: who the request is (a key, the bootstrap token) and whether its scopes allow
+the route. Credentials: ``Authorization: Bearer <secret>`` or ``x-aman-token: <secret>``.
 
-Applied to every route except those whose policy is public (the contract's public list). The
-comparison is constant-time. With no token configured, everything is allowed: the settings refuse
-that combination on any non-loopback bind.
+Applied to every route except those whose policy is public. With no ``http.token`` configured
+authentication is off and every request acts with every scope (the settings refuse that on any
+non-loopback bind). Refusals (401, 403) are counted per source address; an address past the
+limit gets 429 for a while, so guessing keys is slow.
 """
 
 from __future__ import annotations
 
-import hmac
+from quart import Request, g
 
-from quart import Request
-
-from aman.errors import UnauthorizedError
+from aman.auth.model import Principal, unrestricted
+from aman.auth.scopes import allows, required_scopes
+from aman.auth.service import KeyService
+from aman.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from aman.http.policy import RoutePolicy
+
+#: Who a request acts as when authentication is off.
+_OPEN = unrestricted("api")
 
 
 def presented_token(request: Request) -> str | None:
-    """The token the client sent, from either header."""
+    """The secret the client sent, from either header."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
@@ -24,21 +30,64 @@ def presented_token(request: Request) -> str | None:
     return alternative.strip() if alternative is not None else None
 
 
-def token_matches(expected: str, presented: str | None) -> bool:
-    """Constant-time comparison; an empty expected token matches everything."""
-    if not expected:
-        return True
-    if presented is None:
-        return False
-    return hmac.compare_digest(expected.encode(), presented.encode())
+def source_address(request: Request) -> str:
+    """The client's address, for counting refusals."""
+    return request.remote_addr or "unknown"
 
 
-def check(request: Request, expected: str, policy: RoutePolicy) -> None:
-    """Raise ``UnauthorizedError`` unless the route is public or the token matches."""
-    if policy.public or not expected:
+def check_blocked(request: Request, keys: KeyService, now_ms: int) -> None:
+    """Raise 429 while the request's address is blocked for too many refusals."""
+    wait_ms = keys.failures.blocked_for_ms(source_address(request), now_ms)
+    if wait_ms:
+        g.audited = True  # the block itself was audited once when it began
+        raise RateLimitedError("too many refused credentials from this address",
+                               retry_after=wait_ms / 1000,
+                               hint="Check the key you send; wait for Retry-After seconds.")
+
+
+def authenticate(request: Request, keys: KeyService, secret: str | None) -> Principal:
+    """The principal behind ``secret`` (401 when it is missing or not valid)."""
+    if not keys.enforced:
+        return _OPEN
+    if secret is None:
+        raise UnauthorizedError("this route needs an API key or the token and none was sent",
+                                hint="Send 'Authorization: Bearer <key>'.")
+    return keys.authenticate(secret)
+
+
+def require(principal: Principal, required: tuple[str, ...], what: str) -> None:
+    """Raise 403 ``scope_required`` unless ``principal`` holds one of ``required``."""
+    if not allows(principal.scopes, required):
+        needed = " or ".join(required)
+        raise ForbiddenError(
+            f"{what} needs the {needed} scope; key {principal.name!r} has "
+            f"{', '.join(sorted(principal.scopes))}",
+            code="scope_required", details={"required": list(required)},
+            hint=f"Use a key with the {needed} scope (docs/auth.md lists what each opens).")
+
+
+def check(request: Request, keys: KeyService, policy: RoutePolicy) -> None:
+    """Authenticate the request and check its scope; sets ``g.principal``."""
+    if policy.public:
+        g.principal = _OPEN if not keys.enforced else None
         return
-    presented = presented_token(request)
-    if presented is None:
-        raise UnauthorizedError("this route needs the API token and none was sent")
-    if not token_matches(expected, presented):
-        raise UnauthorizedError("the API token sent does not match http.token")
+    principal = authenticate(request, keys, presented_token(request))
+    g.principal = principal
+    required = required_scopes(request.method, policy.scopes)
+    require(principal, required, f"{request.method} {request.path}")
+
+
+def current_principal() -> Principal:
+    """Who the current request acts as (authentication off: every scope)."""
+    found = getattr(g, "principal", None)
+    return found if isinstance(found, Principal) else _OPEN
+
+
+def require_agent(agent_id: str) -> None:
+    """Raise 403 when the current key's chat and memory may not reach ``agent_id``."""
+    principal = current_principal()
+    if not principal.may_use_agent(agent_id):
+        allowed = ", ".join(sorted(principal.agents or ())) or "none"
+        raise ForbiddenError(f"key {principal.name!r} may not use agent {agent_id!r}",
+                             code="agent_not_allowed",
+                             hint=f"This key reaches only: {allowed}.")

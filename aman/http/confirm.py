@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Request
+from quart import Request, g
 
 from aman.errors import ConfirmationRequiredError
 from aman.http.policy import RoutePolicy
@@ -28,6 +28,11 @@ def check(request: Request, policy: RoutePolicy) -> None:
 
 
 def operator(request: Request) -> str:
-    """The operator from ``x-aman-operator`` (trimmed, non-empty), else ``api``."""
+    """The operator from ``x-aman-operator`` (trimmed, non-empty), else the API key's name, else
+    ``api`` (the bootstrap token, or authentication off)."""
     name = request.headers.get(OPERATOR_HEADER, "").strip()
-    return name[:_MAX_OPERATOR_LENGTH] if name else DEFAULT_OPERATOR
+    if name:
+        return name[:_MAX_OPERATOR_LENGTH]
+    principal = getattr(g, "principal", None)
+    key_name = getattr(principal, "name", None) if getattr(principal, "key_id", None) else None
+    return key_name or DEFAULT_OPERATOR

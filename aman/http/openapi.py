@@ -1,8 +1,9 @@
 """OpenAPI generation that tells the truth about errors and auth.
 
 quart-schema documents only what routes declare; this provider adds, from each route's policy,
-the error responses every route can give (401 unless public, 409 when confirmation is needed,
-503 when it needs the runtime, 500 always) and the security requirement.
+the error responses every route can give (401, 403 and 429 unless public, 409 when confirmation
+is needed, 503 when it needs the runtime, 500 always), the security requirement, and the scopes
+that open the route (``x-aman-scopes``: any one of them).
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from typing import Any
 from quart_schema import APIKeySecurityScheme, HttpSecurityScheme, OpenAPIProvider
 from werkzeug.routing import Rule
 
+from aman.auth.scopes import required_scopes
 from aman.http.policy import policy_of
 from aman.http.schemas import ErrorBody
 
 _DESCRIPTIONS = {
     400: ("Invalid input: malformed JSON, a schema violation (the field path is named) "
           "or a bad value."),
-    401: "Missing or wrong API token.",
+    401: "Missing, unknown, revoked or expired API key or token.",
+    403: "The key lacks the scope this route needs (scope_required) or may not reach the agent.",
     409: "Confirmation required (x-aman-confirm: yes) or a state conflict.",
     413: "Request body larger than http.max_body_bytes.",
     500: "Unexpected error; the body carries a request_id found in the daemon log.",
+    429: "Too many refused credentials from this address; see Retry-After.",
     503: "The runtime is not ready (booting, draining or stopped); see Retry-After.",
 }
 
@@ -42,7 +46,7 @@ class AmanOpenAPIProvider(OpenAPIProvider):
         components.update(error_components)
         statuses = {500}
         if not spec.public:
-            statuses.add(401)
+            statuses.update({401, 403, 429})
         if spec.confirm:
             statuses.add(409)
         if spec.needs_runtime:
@@ -62,5 +66,7 @@ class AmanOpenAPIProvider(OpenAPIProvider):
                 operation["security"] = (
                     [] if spec.public else [{"bearer": []}, {"token_header": []}]
                 )
+                if not spec.public:
+                    operation["x-aman-scopes"] = list(required_scopes(method, spec.scopes))
                 operations[method] = operation
         return paths, components

@@ -27,6 +27,9 @@ class RoutePolicy:
     #: False for data-plane intake (event pushes, IM webhooks): each accepted event is already
     #: an append-only record in the event log with its trace, so only refusals are audited.
     audit: bool = True
+    #: The scopes that open the route (any one of them); None: read for safe methods, else
+    #: operate (see aman.auth.scopes).
+    scopes: tuple[str, ...] | None = None
 
     def target_for(self, view_args: dict[str, Any] | None, path: str) -> str:
         """The audit target of one request."""
@@ -49,9 +52,10 @@ def policy(
     action: str | None = None,
     target: str | None = None,
     audit: bool = True,
+    scopes: tuple[str, ...] | None = None,
 ) -> Callable[[F], F]:
     """Attach a ``RoutePolicy`` to a view function (put it below ``@bp.route``)."""
-    spec = RoutePolicy(public, needs_runtime, confirm, action, target, audit)
+    spec = RoutePolicy(public, needs_runtime, confirm, action, target, audit, scopes)
 
     def decorator(func: F) -> F:
         setattr(func, _ATTRIBUTE, spec)

@@ -14,10 +14,11 @@ from aman.errors import NotReadyError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.http import confirm, sse
+from aman.http.auth import current_principal, require_agent
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.routes.stream import StreamSession, last_event_id
+from aman.http.routes.stream import StreamSession, end_on_revoke, last_event_id
 from aman.http.schemas import BodyModel, PageQuery
 from aman.http.validation import validate_body, validate_query
 
@@ -72,8 +73,14 @@ class CloseRequest(BodyModel):
     reason: str | None = Field(None, max_length=500)
 
 
+async def _reachable(session_id: str) -> None:
+    """403 when the key's agent limit excludes the session's agent (no look-up without one)."""
+    if current_principal().agents is not None:
+        require_agent((await runtime().chat.session(session_id))["agent_id"])
+
+
 @bp.get("/chat/sessions")
-@policy()
+@policy(scopes=("chat", "read"))
 @validate_query(SessionListQuery)
 async def list_sessions(query: SessionListQuery) -> Response:
     """Sessions, most recently active first, one cursor page at a time."""
@@ -81,17 +88,24 @@ async def list_sessions(query: SessionListQuery) -> Response:
     if query.cursor:
         position = decode_cursor(query.cursor, required=("at", "id"))
         after = (int(position["at"]), str(position["id"]))
+    principal = current_principal()
+    if query.agent_id is not None:
+        require_agent(query.agent_id)
     items, nxt = await runtime().chat.listing(agent_id=query.agent_id, after=after,
                                               limit=query.limit)
+    if principal.agents is not None:
+        items = [item for item in items if principal.may_use_agent(item["agent_id"])]
     return jsonify({"items": items,
                     "next_cursor": encode_cursor({"at": nxt[0], "id": nxt[1]}) if nxt else None})
 
 
 @bp.post("/chat/session/create")
-@policy(action="chat.session.create", target="chat_sessions")
+@policy(action="chat.session.create", target="chat_sessions", scopes=("chat",))
 @validate_body(CreateSessionRequest)
 async def create_session(body: CreateSessionRequest) -> Response:
     """A new session (unknown or disabled agent: 400 agent_unavailable); 201."""
+    if body.agent_id is not None:
+        require_agent(body.agent_id)
     session = await runtime().chat.create(agent_id=body.agent_id, session_type=body.session_type,
                                           title=body.title, operator=confirm.operator(request))
     g.audit_detail = {"session_id": session["id"], "agent_id": session["agent_id"]}
@@ -101,17 +115,19 @@ async def create_session(body: CreateSessionRequest) -> Response:
 
 
 @bp.get("/chat/session/<session_id>/state")
-@policy()
+@policy(scopes=("chat", "read"))
 async def session_state(session_id: str) -> Response:
     """The session, its state and version, and its visible messages."""
+    await _reachable(session_id)
     return jsonify(await runtime().chat.state(session_id))
 
 
 @bp.get("/chat/session/<session_id>/history")
-@policy()
+@policy(scopes=("chat", "read"))
 @validate_query(HistoryQuery)
 async def session_history(session_id: str, query: HistoryQuery) -> Response:
     """Messages oldest first (``?all=true`` adds superseded ones), one cursor page at a time."""
+    await _reachable(session_id)
     after = int(decode_cursor(query.cursor, required=("seq",))["seq"]) if query.cursor else 0
     items, nxt = await runtime().chat.history(session_id, include_superseded=query.all,
                                               after_seq=after, limit=query.limit)
@@ -137,10 +153,11 @@ async def _answer(receipt: Receipt, wait: bool) -> Response:
 
 
 @bp.post("/chat/session/<session_id>/send")
-@policy(action="chat.session.send", target="chat_session:{session_id}")
+@policy(action="chat.session.send", target="chat_session:{session_id}", scopes=("chat",))
 @validate_body(SendRequest)
 async def send(session_id: str, body: SendRequest) -> Response:
     """Store a message and queue its reply: 202 ``{ok, event_id, message_id, version}``."""
+    await _reachable(session_id)
     receipt = await runtime().chat.send(session_id, body.text,
                                         expected_version=body.expected_version,
                                         operator=confirm.operator(request))
@@ -148,10 +165,11 @@ async def send(session_id: str, body: SendRequest) -> Response:
 
 
 @bp.post("/chat/session/<session_id>/edit")
-@policy(action="chat.session.edit", target="chat_session:{session_id}")
+@policy(action="chat.session.edit", target="chat_session:{session_id}", scopes=("chat",))
 @validate_body(EditRequest)
 async def edit(session_id: str, body: EditRequest) -> Response:
     """Replace a user message; what followed it is superseded and a new reply generated."""
+    await _reachable(session_id)
     receipt = await runtime().chat.edit(session_id, body.message_id, body.new_text,
                                         expected_version=body.expected_version,
                                         operator=confirm.operator(request))
@@ -159,28 +177,31 @@ async def edit(session_id: str, body: EditRequest) -> Response:
 
 
 @bp.post("/chat/session/<session_id>/retry")
-@policy(action="chat.session.retry", target="chat_session:{session_id}")
+@policy(action="chat.session.retry", target="chat_session:{session_id}", scopes=("chat",))
 async def retry(session_id: str) -> Response:
     """Regenerate the last reply (from error or idle); the old one is kept as superseded."""
+    await _reachable(session_id)
     result = await runtime().chat.retry(session_id)
     g.audit_detail = {"replaces": result["replaces"]}
     return jsonify(result)
 
 
 @bp.post("/chat/session/<session_id>/stop")
-@policy(action="chat.session.stop", target="chat_session:{session_id}")
+@policy(action="chat.session.stop", target="chat_session:{session_id}", scopes=("chat",))
 async def stop(session_id: str) -> Response:
     """Stop the running reply (kept as interrupted) and drop waiting ones; back to idle."""
+    await _reachable(session_id)
     result = await runtime().chat.stop_generation(session_id)
     g.audit_detail = {"stopped": result["stopped"], "dropped": result["dropped"]}
     return jsonify(result)
 
 
 @bp.post("/chat/session/<session_id>/close")
-@policy(action="chat.session.close", target="chat_session:{session_id}")
+@policy(action="chat.session.close", target="chat_session:{session_id}", scopes=("chat",))
 @validate_body(CloseRequest)
 async def close(session_id: str, body: CloseRequest) -> Response:
     """Close the session from any state but closed; it stays readable."""
+    await _reachable(session_id)
     result = await runtime().chat.close(session_id, reason=body.reason,
                                         operator=confirm.operator(request))
     g.audit_detail = {"reason": body.reason}
@@ -188,9 +209,10 @@ async def close(session_id: str, body: CloseRequest) -> Response:
 
 
 @bp.delete("/chat/session/<session_id>")
-@policy(action="chat.session.delete", target="chat_session:{session_id}")
+@policy(action="chat.session.delete", target="chat_session:{session_id}", scopes=("chat",))
 async def delete(session_id: str) -> Response:
     """Remove the session and its messages (audited)."""
+    await _reachable(session_id)
     result = await runtime().chat.delete(session_id, operator=confirm.operator(request))
     g.audit_detail = {"messages": result["messages"]}
     return jsonify(result)
@@ -211,19 +233,26 @@ class _SessionFilter(EventFilter):
 
 
 @bp.get("/chat/session/<session_id>/stream")
-@policy()
+@policy(scopes=("chat", "read"))
 async def session_stream(session_id: str) -> Response:
     """SSE of this session's events only (reply chunks included), resumable with Last-Event-ID."""
     rt = runtime()
     state = await rt.chat.session(session_id)
+    require_agent(state["agent_id"])
     resume_from = last_event_id(request)
     if not rt.stream.attached:
         raise NotReadyError("the event stream is not running (runtime not ready)")
     session = StreamSession(rt, _SessionFilter(session_id=session_id,
                                                instance_id=state["workflow_instance_id"]),
                             resume_from=resume_from, full=True, snapshots=False)
+    unwatch = end_on_revoke(rt.keys, current_principal(), session)
+
+    def closed() -> None:
+        unwatch()
+        session.close()
+
     body = sse.pump(session.produce, heartbeat_sec=rt.settings.stream.heartbeat_sec,
-                    on_close=session.close)
+                    on_close=closed)
     response = Response(body, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
     response.timeout = None  # a stream lasts as long as the client stays
     return response

@@ -79,7 +79,7 @@ async def _publish(event: Event, *, internal: bool) -> Response:
 
 
 @bp.post("/events/push")
-@policy(action="event.push", target="event", audit=False)
+@policy(action="event.push", target="event", audit=False, scopes=("events:push", "operate"))
 @validate_body(PushEventRequest)
 async def push(body: PushEventRequest) -> Response:
     """Accept an event: 202 once durable (guaranteed delivery); 200 duplicate for a repeated key."""

@@ -14,6 +14,7 @@ from typing import Any
 from quart import Blueprint, Response, jsonify, request
 
 from aman.chat import openai_api as oa
+from aman.http.auth import current_principal, require_agent
 from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.validation import validate_body
@@ -25,22 +26,25 @@ SESSION_HEADER = "x-aman-session-id"
 
 
 @bp.get("/v1/models")
-@policy()
+@policy(scopes=("chat",))
 async def list_models() -> Response:
-    """Each enabled agent is a model."""
+    """Each enabled agent the key may reach is a model."""
     rt = runtime()
     created = int(rt.clock.now_ms() // 1000)
+    principal = current_principal()
     items = [oa.model_entry(a["descriptor"]["agent_id"], created) for a in rt.agents.listing()
-             if a["descriptor"]["enabled"]]
+             if a["descriptor"]["enabled"]
+             and principal.may_use_agent(a["descriptor"]["agent_id"])]
     return jsonify({"object": "list", "data": items})
 
 
 @bp.post("/v1/chat/completions")
-@policy(action="chat.completion", target="agent", audit=False)
+@policy(action="chat.completion", target="agent", audit=False, scopes=("chat",))
 @validate_body(oa.ChatCompletionRequest)
 async def chat_completions(body: oa.ChatCompletionRequest) -> Response:
     """A reply from the agent named by ``model``, streamed (``stream: true``) or whole."""
     rt = runtime()
+    require_agent(oa.agent_id_of(body.model))
     agent = rt.agents.for_chat(oa.agent_id_of(body.model))
     settings = agent.settings
     completion_request = oa.to_request(

@@ -7,26 +7,30 @@ client's filters, ``stream:lagged`` ``{lost, reason}`` when the client fell behi
 has seen, so a reconnect with ``Last-Event-ID`` resumes from there.
 
 The route is public by contract. With ``http.token`` configured, a client without credentials
-gets event envelopes without ``payload``; the right token (a header, or ``?token=`` because
-browsers' EventSource cannot set headers) gets full events; a wrong token is a 401.
+gets event envelopes without ``payload``; the token or a key with the read scope (a header, or
+``?token=`` because browsers' EventSource cannot set headers) gets full events; a wrong secret is
+a 401 and a key without read a 403. A revoked key's open streams end at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pydantic import Field
-from quart import Blueprint, Request, Response, request
+from quart import Blueprint, Request, Response, g, request
 
-from aman.errors import AmanError, NotReadyError, UnauthorizedError, ValidationFailedError
+from aman.auth.model import Principal
+from aman.auth.service import KeyService
+from aman.errors import AmanError, NotReadyError, ValidationFailedError
 from aman.events import telemetry
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.events.stream import Lagged, StreamClient, StreamItem
 from aman.http import sse
-from aman.http.auth import presented_token, token_matches
+from aman.http.auth import authenticate, current_principal, presented_token, require
 from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.schemas import QueryModel
@@ -73,17 +77,28 @@ def _split(value: str | None, name: str) -> frozenset[str] | None:
     return items or None
 
 
-def _full_events(req: Request, expected: str, query_token: str | None) -> bool:
-    """Whether the client may see payloads; a wrong token is refused, never downgraded."""
-    if not expected:
-        return True
+def stream_principal(req: Request, keys: KeyService, query_token: str | None) -> Principal | None:
+    """Who reads the stream (None: no credentials, so envelopes without payloads).
+
+    Credentials that are wrong, or a key without the read scope, are refused, never downgraded.
+    """
+    if not keys.enforced:
+        return current_principal()
     presented = [t for t in (presented_token(req), query_token) if t is not None]
     if not presented:
-        return False
-    if not all(token_matches(expected, t) for t in presented):
-        raise UnauthorizedError("the API token sent does not match http.token",
-                                hint="Send the right token, or none for payload-free events.")
-    return True
+        return None
+    principals = [authenticate(req, keys, secret) for secret in presented]
+    require(principals[0], ("read",), "the event stream with payloads")
+    g.principal = principals[0]
+    return principals[0]
+
+
+def end_on_revoke(keys: KeyService, principal: Principal | None,
+                  session: StreamSession) -> Callable[[], None]:
+    """End ``session`` the moment its key is revoked; returns the undo (run on close)."""
+    if principal is None or principal.key_id is None:
+        return lambda: None
+    return keys.watch(principal.key_id, session.end)
 
 
 def last_event_id(req: Request) -> int | None:
@@ -128,6 +143,7 @@ class StreamSession:
         self._interval = rt.settings.stream.snapshot_interval_sec
         self._next_snapshot = 0.0  # the first read sends snapshots at once
         self._snapshots = snapshots  # a chat session's stream carries only its own events
+        self._ended = False
 
     async def _open(self) -> tuple[StreamClient, list[StreamItem]]:
         hub = self._rt.stream
@@ -141,8 +157,13 @@ class StreamSession:
 
     def close(self) -> None:
         """Unregister the client (the generator's close runs this on disconnect)."""
+        self._ended = True
         if self._client is not None:
             self._client.close()
+
+    def end(self) -> None:
+        """End the stream from the server's side (its key was revoked)."""
+        self.close()
 
     def _messages(self, items: list[StreamItem]) -> list[sse.SseMessage]:
         out = []
@@ -164,6 +185,8 @@ class StreamSession:
         loop = asyncio.get_running_loop()
         messages: list[sse.SseMessage] = []
         client = self._client
+        if self._ended:
+            return None
         if client is None:
             try:
                 client, backlog = await self._open()
@@ -192,15 +215,21 @@ async def stream(query: StreamQuery) -> Response:
     """SSE: dispatched events (filtered by ?types= and ?sources=) and periodic snapshots."""
     rt = runtime()
     settings = rt.settings
-    full = _full_events(request, settings.http.token.get_secret_value(), query.token)
+    principal = stream_principal(request, rt.keys, query.token)
     event_filter = EventFilter(event_types=_split(query.types, "types"),
                                sources=_split(query.sources, "sources"))
     resume_from = last_event_id(request)
     if not rt.stream.attached:
         raise NotReadyError("the event stream is not running (runtime not ready)")
-    session = StreamSession(rt, event_filter, resume_from=resume_from, full=full)
+    session = StreamSession(rt, event_filter, resume_from=resume_from, full=principal is not None)
+    unwatch = end_on_revoke(rt.keys, principal, session)
+
+    def closed() -> None:
+        unwatch()
+        session.close()
+
     body = sse.pump(session.produce, heartbeat_sec=settings.stream.heartbeat_sec,
-                    on_close=session.close)
+                    on_close=closed)
     response = Response(body, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
     response.timeout = None  # a stream lasts as long as the client stays
     return response

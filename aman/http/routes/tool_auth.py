@@ -14,6 +14,7 @@ from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, request
 
 from aman.http import confirm
+from aman.http.auth import current_principal, require_agent
 from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.schemas import BodyModel, ErrorBody
@@ -34,12 +35,16 @@ class ToolAuthRespondRequest(BodyModel):
 
 
 @bp.post("/tool-auth/respond")
-@policy(action="tool_auth.respond", target="tool_auth")
+@policy(action="tool_auth.respond", target="tool_auth", scopes=("chat", "operate"))
 @responds(ErrorBody, 404)
 @responds(ErrorBody, 409)
 @validate_body(ToolAuthRespondRequest)
 async def respond(body: ToolAuthRespondRequest) -> Response:
     """Approve or deny a pending request; 404 ``auth_not_found``, 409 ``already_answered``."""
+    rt = runtime()
+    session_id = rt.approvals.session_of(body.auth_id)
+    if session_id is not None and current_principal().agents is not None:
+        require_agent((await rt.chat.session(session_id))["agent_id"])
     final = await runtime().approvals.respond(body.auth_id, body.approved, body.remember,
                                               confirm.operator(request))
     g.audited = True  # the service wrote tool_auth.approve / tool_auth.deny
@@ -47,7 +52,10 @@ async def respond(body: ToolAuthRespondRequest) -> Response:
 
 
 @bp.get("/tool-auth/pending")
-@policy()
+@policy(scopes=("chat", "read"))
 async def pending() -> Response:
-    """Requests that can still be answered, oldest first."""
-    return jsonify({"items": await runtime().approvals.pending()})
+    """Requests that can still be answered, oldest first (those of the key's agents)."""
+    principal = current_principal()
+    items = [item for item in await runtime().approvals.pending()
+             if principal.may_use_agent(item["agent_id"])]
+    return jsonify({"items": items})

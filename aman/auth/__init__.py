@@ -1,0 +1,1 @@
+"""Scoped API keys: who a request is, and what it may reach."""

@@ -74,6 +74,12 @@ class Metrics:
             "aman_llm_tokens", "LLM tokens by provider and direction (input | output).",
             ["provider", "direction"], registry=self.registry,
         )
+        self.usage_tokens = Counter(
+            "aman_usage_tokens", "Model tokens by agent, purpose and direction (input | output).",
+            ["agent", "purpose", "direction"], registry=self.registry)
+        self.usage_cost = Counter(
+            "aman_usage_cost", "Model cost by agent and purpose, from llm.providers.*.prices.",
+            ["agent", "purpose"], registry=self.registry)
 
     def add_collector(self, collect: Callable[[], Iterable[Metric]]) -> None:
         """Expose figures computed at scrape time.

@@ -32,6 +32,9 @@ class ChatSession:
     created_at: int
     last_active_at: int
     message_count: int = 0
+    #: Why the session exists, for usage and budgets: chat (a person), idle, explore, delegate,
+    #: heartbeat...; every turn of the session counts under it.
+    purpose: str = "chat"
 
     def to_json(self, state: str) -> dict[str, Any]:
         """Wire shape, with the state read from the workflow instance."""

@@ -174,7 +174,7 @@ class SessionWorkers:
         reply = StoredMessage(id=uuid7(), session_id=session.id, seq=job.reply_seq,
                               role="assistant", content="", status="streaming", created_at=now,
                               updated_at=now, replaces=job.replaces, model=job.agent.model)
-        turn = Turn(session.id, job.agent, history, reply)
+        turn = Turn(session.id, job.agent, history, reply, purpose=session.purpose)
         task: asyncio.Task[StoredMessage] = self._tasks.spawn(
             f"chat-turn:{session.id}", self._runner.run(turn))
         state.turn, state.turn_task = turn, task

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from aman.soul.service import SoulService
     from aman.store.chat import SqliteChatRepository
     from aman.tools.approvals import ApprovalService
+    from aman.usage.service import UsageService
     from aman.workflows.engine import WorkflowService
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ class ChatService:
                  agents: AgentService, llm: ProviderRegistry, soul: SoulService,
                  skills: SkillService, types: EventTypeRegistry, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], Settings], tools: ToolLoop | None = None,
-                 approvals: ApprovalService | None = None) -> None:
+                 approvals: ApprovalService | None = None,
+                 usage: UsageService | None = None) -> None:
         self._repo = repo
         self._approvals = approvals
         self._workflows = workflows
@@ -113,7 +115,7 @@ class ChatService:
         self._clock = clock
         self._settings = settings
         runner = TurnRunner(repo=repo, llm=llm, soul=soul, bus=bus, agents=agents, clock=clock,
-                            settings=lambda: settings().chat, tools=tools)
+                            settings=lambda: settings().chat, tools=tools, usage=usage)
         self._workers = SessionWorkers(runner=runner, workflows=workflows, repo=repo,
                                        tasks=tasks, clock=clock)
 
@@ -202,7 +204,8 @@ class ChatService:
     # --- create --------------------------------------------------------------------------
 
     async def create(self, *, agent_id: str | None, session_type: str, title: str,
-                     operator: str, session_id: str | None = None) -> dict[str, Any]:
+                     operator: str, session_id: str | None = None,
+                     purpose: str = "chat") -> dict[str, Any]:
         """A new session on its own workflow instance (unusable agent: 400).
 
         ``session_id`` names it when the caller derives a stable id (resumable idle work);
@@ -220,7 +223,7 @@ class ChatService:
         now = self._clock.now_ms()
         session = ChatSession(id=session_id, instance_id=instance.id, agent_id=agent.agent_id,
                               session_type=session_type, title=title, version=0,
-                              created_at=now, last_active_at=now)
+                              created_at=now, last_active_at=now, purpose=purpose)
         await self._repo.create_session(session)
         self._bus.emit(SESSION_STARTED, {"session_id": session_id, "agent_id": agent.agent_id,
                                          "session_type": session_type, "operator": operator},

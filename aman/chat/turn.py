@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from aman.llm.provider import (
     ToolCall,
     Usage,
 )
+from aman.usage.model import BudgetExceededError, LoopDetectedError
 
 if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
@@ -47,8 +49,12 @@ if TYPE_CHECKING:
     from aman.llm.registry import ProviderRegistry
     from aman.soul.service import SoulService
     from aman.store.chat import SqliteChatRepository
+    from aman.usage.service import UsageService
 
 log = logging.getLogger(__name__)
+
+#: A background turn calling the same tool with the same arguments this often is looping.
+_LOOP_REPEATS = 3
 
 REPLY_STREAM_START = "agent:reply_stream_start"
 REPLY_CHUNK = "agent:reply_chunk"
@@ -150,6 +156,8 @@ class Turn:
     settled: bool = False
     #: The reply as finally stored.
     result: StoredMessage | None = None
+    #: Why the session runs (chat, idle, explore, delegate, heartbeat): usage is counted under it.
+    purpose: str = "chat"
 
     @property
     def partial(self) -> str:
@@ -194,8 +202,10 @@ class TurnRunner:
 
     def __init__(self, *, repo: SqliteChatRepository, llm: ProviderRegistry, soul: SoulService,
                  bus: EventBus, agents: AgentService, clock: Clock,
-                 settings: Callable[[], ChatSettings], tools: ToolLoop | None = None) -> None:
+                 settings: Callable[[], ChatSettings], tools: ToolLoop | None = None,
+                 usage: UsageService | None = None) -> None:
         self._repo = repo
+        self._usage = usage
         self._tools = tools
         self._llm = llm
         self._soul = soul
@@ -245,13 +255,17 @@ class TurnRunner:
         chunks = _Chunks(lambda text, index: self._chunk(turn, text, index),
                          self._settings().chunk_interval_ms / 1000)
         used = Usage()
+        repeats: dict[str, int] = {}
         try:
+            if self._usage is not None:
+                self._usage.check(agent.agent_id, turn.purpose)
             while True:
                 done, calls, text = await self._stream_round(turn, request, chunks)
                 used = Usage(used.input_tokens + done.usage.input_tokens,
                              used.output_tokens + done.usage.output_tokens)
                 if not calls or self._tools is None:
                     break
+                self._guard_round(turn, used, calls, repeats)
                 if len(turn.steps) >= limits.max_react_turns:
                     self._fact(turn, MAX_TURNS_REACHED, max_react_turns=limits.max_react_turns,
                                unanswered_calls=len(calls))
@@ -286,13 +300,34 @@ class TurnRunner:
         self._fact(turn, REPLY_READY, reply=final.content, replaces=final.replaces)
         return final
 
+    def _guard_round(self, turn: Turn, used: Usage, calls: list[ToolCall],
+                     repeats: dict[str, int]) -> None:
+        """Before another tool round: the turn's token budget, and (for background work) the
+        loop guard that stops a third identical call."""
+        limit = self._usage.turn_limit(turn.agent.agent_id) if self._usage is not None else None
+        spent = used.input_tokens + used.output_tokens
+        if limit is not None and spent > limit:
+            raise BudgetExceededError(
+                f"the turn used {spent} tokens, over budgets.max_turn_tokens ({limit})",
+                details={"spent": spent, "limit": limit})
+        if turn.purpose == "chat":
+            return
+        for call in calls:
+            signature = call.name + json.dumps(call.arguments, sort_keys=True, default=str)
+            repeats[signature] = repeats.get(signature, 0) + 1
+            if repeats[signature] >= _LOOP_REPEATS:
+                raise LoopDetectedError(
+                    f"the {turn.purpose} turn called {call.name} with the same arguments "
+                    f"{_LOOP_REPEATS} times", details={"tool": call.name})
+
     async def _stream_round(self, turn: Turn, request: CompletionRequest,
                             chunks: _Chunks) -> tuple[Done, list[ToolCall], str]:
         """One model call: text streamed into the reply, and the tool calls it asked for."""
         reply, done, calls, text = turn.reply, None, [], []
         saved_at = asyncio.get_running_loop().time()
         context: dict[str, object] = {"session_id": turn.session_id,
-                                      "agent_id": turn.agent.agent_id, "message_id": reply.id}
+                                      "agent_id": turn.agent.agent_id, "message_id": reply.id,
+                                      "purpose": turn.purpose}
         stream = self._llm.stream(turn.agent.provider, request, context=context)
         async with contextlib.aclosing(stream):
             async for item in stream:

@@ -20,6 +20,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class PriceSettings(_Section):
+    """Prices per million tokens, in the currency the user reads costs in."""
+
+    input: float = Field(0.0, ge=0, description="Per million input tokens.")
+    output: float = Field(0.0, ge=0, description="Per million output tokens.")
+    cached: float | None = Field(None, ge=0, description="Per million cached input tokens "
+                                                         "(default: the input price).")
+
+
 class ProviderSettings(_Section):
     """One LLM provider: a remote API (openai, anthropic) or an embedded GGUF model (local)."""
 
@@ -31,6 +40,8 @@ class ProviderSettings(_Section):
     max_retries: int = Field(2, ge=0, le=10, description="Retries on connect errors, 429, 5xx.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
     fallbacks: list[str] = Field(default_factory=list, description="Providers tried next.")
+    prices: PriceSettings | None = Field(None, description="Per-million-token prices; usage "
+                                                           "records then carry a cost.")
     model_path: Path | None = Field(None, description="local: a GGUF file; default SmolLM2.")
     idle_unload_sec: float = Field(300.0, gt=0, description="local: unload after idle.")
     context_tokens: int = Field(4096, ge=256, le=1_048_576, description="local: n_ctx.")

@@ -26,6 +26,7 @@ from pydantic import (
 
 from aman.config.agents import AgentSettings, ChatSettings, LlmSettings, ToolsSettings
 from aman.config.auth import AuthSettings
+from aman.config.budgets import BudgetSettings
 from aman.config.reach import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError
@@ -298,6 +299,7 @@ class Settings(_Section):
     idle: IdleSettings = Field(default_factory=IdleSettings)
     info_hub: InfoHubSettings = Field(default_factory=InfoHubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @field_validator("forwarders")
     @classmethod

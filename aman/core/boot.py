@@ -85,6 +85,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("approvals", steps.start_approvals),
             Step("llm", steps.start_llm),
             Step("workflows", steps.start_workflows),
+            Step("usage", steps.start_usage),
             Step("chat", steps.start_chat),
             Step("conversations", steps.start_conversations),
             Step("event_dispatch", steps.open_dispatch),

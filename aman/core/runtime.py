@@ -68,10 +68,12 @@ from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
 from aman.store.soul import SqliteSoulRepository
 from aman.store.tool_auth import SqliteToolAuthRepository
+from aman.store.usage import SqliteUsageRepository
 from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
 from aman.tools.approvals import ApprovalService
 from aman.tools.registry import ToolRegistry
+from aman.usage.service import UsageService
 from aman.workflows.engine import WorkflowService
 
 if TYPE_CHECKING:
@@ -212,11 +214,19 @@ class Runtime:
             self.workflows.register_builtin(definition)
         # Tools by name (built-ins and plugin tools), registered in phase 3.
         self.tools = ToolRegistry(lambda: self.settings, self.bus, self.audit, self.clock)
+        # Usage of every model call, and the budgets; loaded in phase 4 before chat.
+        self.usage = UsageService(
+            SqliteUsageRepository(self.db, self.writer), self.clock,
+            prices=lambda name: (p.prices if (p := self.settings.llm.providers.get(name))
+                                 else None),
+            budgets=lambda: self.settings.budgets, warn=self._warn_budget,
+            spawn=self.tasks.spawn, metrics=self.metrics)
+        self.llm.on_call = self.usage.record
         self.chat = ChatService(
             repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
             types=self.event_types, tasks=self.tasks, clock=self.clock,
-            settings=lambda: self.settings, approvals=self.approvals,
+            settings=lambda: self.settings, approvals=self.approvals, usage=self.usage,
             tools=ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
                            settings=lambda: self.settings))
         self.metrics.add_collector(self.chat.families)
@@ -287,7 +297,7 @@ class Runtime:
             self._explore = ExploreService(
                 chat=self.chat, agents=self.agents, llm=self.llm, soul=self.soul, bus=self.bus,
                 types=self.event_types, tasks=self.tasks, clock=self.clock,
-                settings=lambda: self.settings.info_hub)
+                settings=lambda: self.settings.info_hub, budget=self.usage.check)
         if "explore" not in self._stack.names:  # again after a stop and start
             self._stack.push("explore", self._explore.stop)
         return self._explore
@@ -299,11 +309,19 @@ class Runtime:
             from aman.idle.runs import IdleRunService
 
             self._idle = IdleRunService(skills=self.skills, agents=self.agents, chat=self.chat,
-                                        bus=self.bus, settings=lambda: self.settings.idle)
+                                        bus=self.bus, settings=lambda: self.settings.idle,
+                                        budget=self.usage.check)
         return self._idle
 
     def _swap_settings(self, settings: Settings) -> None:
         self.settings = settings
+
+    async def _warn_budget(self, key: str, title: str, message: str) -> None:
+        """One warning notification per key (agent and day): the key dedups it, restarts too."""
+        from aman.notifications import Severity
+
+        await self.notifications.create(severity=Severity.WARNING, category="budget",
+                                        title=title, message=message, event_id=key)
 
     # --- start ---------------------------------------------------------------------------
 

@@ -209,6 +209,12 @@ async def start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
     stack.push("llm_probe", stop_probes)
 
 
+async def start_usage(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Rebuild today's token counters (budgets) from the store; queued rows commit on stop."""
+    await runtime.usage.start()
+    stack.push("usage", runtime.usage.stop)
+
+
 async def start_chat(runtime: Runtime, stack: LifecycleStack) -> None:
     """After workflows (sessions are instances) and before dispatch: replies a crash cut short are
     marked interrupted and their sessions moved to error first. Its stop stops running replies,

@@ -91,7 +91,9 @@ class ExploreService:
     def __init__(self, *, chat: ChatService, agents: AgentService, llm: ProviderRegistry,
                  soul: SoulService, bus: EventBus, types: EventTypeRegistry, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], InfoHubSettings],
-                 choose: Callable[[Sequence[InfoSource]], InfoSource] = random.choice) -> None:
+                 choose: Callable[[Sequence[InfoSource]], InfoSource] = random.choice,
+                 budget: Callable[[str, str], None] | None = None) -> None:
+        self._budget = budget  # raises BudgetExhaustedError when the agent's budget is spent
         self._chat = chat
         self._agents = agents
         self._llm = llm
@@ -127,8 +129,11 @@ class ExploreService:
         """Pick the source, create the session and start the run; ``{session_id, source, url}``."""
         chosen = self.pick(source)
         agent = self._agents.for_chat(agent_key)  # unknown or unusable agent: 400
+        if self._budget is not None:
+            self._budget(agent.agent_id, "explore")
         session = await self._chat.create(agent_id=agent.agent_id, session_type="persistent",
-                                          title=f"Explore: {chosen.name}", operator=operator)
+                                          title=f"Explore: {chosen.name}", operator=operator,
+                                          purpose="explore")
         run = _Run(session_id=session["id"], agent=agent, source=chosen)
         self._bus.emit(EXPLORE_STARTED, {"session_id": run.session_id, "agent_id": agent.agent_id,
                                          "source": chosen.name, "url": chosen.url,

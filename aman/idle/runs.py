@@ -107,8 +107,10 @@ class IdleRunService:
 
     def __init__(self, *, skills: SkillCatalog, agents: AgentService, chat: ChatService,
                  bus: FactEmitter, settings: Callable[[], IdleSettings],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 budget: Callable[[str, str], None] | None = None) -> None:
         self._skills = skills
+        self._budget = budget  # raises BudgetExhaustedError when the agent's budget is spent
         self._agents = agents
         self._chat = chat
         self._bus = bus
@@ -158,6 +160,8 @@ class IdleRunService:
             raise IncompleteWorkKeyError(
                 f"project_key {project_key!r} and work_id {work_id!r}: give both or neither")
         agent = self._agent(agent_key)
+        if self._budget is not None:
+            self._budget(agent.agent_id, "idle")
         found = idle_skills(self._skills, allowed=agent.allowed_skills)
         candidates = [s for s in found if tag in s.tags]
         if not candidates:
@@ -198,13 +202,13 @@ class IdleRunService:
             title = f"Work {project_key}/{work_id}" + (f": {work.title}" if work else "")
             session = await self._chat.create(
                 agent_id=agent.agent_id, session_type="persistent", title=title[:200],
-                operator=e.IDLE_OPERATOR,
+                operator=e.IDLE_OPERATOR, purpose="idle",
                 session_id=work_session_id(agent.agent_id, project_key, work_id))
             return str(session["id"]), str(session.get("session_type", "persistent"))
         session_type = "background" if background else "persistent"
         session = await self._chat.create(agent_id=agent.agent_id, session_type=session_type,
                                           title=f"Idle {tag}: {skill.name}"[:200],
-                                          operator=e.IDLE_OPERATOR)
+                                          operator=e.IDLE_OPERATOR, purpose="idle")
         return str(session["id"]), session_type
 
     def _finished(self, run: IdleRun, source: str,

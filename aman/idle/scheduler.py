@@ -194,6 +194,9 @@ class IdleScheduler:
             await self._runner.run(tag=tag, agent_key=settings.agent_id, background=True,
                                    trigger="scheduler")
         except AmanError as exc:
+            if exc.code == "budget_exhausted":
+                self._skip("budget_exhausted", agent_id=settings.agent_id, message=exc.message)
+                return
             log.warning("idle run could not start: %s", exc)
             self._bus.emit(e.RUN_FAILED, {"code": exc.code, "message": exc.message,
                                           "agent_id": settings.agent_id},

@@ -64,14 +64,18 @@ class AnthropicProvider:
                                 "input_schema": t.parameters} for t in request.tools]
         calls: dict[int, dict[str, str]] = {}  # open tool_use blocks by content index
         finish, input_tokens, output_tokens, model = "stop", 0, 0, params["model"]
+        cached_tokens = 0
         with remote.translating(anthropic, self.name):
             events = await self._client.messages.create(**params)
             try:
                 async for event in events:
                     if event.type == "message_start":
                         model = event.message.model or model
-                        input_tokens = event.message.usage.input_tokens or 0
-                        output_tokens = event.message.usage.output_tokens or 0
+                        start_usage = event.message.usage
+                        cached_tokens = getattr(start_usage, "cache_read_input_tokens", None) or 0
+                        # Anthropic counts cache reads apart from input_tokens; ours include them.
+                        input_tokens = (start_usage.input_tokens or 0) + cached_tokens
+                        output_tokens = start_usage.output_tokens or 0
                     elif event.type == "content_block_start":
                         block = event.content_block
                         if block.type == "tool_use":
@@ -91,7 +95,7 @@ class AnthropicProvider:
                         output_tokens = event.usage.output_tokens or output_tokens
             finally:
                 await events.close()  # on stop too: closes the HTTP stream at once
-        yield Done(finish, Usage(input_tokens, output_tokens), model)
+        yield Done(finish, Usage(input_tokens, output_tokens, cached_tokens), model)
 
     async def probe(self) -> None:
         """``GET /v1/models``: proves the API answers and accepts the key, costs no tokens."""

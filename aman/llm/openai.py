@@ -62,8 +62,10 @@ class OpenAIProvider:
                 async for chunk in chunks:
                     model = chunk.model or model
                     if chunk.usage is not None:
+                        details = getattr(chunk.usage, "prompt_tokens_details", None)
                         usage = Usage(chunk.usage.prompt_tokens or 0,
-                                      chunk.usage.completion_tokens or 0)
+                                      chunk.usage.completion_tokens or 0,
+                                      getattr(details, "cached_tokens", None) or 0)
                     for choice in chunk.choices[:1]:
                         if choice.delta.content:
                             yield Delta(choice.delta.content)

@@ -72,6 +72,8 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    #: Input tokens the provider served from its prompt cache (part of input_tokens).
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

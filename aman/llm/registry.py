@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.clock import Clock, SystemClock
@@ -38,6 +39,20 @@ from aman.llm.scripted import estimate_tokens
 
 if TYPE_CHECKING:
     from aman.metrics import Metrics
+
+@dataclass(frozen=True, kw_only=True)
+class CallRecord:
+    """One finished model call as usage accounting sees it (``context`` is the caller's)."""
+
+    provider: str
+    model: str
+    result: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    duration_ms: float
+    context: dict[str, object]
+
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +112,8 @@ class ProviderRegistry:
         self._health: dict[str, ProviderHealth] = {}
         #: A plugin's provider (``llm_provider`` hook) serving in place of the default one.
         self._override: tuple[str, LLMProvider] | None = None
+        #: Told about every finished call (usage accounting); wired by the composition root.
+        self.on_call: Callable[[CallRecord], object] | None = None
 
     def use_plugin_provider(self, provider: LLMProvider) -> str:
         """Serve ``provider`` in place of ``llm.default_provider`` (under the name ``plugin``
@@ -216,7 +233,7 @@ class ProviderRegistry:
                        source=SOURCE)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        attempt, first_at, output_chars = 0, None, 0
+        attempt, first_at, output_chars, cached = 0, None, 0, 0
         outcome: dict[str, Any] = {"result": "cancelled"}
         try:
             while True:
@@ -231,6 +248,7 @@ class ProviderRegistry:
                                 output_chars += len(item.text)
                                 yield item
                             elif isinstance(item, Done):
+                                cached = item.usage.cached_tokens
                                 outcome = self._succeeded(name, item, model, attempt_started)
                                 # Backends that report no usage: about four characters a token.
                                 outcome.setdefault("output_tokens", -(-output_chars // 4))
@@ -254,13 +272,20 @@ class ProviderRegistry:
         finally:
             if outcome["result"] == "cancelled":
                 self._count(name, model, "cancelled", loop.time() - started)
-            self._bus.emit(CALL_ENDED, {
+            ended = {
                 **base, "input_tokens": input_estimate, "output_tokens": 0, **outcome,
                 "attempts": attempt + 1,
                 "latency_ms": round((loop.time() - started) * 1000, 3),
                 "time_to_first_token_ms": None if first_at is None
                 else round((first_at - started) * 1000, 3),
-            }, source=SOURCE)
+            }
+            self._bus.emit(CALL_ENDED, ended, source=SOURCE)
+            if self.on_call is not None:
+                self.on_call(CallRecord(
+                    provider=name, model=str(ended.get("model") or model),
+                    result=str(ended["result"]), input_tokens=int(ended["input_tokens"]),
+                    output_tokens=int(ended["output_tokens"]), cached_tokens=cached,
+                    duration_ms=float(ended["latency_ms"]), context=dict(context)))
 
     @staticmethod
     def _retry_delay(exc: LLMError, attempt: int, retries: int) -> float | None:

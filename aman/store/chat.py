@@ -23,7 +23,8 @@ from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
 
 _SESSION_COLUMNS = ("s.id, s.instance_id, s.agent_id, s.session_type, s.title, s.version,"
-                    " s.created_at, s.last_active_at, (SELECT COUNT(*) FROM chat_messages m"
+                    " s.created_at, s.last_active_at, s.purpose,"
+                    " (SELECT COUNT(*) FROM chat_messages m"
                     " WHERE m.session_id = s.id AND m.status != 'superseded') AS message_count")
 _MESSAGE_COLUMNS = ("id, session_id, seq, role, content, status, replaces, model, input_tokens,"
                     " output_tokens, error, skill, model_text, created_at, updated_at, tool_steps")
@@ -45,7 +46,7 @@ def _session(row: Row) -> ChatSession:
                        session_type=row["session_type"], title=row["title"],
                        version=int(row["version"]), created_at=int(row["created_at"]),
                        last_active_at=int(row["last_active_at"]),
-                       message_count=int(row["message_count"]))
+                       message_count=int(row["message_count"]), purpose=row["purpose"])
 
 
 def _message(row: Row) -> StoredMessage:
@@ -79,9 +80,10 @@ class SqliteChatRepository:
         """Store a new session; returns once committed."""
         await self._writer.execute([(
             "INSERT INTO chat_sessions (id, instance_id, agent_id, session_type, title, version,"
-            " created_at, last_active_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, last_active_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (session.id, session.instance_id, session.agent_id, session.session_type,
-             session.title, session.version, session.created_at, session.last_active_at))])
+             session.title, session.version, session.created_at, session.last_active_at,
+             session.purpose))])
 
     async def session(self, session_id: str) -> ChatSession | None:
         """One session with its count of visible messages."""

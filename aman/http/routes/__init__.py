@@ -28,6 +28,7 @@ from aman.http.routes import (
     stream,
     tool_auth,
     tools,
+    usage,
     workflows,
 )
 
@@ -54,6 +55,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     capabilities.bp,
     tool_auth.bp,
     tools.bp,
+    usage.bp,
     cron.bp,
     workflows.bp,
 )

@@ -59,7 +59,8 @@ def delegate_tool(chat: Callable[[], ChatService | None]) -> Tool:
         agent_id = params.agent_id or ctx.agent_id
         session = await service.create(agent_id=agent_id, session_type="background",
                                        title=_title(params.task),
-                                       operator=f"agent:{ctx.agent_id or 'operator'}")
+                                       operator=f"agent:{ctx.agent_id or 'operator'}",
+                                       purpose="delegate")
         session_id = session["id"]
         depths[session_id] = depth + 1
         receipt = await service.send(session_id, params.task, expected_version=None,

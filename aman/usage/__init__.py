@@ -1,0 +1,1 @@
+"""What the model calls cost, who spent it and why; budgets that keep background work cheap."""

@@ -115,6 +115,13 @@ class SessionWorkers:
                 and not state.lock.locked():
             del self._states[session_id]
 
+    def agent_busy(self, agent_id: str) -> bool:
+        """Whether any session has a reply of ``agent_id`` running or waiting."""
+        return any(
+            (s.job is not None and s.job.agent.agent_id == agent_id)
+            or any(job.agent.agent_id == agent_id for job in s.queue)
+            for s in self._states.values())
+
     @property
     def active(self) -> int:
         """Sessions generating or with replies waiting."""

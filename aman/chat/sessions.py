@@ -407,6 +407,16 @@ class ChatService:
                                          "operator": operator}, source=SOURCE)
         return {"ok": True, "deleted": session_id, "messages": removed}
 
+    async def prune(self, session_id: str, *, keep_messages: int) -> int:
+        """Keep only the newest messages of a session whose old turns matter to nobody (a
+        heartbeat's acknowledgements); returns how many were removed."""
+        async with self._workers.locked(session_id):
+            return await self._repo.prune(session_id, keep_messages)
+
+    def agent_busy(self, agent_id: str) -> bool:
+        """Whether a turn of ``agent_id`` is running or waiting in any session."""
+        return self._workers.agent_busy(agent_id)
+
     async def post_agent_message(self, session_id: str, text: str, **extra: Any) -> str:
         """Store an agent message nobody asked for (explore progress, an idle report) and
         announce it as ``agent:reply_ready`` with ``extra`` in the payload; its id."""

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from aman.config.heartbeat import HeartbeatSettings
 from aman.parsing import regex_pattern
 
 ProviderKind = Literal["openai", "anthropic", "local", "scripted"]
@@ -114,6 +115,8 @@ class AgentSettings(_Section):
     temperature: float = Field(0.7, ge=0, le=2)
     tools: AgentToolSettings = Field(default_factory=AgentToolSettings)
     max_react_turns: int = Field(10, ge=1, le=100, description="Tool rounds per reply.")
+    heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings,
+                                         description="Checking in on its own; off by default.")
 
 
 class ContentRule(_Section):

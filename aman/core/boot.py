@@ -93,6 +93,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("maintenance", steps.start_maintenance),
             Step("cron", steps.start_cron),
             Step("idle", steps.start_idle),
+            Step("heartbeat", steps.start_heartbeat),
             Step("capabilities", steps.start_capabilities),
             Step("event_sources", steps.start_event_sources),
         ),

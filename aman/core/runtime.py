@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman import __version__
-from aman.agents import AgentService, reread_settings
+from aman.agents import AgentService, configured_agents, reread_settings
 from aman.audit import AuditLog
 from aman.auth.limiter import FailureLimiter
 from aman.auth.service import KeyService
@@ -46,6 +46,7 @@ from aman.events.retry import RetryPolicy
 from aman.events.sources import SourceRegistry
 from aman.events.stream import StreamHub
 from aman.events.stream import families as stream_families
+from aman.heartbeat.service import HeartbeatService
 from aman.llm.health import default_agent_provider
 from aman.llm.registry import ProviderRegistry
 from aman.metrics import Metrics
@@ -62,6 +63,7 @@ from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
+from aman.store.heartbeat import SqliteHeartbeatRepository
 from aman.store.im import SqliteConversationRepository
 from aman.store.notifications import SqliteNotificationRepository
 from aman.store.plugins import SqlitePluginStateRepository
@@ -236,6 +238,14 @@ class Runtime:
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
             chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)
+        # Heartbeats: agents checking in on their own; tickers start in phase 4.
+        self.heartbeat = HeartbeatService(
+            repo=SqliteHeartbeatRepository(self.db, self.writer), chat=self.chat,
+            usage=self.usage, outbox=self.channel_outbox, conversations=conversations,
+            bus=self.bus, clock=self.clock, tasks=self.tasks,
+            agents=lambda: configured_agents(self.settings),
+            workspace=lambda: (self.settings.tools.workspace_dir
+                               or self.settings.runtime.dir / "workspace"))
         # Live configuration changes (POST /config/set), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,

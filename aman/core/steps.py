@@ -288,6 +288,16 @@ async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
     scheduler.start()
 
 
+async def start_heartbeat(runtime: Runtime, stack: LifecycleStack) -> None:
+    """After dispatch opened: tickers for agents whose heartbeat is on, and cron wake-ups."""
+    from aman.heartbeat.model import EVENT_TYPES
+
+    for event_type, _ in EVENT_TYPES:
+        runtime.event_types.register(event_type, "heartbeat")
+    stack.push("heartbeat", runtime.heartbeat.stop)
+    runtime.heartbeat.start()
+
+
 async def start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     """Last of phase 4 so every subscriber and dispatch are in place before the first event; hence
     stopped first. A source that cannot start is failed alone, boot goes on. Every

@@ -121,6 +121,19 @@ class SqliteChatRepository:
             ("DELETE FROM chat_sessions WHERE id = ?", (session_id,))])
         return int(row["n"]) if row else 0
 
+    async def prune(self, session_id: str, keep: int) -> int:
+        """Delete all but the newest ``keep`` messages of the session; return how many went."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM chat_messages WHERE session_id = ?", (session_id,))
+        total = int(row["n"]) if row else 0
+        if total <= keep:
+            return 0
+        await self._writer.execute([(
+            "DELETE FROM chat_messages WHERE session_id = ? AND seq < (SELECT MIN(seq) FROM"
+            " (SELECT seq FROM chat_messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?))",
+            (session_id, session_id, keep))])
+        return total - keep
+
     async def sessions_in_states(self, states: Sequence[str]) -> list[tuple[str, str]]:
         """(session id, instance id) of sessions whose workflow instance is in ``states``."""
         marks = ", ".join("?" for _ in states)

@@ -54,6 +54,16 @@ class SqliteConversationRepository:
         return ReplyTarget.from_json(str(row["platform"]), str(row["instance"]),
                                      json.loads(row["target"]))
 
+    async def last_target_of_agent(self, agent_id: str) -> ReplyTarget | None:
+        """Where the person last wrote to ``agent_id`` from (its newest bound IM session)."""
+        row = await self._db.fetchone(
+            "SELECT t.platform, t.instance, t.target FROM im_session_targets t"
+            " JOIN chat_sessions s ON s.id = t.session_id WHERE s.agent_id = ?"
+            " ORDER BY t.updated_at DESC LIMIT 1", (agent_id,))
+        if row is None:
+            return None
+        return ReplyTarget.from_json(row["platform"], row["instance"], json.loads(row["target"]))
+
     async def inbound_taken(self, dedup_key: str) -> bool:
         """Whether this platform delivery already became a session message."""
         row = await self._db.fetchone("SELECT 1 FROM im_inbound WHERE dedup_key = ?", (dedup_key,))

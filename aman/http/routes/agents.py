@@ -40,7 +40,8 @@ async def get_agent(agent_id: str) -> Response:
     if agent_id in _RUNTIME_ACTIONS and agent_id not in {a.agent_id for a in agents.all()}:
         # GET on a runtime action stays what it was before this route existed: 405, Allow: POST.
         raise MethodNotAllowed(valid_methods=["POST"])
-    return jsonify(agents.snapshot(agent_id))
+    return jsonify({**agents.snapshot(agent_id),
+                    "heartbeat": runtime().heartbeat.state(agent_id)})
 
 
 class StatusRequest(BodyModel):

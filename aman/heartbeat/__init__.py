@@ -1,0 +1,1 @@
+"""The heartbeat: an agent that checks in on its own, stays quiet when all is well, says why."""

@@ -27,11 +27,11 @@ class SqliteUsageRepository:
         self._writer = writer
 
     def add(self, record: UsageRecord) -> None:
-        """Queue one call's row; it commits with the writer's next batch."""
+        """Queue one call's row; it rides along with the next batch (the turn's own writes)."""
         self._writer.submit(_INSERT, (
             record.ts_ms, record.agent_id, record.session_id, record.purpose, record.provider,
             record.model, record.result, record.input_tokens, record.output_tokens,
-            record.cached_tokens, record.duration_ms, record.cost))
+            record.cached_tokens, record.duration_ms, record.cost), wake=False)
 
     async def flush(self) -> None:
         """Wait until queued rows are committed (reads that must see them call this first)."""

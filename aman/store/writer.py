@@ -60,11 +60,16 @@ class BatchWriter:
                 op.done.set_exception(StoreUnavailableError("the store writer stopped"))
         self._queue.clear()
 
-    def submit(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Queue a statement; it commits with the next batch."""
+    def submit(self, sql: str, params: Sequence[Any] = (), *, wake: bool = True) -> None:
+        """Queue a statement; it commits with the next batch.
+
+        ``wake=False`` leaves it for the next batch something else starts (or the final flush),
+        so bookkeeping rows never cost a commit of their own on a hot path.
+        """
         self._queue.append(_Op(sql, params, None))
         self._idle.clear()
-        self._wakeup.set()
+        if wake:
+            self._wakeup.set()
 
     async def execute(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Queue statements together and wait until they are committed."""
@@ -83,6 +88,8 @@ class BatchWriter:
         """Wait until everything queued so far is committed."""
         if self._task is None or self._task.done():
             return
+        if self._queue:
+            self._wakeup.set()  # rows queued with wake=False wait for nothing else
         await self._idle.wait()
 
     async def _run(self) -> None:

@@ -29,6 +29,8 @@ DESTRUCTIVE = {
     ("POST", "/dlq/{}/retry"), ("POST", "/config/set"),
     ("POST", "/config/unset"),  # beyond the contract: undoes /config/set
     ("POST", "/auth/keys"), ("POST", "/auth/keys/{}/revoke"),  # beyond the contract: API keys
+    ("PUT", "/agents/{}/memory/{}"), ("DELETE", "/agents/{}/memory/{}/entries/{}"),  # memory
+    ("POST", "/agents/{}/memory/{}/versions/{}/restore"),
 }
 #: Contract routes not registered yet; the list only shrinks.
 NOT_YET: set[tuple[str, str]] = set()

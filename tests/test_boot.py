@@ -21,7 +21,8 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
     assert steps == [
         "runtime_dir", "instance_lock", "database", "store_writer", "audit_log", "api_keys",
         "crash_recovery", "event_bus", "event_stream", "dlq", "notifications", "tools",
-        "plugin_host", "forwarders", "skills", "soul", "agents", "approvals", "llm", "workflows",
+        "memory_tools", "plugin_host", "forwarders", "skills", "soul", "agents", "memory",
+        "approvals", "llm", "workflows",
         "usage", "chat", "conversations", "event_dispatch", "workflow_timers", "maintenance",
         "cron", "idle", "heartbeat", "capabilities", "event_sources",
     ]

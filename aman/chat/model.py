@@ -6,6 +6,7 @@ state); its messages are rows of their own, so the history never depends on the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -115,3 +116,29 @@ def decode_error(raw: str | None) -> dict[str, Any] | None:
         return {"code": "error", "message": raw, "hint": ""}
     return value if isinstance(value, dict) else {"code": "error", "message": str(value),
                                                   "hint": ""}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A user message after the content policy, the boundary check and skill expansion."""
+
+    content: str
+    model_text: str | None
+    skill: str | None
+    applied: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to send and edit; ``reply`` completes with the finished reply."""
+
+    event_id: str
+    message_id: str
+    version: int
+    reply: asyncio.Future[StoredMessage | None]
+    audit: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The 202 body."""
+        return {"ok": True, "event_id": self.event_id, "message_id": self.message_id,
+                "version": self.version}

@@ -82,9 +82,12 @@ class ToolLoop:
         if not is_offered(name, agent.tools):
             return None
         try:
-            return self._tools.sensitivity(name)
+            level = self._tools.sensitivity(name)
         except AmanError:
             return None
+        if name == "memory" and agent.memory.write_approval and level is Sensitivity.LOW:
+            return Sensitivity.HIGH  # memory.write_approval: every write is asked for
+        return level
 
     async def _one(self, call: ToolCall, agent: AgentSettings,
                    base: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +116,8 @@ class ToolLoop:
                           agent_id=base["agent_id"], roots=tool_roots(settings),
                           max_output_bytes=settings.tools.max_output_bytes,
                           exec_timeout_sec=settings.tools.exec_timeout_sec,
-                          emit=lambda t, p: self._bus.emit(t, p, source=SOURCE))
+                          emit=lambda t, p: self._bus.emit(t, p, source=SOURCE),
+                          turn_id=base["message_id"])
         try:
             blocked = await self._tools.screen(call.name, call.arguments, ctx)
             if blocked is not None:

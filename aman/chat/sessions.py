@@ -9,11 +9,9 @@ answer, question, answer even when messages were queued.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
@@ -29,7 +27,7 @@ from aman.chat.errors import (
     SessionNotFoundError,
     VersionConflictError,
 )
-from aman.chat.model import ChatSession, StoredMessage
+from aman.chat.model import ChatSession, Prepared, Receipt, StoredMessage
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
@@ -46,6 +44,7 @@ if TYPE_CHECKING:
     from aman.events.bus import EventBus
     from aman.events.types import EventTypeRegistry
     from aman.llm.registry import ProviderRegistry
+    from aman.memory.turns import MemoryTurns
     from aman.skills.registry import SkillService
     from aman.soul.service import SoulService
     from aman.store.chat import SqliteChatRepository
@@ -69,32 +68,6 @@ BUSY_RETRY_AFTER_SEC = 2.0
 _RUNNING_STATES = (d.PROCESSING, d.RETRYING)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A user message after the content policy, the boundary check and skill expansion."""
-
-    content: str
-    model_text: str | None
-    skill: str | None
-    applied: list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """The answer to send and edit; ``reply`` completes with the finished reply."""
-
-    event_id: str
-    message_id: str
-    version: int
-    reply: asyncio.Future[StoredMessage | None]
-    audit: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        """The 202 body."""
-        return {"ok": True, "event_id": self.event_id, "message_id": self.message_id,
-                "version": self.version}
-
-
 class ChatService:
     """Chat sessions: records, commands and crash recovery."""
 
@@ -114,9 +87,10 @@ class ChatService:
         self._types = types
         self._clock = clock
         self._settings = settings
-        runner = TurnRunner(repo=repo, llm=llm, soul=soul, bus=bus, agents=agents, clock=clock,
-                            settings=lambda: settings().chat, tools=tools, usage=usage)
-        self._workers = SessionWorkers(runner=runner, workflows=workflows, repo=repo,
+        self._runner = TurnRunner(repo=repo, llm=llm, soul=soul, bus=bus, agents=agents,
+                                  clock=clock, settings=lambda: settings().chat, tools=tools,
+                                  usage=usage)
+        self._workers = SessionWorkers(runner=self._runner, workflows=workflows, repo=repo,
                                        tasks=tasks, clock=clock)
 
     # --- lifecycle (boot step "chat", phase 4) -------------------------------------------
@@ -408,10 +382,13 @@ class ChatService:
         return {"ok": True, "deleted": session_id, "messages": removed}
 
     async def prune(self, session_id: str, *, keep_messages: int) -> int:
-        """Keep only the newest messages of a session whose old turns matter to nobody (a
-        heartbeat's acknowledgements); returns how many were removed."""
+        """Keep only the newest messages (a heartbeat's acknowledgements); how many went."""
         async with self._workers.locked(session_id):
             return await self._repo.prune(session_id, keep_messages)
+
+    def use_memory(self, memory: MemoryTurns) -> None:
+        """Give turns memory's prompt block and pre-trim flush (wired once both exist)."""
+        self._runner.use_memory(memory)
 
     def agent_busy(self, agent_id: str) -> bool:
         """Whether a turn of ``agent_id`` is running or waiting in any session."""

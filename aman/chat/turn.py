@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from aman.agents import Agent, AgentService
     from aman.events.bus import EventBus
     from aman.llm.registry import ProviderRegistry
+    from aman.memory.turns import MemoryTurns
     from aman.soul.service import SoulService
     from aman.store.chat import SqliteChatRepository
     from aman.usage.service import UsageService
@@ -206,6 +207,8 @@ class TurnRunner:
                  usage: UsageService | None = None) -> None:
         self._repo = repo
         self._usage = usage
+        #: Memory's prompt block and pre-trim flush; wired by the composition root.
+        self._memory: MemoryTurns | None = None
         self._tools = tools
         self._llm = llm
         self._soul = soul
@@ -236,12 +239,20 @@ class TurnRunner:
         limits = agent.settings
         try:
             system = self._soul.system_prompt(agent.soul)
+            block = (await self._memory.system_block(agent.agent_id, turn.session_id)
+                     if self._memory is not None else None)
         except AmanError as exc:  # the agent's own soul is missing or broken
             self._repo.start_reply(reply)
             return await self._failed(turn, exc)
+        system = f"{system}\n\n{block}" if block else system
         prompt = build_prompt(system, turn.history,
                               max_context_tokens=limits.max_context_tokens,
                               max_output_tokens=limits.max_output_tokens)
+        if prompt.dropped_messages and self._memory is not None:
+            usable = [m for m in turn.history
+                      if m.status == "complete" and m.role in ("user", "assistant")]
+            await self._memory.before_trim(agent, turn.session_id, reply.id, system,
+                                           usable[:prompt.dropped_messages])
         if prompt.dropped_messages:
             self._fact(turn, HISTORY_TRIMMED, dropped_messages=prompt.dropped_messages,
                        dropped_tokens=prompt.dropped_tokens, budget_tokens=prompt.budget_tokens,
@@ -299,6 +310,10 @@ class TurnRunner:
                           "output_tokens": done.usage.output_tokens}, model=final.model)
         self._fact(turn, REPLY_READY, reply=final.content, replaces=final.replaces)
         return final
+
+    def use_memory(self, memory: MemoryTurns) -> None:
+        """Wire memory in (the composition root builds it after chat)."""
+        self._memory = memory
 
     def _guard_round(self, turn: Turn, used: Usage, calls: list[ToolCall],
                      repeats: dict[str, int]) -> None:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from aman.config.heartbeat import HeartbeatSettings
+from aman.config.memory import MemorySettings
 from aman.parsing import regex_pattern
 
 ProviderKind = Literal["openai", "anthropic", "local", "scripted"]
@@ -117,6 +118,8 @@ class AgentSettings(_Section):
     max_react_turns: int = Field(10, ge=1, le=100, description="Tool rounds per reply.")
     heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings,
                                          description="Checking in on its own; off by default.")
+    memory: MemorySettings = Field(default_factory=MemorySettings,
+                                   description="Long-term memory files, imports and scope.")
 
 
 class ContentRule(_Section):

@@ -31,6 +31,9 @@ class ChannelChatSettings(_Section):
         None, description="Agent that answers; null = the channel's agent_id, then the default.")
     session_per: Literal["chat", "thread", "user"] = Field(
         "chat", description="One session per chat, per thread in a chat, or per user.")
+    owner_chats: list[str] = Field(
+        default_factory=list, description="Chat ids of the agent's owner: their sessions load "
+                                          "the agent's memory; other chats get none of it.")
 
 
 class ChannelSettings(_Section):

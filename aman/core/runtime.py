@@ -49,6 +49,8 @@ from aman.events.stream import families as stream_families
 from aman.heartbeat.service import HeartbeatService
 from aman.llm.health import default_agent_provider
 from aman.llm.registry import ProviderRegistry
+from aman.memory.service import MemoryService
+from aman.memory.turns import MemoryTurns
 from aman.metrics import Metrics
 from aman.notifications import NotificationService
 from aman.plugins.defaults import default_plugins
@@ -65,6 +67,7 @@ from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
 from aman.store.heartbeat import SqliteHeartbeatRepository
 from aman.store.im import SqliteConversationRepository
+from aman.store.memory import SqliteMemoryRepository
 from aman.store.notifications import SqliteNotificationRepository
 from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
@@ -224,13 +227,14 @@ class Runtime:
             budgets=lambda: self.settings.budgets, warn=self._warn_budget,
             spawn=self.tasks.spawn, metrics=self.metrics)
         self.llm.on_call = self.usage.record
+        self.chat_tools = ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
+                                   settings=lambda: self.settings)
         self.chat = ChatService(
             repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
             types=self.event_types, tasks=self.tasks, clock=self.clock,
             settings=lambda: self.settings, approvals=self.approvals, usage=self.usage,
-            tools=ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
-                           settings=lambda: self.settings))
+            tools=self.chat_tools)
         self.metrics.add_collector(self.chat.families)
         # IM conversations: channel messages become session messages, replies go back.
         conversations = SqliteConversationRepository(self.db, self.writer)
@@ -238,6 +242,16 @@ class Runtime:
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
             chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)
+        # Long-term memory: files per agent, versioned and watched (phase 4); its tools are
+        # registered in phase 3 and its prompt block and pre-trim flush join every turn.
+        self.memory = MemoryService(
+            SqliteMemoryRepository(self.db), audit=self.audit, bus=self.bus, clock=self.clock,
+            agents=lambda: configured_agents(self.settings),
+            channels=lambda: self.settings.channels,
+            workspace=lambda: (self.settings.tools.workspace_dir
+                               or self.settings.runtime.dir / "workspace"))
+        self.chat.use_memory(MemoryTurns(self.memory, llm=self.llm, tools=self.tools,
+                                         loop=self.chat_tools, bus=self.bus))
         # Heartbeats: agents checking in on their own; tickers start in phase 4.
         self.heartbeat = HeartbeatService(
             repo=SqliteHeartbeatRepository(self.db, self.writer), chat=self.chat,

@@ -362,6 +362,34 @@ async def start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
     runtime.tools.register_deferred("builtin", BUILTIN_TOOL_NAMES, build)
 
 
+async def register_memory_tools(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Claim the memory tools' names before plugins load, like the built-in tools."""
+    import dataclasses
+
+    from aman.memory.tools import memory_tools
+
+    async def unregister() -> None:
+        runtime.tools.unregister_source("memory")
+
+    stack.push("memory_tools", unregister)
+    for tool in memory_tools(runtime.memory):
+        runtime.tools.register(dataclasses.replace(tool, source="memory"))
+
+
+async def start_memory(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Take in memory files edited while the daemon was down, index them, and watch them."""
+    from aman.memory.model import EVENT_TYPES
+    from aman.watching import FolderWatcher
+
+    for event_type, _ in EVENT_TYPES:
+        runtime.event_types.register(event_type, "memory")
+    runtime.memory.root().mkdir(parents=True, exist_ok=True)
+    await runtime.memory.start()
+    watcher = FolderWatcher("memory", lambda: [runtime.memory.root()], runtime.memory.sync_all)
+    watcher.start()
+    stack.push("memory_watch", watcher.stop)
+
+
 async def start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
     """Loads every enabled plugin (a failing one is marked failed alone; a failing default plugin
     fails boot) and registers their event sources, which the event_sources step of phase 4 then

@@ -2,8 +2,8 @@
 
 For tests, demos and benchmarks that need a provider with known timing and no network or model:
 each call takes the next reply of ``replies`` (cycling; ``{input}`` becomes the last user message,
-``{now}`` the time the word is yielded, for benchmarks), waits ``first_token_ms``, then yields
-one word every ``token_ms``.
+``{system}`` the system prompt, ``{now}`` the time the word is yielded, for benchmarks),
+waits ``first_token_ms``, then yields one word every ``token_ms``.
 
 Tool calls: a reply that is a JSON object ``{"tool_calls": [{"name": "read", "arguments": {...}}]}``
 yields one ``ToolCall`` per entry (ids ``call_1``, ``call_2``, ...) and ``Done("tool_calls")``
@@ -50,7 +50,8 @@ class ScriptedProvider:
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield the next scripted reply word by word, then ``Done``."""
         last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-        reply = next(self._replies).replace("{input}", last_user)
+        system = next((m.content for m in request.messages if m.role == "system"), "")
+        reply = next(self._replies).replace("{input}", last_user).replace("{system}", system)
         calls = _tool_calls(reply) if request.tools else None
         prompt = sum(estimate_tokens(m.content) for m in request.messages)
         if calls is not None:

@@ -48,6 +48,8 @@ class ToolContext:
     exec_timeout_sec: float = 60.0
     #: Publish a fact about this call (``tool:progress`` output of a detached exec, ...).
     emit: Callable[[str, dict[str, Any]], None] = field(default=lambda _type, _payload: None)
+    #: The reply (turn) this call belongs to; None outside a chat turn.
+    turn_id: str | None = None
 
     @property
     def workspace(self) -> Path:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, request
 
-from aman.chat.sessions import Receipt
+from aman.chat.model import Receipt
 from aman.errors import NotReadyError
 from aman.events.filters import EventFilter
 from aman.events.model import Event

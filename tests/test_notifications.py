@@ -13,11 +13,11 @@ from aman.core.runtime import Runtime
 from aman.errors import ConflictError, NotFoundError
 from aman.events import types as t
 from aman.events.model import Event
-from aman.notifications import (
+from aman.notifications.model import Severity
+from aman.notifications.service import (
     SUBSCRIBER,
     NotDismissibleError,
     NotificationService,
-    Severity,
     notification_for,
 )
 from aman.store.db import Database

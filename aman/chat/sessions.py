@@ -29,7 +29,7 @@ from aman.chat.errors import (
     SessionNotFoundError,
     VersionConflictError,
 )
-from aman.chat.model import ChatSession, StoredMessage
+from aman.chat.model import ChatRepository, ChatSession, StoredMessage
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from aman.llm.registry import ProviderRegistry
     from aman.skills.registry import SkillService
     from aman.soul.service import SoulService
-    from aman.store.chat import SqliteChatRepository
     from aman.tools.approvals import ApprovalService
     from aman.usage.service import UsageService
     from aman.workflows.engine import WorkflowService
@@ -98,7 +97,7 @@ class Receipt:
 class ChatService:
     """Chat sessions: records, commands and crash recovery."""
 
-    def __init__(self, *, repo: SqliteChatRepository, workflows: WorkflowService, bus: EventBus,
+    def __init__(self, *, repo: ChatRepository, workflows: WorkflowService, bus: EventBus,
                  agents: AgentService, llm: ProviderRegistry, soul: SoulService,
                  skills: SkillService, types: EventTypeRegistry, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], Settings], tools: ToolLoop | None = None,

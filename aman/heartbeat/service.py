@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aman.channels.model import ReplyTarget
+from aman.channels.model import ConversationRepository, ReplyTarget
 from aman.clock import Clock
 from aman.config.agents import AgentSettings
 from aman.config.heartbeat import ChannelTarget
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from aman.core.lifecycle import TaskTracker
     from aman.events.bus import EventBus
     from aman.store.heartbeat import SqliteHeartbeatRepository
-    from aman.store.im import SqliteConversationRepository
     from aman.usage.service import UsageService
 
 log = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class HeartbeatService:
 
     def __init__(self, *, repo: SqliteHeartbeatRepository, chat: ChatService,
                  usage: UsageService, outbox: ChannelOutbox,
-                 conversations: SqliteConversationRepository, bus: EventBus, clock: Clock,
+                 conversations: ConversationRepository, bus: EventBus, clock: Clock,
                  tasks: TaskTracker, agents: Callable[[], dict[str, AgentSettings]],
                  workspace: Callable[[], Path]) -> None:
         self._repo = repo

@@ -332,7 +332,7 @@ async def test_subscribe_returns_its_own_undo(rt: Runtime) -> None:
 
 
 async def test_manual_dlq_retry_resolves_when_the_handler_recovers(rt: Runtime) -> None:
-    from aman.events.dlq import DlqQuery
+    from aman.events.model import DlqQuery
 
     healthy = False
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aman.audit import GENESIS_HASH, AuditLog, AuditQuery
+from aman.audit.log import AuditLog
+from aman.audit.model import GENESIS_HASH, AuditQuery
 from aman.clock import SystemClock
 from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database

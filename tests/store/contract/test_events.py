@@ -98,7 +98,8 @@ async def test_steps_keep_their_order_handler_and_detail(store: Repositories) ->
     assert found is not None
     assert [(s["event_id"], s["step"], s["handler"], s["detail"]) for s in found["steps"]] == [
         (a.id, "accepted", None, {"seq": 1}), (a.id, "dispatched", None, None),
-        (a.id, "handler_failed", "h", {"error": "boom"}), (a.id, "dlq_retry", None, {"by": "alice"})]
+        (a.id, "handler_failed", "h", {"error": "boom"}),
+        (a.id, "dlq_retry", None, {"by": "alice"})]
     assert all(isinstance(s["ts_ms"], int) for s in found["steps"])
 
 

@@ -1,4 +1,4 @@
-"""Skill repository contract: the operator's switch, the history of contents and full-text search."""
+"""Skill repository contract: the operator's switch, the history of contents, full-text search."""
 
 from __future__ import annotations
 

@@ -80,3 +80,16 @@ def test_model_modules_are_recognised_by_their_last_name_only() -> None:
     assert not allowed("aman.events.model_helpers")
     assert not allowed("aman.modelling")
     assert not allowed("aman.clock")
+
+
+def test_contract_tests_reach_a_store_only_through_the_backend_registry() -> None:
+    """So a second backend runs the same tests: only ``backends.py`` names an implementation."""
+    contract = Path(__file__).resolve().parent / "contract"
+    offenders = [
+        f"{path.name}:{line} {module}"
+        for path in sorted(contract.glob("test_*.py"))
+        for line, module in imported_modules(ast.parse(path.read_text()))
+        if module.split(".")[0] in ("sqlite3", *DRIVERS)
+        or module == "aman.store" or module.startswith("aman.store.")
+    ]
+    assert offenders == []

@@ -10,7 +10,7 @@ from aman.audit.log import AuditLog
 from aman.audit.model import GENESIS_HASH, AuditQuery, AuditRecord, AuditRepository, chain_hash
 from aman.clock import SystemClock
 from aman.errors import StoreError
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 class FixedClock(SystemClock):

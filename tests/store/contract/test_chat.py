@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from aman.chat.model import ChatSession, StoredMessage
 from aman.errors import StoreError
 from aman.workflows.model import WorkflowInstance
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 def session(id: str, *, agent: str = "main", active: int = 1_000) -> ChatSession:
@@ -16,7 +18,7 @@ def session(id: str, *, agent: str = "main", active: int = 1_000) -> ChatSession
 
 
 def message(session_id: str, seq: int, role: str = "user", *, status: str = "complete",
-            content: str | None = None, **fields: object) -> StoredMessage:
+            content: str | None = None, **fields: Any) -> StoredMessage:
     made = StoredMessage(id=f"{session_id}-m{seq}", session_id=session_id, seq=seq, role=role,
                          content=content if content is not None else f"text {seq}",
                          status=status, created_at=1_000 + seq, updated_at=1_000 + seq)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aman.channels.model import ReplyTarget
 from aman.chat.model import ChatSession, StoredMessage
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 HOME = ReplyTarget(platform="telegram", instance="home", chat_id="42")
 THREAD = ReplyTarget(platform="slack", instance="work", chat_id="C1", thread_id="171.2")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from aman.cron.model import CatchUp, CronJob, CronRun, Origin, Outcome
 from aman.events.model import Priority
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
-def job(id: str, **fields: object) -> CronJob:
+def job(id: str, **fields: Any) -> CronJob:
     made = CronJob(id=id, expression="*/5 * * * *", timezone="Europe/Paris",
                    event_type="cron.tick", payload={"room": "kitchen", "n": [1, 2]},
                    priority=Priority.HIGH, enabled=True, catch_up=CatchUp.ALL,
@@ -18,7 +19,7 @@ def job(id: str, **fields: object) -> CronJob:
     return replace(made, **fields)
 
 
-def run(job_id: str, scheduled: int, outcome: Outcome = Outcome.OK, **fields: object) -> CronRun:
+def run(job_id: str, scheduled: int, outcome: Outcome = Outcome.OK, **fields: Any) -> CronRun:
     made = CronRun(job_id=job_id, scheduled_at_ms=scheduled, fired_at_ms=scheduled + 5,
                    outcome=outcome, event_id=f"ev-{scheduled}")
     return replace(made, **fields)

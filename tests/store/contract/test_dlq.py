@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aman.events.model import DlqEntry, DlqQuery, Event
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 DAY = 86_400_000
 

@@ -7,7 +7,7 @@ import time
 
 from aman.events.model import Delivery, Event
 from aman.events.ports import EventStore
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 NOW = time.time_ns() // 1_000_000
 

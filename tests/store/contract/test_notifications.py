@@ -4,7 +4,7 @@ never drops an unacknowledged critical."""
 from __future__ import annotations
 
 from aman.notifications.model import Notification, Severity
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 def note(id: str, severity: Severity = Severity.WARNING, *, event_id: str | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 async def test_a_choice_is_stored_replaced_and_forgotten(store: Repositories) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aman.skills.model import IndexEntry, SkillVersionRow
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 async def test_the_switch_is_remembered_per_name(store: Repositories) -> None:

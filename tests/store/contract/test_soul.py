@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aman.soul.model import SoulVersion
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 async def add(store: Repositories, soul: str, content: str, at: int) -> SoulVersion:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aman.tools.model import ToolAuthRequest
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 def request(auth_id: str, code: str = "ABC234", *, session: str | None = "s1",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from aman.errors import StoreError
 from aman.workflows.model import DefinitionRow, HistoryEntry, Wake, WorkflowInstance
-from tests.store.contract.conftest import Backend, Repositories
+from tests.store.contract.backends import Backend, Repositories
 
 
 def instance(id: str, *, workflow: str = "review", state: str = "open",
-             **fields: object) -> WorkflowInstance:
+             **fields: Any) -> WorkflowInstance:
     made = WorkflowInstance(id=id, workflow=workflow, definition_hash="h1", definition_version=1,
                             state=state, data={"ticket": 7, "tags": ["a"]}, created_at=1_000,
                             state_entered_at=1_000, updated_at=1_000)

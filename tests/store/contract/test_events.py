@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from aman.errors import StoreError
 from aman.events.model import Delivery, Event
 from aman.events.ports import EventStore
 from tests.store.contract.backends import Backend, Repositories
@@ -57,6 +60,18 @@ async def test_a_queued_append_is_committed_in_order(store: Repositories) -> Non
     await store.settle()
     assert await store.events.max_seq() == 3
     assert [e for e, _ in await store.events.pending()] == events
+
+
+async def test_an_event_id_is_stored_once(store: Repositories) -> None:
+    first = event(1, dedup_key="k")
+    await store.events.append(first, durable=True, dedup_expires_at=NOW + 1000)
+    with pytest.raises(StoreError):
+        await store.events.append(first.with_changes(seq=2, dedup_key="k2"), durable=True,
+                                  dedup_expires_at=NOW + 1000)
+    assert await store.events.max_seq() == 1
+    assert await store.events.dedup_lookup("k2", NOW) is None
+    found = await store.events.get(first.id)
+    assert found is not None and [s["step"] for s in found["steps"]] == ["accepted"]
 
 
 async def test_pending_lists_guaranteed_events_with_their_settled_handlers(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from aman.audit.model import AuditRepository
+from aman.auth.service import KeyRepository
 from aman.channels.model import ConversationRepository
 from aman.chat.model import ChatRepository
 from aman.cron.service import CronRepository
@@ -24,6 +25,7 @@ from aman.notifications.model import NotificationRepository
 from aman.plugins.model import PluginStateRepository
 from aman.skills.model import SkillRepository
 from aman.soul.model import SoulRepository
+from aman.store.api_keys import SqliteApiKeyRepository
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
 from aman.store.cron import SqliteCronRepository
@@ -59,6 +61,7 @@ class Repositories:
     chat: ChatRepository
     tool_auth: ToolAuthRepository
     conversations: ConversationRepository
+    api_keys: KeyRepository
     #: Wait until every queued (not awaited) write is committed and visible to reads.
     settle: Callable[[], Awaitable[None]]
 
@@ -113,6 +116,7 @@ class SqliteBackend:
             cron=SqliteCronRepository(db, writer), chat=SqliteChatRepository(db, writer),
             tool_auth=SqliteToolAuthRepository(db, writer),
             conversations=SqliteConversationRepository(db, writer),
+            api_keys=SqliteApiKeyRepository(db),
             settle=writer.flush,
         )
 

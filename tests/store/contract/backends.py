@@ -39,9 +39,11 @@ from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
 from aman.store.soul import SqliteSoulRepository
 from aman.store.tool_auth import SqliteToolAuthRepository
+from aman.store.usage import SqliteUsageRepository
 from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
 from aman.tools.model import ToolAuthRepository
+from aman.usage.service import UsageRepository
 from aman.workflows.model import WorkflowRepository
 
 
@@ -62,6 +64,7 @@ class Repositories:
     tool_auth: ToolAuthRepository
     conversations: ConversationRepository
     api_keys: KeyRepository
+    usage: UsageRepository
     #: Wait until every queued (not awaited) write is committed and visible to reads.
     settle: Callable[[], Awaitable[None]]
 
@@ -116,7 +119,7 @@ class SqliteBackend:
             cron=SqliteCronRepository(db, writer), chat=SqliteChatRepository(db, writer),
             tool_auth=SqliteToolAuthRepository(db, writer),
             conversations=SqliteConversationRepository(db, writer),
-            api_keys=SqliteApiKeyRepository(db),
+            api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
             settle=writer.flush,
         )
 

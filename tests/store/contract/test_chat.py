@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,7 +28,9 @@ def message(session_id: str, seq: int, role: str = "user", *, status: str = "com
 
 async def test_a_session_comes_back_with_its_visible_message_count(store: Repositories) -> None:
     await store.chat.create_session(session("s1"))
+    await store.chat.create_session(replace(session("s2"), purpose="idle"))
     assert await store.chat.session("s1") == session("s1")
+    assert await store.chat.session("s2") == replace(session("s2"), purpose="idle")
     assert await store.chat.session("missing") is None
     await store.chat.add_user_message(message("s1", 1), version=1, now=2_000)
     await store.chat.add_user_message(message("s1", 2), version=2, now=3_000)

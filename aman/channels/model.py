@@ -1,4 +1,5 @@
-"""Where a conversation lives on its platform, and how its key is chosen."""
+"""Where a conversation lives on its platform, how its key is chosen, and the port a store
+implements to remember conversations."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 A session is a row that points at its ``message-session`` workflow instance (which holds the
 state); its messages are rows of their own, so the history never depends on the event log.
+``ChatRepository`` is the port a store implements to keep them.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Wire shape (JSON): ``id`` (UUIDv7), ``source`` (``kind:name``), ``event_type``, 
 (epoch ms), ``priority``, ``delivery``, ``dedup_key``, ``agent_id``, ``payload`` (object) and
 ``metadata`` (``trace_id``, ``parent_event_id``, ``retry_count``, ``max_retries``, ``ttl_ms``,
 ``created_at``). ``seq`` is the bus's acceptance order, used for SSE ids and resumption.
+A ``DlqEntry`` is a delivery parked in the DLQ with the event it failed on.
 """
 
 from __future__ import annotations

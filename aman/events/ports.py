@@ -1,7 +1,8 @@
-"""The event bus's ports: the storage it writes through and the DLQ it hands failures to.
+"""The events package's ports: the storage the bus writes through (and the routes, the stream and
+retention read), the DLQ it hands failures to, and the storage of DLQ entries.
 
-Kept apart from ``aman.events.bus`` so the bus module holds behaviour only (STYLE: one concept per
-module, modules stay small); the SQLite repositories implement these structurally.
+Kept apart from ``aman.events.bus`` so the bus module holds behaviour only; the store's
+repositories implement these structurally.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Skill, its two file formats (SKILL.md frontmatter, YAML event skill) and the trigger spec.
 
 Pydantic models validate what is on disk; ``Skill`` is the frozen result the registry serves.
+What the store keeps about skills (versions, the search index) and its port close the module.
 """
 
 from __future__ import annotations

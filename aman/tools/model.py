@@ -5,6 +5,9 @@ validated parameters and a ``ToolContext`` (who is calling, the workspace, a way
 progress) and returns a ``ToolOutput``; it raises ``ToolFailedError`` for an expected failure
 (a missing file, a non-zero exit is *not* one: that is output). Cancelling the task running the
 handler must stop it (``exec`` kills its process group).
+
+An approval request (``ToolAuthRequest``) is stored; ``ToolAuthRepository`` is the port a store
+implements to keep them.
 """
 
 from __future__ import annotations

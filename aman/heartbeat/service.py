@@ -32,6 +32,7 @@ from aman.heartbeat.model import (
     HEARTBEAT_OK_EVENT,
     HEARTBEAT_SKIPPED,
     HEARTBEAT_WAKE,
+    HeartbeatRepository,
     HeartbeatRun,
 )
 from aman.ids import uuid7
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from aman.chat.sessions import ChatService
     from aman.core.lifecycle import TaskTracker
     from aman.events.bus import EventBus
-    from aman.store.heartbeat import SqliteHeartbeatRepository
     from aman.usage.service import UsageService
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def session_id_of(agent_id: str) -> str:
 class HeartbeatService:
     """A ticker per agent with a heartbeat, plus wake-ups from the API and cron."""
 
-    def __init__(self, *, repo: SqliteHeartbeatRepository, chat: ChatService,
+    def __init__(self, *, repo: HeartbeatRepository, chat: ChatService,
                  usage: UsageService, outbox: ChannelOutbox,
                  conversations: ConversationRepository, bus: EventBus, clock: Clock,
                  tasks: TaskTracker, agents: Callable[[], dict[str, AgentSettings]],

@@ -21,6 +21,7 @@ from aman.channels.model import ConversationRepository
 from aman.chat.model import ChatRepository
 from aman.cron.service import CronRepository
 from aman.events.ports import DlqRepository, EventStore
+from aman.heartbeat.model import HeartbeatRepository
 from aman.notifications.model import NotificationRepository
 from aman.plugins.model import PluginStateRepository
 from aman.skills.model import SkillRepository
@@ -32,6 +33,7 @@ from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
+from aman.store.heartbeat import SqliteHeartbeatRepository
 from aman.store.im import SqliteConversationRepository
 from aman.store.migrate import migrate
 from aman.store.notifications import SqliteNotificationRepository
@@ -65,6 +67,7 @@ class Repositories:
     conversations: ConversationRepository
     api_keys: KeyRepository
     usage: UsageRepository
+    heartbeat: HeartbeatRepository
     #: Wait until every queued (not awaited) write is committed and visible to reads.
     settle: Callable[[], Awaitable[None]]
 
@@ -120,6 +123,7 @@ class SqliteBackend:
             tool_auth=SqliteToolAuthRepository(db, writer),
             conversations=SqliteConversationRepository(db, writer),
             api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
+            heartbeat=SqliteHeartbeatRepository(db, writer),
             settle=writer.flush,
         )
 

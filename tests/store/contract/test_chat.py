@@ -142,6 +142,20 @@ async def test_delete_removes_the_session_and_counts_its_messages(store: Reposit
     assert len(await store.chat.messages("s2")) == 1
 
 
+async def test_prune_keeps_the_newest_messages_of_one_session(store: Repositories) -> None:
+    await store.chat.create_session(session("s1"))
+    await store.chat.create_session(session("s2"))
+    await store.chat.add_exchange([message("s1", seq) for seq in range(1, 6)], version=1,
+                                  now=2_000)
+    await store.chat.add_exchange([message("s2", 1)], version=1, now=2_000)
+    assert await store.chat.prune("s1", 2) == 3
+    assert await store.chat.prune("s1", 2) == 0
+    assert await store.chat.prune("s2", 5) == 0
+    assert [m.seq for m in await store.chat.messages("s1")] == [4, 5]
+    assert await store.chat.last_seq("s1") == 5
+    assert [m.seq for m in await store.chat.messages("s2")] == [1]
+
+
 async def test_sessions_are_found_by_the_state_of_their_workflow(store: Repositories) -> None:
     for id, state in (("s1", "idle"), ("s2", "responding"), ("s3", "closed")):
         await store.chat.create_session(session(id))

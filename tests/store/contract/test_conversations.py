@@ -31,6 +31,23 @@ async def test_retarget_sends_the_next_replies_elsewhere(store: Repositories) ->
     assert await store.conversations.target_of("s2") == THREAD
 
 
+async def test_an_agent_is_reached_where_its_person_last_wrote_from(
+        store: Repositories) -> None:
+    for session_id, agent in (("s1", "main"), ("s2", "main"), ("s3", "other")):
+        await store.chat.create_session(ChatSession(
+            id=session_id, instance_id=f"wf-{session_id}", agent_id=agent,
+            session_type="persistent", title="", version=0, created_at=1, last_active_at=1))
+    assert await store.conversations.last_target_of_agent("main") is None
+    await store.conversations.bind("telegram:home:chat:42", HOME, "s1", 1_000)
+    await store.conversations.bind("slack:work:thread:C1:171.2", THREAD, "s2", 2_000)
+    await store.conversations.bind("telegram:home:chat:7", HOME, "s3", 3_000)
+    assert await store.conversations.last_target_of_agent("main") == THREAD
+    store.conversations.retarget("s1", HOME, 4_000)
+    await store.settle()
+    assert await store.conversations.last_target_of_agent("main") == HOME
+    assert await store.conversations.last_target_of_agent("nobody") is None
+
+
 async def test_an_inbound_delivery_is_taken_once(store: Repositories) -> None:
     assert not await store.conversations.inbound_taken("telegram:home:update:7")
     await store.conversations.take_inbound("telegram:home:update:7", "s1", "m1", 1_000)

@@ -259,7 +259,7 @@ async def test_change_is_audited_and_announced_with_secrets_redacted(
 
 
 def config_changes_query() -> Any:
-    from aman.audit import AuditQuery
+    from aman.audit.model import AuditQuery
 
     return AuditQuery(action="config.set")
 

@@ -8,9 +8,9 @@ from aman.clock import SystemClock
 from aman.core.maintenance import prune_events_once
 from aman.core.runtime import Runtime
 from aman.events import types as t
-from aman.events.dlq import DAY_MS, DlqQuery
+from aman.events.dlq import DAY_MS
 from aman.events.filters import EventFilter
-from aman.events.model import Event
+from aman.events.model import DlqQuery, Event
 from tests.conftest import SettingsFactory
 
 

@@ -13,11 +13,11 @@ from aman.core.runtime import Runtime
 from aman.errors import ConflictError, NotFoundError
 from aman.events import types as t
 from aman.events.model import Event
-from aman.notifications import (
+from aman.notifications.model import Severity
+from aman.notifications.service import (
     SUBSCRIBER,
     NotDismissibleError,
     NotificationService,
-    Severity,
     notification_for,
 )
 from aman.store.db import Database
@@ -54,7 +54,7 @@ def fact(kind: str, /, **payload: Any) -> Event:
     return Event.create(source=t.BUS_SOURCE, event_type=kind, payload=payload)
 
 
-# --- service and repository --------------------------------------------------------------------
+# --- the service over a real store (the repository's own contract: tests/store/contract) ---------
 
 
 async def test_create_stores_every_field_and_lists_newest_first(
@@ -74,17 +74,6 @@ async def test_create_stores_every_field_and_lists_newest_first(
     assert stored.created_at_ms > 0 and stored.active and not stored.dismissible
     assert first.dismissible
     assert stored.to_json()["dismissible"] is False and stored.to_json()["severity"] == "critical"
-
-
-async def test_list_filters_and_pages(service: NotificationService) -> None:
-    made = [await make(service, Severity.WARNING if i % 2 else Severity.INFO, title=str(i))
-            for i in range(6)]
-    await service.ack(made[5].id)
-    assert [n.title for n in await service.list(severity=Severity.WARNING)] == ["5", "3", "1"]
-    active = await service.list(active_only=True, severity=Severity.WARNING)
-    assert [n.title for n in active] == ["3", "1"]
-    assert [n.title for n in await service.list(limit=2, offset=1)] == ["4", "3"]
-    assert await service.list(offset=10) == []
 
 
 async def test_dismissing_a_critical_is_refused_and_changes_nothing(

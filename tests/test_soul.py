@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from aman.audit import AuditLog, AuditQuery
+from aman.audit.log import AuditLog
+from aman.audit.model import AuditQuery
 from aman.clock import SystemClock
 from aman.errors import SoulBoundaryError, StartupError, ValidationFailedError
 from aman.soul.format import (

@@ -20,7 +20,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aman.channels.model import ReplyTarget, conversation_key, reply_target
+from aman.channels.model import (
+    ConversationRepository,
+    ReplyTarget,
+    conversation_key,
+    reply_target,
+)
 from aman.channels.outbox import ChannelOutbox
 from aman.channels.registry import ChannelRegistry
 from aman.chat.errors import SessionClosedError, SessionNotFoundError
@@ -31,7 +36,6 @@ from aman.errors import AmanError, NotFoundError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.events.types import MESSAGE_RECEIVED
-from aman.store.im import SqliteConversationRepository
 from aman.tools.approvals import TOOL_AUTH_REQUIRED
 
 if TYPE_CHECKING:
@@ -68,7 +72,7 @@ class _Inbound:
 class ConversationService:
     """Binds channel conversations to chat sessions and relays what the agent says back."""
 
-    def __init__(self, *, registry: ChannelRegistry, repo: SqliteConversationRepository,
+    def __init__(self, *, registry: ChannelRegistry, repo: ConversationRepository,
                  outbox: ChannelOutbox, chat: ChatService, approvals: ApprovalService,
                  bus: EventBus, clock: Clock) -> None:
         self._registry = registry

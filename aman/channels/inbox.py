@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aman.audit import AuditLog
+from aman.audit.log import AuditLog
 from aman.channels.base import Challenge, Dropped, Ignored, InboundMessage, Verdict
 from aman.channels.registry import ChannelRegistry
 from aman.clock import Clock

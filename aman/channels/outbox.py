@@ -16,13 +16,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from aman.channels.model import ReplyTarget
+from aman.channels.model import ConversationRepository, ReplyTarget
 from aman.channels.registry import ChannelRegistry
 from aman.channels.senders import TEXT_LIMIT, DeliveryFailedError, send_part, split_text
 from aman.clock import Clock
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, Event, Priority
-from aman.store.im import SqliteConversationRepository
 
 if TYPE_CHECKING:
     import httpx
@@ -49,7 +48,7 @@ def outbound_source(platform: str, instance: str) -> str:
 class ChannelOutbox:
     """Queues outbound texts and sends them; owns the HTTP client."""
 
-    def __init__(self, registry: ChannelRegistry, repo: SqliteConversationRepository,
+    def __init__(self, registry: ChannelRegistry, repo: ConversationRepository,
                  bus: EventBus, clock: Clock) -> None:
         self._registry = registry
         self._repo = repo

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aman.workflows.model import WorkflowDefinition
+from aman.workflows.definition import WorkflowDefinition
 
 PERSISTENT_WORKFLOW = "message-session"
 BACKGROUND_WORKFLOW = "message-session-background"

@@ -2,14 +2,16 @@
 
 A session is a row that points at its ``message-session`` workflow instance (which holds the
 state); its messages are rows of their own, so the history never depends on the event log.
+``ChatRepository`` is the port a store implements to keep them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Role = Literal["user", "assistant"]
 #: complete: final; streaming: being generated; interrupted: stopped (stop, shutdown or crash)
@@ -142,3 +144,90 @@ class Receipt:
         """The 202 body."""
         return {"ok": True, "event_id": self.event_id, "message_id": self.message_id,
                 "version": self.version}
+
+
+class ChatRepository(Protocol):
+    """Storage port for chat sessions and their messages.
+
+    Awaited writes return once committed; the queued ones (``start_reply``, ``save_partial``)
+    commit in order before anything written after them.
+    """
+
+    async def create_session(self, session: ChatSession) -> None:
+        """Store a new session."""
+        ...
+
+    async def session(self, session_id: str) -> ChatSession | None:
+        """One session with its count of visible (not superseded) messages."""
+        ...
+
+    async def page_sessions(self, *, agent_id: str | None, after: tuple[int, str] | None,
+                            limit: int) -> list[ChatSession]:
+        """Sessions most recently active first, after the (last_active_at, id) position."""
+        ...
+
+    async def touch(self, session_id: str, *, version: int, now: int) -> None:
+        """Set the version and the last activity."""
+        ...
+
+    async def delete_session(self, session_id: str) -> int:
+        """Remove the session and its messages; return how many messages went."""
+        ...
+
+    async def prune(self, session_id: str, keep: int) -> int:
+        """Delete all but the newest ``keep`` messages of the session; return how many went."""
+        ...
+
+    async def sessions_in_states(self, states: Sequence[str]) -> list[tuple[str, str]]:
+        """(session id, instance id) of sessions whose workflow instance is in ``states``."""
+        ...
+
+    async def last_seq(self, session_id: str) -> int:
+        """The highest message seq in the session (0 when empty)."""
+        ...
+
+    async def message(self, message_id: str) -> StoredMessage | None:
+        """One message by id."""
+        ...
+
+    async def messages(self, session_id: str, *, include_superseded: bool = False,
+                       after_seq: int = 0, limit: int | None = None) -> list[StoredMessage]:
+        """The session's messages in seq order, from ``after_seq`` on."""
+        ...
+
+    async def streaming(self) -> list[StoredMessage]:
+        """Messages left streaming (a crash cut their reply short)."""
+        ...
+
+    async def add_user_message(self, message: StoredMessage, *, version: int, now: int,
+                               supersede_from: int | None = None) -> None:
+        """Store a user message and bump the session together; an edit first supersedes every
+        message from ``supersede_from`` up to the new one."""
+        ...
+
+    async def add_exchange(self, messages: Sequence[StoredMessage], *, version: int,
+                           now: int) -> None:
+        """Store finished messages and bump the session together."""
+        ...
+
+    def start_reply(self, message: StoredMessage) -> None:
+        """Queue the insert of a reply that starts streaming."""
+        ...
+
+    def save_partial(self, message_id: str, content: str, now: int) -> None:
+        """Queue the partial text of a reply; ignored once the reply has finished."""
+        ...
+
+    async def finish(self, message: StoredMessage) -> None:
+        """Store a reply's final status, text, tokens, error and tool steps."""
+        ...
+
+    async def supersede(self, message_id: str, session_id: str, *, version: int,
+                        now: int) -> None:
+        """Mark a reply superseded and bump the session."""
+        ...
+
+    async def interrupt(self, message_ids: Sequence[str], error: dict[str, Any],
+                        now: int) -> None:
+        """Mark replies still streaming as interrupted with ``error``."""
+        ...

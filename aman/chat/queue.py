@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import Metric
 
 from aman.chat import definition as d
-from aman.chat.model import ChatSession, StoredMessage
+from aman.chat.model import ChatRepository, ChatSession, StoredMessage
 from aman.chat.turn import Turn, TurnRunner
 from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
@@ -30,7 +30,6 @@ from aman.metrics import gauge
 
 if TYPE_CHECKING:
     from aman.agents import Agent
-    from aman.store.chat import SqliteChatRepository
     from aman.workflows.engine import WorkflowService
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ class SessionWorkers:
     """The in-memory side of chat: states, queues, workers and cancellation."""
 
     def __init__(self, *, runner: TurnRunner, workflows: WorkflowService,
-                 repo: SqliteChatRepository, tasks: TaskTracker, clock: Clock) -> None:
+                 repo: ChatRepository, tasks: TaskTracker, clock: Clock) -> None:
         self._runner = runner
         self._workflows = workflows
         self._repo = repo

@@ -27,7 +27,7 @@ from aman.chat.errors import (
     SessionNotFoundError,
     VersionConflictError,
 )
-from aman.chat.model import ChatSession, Prepared, Receipt, StoredMessage
+from aman.chat.model import ChatRepository, ChatSession, Prepared, Receipt, StoredMessage
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from aman.memory.turns import MemoryTurns
     from aman.skills.registry import SkillService
     from aman.soul.service import SoulService
-    from aman.store.chat import SqliteChatRepository
     from aman.tools.approvals import ApprovalService
     from aman.usage.service import UsageService
     from aman.workflows.engine import WorkflowService
@@ -71,7 +70,7 @@ _RUNNING_STATES = (d.PROCESSING, d.RETRYING)
 class ChatService:
     """Chat sessions: records, commands and crash recovery."""
 
-    def __init__(self, *, repo: SqliteChatRepository, workflows: WorkflowService, bus: EventBus,
+    def __init__(self, *, repo: ChatRepository, workflows: WorkflowService, bus: EventBus,
                  agents: AgentService, llm: ProviderRegistry, soul: SoulService,
                  skills: SkillService, types: EventTypeRegistry, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], Settings], tools: ToolLoop | None = None,

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aman.chat.model import StoredMessage
+from aman.chat.model import ChatRepository, StoredMessage
 from aman.chat.react import MAX_TURNS_REACHED, REACT_EVENT_TYPES, ToolLoop, result_text
 from aman.clock import Clock
 from aman.config.agents import ChatSettings
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from aman.llm.registry import ProviderRegistry
     from aman.memory.turns import MemoryTurns
     from aman.soul.service import SoulService
-    from aman.store.chat import SqliteChatRepository
     from aman.usage.service import UsageService
 
 log = logging.getLogger(__name__)
@@ -201,7 +200,7 @@ class _Chunks:
 class TurnRunner:
     """Runs turns; the session service decides when and moves the session's state."""
 
-    def __init__(self, *, repo: SqliteChatRepository, llm: ProviderRegistry, soul: SoulService,
+    def __init__(self, *, repo: ChatRepository, llm: ProviderRegistry, soul: SoulService,
                  bus: EventBus, agents: AgentService, clock: Clock,
                  settings: Callable[[], ChatSettings], tools: ToolLoop | None = None,
                  usage: UsageService | None = None) -> None:

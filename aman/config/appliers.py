@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from aman.events.backpressure import RateLimiter
     from aman.events.bus import EventBus
     from aman.events.dlq import DeadLetterService
-    from aman.notifications import NotificationService
+    from aman.notifications.service import NotificationService
     from aman.skills.registry import SkillService
 
 

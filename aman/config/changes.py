@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from aman.audit import AuditLog
+from aman.audit.log import AuditLog
 from aman.config.override import LIVE_KEYS, live_pattern, read_override, write_override
 from aman.config.settings import Settings
 from aman.errors import AmanError, ConfigError, ConflictError, InternalError

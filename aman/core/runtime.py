@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aman import __version__
 from aman.agents import AgentService, configured_agents, reread_settings
-from aman.audit import AuditLog
+from aman.audit.log import AuditLog
 from aman.auth.limiter import FailureLimiter
 from aman.auth.service import KeyService
 from aman.channels.conversations import ConversationService
@@ -52,7 +52,7 @@ from aman.llm.registry import ProviderRegistry
 from aman.memory.service import MemoryService
 from aman.memory.turns import MemoryTurns
 from aman.metrics import Metrics
-from aman.notifications import NotificationService
+from aman.notifications.service import NotificationService
 from aman.plugins.defaults import default_plugins
 from aman.plugins.host import PluginHost
 from aman.plugins.records import Limits
@@ -342,7 +342,7 @@ class Runtime:
 
     async def _warn_budget(self, key: str, title: str, message: str) -> None:
         """One warning notification per key (agent and day): the key dedups it, restarts too."""
-        from aman.notifications import Severity
+        from aman.notifications.model import Severity
 
         await self.notifications.create(severity=Severity.WARNING, category="budget",
                                         title=title, message=message, event_id=key)

@@ -8,16 +8,16 @@ with warnings at 7, 3 and 1 days left.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
 from aman.errors import ConflictError, NotFoundError, UnrecoverableError
 from aman.events import types as t
-from aman.events.model import Event
+from aman.events.model import DlqEntry, DlqQuery, Event
+from aman.events.ports import DlqRepository
 from aman.ids import uuid7
 
 if TYPE_CHECKING:
@@ -28,82 +28,6 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 #: Days-left thresholds at which an expiry warning is sent, once each.
 WARN_DAYS = (7, 3, 1)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DlqEntry:
-    """One parked delivery."""
-
-    id: str
-    event: Event
-    handler: str
-    reason: str
-    attempts: int
-    manual_retries: int = 0
-    status: str = "active"
-    enqueued_at_ms: int
-    expires_at_ms: int
-    updated_at_ms: int
-    warned_days: int | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire shape."""
-        return {
-            "id": self.id,
-            "event_id": self.event.id,
-            "handler": self.handler,
-            "source": self.event.source,
-            "event_type": self.event.event_type,
-            "reason": self.reason,
-            "attempts": self.attempts,
-            "manual_retries": self.manual_retries,
-            "status": self.status,
-            "enqueued_at_ms": self.enqueued_at_ms,
-            "expires_at_ms": self.expires_at_ms,
-            "updated_at_ms": self.updated_at_ms,
-            "history": self.history,
-            "event": self.event.to_json(),
-        }
-
-
-@dataclass(frozen=True, kw_only=True)
-class DlqQuery:
-    """List filters (case-insensitive equality) and the status to show."""
-
-    reason: str | None = None
-    source: str | None = None
-    event_type: str | None = None
-    status: str = "active"
-
-
-class DlqRepository(Protocol):
-    """Storage port for DLQ entries."""
-
-    async def insert(self, entry: DlqEntry) -> None:
-        """Store a new entry durably."""
-        ...
-
-    async def update(self, entry: DlqEntry) -> None:
-        """Replace an entry's mutable fields durably."""
-        ...
-
-    async def get(self, entry_id: str) -> DlqEntry | None:
-        """One entry."""
-        ...
-
-    async def page(self, query: DlqQuery, after: tuple[int, str] | None,
-                   limit: int) -> list[DlqEntry]:
-        """Entries oldest first after the (enqueued_at, id) position."""
-        ...
-
-    async def depth(self) -> int:
-        """Entries still waiting for a decision (active or being retried)."""
-        ...
-
-    async def active_expiring_before(self, when_ms: int) -> list[DlqEntry]:
-        """Active entries whose expiry is before ``when_ms``."""
-        ...
 
 
 class DeadLetterService:
@@ -241,7 +165,3 @@ class DeadLetterService:
             await self.depth()
         return archived, warned
 
-
-def history_json(history: list[dict[str, Any]]) -> str:
-    """Serialized history for storage."""
-    return json.dumps(history, separators=(",", ":"), ensure_ascii=False)

@@ -4,6 +4,7 @@ Wire shape (JSON): ``id`` (UUIDv7), ``source`` (``kind:name``), ``event_type``, 
 (epoch ms), ``priority``, ``delivery``, ``dedup_key``, ``agent_id``, ``payload`` (object) and
 ``metadata`` (``trace_id``, ``parent_event_id``, ``retry_count``, ``max_retries``, ``ttl_ms``,
 ``created_at``). ``seq`` is the bus's acceptance order, used for SSE ids and resumption.
+A ``DlqEntry`` is a delivery parked in the DLQ with the event it failed on.
 """
 
 from __future__ import annotations
@@ -195,3 +196,50 @@ class Event:
                 created_at=int(meta.get("created_at", data["timestamp"])),
             ),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DlqEntry:
+    """One parked delivery."""
+
+    id: str
+    event: Event
+    handler: str
+    reason: str
+    attempts: int
+    manual_retries: int = 0
+    status: str = "active"
+    enqueued_at_ms: int
+    expires_at_ms: int
+    updated_at_ms: int
+    warned_days: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape."""
+        return {
+            "id": self.id,
+            "event_id": self.event.id,
+            "handler": self.handler,
+            "source": self.event.source,
+            "event_type": self.event.event_type,
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "manual_retries": self.manual_retries,
+            "status": self.status,
+            "enqueued_at_ms": self.enqueued_at_ms,
+            "expires_at_ms": self.expires_at_ms,
+            "updated_at_ms": self.updated_at_ms,
+            "history": self.history,
+            "event": self.event.to_json(),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class DlqQuery:
+    """List filters (case-insensitive equality) and the status to show."""
+
+    reason: str | None = None
+    source: str | None = None
+    event_type: str | None = None
+    status: str = "active"

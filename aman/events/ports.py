@@ -1,14 +1,15 @@
-"""The event bus's ports: the storage it writes through and the DLQ it hands failures to.
+"""The events package's ports: the storage the bus writes through (and the routes, the stream and
+retention read), the DLQ it hands failures to, and the storage of DLQ entries.
 
-Kept apart from ``aman.events.bus`` so the bus module holds behaviour only (STYLE: one concept per
-module, modules stay small); the SQLite repositories implement these structurally.
+Kept apart from ``aman.events.bus`` so the bus module holds behaviour only; the store's
+repositories implement these structurally.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from aman.events.model import Event
+from aman.events.model import DlqEntry, DlqQuery, Event
 
 
 class EventLog(Protocol):
@@ -55,4 +56,68 @@ class DeadLetterPort(Protocol):
 
     async def park(self, event: Event, handler: str, reason: str, attempts: int) -> str:
         """Store the failed delivery durably; return the entry id."""
+        ...
+
+
+class DlqRepository(Protocol):
+    """Storage port for DLQ entries."""
+
+    async def insert(self, entry: DlqEntry) -> None:
+        """Store a new entry durably."""
+        ...
+
+    async def update(self, entry: DlqEntry) -> None:
+        """Replace an entry's mutable fields durably."""
+        ...
+
+    async def get(self, entry_id: str) -> DlqEntry | None:
+        """One entry."""
+        ...
+
+    async def page(self, query: DlqQuery, after: tuple[int, str] | None,
+                   limit: int) -> list[DlqEntry]:
+        """Entries oldest first after the (enqueued_at, id) position."""
+        ...
+
+    async def depth(self) -> int:
+        """Entries still waiting for a decision (active or being retried)."""
+        ...
+
+    async def active_expiring_before(self, when_ms: int) -> list[DlqEntry]:
+        """Active entries whose expiry is before ``when_ms``."""
+        ...
+
+
+class EventStore(EventLog, Protocol):
+    """The whole event log: the bus's port plus the reads of the event routes, the stream's
+    replay and retention."""
+
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """Newest events first, each as its wire shape with a ``status``."""
+        ...
+
+    async def get(self, event_id: str) -> dict[str, Any] | None:
+        """One event with ``status``, its trace ``steps`` and its ``deliveries``."""
+        ...
+
+    async def trace(self, trace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Events of a trace in acceptance order, and all their steps in order."""
+        ...
+
+    async def parents(self, event_ids: list[str]) -> dict[str, str | None]:
+        """``parent_event_id`` of each given event that exists."""
+        ...
+
+    async def after(self, seq: int, limit: int) -> list[Event]:
+        """Events past the pending state with ``seq`` greater than given, oldest first."""
+        ...
+
+    async def event_types(self) -> list[str]:
+        """Distinct event types stored."""
+        ...
+
+    async def prune(self, older_than_ms: int, keep_max: int) -> int:
+        """Delete finished events created before the cutoff or beyond the newest ``keep_max``
+        (never a pending one), with their steps and deliveries, and expired dedup keys; return
+        the highest seq considered."""
         ...

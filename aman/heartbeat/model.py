@@ -1,9 +1,10 @@
-"""Heartbeat runs: what one tick did (or why it did nothing); pure values."""
+"""Heartbeat runs: what one tick did (or why it did nothing); pure values, and the port a store
+implements to keep them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 #: What a tick can end as.
 OUTCOMES = ("ok", "alerted", "failed", "skipped")
@@ -48,3 +49,15 @@ class HeartbeatRun:
                 "session_id": self.session_id, "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "delivered_to": self.delivered_to,
                 "text": self.text}
+
+
+class HeartbeatRepository(Protocol):
+    """Storage port for heartbeat runs."""
+
+    async def add(self, run: HeartbeatRun) -> None:
+        """Store one tick, committed before it returns."""
+        ...
+
+    async def recent(self, agent_id: str, limit: int) -> list[HeartbeatRun]:
+        """The agent's latest ticks, newest first."""
+        ...

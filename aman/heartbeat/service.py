@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aman.channels.model import ReplyTarget
+from aman.channels.model import ConversationRepository, ReplyTarget
 from aman.clock import Clock
 from aman.config.agents import AgentSettings
 from aman.config.heartbeat import ChannelTarget
@@ -32,6 +32,7 @@ from aman.heartbeat.model import (
     HEARTBEAT_OK_EVENT,
     HEARTBEAT_SKIPPED,
     HEARTBEAT_WAKE,
+    HeartbeatRepository,
     HeartbeatRun,
 )
 from aman.ids import uuid7
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     from aman.chat.sessions import ChatService
     from aman.core.lifecycle import TaskTracker
     from aman.events.bus import EventBus
-    from aman.store.heartbeat import SqliteHeartbeatRepository
-    from aman.store.im import SqliteConversationRepository
     from aman.usage.service import UsageService
 
 log = logging.getLogger(__name__)
@@ -66,9 +65,9 @@ def session_id_of(agent_id: str) -> str:
 class HeartbeatService:
     """A ticker per agent with a heartbeat, plus wake-ups from the API and cron."""
 
-    def __init__(self, *, repo: SqliteHeartbeatRepository, chat: ChatService,
+    def __init__(self, *, repo: HeartbeatRepository, chat: ChatService,
                  usage: UsageService, outbox: ChannelOutbox,
-                 conversations: SqliteConversationRepository, bus: EventBus, clock: Clock,
+                 conversations: ConversationRepository, bus: EventBus, clock: Clock,
                  tasks: TaskTracker, agents: Callable[[], dict[str, AgentSettings]],
                  workspace: Callable[[], Path]) -> None:
         self._repo = repo

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aman.errors import ConflictError, InvalidInputError
 
@@ -86,3 +87,40 @@ class VersionConflictError(ConflictError):
 
     code = "version_conflict"
     hint = "Read the file again (GET .../memory), redo the change on the new version."
+
+
+class MemoryRepository(Protocol):
+    """Storage port for memory versions and full-text search."""
+
+    async def latest(self, agent_id: str, target: str) -> MemoryVersion | None:
+        """The newest stored version of a file."""
+        ...
+
+    async def version(self, agent_id: str, target: str, version: int) -> MemoryVersion | None:
+        """One stored version."""
+        ...
+
+    async def versions(self, agent_id: str, target: str) -> list[MemoryVersion]:
+        """Every version of a file, newest first."""
+        ...
+
+    async def add(self, version: MemoryVersion) -> None:
+        """Store a new version (committed on return)."""
+        ...
+
+    async def reindex(self, agent_id: str, rows: Sequence[tuple[str, int, int, str]]) -> None:
+        """Replace the agent's searchable memory with ``(path, line, ts, text)`` rows."""
+        ...
+
+    async def search_memory(self, agent_id: str, query: str, limit: int) -> list[dict[str, Any]]:
+        """Memory lines matching ``query``, best first."""
+        ...
+
+    async def search_chats(self, query: str, limit: int, *, agent_id: str | None,
+                           exclude_sessions: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Finished chat messages matching ``query``, best first."""
+        ...
+
+    async def im_sessions(self, agent_id: str) -> list[tuple[str, str, str, str]]:
+        """(session id, platform, instance, target JSON) of the agent's IM sessions."""
+        ...

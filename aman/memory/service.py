@@ -28,15 +28,15 @@ from aman.memory.model import (
     MEMORY_UPDATED,
     MemoryFile,
     MemoryFullError,
+    MemoryRepository,
     MemoryVersion,
     VersionConflictError,
 )
 from aman.skills.registry import write_atomically
 
 if TYPE_CHECKING:
-    from aman.audit import AuditLog
+    from aman.audit.log import AuditLog
     from aman.events.bus import EventBus
-    from aman.store.memory import SqliteMemoryRepository
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ _SNAPSHOTS = 10_000
 class MemoryService:
     """Memory files of every agent."""
 
-    def __init__(self, repo: SqliteMemoryRepository, *, audit: AuditLog, bus: EventBus,
+    def __init__(self, repo: MemoryRepository, *, audit: AuditLog, bus: EventBus,
                  clock: Clock, agents: Callable[[], dict[str, AgentSettings]],
                  channels: Callable[[], dict[str, dict[str, ChannelSettings]]],
                  workspace: Callable[[], Path]) -> None:

@@ -54,7 +54,7 @@ from aman.plugins.records import (
 
 if TYPE_CHECKING:
     from aman.core.runtime import Runtime
-    from aman.store.plugins import SqlitePluginStateRepository
+    from aman.plugins.model import PluginStateRepository
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class PluginHost:
     """Owns the PluginManager of one Runtime and the record of every plugin it found."""
 
     def __init__(self, *, dirs: Iterable[Path] = (), install_dir: Path | None = None,
-                 state: SqlitePluginStateRepository | None = None, clock: Clock | None = None,
+                 state: PluginStateRepository | None = None, clock: Clock | None = None,
                  limits: Limits | None = None, defaults: Iterable[tuple[str, object]] = (),
                  entry_point_group: str | None = ENTRY_POINT_GROUP) -> None:
         self._dirs = list(dirs)

@@ -1,6 +1,7 @@
 """Skill, its two file formats (SKILL.md frontmatter, YAML event skill) and the trigger spec.
 
 Pydantic models validate what is on disk; ``Skill`` is the frozen result the registry serves.
+What the store keeps about skills (versions, the search index) and its port close the module.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -302,3 +303,65 @@ class Skill:
         """Listed for the model: valid markdown skill with keyword triggers, model invocation on."""
         return (self.ok and self.kind == "markdown" and bool(self.keywords)
                 and not self.disable_model_invocation)
+
+
+@dataclass(frozen=True)
+class SkillVersionRow:
+    """One distinct content of a skill."""
+
+    name: str
+    hash: str
+    version: str | None
+    path: str
+    first_seen: int
+    last_seen: int
+    content: str
+
+    def to_json(self, *, current: bool) -> dict[str, Any]:
+        """Wire shape (without the content)."""
+        return {"hash": self.hash, "version": self.version, "path": self.path,
+                "first_seen": self.first_seen, "seen_at": self.last_seen, "current": current}
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the search index holds for one skill."""
+
+    name: str
+    description: str
+    tags: str
+    body: str
+
+
+class SkillRepository(Protocol):
+    """Storage port for skills: the operator's on/off switch, content history and search."""
+
+    async def disabled(self) -> set[str]:
+        """Names switched off by an operator."""
+        ...
+
+    async def set_enabled(self, name: str, enabled: bool, now_ms: int) -> None:
+        """Persist the switch."""
+        ...
+
+    async def latest_hashes(self) -> dict[str, str]:
+        """The most recently seen content hash of every skill."""
+        ...
+
+    async def record_versions(self, rows: list[tuple[str, str, str | None, str, str]],
+                              now_ms: int) -> None:
+        """Note ``(name, hash, version, path, content)`` as seen now (new or come back)."""
+        ...
+
+    async def versions(self, name: str) -> list[SkillVersionRow]:
+        """Every distinct content of ``name``, most recently seen first."""
+        ...
+
+    async def reindex(self, entries: list[IndexEntry], *, only: list[str] | None = None) -> None:
+        """Replace the whole search index, or just the rows of the names in ``only``."""
+        ...
+
+    async def search(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Best matches first: ``{name, score, snippet}``; a larger score is a better match and
+        any word of ``text`` may match, as a prefix, in name, description, tags or body."""
+        ...

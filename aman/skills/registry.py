@@ -22,9 +22,8 @@ from aman.events.bus import EventBus
 from aman.events.model import Event
 from aman.events.types import EventTypeRegistry
 from aman.skills import loader
-from aman.skills.model import Skill
+from aman.skills.model import IndexEntry, Skill, SkillRepository
 from aman.skills.runner import EventSkillRunner, StepRecorder
-from aman.store.skills import IndexEntry, SqliteSkillRepository
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class SkillNotRunnableError(ConflictError):
 class SkillService:
     """Loads skills from folders and keeps everything derived from them current."""
 
-    def __init__(self, repo: SqliteSkillRepository, bus: EventBus, steps: StepRecorder,
+    def __init__(self, repo: SkillRepository, bus: EventBus, steps: StepRecorder,
                  types: EventTypeRegistry, clock: Clock, dirs: list[Path]) -> None:
         self._repo = repo
         self._bus = bus

@@ -32,10 +32,11 @@ from aman.soul.format import (
     match_boundaries,
     parse_soul,
 )
+from aman.soul.model import SoulRepository, SoulVersion
 from aman.watching import watch_changes
 
 if TYPE_CHECKING:
-    from aman.audit import AuditLog
+    from aman.audit.log import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -48,52 +49,12 @@ SkillsIndex = Callable[[], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True, kw_only=True)
-class SoulVersion:
-    """One content the soul had."""
-
-    id: int
-    soul: str
-    hash: str
-    content: str
-    operator: str
-    reason: str
-    created_at_ms: int
-
-    def to_json(self, *, with_content: bool = False) -> dict[str, object]:
-        """Wire shape (content only on request: it can be 64 KiB)."""
-        data: dict[str, object] = {
-            "id": self.id, "soul": self.soul, "hash": self.hash, "operator": self.operator,
-            "reason": self.reason, "created_at_ms": self.created_at_ms,
-        }
-        if with_content:
-            data["content"] = self.content
-        return data
-
-
-@dataclass(frozen=True, kw_only=True)
 class CompiledPrompt:
     """The system prompt and what went into it."""
 
     prompt: str
     soul: str
     skills_count: int
-
-
-class SoulRepository(Protocol):
-    """Storage port for the version history."""
-
-    async def add(self, *, soul: str, hash: str, content: str, operator: str, reason: str,
-                  created_at_ms: int) -> SoulVersion:
-        """Store one version."""
-        ...
-
-    async def latest(self, soul: str) -> SoulVersion | None:
-        """The newest version."""
-        ...
-
-    async def list(self, soul: str, limit: int) -> list[SoulVersion]:
-        """Versions, newest first."""
-        ...
 
 
 class FactEmitter(Protocol):

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aman.audit import AuditQuery, AuditRecord
+from aman.audit.model import AuditQuery, AuditRecord
 from aman.store.db import Database, Row
 
 

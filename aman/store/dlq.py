@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aman.events.dlq import DlqEntry, DlqQuery, history_json
-from aman.events.model import Event
+from aman.events.model import DlqEntry, DlqQuery, Event
 from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
 
@@ -27,7 +26,7 @@ class SqliteDlqRepository:
             (entry.id, entry.event.id, entry.handler, entry.event.source, entry.event.event_type,
              entry.reason, entry.attempts, entry.manual_retries, entry.status,
              entry.enqueued_at_ms, entry.expires_at_ms, entry.warned_days, entry.updated_at_ms,
-             history_json(entry.history), json.dumps(entry.event.to_json())),
+             _history_json(entry.history), json.dumps(entry.event.to_json())),
         )])
 
     async def update(self, entry: DlqEntry) -> None:
@@ -36,7 +35,7 @@ class SqliteDlqRepository:
             "UPDATE dlq SET reason = ?, manual_retries = ?, status = ?, warned_days = ?,"
             " updated_at = ?, history = ? WHERE id = ?",
             (entry.reason, entry.manual_retries, entry.status, entry.warned_days,
-             entry.updated_at_ms, history_json(entry.history), entry.id),
+             entry.updated_at_ms, _history_json(entry.history), entry.id),
         )])
 
     async def get(self, entry_id: str) -> DlqEntry | None:
@@ -94,3 +93,7 @@ def _entry(row: Row) -> DlqEntry:
         warned_days=row["warned_days"],
         history=json.loads(row["history"]),
     )
+
+
+def _history_json(history: list[dict[str, Any]]) -> str:
+    return json.dumps(history, separators=(",", ":"), ensure_ascii=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from aman.notifications import Notification, Severity
+from aman.notifications.model import Notification, Severity
 from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
 

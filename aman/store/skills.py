@@ -3,40 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from aman.skills.model import IndexEntry, SkillVersionRow
 from aman.store.db import Database
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class SkillVersionRow:
-    """One distinct content of a skill."""
-
-    name: str
-    hash: str
-    version: str | None
-    path: str
-    first_seen: int
-    last_seen: int
-    content: str
-
-    def to_json(self, *, current: bool) -> dict[str, Any]:
-        """Wire shape (without the content)."""
-        return {"hash": self.hash, "version": self.version, "path": self.path,
-                "first_seen": self.first_seen, "seen_at": self.last_seen, "current": current}
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """What the search index holds for one skill."""
-
-    name: str
-    description: str
-    tags: str
-    body: str
 
 
 def fts_query(text: str) -> str:

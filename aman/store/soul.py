@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aman.soul.service import SoulVersion
+from aman.soul.model import SoulVersion
 from aman.store.db import Database, Row
 
 

@@ -6,7 +6,7 @@ import builtins
 
 from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
-from aman.tools.approvals import ToolAuthRequest
+from aman.tools.model import ToolAuthRequest
 
 _COLUMNS = ("auth_id, code, session_id, agent_id, tool, sensitivity, arguments_summary,"
             " arguments_hash, call_id, status, decided_by, reason, remember, created_at,"

@@ -8,12 +8,11 @@ and the (instance, event id) check in the engine makes the redelivery a no-op.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
-from aman.workflows.machine import HistoryEntry, WorkflowInstance
+from aman.workflows.model import DefinitionRow, HistoryEntry, Wake, WorkflowInstance
 
 _UPSERT = (
     "INSERT INTO workflow_instances (id, workflow, definition_hash, definition_version, state,"
@@ -27,25 +26,6 @@ _HISTORY = ("INSERT INTO workflow_history (instance_id, from_state, to_state, re
 _BODY_FIELDS = ("data", "last_active_state", "total_retry_count", "session_retry_count",
                 "auto_retry_attempts", "last_error", "failed_event", "state_entered_at",
                 "last_event_at", "started_by", "recent_events")
-
-
-@dataclass(frozen=True)
-class DefinitionRow:
-    """One stored version of a definition."""
-
-    name: str
-    hash: str
-    version: int
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Wake:
-    """A pending timer of one instance."""
-
-    instance_id: str
-    due_at: int
-    kind: str
 
 
 class SqliteWorkflowRepository:

@@ -27,6 +27,8 @@ class _Op:
     sql: str
     params: Sequence[Any]
     done: asyncio.Future[None] | None
+    #: Statements queued by one ``execute`` share it: they commit or fail together.
+    unit: object = None
 
 
 class BatchWriter:
@@ -79,7 +81,7 @@ class BatchWriter:
         done: asyncio.Future[None] = loop.create_future()
         last = len(statements) - 1
         for index, (sql, params) in enumerate(statements):
-            self._queue.append(_Op(sql, params, done if index == last else None))
+            self._queue.append(_Op(sql, params, done if index == last else None, unit=done))
         self._idle.clear()
         self._wakeup.set()
         await done
@@ -110,10 +112,12 @@ class BatchWriter:
                     else:
                         await tx.executemany(sql, rows)
         except (StoreError, StoreUnavailableError) as exc:
-            if len(batch) > 1:
-                # One bad statement must not sink the others: retry each on its own.
-                for op in batch:
-                    await self._commit([op])
+            units = _units(batch)
+            if len(units) > 1:
+                # One bad unit must not sink the others: retry each on its own, and a unit
+                # (the statements of one ``execute``) stays whole.
+                for unit in units:
+                    await self._commit(unit)
                 return
             log.error("store write failed: %s (%s)", exc, batch[0].sql.split("(")[0])
             for op in batch:
@@ -125,6 +129,15 @@ class BatchWriter:
         for op in batch:
             if op.done is not None and not op.done.done():
                 op.done.set_result(None)
+
+
+def _units(batch: list[_Op]) -> list[list[_Op]]:
+    """The batch split into its units, in queue order (a submitted statement is a unit alone)."""
+    units: dict[int, list[_Op]] = {}
+    for op in batch:
+        key = id(op) if op.unit is None else id(op.unit)
+        units.setdefault(key, []).append(op)
+    return list(units.values())
 
 
 #: Inserts run before updates before deletes, so an update of a row inserted in the same batch

@@ -12,7 +12,6 @@ Session memory lives in this process only: after a restart the daemon asks again
 from __future__ import annotations
 
 import asyncio
-import builtins
 import hashlib
 import json
 import re
@@ -21,17 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from aman.audit import AuditLog
+from aman.audit.log import AuditLog
 from aman.clock import Clock
 from aman.errors import ConflictError, NotFoundError
 from aman.ids import uuid7
-from aman.tools.model import Sensitivity
+from aman.tools.model import Sensitivity, ToolAuthRepository, ToolAuthRequest
 
 if TYPE_CHECKING:
     from aman.config.agents import ToolsSettings
 
 Outcome = Literal["approved", "denied", "timeout", "cancelled"]
-Status = Literal["pending", "approved", "denied", "timeout", "cancelled", "expired"]
 Remember = Literal["session"]
 
 TOOL_AUTH_REQUIRED = "tool_auth_required"
@@ -62,37 +60,6 @@ class AlreadyAnsweredError(ConflictError):
     hint = "Nothing was changed; the request's state in this error's message is final."
 
 
-@dataclass(frozen=True, kw_only=True)
-class ToolAuthRequest:
-    """One stored approval request."""
-
-    auth_id: str
-    code: str
-    session_id: str | None
-    agent_id: str | None
-    tool: str
-    sensitivity: str
-    arguments_summary: str
-    arguments_hash: str
-    call_id: str
-    status: Status
-    created_at: int
-    expires_at: int
-    decided_by: str | None = None
-    reason: str | None = None
-    remember: str | None = None
-    decided_at: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Wire shape (``tool_name`` as in the events)."""
-        return {"auth_id": self.auth_id, "code": self.code, "session_id": self.session_id,
-                "agent_id": self.agent_id, "tool_name": self.tool, "sensitivity": self.sensitivity,
-                "arguments_summary": self.arguments_summary, "call_id": self.call_id,
-                "status": self.status, "decided_by": self.decided_by, "reason": self.reason,
-                "remember": self.remember, "created_at": self.created_at,
-                "expires_at": self.expires_at, "decided_at": self.decided_at}
-
-
 @dataclass(frozen=True)
 class Decision:
     """The answer ``request`` gives its caller: what, who decided and why."""
@@ -111,30 +78,6 @@ class Decision:
         """Wire shape."""
         return {"outcome": self.outcome, "decided_by": self.decided_by, "reason": self.reason,
                 "auth_id": self.auth_id}
-
-
-class ToolAuthRepository(Protocol):
-    """Storage port for approval requests."""
-
-    async def insert(self, request: ToolAuthRequest) -> None:
-        """Store a new pending request."""
-        ...
-
-    async def decide(self, request: ToolAuthRequest) -> None:
-        """Store the final state of a request that is still pending in storage."""
-        ...
-
-    async def get(self, auth_id: str) -> ToolAuthRequest | None:
-        """One request by id."""
-        ...
-
-    async def get_by_code(self, code: str) -> ToolAuthRequest | None:
-        """The newest request with this code."""
-        ...
-
-    async def list_pending(self) -> builtins.list[ToolAuthRequest]:
-        """Pending requests, oldest first."""
-        ...
 
 
 class FactEmitter(Protocol):
@@ -303,7 +246,7 @@ class ApprovalService:
         """Drop what a closed or deleted session approved."""
         self._memory.pop(session_id, None)
 
-    async def pending(self) -> builtins.list[dict[str, Any]]:
+    async def pending(self) -> list[dict[str, Any]]:
         """Requests that can still be answered, oldest first."""
         return [r.to_json() for r in await self._repo.list_pending()
                 if r.auth_id in self._waiting and not self._waiting[r.auth_id].decided]

@@ -5,6 +5,9 @@ validated parameters and a ``ToolContext`` (who is calling, the workspace, a way
 progress) and returns a ``ToolOutput``; it raises ``ToolFailedError`` for an expected failure
 (a missing file, a non-zero exit is *not* one: that is output). Cancelling the task running the
 handler must stop it (``exec`` kills its process group).
+
+An approval request (``ToolAuthRequest``) is stored; ``ToolAuthRepository`` is the port a store
+implements to keep them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
     from aman.config.settings import Settings
 
 Status = Literal["success", "failed", "denied", "timeout", "blocked"]
+#: The life of an approval request: pending until answered, timed out, cancelled or expired.
+AuthStatus = Literal["pending", "approved", "denied", "timeout", "cancelled", "expired"]
 
 
 class Sensitivity(enum.Enum):
@@ -134,3 +139,58 @@ def tool_roots(settings: Settings) -> tuple[Path, ...]:
     """Folders file tools may use: the workspace (default ``<runtime.dir>/workspace``) first."""
     workspace = settings.tools.workspace_dir or settings.runtime.dir / "workspace"
     return (workspace, *settings.tools.roots)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolAuthRequest:
+    """One stored approval request."""
+
+    auth_id: str
+    code: str
+    session_id: str | None
+    agent_id: str | None
+    tool: str
+    sensitivity: str
+    arguments_summary: str
+    arguments_hash: str
+    call_id: str
+    status: AuthStatus
+    created_at: int
+    expires_at: int
+    decided_by: str | None = None
+    reason: str | None = None
+    remember: str | None = None
+    decided_at: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire shape (``tool_name`` as in the events)."""
+        return {"auth_id": self.auth_id, "code": self.code, "session_id": self.session_id,
+                "agent_id": self.agent_id, "tool_name": self.tool, "sensitivity": self.sensitivity,
+                "arguments_summary": self.arguments_summary, "call_id": self.call_id,
+                "status": self.status, "decided_by": self.decided_by, "reason": self.reason,
+                "remember": self.remember, "created_at": self.created_at,
+                "expires_at": self.expires_at, "decided_at": self.decided_at}
+
+
+class ToolAuthRepository(Protocol):
+    """Storage port for approval requests."""
+
+    async def insert(self, request: ToolAuthRequest) -> None:
+        """Store a new pending request."""
+        ...
+
+    async def decide(self, request: ToolAuthRequest) -> None:
+        """Store the final state of a request that is still pending in storage."""
+        ...
+
+    async def get(self, auth_id: str) -> ToolAuthRequest | None:
+        """One request by id."""
+        ...
+
+    async def get_by_code(self, code: str) -> ToolAuthRequest | None:
+        """The newest request with this code."""
+        ...
+
+    async def list_pending(self) -> list[ToolAuthRequest]:
+        """Pending requests, oldest first."""
+        ...

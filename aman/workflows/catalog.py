@@ -16,10 +16,10 @@ from typing import Any
 from aman.clock import Clock
 from aman.events.filters import payload_matches
 from aman.events.model import Event
-from aman.store.workflows import SqliteWorkflowRepository
+from aman.workflows.definition import WorkflowDefinition
 from aman.workflows.errors import WorkflowInvalidError, WorkflowNotFoundError
 from aman.workflows.loader import LoadedFile, load_folders
-from aman.workflows.model import WorkflowDefinition
+from aman.workflows.model import WorkflowRepository
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ INSTANCE_KEY = "workflow_instance_id"
 class WorkflowCatalog:
     """The loaded definitions by name, the built-in ones, and every stored version by hash."""
 
-    def __init__(self, repo: SqliteWorkflowRepository, clock: Clock, dirs: list[Path]) -> None:
+    def __init__(self, repo: WorkflowRepository, clock: Clock, dirs: list[Path]) -> None:
         self._repo = repo
         self._clock = clock
         self.dirs = list(dirs)

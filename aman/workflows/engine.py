@@ -26,16 +26,16 @@ from aman.events.types import EventTypeRegistry
 from aman.ids import uuid7
 from aman.skills.runner import StepRecorder
 from aman.skills.template import context_of, render
-from aman.store.workflows import SqliteWorkflowRepository
 from aman.workflows import machine
 from aman.workflows.catalog import INSTANCE_KEY, WorkflowCatalog
+from aman.workflows.definition import WorkflowDefinition
 from aman.workflows.errors import (
     InstanceNotFoundError,
     InvalidTransitionError,
     StepResult,
 )
-from aman.workflows.machine import Decision, HistoryEntry, Move, Refusal, WorkflowInstance
-from aman.workflows.model import WorkflowDefinition
+from aman.workflows.machine import Decision, Move, Refusal
+from aman.workflows.model import HistoryEntry, WorkflowInstance, WorkflowRepository
 from aman.workflows.timers import TimerHeap
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class _Interest:
 class WorkflowService:
     """Definitions, instances, the bus subscriber and the timers."""
 
-    def __init__(self, repo: SqliteWorkflowRepository, bus: EventBus, steps: StepRecorder,
+    def __init__(self, repo: WorkflowRepository, bus: EventBus, steps: StepRecorder,
                  types: EventTypeRegistry, clock: Clock, dirs: list[Path]) -> None:
         self._repo = repo
         self._bus = bus

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aman.errors import ConflictError, NotFoundError
-from aman.workflows.machine import HistoryEntry, Refusal, WorkflowInstance
+from aman.workflows.machine import Refusal
+from aman.workflows.model import HistoryEntry, WorkflowInstance
 
 
 class WorkflowNotFoundError(NotFoundError):

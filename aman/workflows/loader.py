@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from aman.workflows.model import WorkflowDefinition
+from aman.workflows.definition import WorkflowDefinition
 
 SUFFIXES = (".yaml", ".yml")
 

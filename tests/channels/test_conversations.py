@@ -15,7 +15,7 @@ import pytest
 
 from aman.config.settings import Settings
 from aman.core.runtime import Runtime
-from aman.events.dlq import DlqQuery
+from aman.events.model import DlqQuery
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import (
     encode,

@@ -15,7 +15,7 @@ from aman.core.runtime import Runtime
 from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events.backpressure import Level, level_for
 from aman.events.filters import EventFilter
-from aman.events.model import Delivery, Event, Priority
+from aman.events.model import Delivery, DlqQuery, Event, Priority
 from tests.conftest import SettingsFactory
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
@@ -93,8 +93,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_the_reason(r
     await idle(rt)
     assert len(calls) == 3  # first try + max_retries 2
     assert good == [published.event.id]  # the other handler was not held back
-    page, _ = await rt.dlq.page(__import__("aman.events.dlq", fromlist=["DlqQuery"]).DlqQuery(),
-                                None, 10)
+    page, _ = await rt.dlq.page(DlqQuery(), None, 10)
     assert len(page) == 1 and page[0].handler == "bad" and "receiver exploded" in page[0].reason
     dump = await rt.event_log.get(published.event.id)
     assert dump is not None and dump["status"] == "done"
@@ -332,7 +331,6 @@ async def test_subscribe_returns_its_own_undo(rt: Runtime) -> None:
 
 
 async def test_manual_dlq_retry_resolves_when_the_handler_recovers(rt: Runtime) -> None:
-    from aman.events.dlq import DlqQuery
 
     healthy = False
 

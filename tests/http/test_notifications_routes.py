@@ -12,7 +12,7 @@ from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.notifications import Severity
+from aman.notifications.model import Severity
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest

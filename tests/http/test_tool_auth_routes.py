@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from aman.audit import AuditQuery
+from aman.audit.model import AuditQuery
 from aman.core.runtime import Runtime
 from aman.tools.approvals import Decision
 from aman.tools.model import Sensitivity

@@ -10,7 +10,8 @@ from quart import Quart
 
 from aman.core.app import create_app
 from aman.events.model import Event
-from aman.notifications import Severity, notification_for
+from aman.notifications.model import Severity
+from aman.notifications.service import notification_for
 from tests.conftest import SettingsFactory, runtime_of, wait_until
 from tests.llm.fakes import FakeOpenAIServer, fail
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aman.audit import AuditQuery
+from aman.audit.model import AuditQuery
 from aman.config.agents import ToolsSettings
 from aman.core.runtime import Runtime
 from aman.events.model import Event

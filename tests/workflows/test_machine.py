@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from aman.workflows import machine
-from aman.workflows.machine import Move, Refusal, WorkflowInstance
-from aman.workflows.model import WorkflowDefinition
+from aman.workflows.definition import WorkflowDefinition
+from aman.workflows.machine import Move, Refusal
+from aman.workflows.model import WorkflowInstance
 
 HOUR, DAY = 3_600_000, 86_400_000
 

@@ -6,7 +6,7 @@ from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, request
 
 from aman.errors import InvalidCursorError
-from aman.events.dlq import DlqQuery
+from aman.events.model import DlqQuery
 from aman.http import confirm
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor

@@ -14,7 +14,7 @@ from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.schemas import BodyModel, QueryModel
 from aman.http.validation import validate_body, validate_query
-from aman.notifications import Severity
+from aman.notifications.model import Severity
 
 bp = Blueprint("notifications", __name__)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pydantic import Field, field_validator
 from quart import Blueprint, Response, jsonify
 
-from aman.audit import AuditQuery
+from aman.audit.model import AuditQuery
 from aman.errors import InvalidCursorError
 from aman.events import telemetry
 from aman.http.context import runtime

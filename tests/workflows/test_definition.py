@@ -10,8 +10,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from aman.workflows.definition import Backoff, WorkflowDefinition, parse_duration_ms
 from aman.workflows.loader import load_file
-from aman.workflows.model import Backoff, WorkflowDefinition, parse_duration_ms
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "workflows"
 

@@ -1,0 +1,1 @@
+"""Notifications: what an operator should look at, stored and fed by the bus."""

@@ -1,0 +1,160 @@
+"""The repository contract suite's backends: one registry of store implementations under test.
+
+Every test in this folder talks to a store only through the repository protocols (the
+``Repositories`` bundle below) and runs once per registered backend. A second backend joins by
+adding one entry to ``BACKENDS``: a factory that, given a fresh temporary folder, returns a
+``Backend`` (open the store migrated and empty, reopen it on the same data, close it, and the few
+raw operations the audit tests need to attack the log from outside the repositories).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from aman.audit.model import AuditRepository
+from aman.auth.service import KeyRepository
+from aman.channels.model import ConversationRepository
+from aman.chat.model import ChatRepository
+from aman.cron.service import CronRepository
+from aman.events.ports import DlqRepository, EventStore
+from aman.heartbeat.model import HeartbeatRepository
+from aman.memory.model import MemoryRepository
+from aman.notifications.model import NotificationRepository
+from aman.plugins.model import PluginStateRepository
+from aman.skills.model import SkillRepository
+from aman.soul.model import SoulRepository
+from aman.store.api_keys import SqliteApiKeyRepository
+from aman.store.audit import SqliteAuditRepository
+from aman.store.chat import SqliteChatRepository
+from aman.store.cron import SqliteCronRepository
+from aman.store.db import Database
+from aman.store.dlq import SqliteDlqRepository
+from aman.store.events import SqliteEventLog
+from aman.store.heartbeat import SqliteHeartbeatRepository
+from aman.store.im import SqliteConversationRepository
+from aman.store.memory import SqliteMemoryRepository
+from aman.store.migrate import migrate
+from aman.store.notifications import SqliteNotificationRepository
+from aman.store.plugins import SqlitePluginStateRepository
+from aman.store.skills import SqliteSkillRepository
+from aman.store.soul import SqliteSoulRepository
+from aman.store.tool_auth import SqliteToolAuthRepository
+from aman.store.usage import SqliteUsageRepository
+from aman.store.workflows import SqliteWorkflowRepository
+from aman.store.writer import BatchWriter
+from aman.tools.model import ToolAuthRepository
+from aman.usage.service import UsageRepository
+from aman.workflows.model import WorkflowRepository
+
+
+@dataclass(frozen=True)
+class Repositories:
+    """Every repository of one open store, typed by the protocol the services depend on."""
+
+    events: EventStore
+    dlq: DlqRepository
+    audit: AuditRepository
+    notifications: NotificationRepository
+    skills: SkillRepository
+    soul: SoulRepository
+    plugins: PluginStateRepository
+    workflows: WorkflowRepository
+    cron: CronRepository
+    chat: ChatRepository
+    tool_auth: ToolAuthRepository
+    conversations: ConversationRepository
+    api_keys: KeyRepository
+    usage: UsageRepository
+    heartbeat: HeartbeatRepository
+    memory: MemoryRepository
+    #: Wait until every queued (not awaited) write is committed and visible to reads.
+    settle: Callable[[], Awaitable[None]]
+
+
+class Backend(Protocol):
+    """One store implementation under test, on data of its own."""
+
+    async def open(self) -> Repositories:
+        """Open the store (migrated; empty the first time) and return its repositories."""
+        ...
+
+    async def reopen(self) -> Repositories:
+        """Close and open again on the same data (a daemon restart)."""
+        ...
+
+    async def close(self) -> None:
+        """Commit what is queued and close; safe to call twice."""
+        ...
+
+    async def edit_audit_directly(self, sql: str) -> None:
+        """Run ``sql`` on the store's own data as any client of the database could; the
+        backend's error propagates."""
+        ...
+
+    async def tamper_audit(self, sql: str) -> None:
+        """Run ``sql`` on the audit log after lifting its append-only protection (an attacker
+        with full access to the database)."""
+        ...
+
+
+class SqliteBackend:
+    """The embedded backend: a real SQLite file in the test's temporary folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "aman.db"
+        self._db: Database | None = None
+        self._writer: BatchWriter | None = None
+
+    async def open(self) -> Repositories:
+        db = Database(self.path)
+        await db.open()
+        await migrate(db)
+        writer = BatchWriter(db)
+        await writer.start()
+        self._db, self._writer = db, writer
+        return Repositories(
+            events=SqliteEventLog(db, writer), dlq=SqliteDlqRepository(db, writer),
+            audit=SqliteAuditRepository(db),
+            notifications=SqliteNotificationRepository(db, writer),
+            skills=SqliteSkillRepository(db), soul=SqliteSoulRepository(db),
+            plugins=SqlitePluginStateRepository(db), workflows=SqliteWorkflowRepository(db, writer),
+            cron=SqliteCronRepository(db, writer), chat=SqliteChatRepository(db, writer),
+            tool_auth=SqliteToolAuthRepository(db, writer),
+            conversations=SqliteConversationRepository(db, writer),
+            api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
+            heartbeat=SqliteHeartbeatRepository(db, writer), memory=SqliteMemoryRepository(db),
+            settle=writer.flush,
+        )
+
+    async def reopen(self) -> Repositories:
+        await self.close()
+        return await self.open()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def edit_audit_directly(self, sql: str) -> None:
+        with sqlite3.connect(self.path) as conn:
+            conn.execute(sql)
+
+    async def tamper_audit(self, sql: str) -> None:
+        with sqlite3.connect(self.path) as conn:
+            conn.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+            conn.execute(sql)
+
+
+#: name → factory of a backend on a fresh temporary folder. Add a backend here and the whole
+#: suite runs against it too.
+BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "sqlite": SqliteBackend,
+}

@@ -125,7 +125,7 @@ class Runtime:
         self.plugins = PluginHost(
             dirs=settings.plugins_dirs, install_dir=settings.runtime.dir / "plugins",
             state=SqlitePluginStateRepository(self.db), clock=self.clock,
-            defaults=default_plugins(),
+            defaults=default_plugins(lambda: self.settings.sources),
             limits=Limits(settings.plugins.max_archive_bytes, settings.plugins.max_archive_files))
         self.tasks = TaskTracker()
         self.writer = BatchWriter(self.db)
@@ -262,7 +262,7 @@ class Runtime:
         self.capabilities = CapabilityService(
             version=self.version, settings=lambda: self.settings, phase=lambda: self.phases.phase,
             llm=self.llm, channels=self.channels, plugins=self.plugins, bus=self.bus,
-            tasks=self.tasks, hook_argument=self)
+            tasks=self.tasks)
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),

@@ -253,7 +253,9 @@ async def start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
     """Start retention pruning and DLQ expiry."""
     from aman.core.maintenance import start_maintenance
 
-    stop = start_maintenance(runtime)
+    stop = start_maintenance(settings=lambda: runtime.settings, event_log=runtime.event_log,
+                             clock=runtime.clock, tasks=runtime.tasks,
+                             dlq_sweep=runtime.dlq.sweep)
     stack.push("maintenance", stop)
 
 
@@ -302,7 +304,7 @@ async def start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     """Last of phase 4 so every subscriber and dispatch are in place before the first event; hence
     stopped first. A source that cannot start is failed alone, boot goes on. Every
     source was registered in phase 3 by a plugin: the built-in timers and file watches by the
-    default plugin core-sources (aman/default_plugins), the others by their plugins, which
+    default plugin core-sources (aman/plugins/defaults), the others by their plugins, which
     unregister them when the plugin host stops, so a restart builds them again.
     """
     async def stop_sources() -> None:

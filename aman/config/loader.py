@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from aman.config.override import nest, override_note, read_override_layer
+from aman.config.secrets import REDACTED, is_secret
 from aman.config.settings import (
     DEFAULT_CONFIG_PATH,
     RuntimeSettings,
@@ -196,7 +197,7 @@ def _describe_validation_error(exc: ValidationError, *, source: Path | None) -> 
             problems.append(f"unknown key {key!s}; allowed here: {', '.join(allowed)}")
             continue
         bad = error.get("input")
-        shown = "***" if key.endswith("token") else repr(bad)
+        shown = REDACTED if is_secret(key, bad) else repr(bad)
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{key} = {shown}: {message}")
     return f"invalid configuration{where}: " + "; ".join(problems)

@@ -28,6 +28,7 @@ from aman.config.agents import AgentSettings
 from aman.config.loader import load_settings
 from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidInputError, InvalidStateError, NotFoundError
+from aman.events.ports import FactEmitter
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,6 @@ class InvalidAgentStatusError(InvalidInputError):
 
     code = "invalid_agent_status"
     hint = f"Send one of: {', '.join(STATUSES)}."
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus agents need."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 class TypeRegistrar(Protocol):

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -29,6 +29,7 @@ from aman.config.override import LIVE_KEYS, live_pattern, read_override, write_o
 from aman.config.secrets import REDACTED, is_secret
 from aman.config.settings import Settings
 from aman.errors import AmanError, ConfigError, ConflictError, InternalError
+from aman.events.ports import FactEmitter
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ CONFIG_CHANGED = "config_changed"
 CONFIG_SOURCE = "system:config"
 _ENV_PREFIX, _ENV_NESTING = "AMAN_", "__"
 _MISSING: Any = object()
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus this service needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 @dataclass(frozen=True)

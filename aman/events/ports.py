@@ -1,6 +1,7 @@
-"""The event bus's ports: the storage it writes through and the DLQ it hands failures to.
+"""The event bus's ports: the storage it writes through, the DLQ it hands failures to, and the
+one narrow view of the bus that services emitting facts depend on.
 
-Kept apart from ``aman.events.bus`` so the bus module holds behaviour only (STYLE: one concept per
+Kept apart from ``aman.events.bus`` so the bus module holds behaviour only (one concept per
 module, modules stay small); the SQLite repositories implement these structurally.
 """
 
@@ -9,6 +10,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from aman.events.model import Event
+
+
+class FactEmitter(Protocol):
+    """The part of the event bus a service needs to publish its facts (``EventBus.emit``)."""
+
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
+        """Publish a fact in the background."""
+        ...
 
 
 class EventLog(Protocol):

@@ -20,10 +20,11 @@ import importlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aman.clock import Clock, SystemClock
 from aman.config.agents import LlmSettings, ProviderSettings
+from aman.events.ports import FactEmitter
 from aman.llm.health import ProviderHealth
 from aman.llm.provider import (
     CompletionRequest,
@@ -81,14 +82,6 @@ _PROBE_TIMEOUT_SEC = 30.0
 PLUGIN_PROVIDER = "plugin"
 
 
-class FactSink(Protocol):
-    """Where runtime facts go (the event bus)."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
-
-
 class _NoFacts:
     def emit(self, event_type: str, payload: dict[str, Any], *, source: str = "") -> None:
         return None
@@ -97,13 +90,13 @@ class _NoFacts:
 class ProviderRegistry:
     """Builds providers from ``llm.providers`` lazily and streams through them."""
 
-    def __init__(self, settings: Callable[[], LlmSettings], *, bus: FactSink | None = None,
+    def __init__(self, settings: Callable[[], LlmSettings], *, bus: FactEmitter | None = None,
                  metrics: Metrics | None = None, clock: Clock | None = None,
                  probe_target: Callable[[], str | None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._settings = settings
         self._built: dict[str, LLMProvider] = {}
-        self._bus: FactSink = bus or _NoFacts()
+        self._bus: FactEmitter = bus or _NoFacts()
         self._metrics = metrics
         self._clock: Clock = clock or SystemClock()
         self._sleep = sleep

@@ -23,6 +23,7 @@ from watchfiles import Change
 
 from aman.clock import Clock
 from aman.errors import AmanError, InternalError, InvalidStateError, StartupError, UnavailableError
+from aman.events.ports import FactEmitter
 from aman.soul.format import (
     BoundaryMatch,
     Soul,
@@ -93,14 +94,6 @@ class SoulRepository(Protocol):
 
     async def list(self, soul: str, limit: int) -> list[SoulVersion]:
         """Versions, newest first."""
-        ...
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus the soul needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
         ...
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from aman.audit import AuditLog
 from aman.clock import Clock
 from aman.errors import ConflictError, NotFoundError
+from aman.events.ports import FactEmitter
 from aman.ids import uuid7
 from aman.tools.model import Sensitivity
 
@@ -134,14 +135,6 @@ class ToolAuthRepository(Protocol):
 
     async def list_pending(self) -> builtins.list[ToolAuthRequest]:
         """Pending requests, oldest first."""
-        ...
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus approvals need."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
         ...
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aman.clock import Clock
 from aman.config.agents import AgentToolSettings
 from aman.errors import ConflictError, ForbiddenError, NotFoundError
+from aman.events.ports import FactEmitter
 from aman.parsing import parse_model
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolResult
 
@@ -49,14 +50,6 @@ class ToolClashError(ConflictError):
 
     code = "tool_name_taken"
     hint = "Rename the new tool (plugin tools cannot replace built-in or other plugins' tools)."
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus the registry needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 class Auditor(Protocol):

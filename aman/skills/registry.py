@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +19,7 @@ from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.bus import EventBus
 from aman.events.model import Event
 from aman.events.types import EventTypeRegistry
+from aman.files import write_atomically
 from aman.skills import loader
 from aman.skills.model import Skill
 from aman.skills.runner import EventSkillRunner, StepRecorder
@@ -248,20 +247,6 @@ class SkillService:
         await self.reload(reason="rollback")
         return {"name": name, "restored": match.to_json(current=True), "path": str(skill.path),
                 "previous_hash": skill.content_hash}
-
-
-def write_atomically(path: Path, content: str) -> None:
-    """Write ``content`` to a hidden temp file beside ``path``, then replace ``path`` with it."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _resolve(found: list[Skill]) -> dict[str, Skill]:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import stat
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ from watchfiles import Change
 from aman.clock import Clock
 from aman.errors import AmanError, InternalError, InvalidStateError, StartupError, UnavailableError
 from aman.events.ports import FactEmitter
+from aman.files import write_atomically
 from aman.soul.format import (
     BoundaryMatch,
     Soul,
@@ -395,18 +393,9 @@ class SoulService:
 
 
 def _write_atomic(path: Path, content: str) -> None:
-    """Write through a temp file in the same folder and ``os.replace`` it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace the soul file atomically; a failure is the daemon's, with a hint for the operator."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
+        write_atomically(path, content)
     except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
         raise InternalError(f"could not write soul file {path}: {exc}",
                             hint="Check the folder's permissions and free space.") from exc

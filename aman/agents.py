@@ -18,14 +18,13 @@ user can chat with nothing configured; a configured section replaces it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from aman.clock import Clock
 from aman.config.agents import AgentSettings
-from aman.config.loader import load_settings
 from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidInputError, InvalidStateError, NotFoundError
 from aman.events.ports import FactEmitter
@@ -417,26 +416,3 @@ class AgentService:
             payload["descriptor"] = agent.descriptor.to_json()
         payload.update(extra)
         self._bus.emit(event_type, payload, source=AGENTS_SOURCE)
-
-
-def reread_settings(config_path: Path | None, current: Settings, *,
-                    agent_id: str | None = None) -> Settings:
-    """The config file as it says now, for reloading an agent or unsetting a live change
-    (blocking file I/O).
-
-    Same layering as at startup (``config_path`` None re-resolves AMAN_CONFIG or the shipped
-    default); the listener and runtime dir are pinned to the running values, as the channel
-    reload does, so a token given as a flag does not fail the re-read's cross-checks.
-    """
-    pinned: Mapping[str, Any] = {
-        "http.bind": current.http.bind,
-        "http.token": current.http.token.get_secret_value(),
-        "runtime.dir": str(current.runtime.dir),
-    }
-    try:
-        return load_settings(config_path, overrides=pinned)
-    except ConfigError as exc:
-        raise ConfigError(
-            str(exc), hint="Fix the named key in the config file and try again; "
-                           f"{f'agent {agent_id}' if agent_id else 'the daemon'} keeps running "
-                           "with the configuration it had.") from None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman import __version__
-from aman.agents import AgentService, configured_agents, reread_settings
+from aman.agents import AgentService, configured_agents
 from aman.audit import AuditLog
 from aman.auth.limiter import FailureLimiter
 from aman.auth.service import KeyService
@@ -28,6 +28,7 @@ from aman.chat.sessions import ChatService
 from aman.clock import Clock, SystemClock
 from aman.config.appliers import live_appliers
 from aman.config.changes import ConfigService
+from aman.config.loader import reread_settings
 from aman.config.override import OVERRIDE_FILE_NAME
 from aman.config.settings import Settings
 from aman.core.boot import run_boot

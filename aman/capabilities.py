@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aman.core.phases import Phase
-from aman.events.types import PLUGIN_STATE_CHANGED
+from aman.events.types import PLUGIN_STATE_CHANGED, EventTable
 from aman.llm.health import default_agent_provider
 from aman.llm.provider import LLMNotConfiguredError
 from aman.llm.registry import BACKEND_DOWN, BACKEND_RECOVERED
@@ -46,8 +46,12 @@ SOURCE = "system:capabilities"
 CAPABILITY_AVAILABLE = "capability_available"
 CAPABILITY_REMOVED = "capability_removed"
 REGISTRY_UPDATED = "capability_registry_updated"
-#: Every fact this module emits (declared on /events/types by the boot step).
-FACT_TYPES = (CAPABILITY_AVAILABLE, CAPABILITY_REMOVED, REGISTRY_UPDATED)
+#: Every type this module emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (CAPABILITY_AVAILABLE, "A provider of a capability appeared or changed status."),
+    (CAPABILITY_REMOVED, "A provider of a capability went away."),
+    (REGISTRY_UPDATED, "The capability map changed; payload lists added, removed and changed."),
+)
 #: The plugin named by core features, and by the built-in IM channels (their default plugin).
 CORE_PLUGIN = "core"
 CHANNELS_PLUGIN = "core-channels"

@@ -30,6 +30,7 @@ from aman.config.secrets import REDACTED, is_secret
 from aman.config.settings import Settings
 from aman.errors import AmanError, ConfigError, ConflictError, InternalError
 from aman.events.ports import FactEmitter
+from aman.events.types import CONFIG_CHANGED
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 #: it serves, and called again with the previous settings to roll back (so it must be idempotent).
 Applier = Callable[[Settings, Sequence[str]], None]
 
-CONFIG_CHANGED = "config_changed"
 CONFIG_SOURCE = "system:config"
 _ENV_PREFIX, _ENV_NESTING = "AMAN_", "__"
 _MISSING: Any = object()

@@ -132,10 +132,6 @@ async def start_approvals(runtime: Runtime, stack: LifecycleStack) -> None:
     """Before chat and dispatch: requests a previous run left pending are expired (and announced)
     first; its stop cancels pending waiters after chat has stopped its turns.
     """
-    from aman.tools.approvals import FACT_TYPES
-
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, "tools")
     stack.push("approvals", runtime.approvals.stop)
     expired = await runtime.approvals.start()
     if expired:
@@ -188,10 +184,6 @@ async def start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
     llm.probe_interval_sec) so boot never waits on a backend and /health/llm has a recent
     answer; a local model is only checked, never loaded, by a probe.
     """
-    from aman.llm.registry import FACT_TYPES
-
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, "llm")
     stack.push("llm", runtime.llm.close)
     offered = await runtime.plugins.llm_provider(runtime.settings)
     if offered is not None:  # a plugin's provider serves in place of the default one
@@ -228,7 +220,6 @@ async def start_conversations(runtime: Runtime, stack: LifecycleStack) -> None:
     """After chat, before dispatch: recovered inbound messages and undelivered replies are handled
     by the first dispatch. Stops before chat, after the bus has drained.
     """
-    runtime.channel_outbox.register_types(runtime.event_types)
     runtime.channel_outbox.start()
     stack.push("channel_outbox", runtime.channel_outbox.stop)
     runtime.conversations.start()
@@ -268,18 +259,10 @@ async def start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
-    """After cron, with dispatch open: the scheduler sees user messages from the first one. The
-    idle:* types are known even with the scheduler off (POST /idle-run emits them); off means no
-    task and no observer at all. Explore's types are declared here too: both start
-    sessions on their own, and neither package is imported for it.
+    """After cron, with dispatch open: the scheduler sees user messages from the first one. Off
+    means no task and no observer at all (the idle:* types are declared either way: POST
+    /idle-run emits them).
     """
-    from aman.explore.events import EVENT_TYPES as EXPLORE_TYPES
-    from aman.idle.events import EVENT_TYPES
-
-    for event_type in EVENT_TYPES:
-        runtime.event_types.register(event_type, "idle")
-    for event_type in EXPLORE_TYPES:
-        runtime.event_types.register(event_type, "explore")
     if not runtime.settings.idle.enabled:
         return
     from aman.idle.scheduler import IdleScheduler
@@ -319,10 +302,6 @@ async def start_capabilities(runtime: Runtime, stack: LifecycleStack) -> None:
     channel is in place, so the first snapshot (announced as capability_* events) is the whole
     set; later changes are announced as the facts behind them are observed.
     """
-    from aman.capabilities import FACT_TYPES
-
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, "capabilities")
     stack.push("capabilities", runtime.capabilities.stop)
     await runtime.capabilities.start()
 
@@ -335,11 +314,8 @@ async def start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
     """
     from aman.tools.builtin import BUILTIN_TOOL_NAMES
     from aman.tools.model import tool_roots
-    from aman.tools.registry import FACT_TYPES, SOURCE
 
     tool_roots(runtime.settings)[0].mkdir(parents=True, exist_ok=True)
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, SOURCE)
 
     async def unregister() -> None:
         runtime.tools.unregister_source("builtin")

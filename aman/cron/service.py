@@ -100,7 +100,6 @@ class CronService:
         self._tasks = tasks
         self._settings = settings
         self._keep = keep_runs
-        types.register(CRON_FAILED, owner="cron")
         self._jobs: dict[str, CronJob] = {}
         self._triggers: dict[str, CronTrigger] = {}
         self._locks: dict[str, asyncio.Lock] = {}

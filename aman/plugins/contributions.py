@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aman.events.types import BUILTIN_TYPES
 from aman.plugins.model import PluginRoute, UiPage
 from aman.plugins.records import Contributions, PluginLoadError, PluginRecord
 
@@ -87,7 +86,9 @@ class Owners:
         wanted = ([("source", s.id) for s in c.sources] + [("page", p.id) for p in c.pages]
                   + [("event type", t) for t, _ in c.event_types]
                   + [("channel platform", a.platform) for a in c.channel_adapters])
-        taken_by_core = {("event type", t) for t in BUILTIN_TYPES}
+        # The types every feature declares in its table, and the sources already running.
+        taken_by_core = {("event type", t) for t, _ in c.event_types
+                         if wiring.event_types.core_owner(t) is not None}
         taken_by_core |= {("source", s.id) for s in wiring.sources.list()}
         for key in wanted:
             owner = self._owners.get(key) or ("the core" if key in taken_by_core else None)
@@ -110,8 +111,8 @@ async def apply(record: PluginRecord, wiring: PluginWiring) -> None:
         wiring.sources.register(source)
         if wiring.ready:  # booting: the event_sources step starts every source
             await asyncio.wait_for(source.start(), timeout=_SOURCE_TIMEOUT_SEC)
-    for event_type, _ in c.event_types:
-        wiring.event_types.register(event_type, f"plugin:{record.name}")
+    for event_type, description in c.event_types:
+        wiring.event_types.register(event_type, f"plugin:{record.name}", description)
     for adapter in c.channel_adapters:
         wiring.channels.add_platform(adapter)
     if c.tools:

@@ -67,7 +67,8 @@ def register_event_types(
     """Declare the event types the plugin emits, as ``(type, description)`` pairs.
 
     Called in phase 3 when the plugin loads. The types appear on ``GET /events/types`` with the
-    plugin as owner; a type declared by another plugin fails this one. May return an awaitable.
+    plugin as owner; a type another plugin or a core feature declared fails this one. May return
+    an awaitable.
     """
 
 

@@ -18,7 +18,7 @@ from aman.clock import Clock
 from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.bus import EventBus
 from aman.events.model import Event
-from aman.events.types import EventTypeRegistry
+from aman.events.types import SKILL_RELOADED, EventTypeRegistry
 from aman.files import write_atomically
 from aman.skills import loader
 from aman.skills.model import Skill
@@ -27,7 +27,6 @@ from aman.store.skills import IndexEntry, SqliteSkillRepository
 
 log = logging.getLogger(__name__)
 
-SKILL_RELOADED = "skill_reloaded"
 SKILLS_SOURCE = "system:skills"
 
 

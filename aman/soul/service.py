@@ -21,6 +21,7 @@ from watchfiles import Change
 from aman.clock import Clock
 from aman.errors import AmanError, InternalError, InvalidStateError, StartupError, UnavailableError
 from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 from aman.files import write_atomically
 from aman.soul.format import (
     BoundaryMatch,
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOUL_CHANGED = "soul_changed"
+#: Every type the soul emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (SOUL_CHANGED, "The active persona changed (file edit, switch or reload)."),
+)
 SOUL_SOURCE = "system:soul"
 #: Editors write a file in several steps; group them so one save is one reload.
 _DEBOUNCE_MS = 300

@@ -25,6 +25,7 @@ from aman.audit import AuditLog
 from aman.clock import Clock
 from aman.errors import ConflictError, NotFoundError
 from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 from aman.ids import uuid7
 from aman.tools.model import Sensitivity
 
@@ -37,7 +38,11 @@ Remember = Literal["session"]
 
 TOOL_AUTH_REQUIRED = "tool_auth_required"
 TOOL_AUTH_RESOLVED = "tool_auth_resolved"
-FACT_TYPES = (TOOL_AUTH_REQUIRED, TOOL_AUTH_RESOLVED)
+#: Every type approvals emit, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (TOOL_AUTH_REQUIRED, "A tool call waits for a human's approval; payload has the code."),
+    (TOOL_AUTH_RESOLVED, "An approval request was answered, timed out or cancelled."),
+)
 SOURCE = "tools"
 #: The summary an operator reads in the approval prompt is capped, so a prompt stays readable.
 SUMMARY_LIMIT = 400

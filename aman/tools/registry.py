@@ -20,6 +20,7 @@ from aman.clock import Clock
 from aman.config.agents import AgentToolSettings
 from aman.errors import ConflictError, ForbiddenError, NotFoundError
 from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 from aman.parsing import parse_model
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolResult
 
@@ -33,7 +34,15 @@ TOOL_DISPATCHED = "tool:dispatched"
 TOOL_COMPLETED = "tool:completed"
 TOOL_FAILED = "tool:failed"
 TOOL_SECURITY_DENIED = "tool:security_denied"
-FACT_TYPES = (TOOL_DISPATCHED, TOOL_COMPLETED, TOOL_FAILED, TOOL_SECURITY_DENIED)
+TOOL_PROGRESS = "tool:progress"
+#: Every type tool calls emit, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (TOOL_DISPATCHED, "A tool call started."),
+    (TOOL_COMPLETED, "A tool call finished; payload has its duration and status."),
+    (TOOL_FAILED, "A tool call failed; payload has the error."),
+    (TOOL_SECURITY_DENIED, "A tool call was refused by a hardline rule or the tool policy."),
+    (TOOL_PROGRESS, "Output of a detached exec process, coalesced."),
+)
 #: A tool's output carried in an event is capped at 1 000 characters, so events stay small.
 EVENT_OUTPUT_CHARS = 1000
 

@@ -19,6 +19,7 @@ def feature_tables() -> list[tuple[str, EventTable]]:
     from aman.chat import sessions
     from aman.cron import model as cron
     from aman.explore import events as explore
+    from aman.heartbeat import model as heartbeat
     from aman.idle import events as idle
     from aman.llm import registry as llm
     from aman.skills import runner as skills
@@ -42,6 +43,7 @@ def feature_tables() -> list[tuple[str, EventTable]]:
         ("capabilities", capabilities.EVENT_TYPES),
         ("explore", explore.EVENT_TYPES),
         ("idle", idle.EVENT_TYPES),
+        ("heartbeat", heartbeat.EVENT_TYPES),
     ]
 
 

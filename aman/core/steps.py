@@ -275,10 +275,6 @@ async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
 
 async def start_heartbeat(runtime: Runtime, stack: LifecycleStack) -> None:
     """After dispatch opened: tickers for agents whose heartbeat is on, and cron wake-ups."""
-    from aman.heartbeat.model import EVENT_TYPES
-
-    for event_type, _ in EVENT_TYPES:
-        runtime.event_types.register(event_type, "heartbeat")
     stack.push("heartbeat", runtime.heartbeat.stop)
     runtime.heartbeat.start()
 

@@ -18,16 +18,17 @@ user can chat with nothing configured; a configured section replaces it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aman.clock import Clock
 from aman.config.agents import AgentSettings
-from aman.config.loader import load_settings
 from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidInputError, InvalidStateError, NotFoundError
+from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,14 @@ AGENT_REMOVED = "agent:removed"
 AGENT_STATUS_CHANGED = "agent:status_changed"
 AGENT_BUSY = "agent:busy"
 AGENT_IDLE = "agent:idle"
-EVENT_TYPES = (AGENT_REGISTERED, AGENT_REMOVED, AGENT_STATUS_CHANGED, AGENT_BUSY, AGENT_IDLE)
+#: Every type this module emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (AGENT_REGISTERED, "An agent was set up (boot) or reloaded from the config file."),
+    (AGENT_REMOVED, "An agent left the configuration on reload."),
+    (AGENT_STATUS_CHANGED, "An agent's status changed (Idle, Busy, Disabled, Error, ...)."),
+    (AGENT_BUSY, "An agent started answering a session."),
+    (AGENT_IDLE, "An agent finished answering and is free again."),
+)
 
 
 class AgentNotFoundError(NotFoundError):
@@ -68,22 +76,6 @@ class InvalidAgentStatusError(InvalidInputError):
 
     code = "invalid_agent_status"
     hint = f"Send one of: {', '.join(STATUSES)}."
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus agents need."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
-
-
-class TypeRegistrar(Protocol):
-    """The part of the event type registry agents need."""
-
-    def register(self, event_type: str, owner: str) -> None:
-        """Declare ``event_type`` on behalf of ``owner``."""
-        ...
 
 
 def configured_agents(settings: Settings) -> dict[str, AgentSettings]:
@@ -202,12 +194,10 @@ class Agent:
 class AgentService:
     """The agents in force, their statuses, and per-agent reload."""
 
-    def __init__(self, settings: Callable[[], Settings], bus: FactEmitter, clock: Clock, *,
-                 types: TypeRegistrar | None = None) -> None:
+    def __init__(self, settings: Callable[[], Settings], bus: FactEmitter, clock: Clock) -> None:
         self._settings = settings
         self._bus = bus
         self._clock = clock
-        self._types = types
         now = clock.now_ms()
         current = settings()
         # Built without I/O so the composition root stays side-effect free; start() checks souls.
@@ -219,9 +209,6 @@ class AgentService:
 
     async def start(self) -> None:
         """Rebuild from settings, settle each agent's status and announce ``agent:registered``."""
-        if self._types is not None:
-            for event_type in EVENT_TYPES:
-                self._types.register(event_type, "agents")
         current = self._settings()
         now = self._clock.now_ms()
         self._agents = {}
@@ -424,26 +411,3 @@ class AgentService:
             payload["descriptor"] = agent.descriptor.to_json()
         payload.update(extra)
         self._bus.emit(event_type, payload, source=AGENTS_SOURCE)
-
-
-def reread_settings(config_path: Path | None, current: Settings, *,
-                    agent_id: str | None = None) -> Settings:
-    """The config file as it says now, for reloading an agent or unsetting a live change
-    (blocking file I/O).
-
-    Same layering as at startup (``config_path`` None re-resolves AMAN_CONFIG or the shipped
-    default); the listener and runtime dir are pinned to the running values, as the channel
-    reload does, so a token given as a flag does not fail the re-read's cross-checks.
-    """
-    pinned: Mapping[str, Any] = {
-        "http.bind": current.http.bind,
-        "http.token": current.http.token.get_secret_value(),
-        "runtime.dir": str(current.runtime.dir),
-    }
-    try:
-        return load_settings(config_path, overrides=pinned)
-    except ConfigError as exc:
-        raise ConfigError(
-            str(exc), hint="Fix the named key in the config file and try again; "
-                           f"{f'agent {agent_id}' if agent_id else 'the daemon'} keeps running "
-                           "with the configuration it had.") from None

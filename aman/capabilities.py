@@ -23,18 +23,19 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aman.core.phases import Phase
-from aman.events.types import PLUGIN_STATE_CHANGED
+from aman.events.types import PLUGIN_STATE_CHANGED, EventTable
 from aman.llm.health import default_agent_provider
 from aman.llm.provider import LLMNotConfiguredError
 from aman.llm.registry import BACKEND_DOWN, BACKEND_RECOVERED
-from aman.plugins.host import resolve
+from aman.plugins.records import PluginLoadError
 
 if TYPE_CHECKING:
     from aman.channels.registry import ChannelRegistry
     from aman.config.settings import Settings
     from aman.core.lifecycle import TaskTracker
-    from aman.events.bus import EventBus, Unsubscribe
+    from aman.events.bus import EventBus
     from aman.events.model import Event
+    from aman.events.subscribers import Unsubscribe
     from aman.llm.registry import ProviderRegistry
     from aman.plugins.host import PluginHost
 
@@ -46,8 +47,12 @@ SOURCE = "system:capabilities"
 CAPABILITY_AVAILABLE = "capability_available"
 CAPABILITY_REMOVED = "capability_removed"
 REGISTRY_UPDATED = "capability_registry_updated"
-#: Every fact this module emits (declared on /events/types by the boot step).
-FACT_TYPES = (CAPABILITY_AVAILABLE, CAPABILITY_REMOVED, REGISTRY_UPDATED)
+#: Every type this module emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (CAPABILITY_AVAILABLE, "A provider of a capability appeared or changed status."),
+    (CAPABILITY_REMOVED, "A provider of a capability went away."),
+    (REGISTRY_UPDATED, "The capability map changed; payload lists added, removed and changed."),
+)
 #: The plugin named by core features, and by the built-in IM channels (their default plugin).
 CORE_PLUGIN = "core"
 CHANNELS_PLUGIN = "core-channels"
@@ -92,8 +97,7 @@ class CapabilityService:
 
     def __init__(self, *, version: str, settings: Callable[[], Settings],
                  phase: Callable[[], Phase], llm: ProviderRegistry, channels: ChannelRegistry,
-                 plugins: PluginHost, bus: EventBus, tasks: TaskTracker,
-                 hook_argument: object) -> None:
+                 plugins: PluginHost, bus: EventBus, tasks: TaskTracker) -> None:
         self._version = version
         self._settings = settings
         self._phase = phase
@@ -102,8 +106,6 @@ class CapabilityService:
         self._plugins = plugins
         self._bus = bus
         self._tasks = tasks
-        #: What plugins receive as ``runtime`` (the service itself never looks inside it).
-        self._hook_argument = hook_argument
         self._snapshot: Snapshot = {}
         self._listening = False
         self._unobserve: Unsubscribe | None = None
@@ -245,22 +247,14 @@ class CapabilityService:
     async def _plugin_entries(self) -> list[Capability]:
         """Each enabled plugin's answer to ``register_capabilities``, asked alone."""
         host = self._plugins
-        manager = host.manager
         versions = {view["name"]: str(view["version"]) for view in host.views()}
         entries: list[Capability] = []
         enabled = host.names
         self.failures = {n: why for n, why in self.failures.items() if n in enabled}
         for name in enabled:
-            if manager.get_plugin(name) is None:
-                continue
-            others = [plugin for other, plugin in manager.list_name_plugin() if other != name]
-            # One plugin per call, as the plugin host does: one plugin's error is its own.
-            caller = manager.subset_hook_caller(HOOK, remove_plugins=others)
             try:
-                found: list[Capability] = []
-                for value in caller(runtime=self._hook_argument):
-                    value = await asyncio.wait_for(resolve(value), _HOOK_TIMEOUT_SEC)
-                    found.extend(plugin_entries(value, name, versions.get(name, "")))
+                answer = await host.call_plugin_hook(name, HOOK, timeout=_HOOK_TIMEOUT_SEC)
+                found = plugin_entries(answer, name, versions.get(name, ""))
             except Exception as exc:  # noqa: BLE001 - isolation: any error is this plugin's alone
                 self._plugin_failed(name, exc)
                 entries.extend(replace(e, status=ERROR) for e in self._last_good.get(name, []))
@@ -271,7 +265,8 @@ class CapabilityService:
         return entries
 
     def _plugin_failed(self, name: str, exc: Exception) -> None:
-        reason = f"hook {HOOK} raised {type(exc).__name__}: {exc}"
+        reason = (exc.message if isinstance(exc, PluginLoadError)
+                  else f"hook {HOOK} raised {type(exc).__name__}: {exc}")
         if self.failures.get(name) != reason:  # once per distinct error, not per recompute
             log.error("plugin %s: %s", name, reason)
         self.failures[name] = reason

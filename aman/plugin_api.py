@@ -3,6 +3,14 @@
 New plugins import from ``aman.plugins``; both names give the same objects.
 """
 
-from aman.plugins.api import PluginRequest, PluginResponse, PluginRoute, UiPage, hookimpl
+from aman.plugins.api import (
+    PluginContext,
+    PluginRequest,
+    PluginResponse,
+    PluginRoute,
+    UiPage,
+    hookimpl,
+)
 
-__all__ = ["PluginRequest", "PluginResponse", "PluginRoute", "UiPage", "hookimpl"]
+__all__ = ["PluginContext", "PluginRequest", "PluginResponse", "PluginRoute", "UiPage",
+           "hookimpl"]

@@ -11,7 +11,7 @@ from aman.plugins.api import PluginRoute, hookimpl
 
 
 @hookimpl
-def register_routes(runtime):
+def register_routes(context):
     return [PluginRoute("GET", "/hi", lambda request: {"hi": request.plugin})]
 '''
 RAISING_MODULE = b'''
@@ -19,7 +19,7 @@ from aman.plugins.api import hookimpl
 
 
 @hookimpl
-def register_routes(runtime):
+def register_routes(context):
     raise RuntimeError("installed plugin exploded")
 '''
 

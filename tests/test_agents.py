@@ -48,14 +48,6 @@ class FakeClock:
         return self.now / 1000
 
 
-class FakeTypes:
-    def __init__(self) -> None:
-        self.registered: dict[str, str] = {}
-
-    def register(self, event_type: str, owner: str) -> None:
-        self.registered[event_type] = owner
-
-
 @dataclass
 class Harness:
     service: AgentService
@@ -83,11 +75,10 @@ def settings_with(runtime_dir: Path, souls_dir: Path, agents: dict[str, Any] | N
 
 @pytest.fixture
 def build(runtime_dir: Path, souls_dir: Path) -> Any:
-    async def make(agents: dict[str, Any] | None = None, *, start: bool = True,
-                   types: FakeTypes | None = None) -> Harness:
+    async def make(agents: dict[str, Any] | None = None, *, start: bool = True) -> Harness:
         holder = [settings_with(runtime_dir, souls_dir, agents)]
         bus, clock = FakeBus(), FakeClock()
-        service = AgentService(lambda: holder[0], bus, clock, types=types)
+        service = AgentService(lambda: holder[0], bus, clock)
         if start:
             await service.start()
         return Harness(service, bus, clock, holder)
@@ -137,8 +128,7 @@ async def test_no_provider_configured_leaves_provider_and_model_null(
 
 
 async def test_agents_are_preparing_until_start_then_registered(build: Any) -> None:
-    types = FakeTypes()
-    h = await build({"a": {}, "off": {"enabled": False}}, start=False, types=types)
+    h = await build({"a": {}, "off": {"enabled": False}}, start=False)
     assert [i["status"] for i in h.service.listing()] == ["Preparing", "Preparing"]
     assert h.bus.emitted == []
     await h.service.start()
@@ -148,8 +138,6 @@ async def test_agents_are_preparing_until_start_then_registered(build: Any) -> N
     assert [p["agent_id"] for p in registered] == ["a", "off"]
     assert {s for _, _, s in h.bus.emitted} == {"system:agents"}
     assert registered[0]["descriptor"]["agent_id"] == "a"
-    assert set(types.registered) >= {"agent:registered", "agent:busy", "agent:idle",
-                                     "agent:status_changed"}
     await h.service.stop()
     assert h.service.get("a").status == "Preparing"
 

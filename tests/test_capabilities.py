@@ -36,7 +36,7 @@ STATUS = Path(__file__).with_name("status.txt")
 
 
 @hookimpl
-async def register_capabilities(runtime):
+async def register_capabilities(context):
     status = STATUS.read_text().strip()
     if status == "raise":
         raise RuntimeError("the gauge broke")
@@ -48,7 +48,7 @@ from aman.plugins.api import hookimpl
 
 
 @hookimpl
-def register_capabilities(runtime):
+def register_capabilities(context):
     raise RuntimeError("never works")
 '''
 

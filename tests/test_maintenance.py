@@ -41,7 +41,7 @@ async def test_prune_keeps_recent_events_and_drops_old_ones(make_settings: Setti
         new = await runtime.bus.publish(Event.create(source="s", event_type="new",
                                                      now_ms=clock.now))
         await settle(runtime)
-        await prune_events_once(runtime)
+        await prune_events_once(runtime.event_log, runtime.settings, runtime.clock)
         assert await runtime.event_log.get(old.event.id) is None
         kept = await runtime.event_log.get(new.event.id)
         assert kept is not None and kept["steps"]
@@ -57,7 +57,7 @@ async def test_prune_caps_the_number_of_events(make_settings: SettingsFactory) -
                                           internal=True)).event.id
                for n in range(1010)]
         await settle(runtime)
-        await prune_events_once(runtime)
+        await prune_events_once(runtime.event_log, runtime.settings, runtime.clock)
         remaining = await runtime.event_log.recent(1000)
         assert len(remaining) == 1000 and remaining[0]["id"] == ids[-1]
         assert await runtime.event_log.get(ids[0]) is None

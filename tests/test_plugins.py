@@ -283,7 +283,7 @@ async def test_failing_default_plugin_fails_boot(make_settings: SettingsFactory)
 
     class Broken:
         @hookimpl
-        def register_event_sources(self, runtime: Any) -> list[Any]:
+        def register_event_sources(self, context: Any) -> list[Any]:
             raise RuntimeError("core broke")
 
     app = create_app(make_settings())
@@ -305,7 +305,7 @@ async def test_entry_point_plugins_are_discovered(make_settings: SettingsFactory
         "[aman.plugins]\nep_plugin = aman_test_ep_plugin\n")
     (site / "aman_test_ep_plugin.py").write_text(
         "from aman.plugins.api import PluginRoute, hookimpl\n\n\n@hookimpl\n"
-        "def register_routes(runtime):\n"
+        "def register_routes(context):\n"
         "    return [PluginRoute('GET', '/who', lambda request: {'who': 'entry point'})]\n")
     monkeypatch.syspath_prepend(str(site))
     async with served(make_settings(plugins__dirs=[str(tmp_path / "none")])) as app:

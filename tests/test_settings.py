@@ -120,3 +120,18 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(env={})
     with pytest.raises(ValidationError):
         settings.http.bind = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", ["api_key", "secret", "bot_token"])
+def test_no_secret_value_is_echoed_in_errors(tmp_path: Path, key: str) -> None:
+    if key == "api_key":
+        text = "llm:\n  providers:\n    x:\n      kind: openai\n      api_key: [leaked-value-1]\n"
+        dotted = "llm.providers.x.api_key"
+    else:
+        text = (f"channels:\n  generic:\n    one:\n      {key}: [leaked-value-1]\n")
+        dotted = f"channels.generic.one.{key}"
+    config = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert f"{dotted} = ***" in message and "leaked-value-1" not in message

@@ -40,7 +40,8 @@ from aman.tools.approvals import TOOL_AUTH_REQUIRED
 
 if TYPE_CHECKING:
     from aman.chat.sessions import ChatService
-    from aman.events.bus import EventBus, Unsubscribe
+    from aman.events.bus import EventBus
+    from aman.events.subscribers import Unsubscribe
     from aman.tools.approvals import ApprovalService
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from aman.audit.log import AuditLog
 from aman.channels.base import Challenge, Dropped, Ignored, InboundMessage, Verdict
 from aman.channels.registry import ChannelRegistry
 from aman.clock import Clock
-from aman.events.bus import PublishResult
 from aman.events.model import Delivery, Event
+from aman.events.subscribers import PublishResult
 from aman.events.types import MESSAGE_RECEIVED
 
 Publish = Callable[[Event], Awaitable[PublishResult]]

@@ -22,19 +22,25 @@ from aman.channels.senders import TEXT_LIMIT, DeliveryFailedError, send_part, sp
 from aman.clock import Clock
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, Event, Priority
+from aman.events.types import EventTable
 
 if TYPE_CHECKING:
     import httpx
 
-    from aman.events.bus import EventBus, Unsubscribe
-    from aman.events.types import EventTypeRegistry
+    from aman.events.bus import EventBus
+    from aman.events.subscribers import Unsubscribe
 
 log = logging.getLogger(__name__)
 
 OUTBOUND = "im:outbound"
 DELIVERED = "im:delivered"
 DELIVERY_FAILED = "im:delivery_failed"
-EVENT_TYPES = (OUTBOUND, DELIVERED, DELIVERY_FAILED)
+#: Every type the outbound side emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (OUTBOUND, "A reply is queued for an IM channel (delivered at least once)."),
+    (DELIVERED, "A reply reached the IM platform."),
+    (DELIVERY_FAILED, "Sending a reply to the IM platform failed; it is retried."),
+)
 HANDLER = "im-outbound"
 #: A handler attempt covers every part of a long reply, each with its own request timeout.
 _HANDLER_TIMEOUT_SEC = 300.0
@@ -58,11 +64,6 @@ class ChannelOutbox:
         self._unsubscribe: Unsubscribe | None = None
         #: (platform, instance) → whether the last send attempt was taken.
         self.last_ok: dict[tuple[str, str], bool] = {}
-
-    def register_types(self, types: EventTypeRegistry) -> None:
-        """Declare the outbound event types."""
-        for event_type in EVENT_TYPES:
-            types.register(event_type, "core:channels")
 
     def start(self) -> None:
         """Subscribe the sender (before dispatch opens, so recovered deliveries go out)."""

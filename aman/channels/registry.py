@@ -20,10 +20,10 @@ from aman.channels.slack import SlackAdapter
 from aman.channels.telegram import TelegramAdapter
 
 #: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
-from aman.config.loader import load_settings
+from aman.config.loader import reread_settings
 from aman.config.reach import ChannelSettings
 from aman.config.settings import Settings
-from aman.errors import ConfigError, NotFoundError
+from aman.errors import NotFoundError
 
 #: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
 #: test proves its keys are ``settings.CHANNEL_PLATFORMS``.
@@ -127,26 +127,11 @@ def reread_channel(
 ) -> ChannelSettings:
     """``channels.<platform>.<instance>`` as the config file says now (blocking file I/O).
 
-    The file is read with the same layering as at startup (``config_path`` None re-resolves
-    AMAN_CONFIG or the shipped default). The listener and the runtime dir cannot change without
-    a restart, so they are pinned to the running values: a token or bind given as a CLI flag
-    must not make the re-read fail its cross-checks. Raises ``ConfigError`` naming the key when
-    the file no longer validates, and ``NotFoundError`` when the instance is not in it.
+    Read by ``reread_settings`` (``ConfigError`` naming the key when the file no longer
+    validates); ``NotFoundError`` when the instance is not in it.
     """
     check_platform(platform)
-    pinned = {
-        "http.bind": current.http.bind,
-        "http.token": current.http.token.get_secret_value(),
-        "runtime.dir": str(current.runtime.dir),
-    }
-    try:
-        fresh = load_settings(config_path, overrides=pinned)
-    except ConfigError as exc:
-        raise ConfigError(
-            str(exc),
-            hint=f"Fix the named key in the config file and reload again; {platform}/{instance} "
-            "keeps running with the configuration it had.",
-        ) from None
+    fresh = reread_settings(config_path, current, keeps=f"{platform}/{instance}")
     return channel_settings(fresh, platform, instance)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aman.errors import AmanError
+from aman.events.types import EventTable
 from aman.ids import uuid7
 from aman.llm.provider import ToolCall, ToolSpec
 from aman.tools.model import Sensitivity, ToolContext, ToolResult, tool_roots
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
 LLM_TOOL_CALL = "llm_tool_call"
 LLM_TOOL_RESULT = "llm_tool_result"
 MAX_TURNS_REACHED = "agent:max_turns_reached"
-REACT_EVENT_TYPES = (LLM_TOOL_CALL, LLM_TOOL_RESULT, MAX_TURNS_REACHED)
+#: Types the tool loop emits (part of chat's table, ``aman.chat.sessions.EVENT_TYPES``).
+REACT_EVENT_TYPES: EventTable = (
+    (LLM_TOOL_CALL, "The model asked to call a tool; payload has the arguments."),
+    (LLM_TOOL_RESULT, "A tool call the model asked for finished; payload has its status."),
+    (MAX_TURNS_REACHED, "A reply stopped calling tools at agents.<id>.max_react_turns."),
+)
 SOURCE = "tools"
 _DECISION_STATUS = {"denied": "denied", "timeout": "timeout", "cancelled": "failed"}
 

@@ -35,6 +35,7 @@ from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
 from aman.errors import SoulBoundaryError
 from aman.events.model import Event
+from aman.events.types import MESSAGE_RECEIVED, EventTable
 from aman.ids import uuid7
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from aman.chat.react import ToolLoop
     from aman.config.settings import Settings
     from aman.events.bus import EventBus
-    from aman.events.types import EventTypeRegistry
     from aman.llm.registry import ProviderRegistry
     from aman.memory.turns import MemoryTurns
     from aman.skills.registry import SkillService
@@ -57,10 +57,15 @@ SOURCE = "chat:session"
 SESSION_STARTED = "session:started"
 SESSION_CLOSED = "session:closed"
 SESSION_DELETED = "session:deleted"
-MESSAGE_RECEIVED = "message_received"
 MESSAGE_EDITED = "message_edited"
-EVENT_TYPES = (SESSION_STARTED, SESSION_CLOSED, SESSION_DELETED, MESSAGE_EDITED,
-               *TURN_EVENT_TYPES)
+#: Every type chat emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (SESSION_STARTED, "A chat session was opened with an agent."),
+    (SESSION_CLOSED, "A chat session was closed; payload has the reason."),
+    (SESSION_DELETED, "A chat session and its messages were deleted."),
+    (MESSAGE_EDITED, "A user message was edited; the replies after it are regenerated."),
+    *TURN_EVENT_TYPES,
+)
 #: Seconds a sender told ``session_busy`` should wait: about one short reply.
 BUSY_RETRY_AFTER_SEC = 2.0
 #: States a crash can leave a session in while its reply was running.
@@ -72,7 +77,7 @@ class ChatService:
 
     def __init__(self, *, repo: ChatRepository, workflows: WorkflowService, bus: EventBus,
                  agents: AgentService, llm: ProviderRegistry, soul: SoulService,
-                 skills: SkillService, types: EventTypeRegistry, tasks: TaskTracker,
+                 skills: SkillService, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], Settings], tools: ToolLoop | None = None,
                  approvals: ApprovalService | None = None,
                  usage: UsageService | None = None) -> None:
@@ -83,7 +88,6 @@ class ChatService:
         self._agents = agents
         self._soul = soul
         self._skills = skills
-        self._types = types
         self._clock = clock
         self._settings = settings
         self._runner = TurnRunner(repo=repo, llm=llm, soul=soul, bus=bus, agents=agents,
@@ -97,8 +101,6 @@ class ChatService:
     async def start(self) -> dict[str, int]:
         """Recover from a crash: replies left streaming become interrupted and their sessions
         (and any left processing) move to error, so retry regenerates them."""
-        for event_type in EVENT_TYPES:
-            self._types.register(event_type, "chat")
         self._workers.reopen()
         streaming = await self._repo.streaming()
         await self._repo.interrupt(

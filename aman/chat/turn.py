@@ -32,6 +32,7 @@ from aman.clock import Clock
 from aman.config.agents import ChatSettings
 from aman.errors import AmanError
 from aman.events.model import Delivery, Event
+from aman.events.types import EventTable
 from aman.llm.provider import (
     ChatMessage,
     CompletionRequest,
@@ -63,8 +64,17 @@ REPLY_READY = "agent:reply_ready"
 REPLY_INTERRUPTED = "agent:reply_interrupted"
 HISTORY_TRIMMED = "agent:history_trimmed"
 LLM_ERROR = "llm_error"
-TURN_EVENT_TYPES = (REPLY_STREAM_START, REPLY_CHUNK, REPLY_STREAM_DONE, REPLY_READY,
-                    REPLY_INTERRUPTED, HISTORY_TRIMMED, LLM_ERROR, *REACT_EVENT_TYPES)
+#: Types a reply's turn emits (part of chat's table, ``aman.chat.sessions.EVENT_TYPES``).
+TURN_EVENT_TYPES: EventTable = (
+    (REPLY_STREAM_START, "An agent began streaming a reply."),
+    (REPLY_CHUNK, "A piece of a streaming reply (SSE only: never stored or delivered)."),
+    (REPLY_STREAM_DONE, "A reply's stream ended; payload has the finish reason and usage."),
+    (REPLY_READY, "A reply was stored and can be read."),
+    (REPLY_INTERRUPTED, "A reply stopped early (stop request, shutdown); the partial is kept."),
+    (HISTORY_TRIMMED, "Old messages were left out of a prompt to fit the context window."),
+    (LLM_ERROR, "Generating a reply failed; payload has the error code and a hint."),
+    *REACT_EVENT_TYPES,
+)
 
 #: The partial text of a streaming reply reaches the disk at most this often: a crash loses at
 #: most this much of a reply, and a fast stream costs one queued write a second.

@@ -20,14 +20,17 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from aman.audit.log import AuditLog
 from aman.config.override import LIVE_KEYS, live_pattern, read_override, write_override
+from aman.config.secrets import REDACTED, is_secret
 from aman.config.settings import Settings
 from aman.errors import AmanError, ConfigError, ConflictError, InternalError
+from aman.events.ports import FactEmitter
+from aman.events.types import CONFIG_CHANGED
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +38,9 @@ log = logging.getLogger(__name__)
 #: it serves, and called again with the previous settings to roll back (so it must be idempotent).
 Applier = Callable[[Settings, Sequence[str]], None]
 
-CONFIG_CHANGED = "config_changed"
 CONFIG_SOURCE = "system:config"
-REDACTED = "***"
-#: Key names whose values are never shown (besides every ``SecretStr`` field).
-_SECRET_SUFFIXES = ("token", "secret", "password", "api_key")
 _ENV_PREFIX, _ENV_NESTING = "AMAN_", "__"
 _MISSING: Any = object()
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus this service needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -152,7 +143,7 @@ class ConfigService:
             new = _validated(current, changes)
             applied = ConfigApplied(
                 tuple(ConfigChange(key, _plain(_lookup(current, key)), _plain(_lookup(new, key)),
-                                   _is_secret(key, _lookup(current, key))) for key in changes),
+                                   is_secret(key, _lookup(current, key))) for key in changes),
                 self.override_path,
             )
             # Read before applying anything: a broken file is refused while nothing has changed.
@@ -246,7 +237,7 @@ class ConfigService:
             self._swap(new)
             applied = ConfigApplied(
                 tuple(ConfigChange(key, _plain(_lookup(current, key)), values[key],
-                                   _is_secret(key, _lookup(current, key))) for key in keys),
+                                   is_secret(key, _lookup(current, key))) for key in keys),
                 self.override_path)
         log.info("live configuration unset by %s: %s", operator, applied.redacted())
         await self._record(applied, operator, request_id, action="config.unset")
@@ -309,7 +300,7 @@ def _validated(current: Settings, changes: Mapping[str, Any]) -> Settings:
         fields = []
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"])
-            secret = _is_secret(key, _lookup(current, key)) or _is_secret(key, changes.get(key))
+            secret = is_secret(key, _lookup(current, key)) or is_secret(key, changes.get(key))
             fields.append({"key": key,
                            "value": REDACTED if secret else _plain(error.get("input")),
                            "rule": str(error["msg"]).removeprefix("Value error, ")})
@@ -349,10 +340,6 @@ def _concrete_live_keys(settings: Settings) -> list[str]:
     return sorted(keys)
 
 
-def _is_secret(key: str, value: Any) -> bool:
-    return isinstance(value, SecretStr) or key.rsplit(".", 1)[-1].endswith(_SECRET_SUFFIXES)
-
-
 def _plain(value: Any) -> Any:
     """A settings value as plain JSON/YAML data (the secret's text included)."""
     if isinstance(value, SecretStr):
@@ -367,4 +354,4 @@ def _plain(value: Any) -> Any:
 
 
 def _shown(key: str, value: Any) -> Any:
-    return REDACTED if _is_secret(key, value) else _plain(value)
+    return REDACTED if is_secret(key, value) else _plain(value)

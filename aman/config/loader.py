@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from aman.config.override import nest, override_note, read_override_layer
+from aman.config.secrets import REDACTED, is_secret
 from aman.config.settings import (
     DEFAULT_CONFIG_PATH,
     RuntimeSettings,
@@ -186,6 +187,30 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> None:
             base[key] = value
 
 
+def reread_settings(config_path: Path | None, current: Settings, *,
+                    keeps: str = "the daemon") -> Settings:
+    """The config file as it says now, to reload an agent or a channel or unset a live change
+    (blocking file I/O).
+
+    Same layering as at startup (``config_path`` None re-resolves AMAN_CONFIG or the shipped
+    default). The listener and the runtime dir cannot change without a restart, so they are
+    pinned to the running values: a token or bind given as a CLI flag must not make the re-read
+    fail its cross-checks. A file that no longer validates raises ``ConfigError`` naming the key,
+    with a hint that ``keeps`` (what was being reloaded) runs on as it was.
+    """
+    pinned: Mapping[str, Any] = {
+        "http.bind": current.http.bind,
+        "http.token": current.http.token.get_secret_value(),
+        "runtime.dir": str(current.runtime.dir),
+    }
+    try:
+        return load_settings(config_path, overrides=pinned)
+    except ConfigError as exc:
+        raise ConfigError(
+            str(exc), hint=f"Fix the named key in the config file and try again; {keeps} keeps "
+                           "running with the configuration it had.") from None
+
+
 def _describe_validation_error(exc: ValidationError, *, source: Path | None) -> str:
     where = f" (file {source}, environment and flags)" if source else ""
     problems = []
@@ -196,7 +221,7 @@ def _describe_validation_error(exc: ValidationError, *, source: Path | None) -> 
             problems.append(f"unknown key {key!s}; allowed here: {', '.join(allowed)}")
             continue
         bad = error.get("input")
-        shown = "***" if key.endswith("token") else repr(bad)
+        shown = REDACTED if is_secret(key, bad) else repr(bad)
         message = str(error["msg"]).removeprefix("Value error, ")
         problems.append(f"{key} = {shown}: {message}")
     return f"invalid configuration{where}: " + "; ".join(problems)

@@ -11,8 +11,6 @@ This module imports nothing from ``aman.config.settings`` (which imports it), on
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from aman.errors import ConfigError
+from aman.files import write_atomically
 
 #: The file's name inside ``runtime.dir``.
 OVERRIDE_FILE_NAME = "config.override.yaml"
@@ -175,21 +174,4 @@ def write_override(path: Path, flat: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     body = _HEADER + yaml.safe_dump(nest(dict(sorted(flat.items()))), sort_keys=True,
                                     default_flow_style=False, allow_unicode=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_atomically(path, body, mode=0o600)

@@ -16,6 +16,7 @@ from pathlib import Path
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
+from aman.config.secrets import secret_values
 from aman.config.settings import Settings
 from aman.core.app import create_app
 from aman.core.lock import InstanceLock
@@ -53,7 +54,7 @@ def run_daemon(settings: Settings, *, config_path: Path | None = None) -> int:
         setup_logging(
             settings.runtime.log_level,
             settings.runtime.dir / "logs",
-            secrets=[settings.http.token.get_secret_value()],
+            secrets=secret_values(settings),
         )
         return asyncio.run(_serve(settings, lock, config_path))
     except KeyboardInterrupt:

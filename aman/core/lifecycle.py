@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,13 @@ class LifecycleStack:
                 errors.append((entry.name, exc))
         if errors:
             raise StopErrors(errors)
+
+
+class Spawner(Protocol):
+    """Starts background work that someone tracks and cancels on stop (a ``TaskTracker``)."""
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Start ``coro`` as a tracked task called ``name``."""
 
 
 class TaskTracker:

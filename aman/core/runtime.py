@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman import __version__
-from aman.agents import AgentService, configured_agents, reread_settings
+from aman.agents import AgentService, configured_agents
 from aman.audit.log import AuditLog
 from aman.auth.limiter import FailureLimiter
 from aman.auth.service import KeyService
@@ -28,16 +28,17 @@ from aman.chat.sessions import ChatService
 from aman.clock import Clock, SystemClock
 from aman.config.appliers import live_appliers
 from aman.config.changes import ConfigService
+from aman.config.loader import reread_settings
 from aman.config.override import OVERRIDE_FILE_NAME
 from aman.config.settings import Settings
 from aman.core.boot import run_boot
+from aman.core.event_types import declared_event_types
 from aman.core.lifecycle import LifecycleStack, StopErrors, TaskTracker
 from aman.core.lock import InstanceLock
 from aman.core.phases import Phase, PhaseState, RuntimeState
 from aman.cron.service import CronService
 from aman.errors import InvalidStateError, StartupError
 from aman.events import telemetry
-from aman.events import types as event_types
 from aman.events.backpressure import BackpressureReporter, RateLimiter
 from aman.events.bus import EventBus
 from aman.events.dlq import DeadLetterService
@@ -128,12 +129,12 @@ class Runtime:
         self.plugins = PluginHost(
             dirs=settings.plugins_dirs, install_dir=settings.runtime.dir / "plugins",
             state=SqlitePluginStateRepository(self.db), clock=self.clock,
-            defaults=default_plugins(),
+            defaults=default_plugins(lambda: self.settings.sources),
             limits=Limits(settings.plugins.max_archive_bytes, settings.plugins.max_archive_files))
         self.tasks = TaskTracker()
         self.writer = BatchWriter(self.db)
         self.event_log = SqliteEventLog(self.db, self.writer)
-        self.event_types = event_types.EventTypeRegistry()
+        self.event_types = declared_event_types()
         bus_settings = settings.event_bus
         self.rate_limiter = RateLimiter(bus_settings.rate_limit_per_sec,
                                         bus_settings.rate_limit_burst)
@@ -179,7 +180,7 @@ class Runtime:
         # a workflow's skill action runs an event skill, a skill's workflow action starts one.
         self.workflows = WorkflowService(
             SqliteWorkflowRepository(self.db, self.writer), self.bus, self.event_log,
-            self.event_types, self.clock, settings.workflows_dirs)
+            self.clock, settings.workflows_dirs)
         self.workflows.run_skill = self.skills.invoke
         self.skills.runner.start_workflow = self.workflows.start_for
         # Cron jobs: stored in SQLite, caught up and timed in phase 4; APScheduler loads only
@@ -204,8 +205,7 @@ class Runtime:
                                 replay_limit=settings.stream.replay_limit)
         self.metrics.add_collector(lambda: stream_families(self.stream))
         # Agents: who a chat talks to, with status; settled and announced in phase 4.
-        self.agents = AgentService(lambda: self.settings, self.bus, self.clock,
-                                   types=self.event_types)
+        self.agents = AgentService(lambda: self.settings, self.bus, self.clock)
         # Tool approvals: stored requests answered over /tool-auth, per-session memory.
         self.approvals = ApprovalService(SqliteToolAuthRepository(self.db, self.writer), self.bus,
                                          self.audit, self.clock, lambda: self.settings.tools)
@@ -232,7 +232,7 @@ class Runtime:
         self.chat = ChatService(
             repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
-            types=self.event_types, tasks=self.tasks, clock=self.clock,
+            tasks=self.tasks, clock=self.clock,
             settings=lambda: self.settings, approvals=self.approvals, usage=self.usage,
             tools=self.chat_tools)
         self.metrics.add_collector(self.chat.families)
@@ -276,7 +276,7 @@ class Runtime:
         self.capabilities = CapabilityService(
             version=self.version, settings=lambda: self.settings, phase=lambda: self.phases.phase,
             llm=self.llm, channels=self.channels, plugins=self.plugins, bus=self.bus,
-            tasks=self.tasks, hook_argument=self)
+            tasks=self.tasks)
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),
@@ -320,7 +320,7 @@ class Runtime:
 
             self._explore = ExploreService(
                 chat=self.chat, agents=self.agents, llm=self.llm, soul=self.soul, bus=self.bus,
-                types=self.event_types, tasks=self.tasks, clock=self.clock,
+                tasks=self.tasks, clock=self.clock,
                 settings=lambda: self.settings.info_hub, budget=self.usage.check)
         if "explore" not in self._stack.names:  # again after a stop and start
             self._stack.push("explore", self._explore.stop)

@@ -132,10 +132,6 @@ async def start_approvals(runtime: Runtime, stack: LifecycleStack) -> None:
     """Before chat and dispatch: requests a previous run left pending are expired (and announced)
     first; its stop cancels pending waiters after chat has stopped its turns.
     """
-    from aman.tools.approvals import FACT_TYPES
-
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, "tools")
     stack.push("approvals", runtime.approvals.stop)
     expired = await runtime.approvals.start()
     if expired:
@@ -188,10 +184,6 @@ async def start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
     llm.probe_interval_sec) so boot never waits on a backend and /health/llm has a recent
     answer; a local model is only checked, never loaded, by a probe.
     """
-    from aman.llm.registry import FACT_TYPES
-
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, "llm")
     stack.push("llm", runtime.llm.close)
     offered = await runtime.plugins.llm_provider(runtime.settings)
     if offered is not None:  # a plugin's provider serves in place of the default one
@@ -228,7 +220,6 @@ async def start_conversations(runtime: Runtime, stack: LifecycleStack) -> None:
     """After chat, before dispatch: recovered inbound messages and undelivered replies are handled
     by the first dispatch. Stops before chat, after the bus has drained.
     """
-    runtime.channel_outbox.register_types(runtime.event_types)
     runtime.channel_outbox.start()
     stack.push("channel_outbox", runtime.channel_outbox.stop)
     runtime.conversations.start()
@@ -253,7 +244,9 @@ async def start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
     """Start retention pruning and DLQ expiry."""
     from aman.core.maintenance import start_maintenance
 
-    stop = start_maintenance(runtime)
+    stop = start_maintenance(settings=lambda: runtime.settings, event_log=runtime.event_log,
+                             clock=runtime.clock, tasks=runtime.tasks,
+                             dlq_sweep=runtime.dlq.sweep)
     stack.push("maintenance", stop)
 
 
@@ -266,18 +259,10 @@ async def start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
-    """After cron, with dispatch open: the scheduler sees user messages from the first one. The
-    idle:* types are known even with the scheduler off (POST /idle-run emits them); off means no
-    task and no observer at all. Explore's types are declared here too: both start
-    sessions on their own, and neither package is imported for it.
+    """After cron, with dispatch open: the scheduler sees user messages from the first one. Off
+    means no task and no observer at all (the idle:* types are declared either way: POST
+    /idle-run emits them).
     """
-    from aman.explore.events import EVENT_TYPES as EXPLORE_TYPES
-    from aman.idle.events import EVENT_TYPES
-
-    for event_type in EVENT_TYPES:
-        runtime.event_types.register(event_type, "idle")
-    for event_type in EXPLORE_TYPES:
-        runtime.event_types.register(event_type, "explore")
     if not runtime.settings.idle.enabled:
         return
     from aman.idle.scheduler import IdleScheduler
@@ -290,10 +275,6 @@ async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
 
 async def start_heartbeat(runtime: Runtime, stack: LifecycleStack) -> None:
     """After dispatch opened: tickers for agents whose heartbeat is on, and cron wake-ups."""
-    from aman.heartbeat.model import EVENT_TYPES
-
-    for event_type, _ in EVENT_TYPES:
-        runtime.event_types.register(event_type, "heartbeat")
     stack.push("heartbeat", runtime.heartbeat.stop)
     runtime.heartbeat.start()
 
@@ -302,7 +283,7 @@ async def start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     """Last of phase 4 so every subscriber and dispatch are in place before the first event; hence
     stopped first. A source that cannot start is failed alone, boot goes on. Every
     source was registered in phase 3 by a plugin: the built-in timers and file watches by the
-    default plugin core-sources (aman/default_plugins), the others by their plugins, which
+    default plugin core-sources (aman/plugins/defaults), the others by their plugins, which
     unregister them when the plugin host stops, so a restart builds them again.
     """
     async def stop_sources() -> None:
@@ -317,10 +298,6 @@ async def start_capabilities(runtime: Runtime, stack: LifecycleStack) -> None:
     channel is in place, so the first snapshot (announced as capability_* events) is the whole
     set; later changes are announced as the facts behind them are observed.
     """
-    from aman.capabilities import FACT_TYPES
-
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, "capabilities")
     stack.push("capabilities", runtime.capabilities.stop)
     await runtime.capabilities.start()
 
@@ -333,11 +310,8 @@ async def start_tools(runtime: Runtime, stack: LifecycleStack) -> None:
     """
     from aman.tools.builtin import BUILTIN_TOOL_NAMES
     from aman.tools.model import tool_roots
-    from aman.tools.registry import FACT_TYPES, SOURCE
 
     tool_roots(runtime.settings)[0].mkdir(parents=True, exist_ok=True)
-    for event_type in FACT_TYPES:
-        runtime.event_types.register(event_type, SOURCE)
 
     async def unregister() -> None:
         runtime.tools.unregister_source("builtin")
@@ -378,11 +352,8 @@ async def register_memory_tools(runtime: Runtime, stack: LifecycleStack) -> None
 
 async def start_memory(runtime: Runtime, stack: LifecycleStack) -> None:
     """Take in memory files edited while the daemon was down, index them, and watch them."""
-    from aman.memory.model import EVENT_TYPES
     from aman.watching import FolderWatcher
 
-    for event_type, _ in EVENT_TYPES:
-        runtime.event_types.register(event_type, "memory")
     runtime.memory.root().mkdir(parents=True, exist_ok=True)
     await runtime.memory.start()
     watcher = FolderWatcher("memory", lambda: [runtime.memory.root()], runtime.memory.sync_all)

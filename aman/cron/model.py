@@ -23,14 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.model import Priority
+from aman.events.types import CRON_TICK, EventTable
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 
 #: Fact published when a job could not fire (the bus refused its event); becomes a notification.
 CRON_FAILED = "cron.failed"
+#: Every type cron emits besides its jobs' own (``cron_tick`` is the core's), declared at boot.
+EVENT_TYPES: EventTable = (
+    (CRON_FAILED, "A cron job could not fire (its event was refused); payload has the reason."),
+)
 #: Default event type of a firing (a built-in type).
-CRON_TICK = "cron_tick"
 #: Payload key holding the firing's details; a job's own payload may not use it.
 PAYLOAD_KEY = "cron"
 #: Job ids appear in URLs and in the event source ``cron:<id>``.

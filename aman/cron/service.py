@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from aman.config.settings import CronSettings
     from aman.core.lifecycle import TaskTracker
     from aman.cron.scheduler import CronScheduler
-    from aman.events.bus import EventBus, PublishResult
+    from aman.events.bus import EventBus
+    from aman.events.subscribers import PublishResult
     from aman.events.types import EventTypeRegistry
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,6 @@ class CronService:
         self._tasks = tasks
         self._settings = settings
         self._keep = keep_runs
-        types.register(CRON_FAILED, owner="cron")
         self._jobs: dict[str, CronJob] = {}
         self._triggers: dict[str, CronTrigger] = {}
         self._locks: dict[str, asyncio.Lock] = {}

@@ -1,7 +1,7 @@
 """EventBus: accept (persist first), order by priority with FIFO per source, dispatch, retry, DLQ.
 
-- ``publish`` admits an event (rate limit, backpressure, dedup), commits it if guaranteed, queues
-  it.
+- ``publish`` admits an event (rate limit, backpressure, dedup), commits it if guaranteed,
+  queues it. Its answer, the subscribers and the counters are values of ``events.subscribers``.
 - Workers take the next event: the highest-priority head among per-source FIFO segments. A source
   is dispatched one event at a time, so its events reach handlers in order.
 - Every matching subscriber gets the event concurrently, each under its own timeout. A failure is
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aman.clock import Clock
@@ -28,50 +28,19 @@ from aman.events.filters import EventFilter, EventMatcher
 from aman.events.model import Delivery, Event, Priority
 from aman.events.ports import DeadLetterPort, EventLog
 from aman.events.queue import SourceFifoQueue
-from aman.events.retry import RetryPolicy, requested_delay
+from aman.events.retry import RetryPolicy
+from aman.events.subscribers import (
+    BusStats,
+    Handler,
+    Observer,
+    PublishResult,
+    Subscriber,
+    Unsubscribe,
+    call_handler,
+)
 from aman.events.types import EventTypeRegistry
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Event], Awaitable[None]]
-Unsubscribe = Callable[[], None]
-Observer = Callable[[Event], None]
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What happened to a published event."""
-
-    event: Event
-    duplicate: bool = False
-    dropped: str | None = None
-
-
-@dataclass
-class _Subscriber:
-    name: str
-    handler: Handler
-    filter: EventMatcher
-    timeout: float | None  # None: the bus's handler_timeout_sec at call time
-
-
-@dataclass
-class BusStats:
-    """Counters and gauges read by metrics, /debug/metrics and the SSE snapshot."""
-
-    published: int = 0
-    delivered: int = 0
-    discarded: int = 0
-    duplicates: int = 0
-    expired: int = 0
-    rate_limited: int = 0
-    refused: int = 0
-    handler_failures: int = 0
-    dead_lettered: int = 0
-    retries_pending: int = 0
-    inflight: int = 0
-    depth: dict[str, int] = field(default_factory=lambda: {p.value: 0 for p in Priority})
-
 
 class EventBus:
     """The durable priority event bus."""
@@ -104,7 +73,7 @@ class EventBus:
         self.stats = BusStats()
         self.level = Level.NORMAL
         self.on_level_change: Callable[[Level, Level], None] | None = None
-        self._subscribers: dict[str, _Subscriber] = {}
+        self._subscribers: dict[str, Subscriber] = {}
         self._observers: list[Observer] = []
         self._queue = SourceFifoQueue()
         self.stats.depth = self._queue.depth
@@ -127,7 +96,7 @@ class EventBus:
         """Deliver matching events to ``handler`` under the stable ``name``; return the undo."""
         if name in self._subscribers:
             raise ValueError(f"a subscriber named {name!r} already exists")
-        self._subscribers[name] = _Subscriber(
+        self._subscribers[name] = Subscriber(
             name, handler, event_filter or EventFilter(), timeout)
 
         def unsubscribe() -> None:
@@ -376,9 +345,9 @@ class EventBus:
         self._outstanding[event.id] = len(targets)
         await asyncio.gather(*(self._deliver(event, sub, attempt=1) for sub in targets))
 
-    async def _deliver(self, event: Event, sub: _Subscriber, attempt: int,
+    async def _deliver(self, event: Event, sub: Subscriber, attempt: int,
                        outcome: asyncio.Future[str] | None = None) -> None:
-        error, asked_delay = await self._call(event, sub)
+        error, asked_delay = await call_handler(sub, event, self._handler_timeout)
         if error is None:
             self._log.record_step(event, "handler_ok", handler=sub.name,
                                   detail={"attempt": attempt})
@@ -392,8 +361,8 @@ class EventBus:
         detail = {"attempt": attempt, "error": error, "will_retry": will_retry}
         self._log.record_step(event, "handler_failed", handler=sub.name, detail=detail)
         if attempt == 1 and event.source not in t.SYSTEM_SOURCES:
-            self._emit_fact(t.HANDLER_FAILED, event, {"event_id": event.id, "handler": sub.name,
-                                                      "event_type": event.event_type, **detail})
+            self.emit(t.HANDLER_FAILED, {"event_id": event.id, "handler": sub.name,
+                                         "event_type": event.event_type, **detail}, cause=event)
         if will_retry:
             delay = max(self.retry.delay_sec(attempt), asked_delay or 0.0)
             self._log.record_step(event, "retry_scheduled", handler=sub.name,
@@ -409,7 +378,7 @@ class EventBus:
         await self._dead_letter(event, sub.name, reason, attempt)
         self._settle(event, outcome, "dead")
 
-    async def _retry_later(self, event: Event, sub: _Subscriber, attempt: int, delay: float,
+    async def _retry_later(self, event: Event, sub: Subscriber, attempt: int, delay: float,
                            outcome: asyncio.Future[str] | None) -> None:
         try:
             await asyncio.sleep(delay)
@@ -425,17 +394,6 @@ class EventBus:
             return
         self._log.record_step(event, "retried", handler=sub.name, detail={"attempt": attempt})
         await self._deliver(event, current, attempt, outcome)
-
-    async def _call(self, event: Event, sub: _Subscriber) -> tuple[str | None, float | None]:
-        """The error (None when the handler succeeded) and the delay it asked for, if any."""
-        try:
-            await asyncio.wait_for(sub.handler(event),
-                                   timeout=sub.timeout or self._handler_timeout)
-        except TimeoutError:
-            return f"timed out after {sub.timeout or self._handler_timeout:g}s", None
-        except Exception as exc:  # a handler's failure is data, never the bus's problem
-            return f"{type(exc).__name__}: {exc}", requested_delay(exc)
-        return None, None
 
     async def _dead_letter(self, event: Event, handler: str, reason: str, attempts: int) -> None:
         self.stats.dead_lettered += 1
@@ -475,13 +433,6 @@ class EventBus:
         self._tasks.spawn(f"redeliver:{event.id}:{handler}", self._deliver(event, sub, 1, outcome))
         return outcome
 
-    def _emit_fact(self, event_type: str, cause: Event | None, payload: dict[str, Any],
-                   source: str = t.BUS_SOURCE, priority: Priority = Priority.HIGH) -> None:
-        fact = Event.create(source=source, event_type=event_type, payload=payload,
-                            priority=priority, parent=cause)
-        self._facts_pending += 1
-        self._tasks.spawn(f"fact:{event_type}", self._publish_fact(fact))
-
     async def _publish_fact(self, fact: Event) -> None:
         try:
             if self._accepting:
@@ -493,4 +444,7 @@ class EventBus:
     def emit(self, event_type: str, payload: dict[str, Any], *, source: str = t.BUS_SOURCE,
              cause: Event | None = None) -> None:
         """Publish a runtime fact in the background (never refused by backpressure)."""
-        self._emit_fact(event_type, cause, payload, source=source)
+        fact = Event.create(source=source, event_type=event_type, payload=payload,
+                            priority=Priority.HIGH, parent=cause)
+        self._facts_pending += 1
+        self._tasks.spawn(f"fact:{event_type}", self._publish_fact(fact))

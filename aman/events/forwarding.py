@@ -20,7 +20,8 @@ from aman.events.model import Event
 if TYPE_CHECKING:
     import httpx
 
-    from aman.events.bus import EventBus, Unsubscribe
+    from aman.events.bus import EventBus
+    from aman.events.subscribers import Unsubscribe
 
 log = logging.getLogger(__name__)
 

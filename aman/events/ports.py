@@ -1,5 +1,6 @@
 """The events package's ports: the storage the bus writes through (and the routes, the stream and
-retention read), the DLQ it hands failures to, and the storage of DLQ entries.
+retention read), the DLQ it hands failures to, the storage of DLQ entries, and the one narrow
+view of the bus that services emitting facts depend on.
 
 Kept apart from ``aman.events.bus`` so the bus module holds behaviour only; the store's
 repositories implement these structurally.
@@ -10,6 +11,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from aman.events.model import DlqEntry, DlqQuery, Event
+
+
+class FactEmitter(Protocol):
+    """The part of the event bus a service needs to publish its facts (``EventBus.emit``)."""
+
+    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
+        """Publish a fact in the background."""
+        ...
 
 
 class EventLog(Protocol):

@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aman.errors import ConflictError, NotFoundError, ValidationFailedError
-from aman.events.bus import PublishResult
 from aman.events.model import Event
+from aman.events.subscribers import PublishResult
 
 log = logging.getLogger(__name__)
 

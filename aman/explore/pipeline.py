@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from aman.errors import AmanError, InvalidInputError, NotFoundError
 from aman.explore import scoring
 from aman.explore.events import (
-    EVENT_TYPES,
     EXPLORE_FAILED,
     EXPLORE_FINISHED,
     EXPLORE_STARTED,
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from aman.config.reach import InfoHubSettings, InfoSource
     from aman.core.lifecycle import TaskTracker
     from aman.events.bus import EventBus
-    from aman.events.types import EventTypeRegistry
     from aman.llm.registry import ProviderRegistry
     from aman.soul.service import SoulService
 
@@ -89,7 +87,7 @@ class ExploreService:
     """Starts explorations and runs them as tracked background tasks."""
 
     def __init__(self, *, chat: ChatService, agents: AgentService, llm: ProviderRegistry,
-                 soul: SoulService, bus: EventBus, types: EventTypeRegistry, tasks: TaskTracker,
+                 soul: SoulService, bus: EventBus, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], InfoHubSettings],
                  choose: Callable[[Sequence[InfoSource]], InfoSource] = random.choice,
                  budget: Callable[[str, str], None] | None = None) -> None:
@@ -104,8 +102,6 @@ class ExploreService:
         self._settings = settings
         self._choose = choose
         self._running: set[asyncio.Task[Any]] = set()
-        for event_type in EVENT_TYPES:
-            types.register(event_type, "explore")
 
     # --- starting --------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from aman.events.types import EventTable
+
 #: What a tick can end as.
 OUTCOMES = ("ok", "alerted", "failed", "skipped")
 #: Why a tick did not run a turn.
@@ -17,7 +19,8 @@ HEARTBEAT_FAILED = "heartbeat:failed"
 HEARTBEAT_SKIPPED = "heartbeat:skipped"
 #: A cron job emitting this type (payload ``{agent_id}``) asks the agent's heartbeat to look now.
 HEARTBEAT_WAKE = "heartbeat:wake"
-EVENT_TYPES: tuple[tuple[str, str], ...] = (
+#: Every type heartbeat emits or answers, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
     (HEARTBEAT_OK_EVENT, "A heartbeat tick ran and nothing needed attention."),
     (HEARTBEAT_ALERTED, "A heartbeat tick found something and delivered it."),
     (HEARTBEAT_FAILED, "A heartbeat tick's turn failed."),

@@ -19,8 +19,8 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from aman.errors import AmanError, InternalError, NotFoundError
 from aman.http.context import runtime
 from aman.http.policy import RoutePolicy, policy
-from aman.plugins.api import PluginRequest, PluginResponse, PluginRoute
 from aman.plugins.host import resolve
+from aman.plugins.model import PluginRequest, PluginResponse, PluginRoute
 
 if TYPE_CHECKING:
     from aman.core.runtime import Runtime

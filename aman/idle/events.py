@@ -1,6 +1,8 @@
-"""The ``idle:*`` event types and sources; kept import-free so boot can register them cheaply."""
+"""The ``idle:*`` event types and sources; kept light so boot can declare them cheaply."""
 
 from __future__ import annotations
+
+from aman.events.types import EventTable
 
 #: A run began: its message is stored and the reply is being generated.
 RUN_STARTED = "idle:run_started"
@@ -12,7 +14,14 @@ RUN_FAILED = "idle:run_failed"
 SKIPPED = "idle:skipped"
 #: User activity cancelled the pending scheduled run; the wait starts again.
 CANCELLED = "idle:cancelled"
-EVENT_TYPES = (RUN_STARTED, RUN_FINISHED, RUN_FAILED, SKIPPED, CANCELLED)
+#: Every type idle runs emit, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (RUN_STARTED, "An idle run began: its message is stored and the reply is being generated."),
+    (RUN_FINISHED, "An idle run's reply finished (or failed, or was stopped)."),
+    (RUN_FAILED, "The scheduler's idle run could not start."),
+    (SKIPPED, "The idle scheduler was due but did not run (quiet hours, rate limit, no skill)."),
+    (CANCELLED, "User activity cancelled the pending idle run; the wait starts again."),
+)
 
 #: Event sources: a run asked for over HTTP, and the idle scheduler.
 MANUAL_SOURCE = "idle:manual"

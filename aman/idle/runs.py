@@ -12,9 +12,10 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aman.errors import InvalidInputError, NotFoundError
+from aman.events.ports import FactEmitter
 from aman.idle import events as e
 from aman.idle.skills import (
     REPORTED_TAGS,
@@ -59,14 +60,6 @@ class IncompleteWorkKeyError(InvalidInputError):
 
     code = "incomplete_work_key"
     hint = "Send both project_key and work_id (a resumable work session), or neither."
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus idle runs need."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ import importlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aman.clock import Clock, SystemClock
 from aman.config.agents import LlmSettings, ProviderSettings
+from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 from aman.llm.health import ProviderHealth
 from aman.llm.provider import (
     CompletionRequest,
@@ -69,7 +71,14 @@ FALLBACK = "llm:fallback"
 BACKEND_DOWN = "llm.backend_down"
 BACKEND_RECOVERED = "llm.backend_recovered"
 #: Every fact this module emits (declared on /event-types by the boot step).
-FACT_TYPES = (CALL_STARTED, CALL_ENDED, FALLBACK, BACKEND_DOWN, BACKEND_RECOVERED)
+#: Every type this module emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (CALL_STARTED, "A call to an LLM provider began; payload has the estimated input tokens."),
+    (CALL_ENDED, "A call to an LLM provider ended; payload has usage, latency and outcome."),
+    (FALLBACK, "A provider failed and the call moved to the next one in its fallbacks."),
+    (BACKEND_DOWN, "An LLM provider stopped answering (failed calls or probes)."),
+    (BACKEND_RECOVERED, "An LLM provider that was down answers again."),
+)
 #: Backoff before retry n (0-based) is BASE * 2**n, capped; a Retry-After replaces it.
 _BACKOFF_BASE_SEC = 0.5
 _BACKOFF_MAX_SEC = 8.0
@@ -81,14 +90,6 @@ _PROBE_TIMEOUT_SEC = 30.0
 PLUGIN_PROVIDER = "plugin"
 
 
-class FactSink(Protocol):
-    """Where runtime facts go (the event bus)."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
-
-
 class _NoFacts:
     def emit(self, event_type: str, payload: dict[str, Any], *, source: str = "") -> None:
         return None
@@ -97,13 +98,13 @@ class _NoFacts:
 class ProviderRegistry:
     """Builds providers from ``llm.providers`` lazily and streams through them."""
 
-    def __init__(self, settings: Callable[[], LlmSettings], *, bus: FactSink | None = None,
+    def __init__(self, settings: Callable[[], LlmSettings], *, bus: FactEmitter | None = None,
                  metrics: Metrics | None = None, clock: Clock | None = None,
                  probe_target: Callable[[], str | None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._settings = settings
         self._built: dict[str, LLMProvider] = {}
-        self._bus: FactSink = bus or _NoFacts()
+        self._bus: FactEmitter = bus or _NoFacts()
         self._metrics = metrics
         self._clock: Clock = clock or SystemClock()
         self._sleep = sleep

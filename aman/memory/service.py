@@ -21,6 +21,7 @@ from aman.clock import Clock
 from aman.config.agents import AgentSettings
 from aman.config.reach import ChannelSettings
 from aman.errors import InvalidInputError, NotFoundError
+from aman.files import write_atomically
 from aman.memory import entries as memory_entries
 from aman.memory.imports import ImportedFile, imported_files
 from aman.memory.model import (
@@ -32,7 +33,6 @@ from aman.memory.model import (
     MemoryVersion,
     VersionConflictError,
 )
-from aman.skills.registry import write_atomically
 
 if TYPE_CHECKING:
     from aman.audit.log import AuditLog

@@ -52,7 +52,7 @@ LLM_BACKEND_RECOVERED = "llm.backend_recovered"
 WATCHED_TYPES = frozenset({t.DLQ_PARKED, t.DLQ_EXPIRY_WARNING, t.BACKPRESSURE_CHANGED,
                            t.HANDLER_FAILED, CRON_FAILED, LLM_BACKEND_DOWN,
                            LLM_BACKEND_RECOVERED})
-WORKFLOW_STATE_CHANGED = "workflow_state_changed"
+WORKFLOW_STATE_CHANGED = t.WORKFLOW_STATE_CHANGED
 #: Backpressure levels worth telling a person about ("backpressure l3+").
 _LOUD_LEVELS = ("l3", "l4", "critical")
 _LEVEL_ORDER = ("normal", "l1", "l2", "l3", "l4", "critical")

@@ -1,4 +1,4 @@
-"""What plugin authors import: the ``hookimpl`` marker and the values hooks return.
+"""What plugin authors import: ``hookimpl``, the ``PluginContext`` hooks get, what hooks return.
 
 Kept free of Quart and pluggy-internals so a plugin depends only on this module and
 ``aman.plugins.hookspecs``. Route handlers receive a ``PluginRequest`` and return a
@@ -7,72 +7,9 @@ Kept free of Quart and pluggy-internals so a plugin depends only on this module 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
+from aman.plugins.context import PluginContext
 from aman.plugins.hookspecs import hookimpl
+from aman.plugins.model import PluginRequest, PluginResponse, PluginRoute, UiPage
 
-__all__ = ["PluginRequest", "PluginResponse", "PluginRoute", "UiPage", "hookimpl"]
-
-ROUTE_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class PluginRequest:
-    """One request to a plugin route, as the handler sees it."""
-
-    plugin: str
-    method: str
-    path: str  # below /api/v1/<plugin>, starting with "/"
-    params: Mapping[str, str] = field(default_factory=dict)  # path parameters of the route
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-    def json(self) -> Any:
-        """The body parsed as JSON (``None`` when empty)."""
-        return json.loads(self.body) if self.body.strip() else None
-
-
-@dataclass(frozen=True)
-class PluginResponse:
-    """A response with a status other than 200 or extra headers; ``body`` is JSON-serialised."""
-
-    body: Any = None
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[PluginRequest], "Any | Awaitable[Any]"]
-
-
-@dataclass(frozen=True)
-class PluginRoute:
-    """A route served at ``/api/v1/<plugin><path>``.
-
-    ``path`` starts with ``/`` and may hold werkzeug-style parameters (``/items/<item_id>``).
-    Every route needs the API token unless ``public`` is true.
-    """
-
-    method: str
-    path: str
-    handler: Handler
-    public: bool = False
-
-    def __post_init__(self) -> None:
-        if self.method.upper() not in ROUTE_METHODS:
-            raise ValueError(f"route method {self.method!r} is not one of {sorted(ROUTE_METHODS)}")
-        if not self.path.startswith("/"):
-            raise ValueError(f"route path {self.path!r} must start with '/'")
-        object.__setattr__(self, "method", self.method.upper())
-
-
-@dataclass(frozen=True)
-class UiPage:
-    """A page the desktop UI may show: ``id``, a human ``label`` and an optional ``path``."""
-
-    id: str
-    label: str
-    path: str | None = None
+__all__ = ["PluginContext", "PluginRequest", "PluginResponse", "PluginRoute", "UiPage",
+           "hookimpl"]

@@ -3,7 +3,9 @@
 Hooks compose things at load time; runtime traffic goes through the event bus, never through
 pluggy calls. aman calls every hook with keyword arguments, and any hook may return an awaitable,
 which is awaited (``aman.plugins.host.resolve``). List results are flattened. A plugin whose hook
-raises is marked failed and the others carry on. Plugin authors import ``hookimpl`` from here, from
+raises is marked failed and the others carry on. Every hook but ``llm_provider`` receives the
+plugin's own ``context`` (``aman.plugins.context.PluginContext``): what a plugin may reach of the
+daemon, and nothing more. Plugin authors import ``hookimpl`` from here, from
 ``aman.plugins.api`` or as ``aman.hookimpl``.
 """
 
@@ -17,9 +19,9 @@ import pluggy
 
 if TYPE_CHECKING:
     from aman.config.settings import Settings
-    from aman.core.runtime import Runtime
     from aman.events.sources import EventSource
-    from aman.plugins.api import PluginRoute, UiPage
+    from aman.plugins.context import PluginContext
+    from aman.plugins.model import PluginRoute, UiPage
 
 PROJECT = "aman"
 
@@ -34,7 +36,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_routes(runtime: Runtime) -> Iterable[PluginRoute] | Awaitable[Iterable[PluginRoute]]:
+def register_routes(
+    context: PluginContext,
+) -> Iterable[PluginRoute] | Awaitable[Iterable[PluginRoute]]:
     """Contribute HTTP routes, served under ``/api/v1/<plugin>/...``.
 
     Called in phase 3 when the plugin loads, and on ``POST /plugin/{name}/enable``. Return a list
@@ -45,30 +49,31 @@ def register_routes(runtime: Runtime) -> Iterable[PluginRoute] | Awaitable[Itera
 
 @hookspec
 def register_event_sources(
-    runtime: Runtime,
+    context: PluginContext,
 ) -> Iterable[EventSource] | Awaitable[Iterable[EventSource]]:
     """Contribute event sources (objects keeping ``aman.events.sources.EventSource``).
 
     Called in phase 3, before the ``event_sources`` step of phase 4 starts every source; on a
     runtime enable the sources are started at once. Return a list of sources; a source id already
     taken (by the core or another plugin) fails this plugin, naming both. Emit through
-    ``runtime.bus.publish``. May return an awaitable.
+    ``context.bus.publish``. May return an awaitable.
     """
 
 
 @hookspec
 def register_event_types(
-    runtime: Runtime,
+    context: PluginContext,
 ) -> Iterable[tuple[str, str]] | Awaitable[Iterable[tuple[str, str]]]:
     """Declare the event types the plugin emits, as ``(type, description)`` pairs.
 
     Called in phase 3 when the plugin loads. The types appear on ``GET /events/types`` with the
-    plugin as owner; a type declared by another plugin fails this one. May return an awaitable.
+    plugin as owner; a type another plugin or a core feature declared fails this one. May return
+    an awaitable.
     """
 
 
 @hookspec
-def register_tools(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]:
+def register_tools(context: PluginContext) -> Iterable[Any] | Awaitable[Iterable[Any]]:
     """Contribute tools the agent may call.
 
     Called in phase 3 when the plugin loads. Return ``aman.tools.model.Tool`` values; they are
@@ -80,7 +85,7 @@ def register_tools(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]
 
 @hookspec
 def register_ui_pages(
-    runtime: Runtime,
+    context: PluginContext,
 ) -> Iterable[UiPage | dict[str, str]] | Awaitable[Iterable[UiPage | dict[str, str]]]:
     """Contribute pages the desktop UI may show.
 
@@ -92,7 +97,7 @@ def register_ui_pages(
 
 @hookspec
 def register_skill_folders(
-    runtime: Runtime,
+    context: PluginContext,
 ) -> Iterable[str | Path] | Awaitable[Iterable[str | Path]]:
     """Contribute folders of skills, loaded and watched like ``skills.dirs``.
 
@@ -102,7 +107,7 @@ def register_skill_folders(
 
 
 @hookspec
-def register_channel_adapters(runtime: Runtime) -> Iterable[type] | Awaitable[Iterable[type]]:
+def register_channel_adapters(context: PluginContext) -> Iterable[type] | Awaitable[Iterable[type]]:
     """Contribute IM channel adapter classes (subclasses of ``aman.channels.base.ChannelAdapter``).
 
     Called in phase 3 when the plugin loads. Return adapter classes, each with a distinct
@@ -118,12 +123,12 @@ def register_channel_adapters(runtime: Runtime) -> Iterable[type] | Awaitable[It
 
 
 @hookspec
-def register_capabilities(runtime: Runtime) -> Iterable[Any] | Awaitable[Iterable[Any]]:
+def register_capabilities(context: PluginContext) -> Iterable[Any] | Awaitable[Iterable[Any]]:
     """Report the capabilities the plugin provides, with their current health.
 
     Called for each enabled plugin when the capability map is recomputed: at the end of boot
     phase 4 (step ``capabilities``), after facts that may change a status, on
-    ``GET /capabilities`` and after ``runtime.capabilities.refresh()``; keep it cheap. Return
+    ``GET /capabilities`` and whenever the daemon refreshes the map; keep it cheap. Return
     ``{capability, status?, version?}`` dicts (``status`` ``healthy``, ``degraded`` or ``error``,
     default healthy; ``version`` defaults to the plugin's), ``aman.capabilities.Capability``
     values or bare names; the entry's ``plugin`` is always this plugin. A plugin whose hook raises
@@ -152,17 +157,18 @@ def llm_provider(settings: Settings) -> Any | Awaitable[Any] | None:
 
 
 @hookspec
-def startup(runtime: Runtime) -> Awaitable[None] | None:
+def startup(context: PluginContext) -> Awaitable[None] | None:
     """Start the plugin's own work.
 
     Called once per boot in phase 3, after every plugin is registered, and when a plugin is
-    enabled at runtime. Subscribe to the bus here. May return an awaitable, which is awaited. A
-    plugin that raises is marked failed and its contributions are removed.
+    enabled at runtime. Subscribe to the bus here (``context.bus.subscribe``; what is still
+    subscribed when the plugin is disabled is unsubscribed then). May return an awaitable,
+    which is awaited. A plugin that raises is marked failed and its contributions are removed.
     """
 
 
 @hookspec
-def shutdown(runtime: Runtime) -> Awaitable[None] | None:
+def shutdown(context: PluginContext) -> Awaitable[None] | None:
     """Stop the plugin's own work.
 
     Called when the runtime unwinds phase 3, in reverse load order, and when the plugin is

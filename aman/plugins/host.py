@@ -1,29 +1,26 @@
-"""PluginHost: the per-Runtime pluggy manager, discovery, isolation and runtime enable/disable.
+"""PluginHost: the per-Runtime pluggy manager, isolation, hook calls and runtime enable/disable.
 
-Plugins come from folders (``settings.plugins_dirs`` plus ``<runtime.dir>/plugins``, each plugin
-a folder with ``plugin.yaml``, validated before any of its code is imported) and from the
-``aman.plugins`` entry-point group. Each is loaded alone: a bad manifest, an import error, an
-unknown hook name (``check_pending`` after each registration) or a hook that raises marks that
-plugin ``failed`` and the daemon goes on. Enabled/disabled is persisted; enabling and disabling
-at runtime adds and removes routes, sources, event types, tools and pages without a restart.
+Plugins are found by ``aman.plugins.discovery`` (folders, entry points, the default plugins) and
+their contributions checked and wired by ``aman.plugins.contributions``. Each is loaded alone: a
+bad manifest, an import error, an unknown hook name (``check_pending`` after each registration)
+or a hook that raises marks that plugin ``failed`` and the daemon goes on. Every hook a plugin
+implements receives its own ``PluginContext``, never the Runtime. Enabled/disabled is persisted;
+enabling and disabling at runtime adds and removes routes, sources, event types, tools and pages
+without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import logging
 import os
-import sys
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from aman import __version__
 from aman.clock import Clock
 from aman.errors import (
     ConflictError,
@@ -32,39 +29,30 @@ from aman.errors import (
     UnavailableError,
     UnprocessableError,
 )
-from aman.events.types import BUILTIN_TYPES, PLUGIN_STATE_CHANGED
-from aman.plugins import hookspecs
-from aman.plugins.api import PluginRoute, UiPage
+from aman.events.types import PLUGIN_STATE_CHANGED
+from aman.plugins import contributions, discovery, hookspecs
 from aman.plugins.config import resolve_config
-from aman.plugins.manifest import ManifestError, in_range, load_manifest, module_path
+from aman.plugins.context import PluginBus, PluginContext
+from aman.plugins.contributions import REGISTRATION_HOOKS, PluginWiring
+from aman.plugins.discovery import ENTRY_POINT_GROUP, fail
+from aman.plugins.manifest import in_range
+from aman.plugins.model import PluginRoute, UiPage
 from aman.plugins.records import (
     DISABLED,
     ENABLED,
     FAILED,
-    Contributions,
     Limits,
     PluginLoadError,
     PluginRecord,
-    check_channel_adapters,
-    check_event_types,
-    check_pages,
-    check_routes,
-    check_sources,
 )
 
 if TYPE_CHECKING:
-    from aman.core.runtime import Runtime
     from aman.plugins.model import PluginStateRepository
 
 log = logging.getLogger(__name__)
 
 #: Set to 1 to log every hook call with its arguments and results (Datasette's trace switch).
 TRACE_ENV = "AMAN_TRACE_PLUGIN_HOOKS"
-ENTRY_POINT_GROUP = "aman.plugins"
-_SOURCE_TIMEOUT_SEC = 5.0
-_REGISTRATION_HOOKS = ("register_routes", "register_event_sources", "register_event_types",
-                       "register_tools", "register_ui_pages", "register_skill_folders",
-                       "register_channel_adapters")
 
 
 async def resolve(result: Any) -> Any:
@@ -93,8 +81,8 @@ class PluginHost:
         self.manager = self._new_manager()
         self._records: dict[str, PluginRecord] = {}
         self._rejected: list[PluginRecord] = []  # same name found twice
-        self._owners: dict[tuple[str, str], str] = {}  # (kind, id) → plugin
-        self._runtime: Runtime | None = None
+        self._owners = contributions.Owners()
+        self._wiring: PluginWiring | None = None
         self._lock = asyncio.Lock()
         self._undo_trace: Any = None
         self._imports = 0
@@ -155,129 +143,107 @@ class PluginHost:
 
     # --- boot ----------------------------------------------------------------------------
 
-    async def start(self, runtime: Runtime) -> None:
+    async def start(self, wiring: PluginWiring) -> None:
         """Discover, load every enabled plugin, then run their ``startup`` hooks (phase 3)."""
-        self._runtime = runtime
+        self._wiring = wiring
         self.manager = self._new_manager()
-        self._records, self._rejected, self._owners = {}, [], {}
+        self._owners = contributions.Owners()
         stored = await self._state.all() if self._state is not None else {}
         if os.environ.get(TRACE_ENV) == "1" and self._undo_trace is None:
             self.manager.trace.root.setwriter(lambda text: log.info("hook: %s", text.rstrip()))
             self._undo_trace = self.manager.enable_tracing()
-        for record in self._discover():
+        self._records, self._rejected = discovery.discover(
+            self._defaults, self._dirs, self._install_dir, self._group)
+        for record in list(self._records.values()):
             wanted = stored.get(record.name, record.manifest.enabled_by_default
                                 if record.manifest else True)
             if record.source == "default":
                 wanted = True
             if record.state != FAILED and wanted:
-                await self._load(record, runtime)
+                await self._load(record, wiring)
         for record in list(self._records.values()):
             if record.state == ENABLED:
-                await self._startup(record, runtime)
+                await self._startup(record)
 
-    async def stop(self, runtime: Runtime) -> None:
+    async def stop(self, wiring: PluginWiring) -> None:
         """Run ``shutdown`` hooks in reverse load order and withdraw every contribution."""
         try:
             for record in reversed(list(self._records.values())):
                 if record.state == ENABLED:
-                    await self._shutdown(record, runtime)
-                    await self._withdraw(record, runtime)
+                    await self._shutdown(record)
+                    await self._withdraw(record, wiring)
                     record.state = DISABLED
         finally:
             if self._undo_trace is not None:
                 self._undo_trace()
                 self._undo_trace = None
 
-    # --- discovery -----------------------------------------------------------------------
+    # --- calling hooks -------------------------------------------------------------------
 
-    def _discover(self) -> list[PluginRecord]:
-        found = [PluginRecord(name, "default", obj=obj, version=__version__,
-                              description=((obj.__doc__ or "").strip().splitlines() or [""])[0])
-                 for name, obj in self._defaults]
-        for folder in self._dirs:
-            if folder.is_dir():
-                found.extend(self._folder_record(sub) for sub in sorted(folder.iterdir())
-                             if sub.is_dir() and not sub.name.startswith((".", "_")))
-        if self._group:
-            for ep in entry_points(group=self._group):
-                found.append(PluginRecord(ep.name, "entrypoint", entry_point=ep,
-                                          version=ep.dist.version if ep.dist else ""))
-        for record in found:
-            first = self._records.get(record.name)
-            if first is not None:
-                self._fail(record, f"plugin name {record.name!r} is already used by the plugin "
-                                   f"at {first.where}")
-                self._rejected.append(record)
-            else:
-                self._records[record.name] = record
-        self._records = {r.name: r for r in self._dependency_order()}
-        return list(self._records.values())
+    async def call_plugin_hook(self, plugin: str, hook: str, *, timeout: float | None = None,
+                               **kwargs: Any) -> list[Any]:
+        """Call one enabled plugin's ``hook`` alone, with its context; flatten list results.
 
-    def _folder_record(self, folder: Path) -> PluginRecord:
-        installed = self._install_dir is not None and folder.parent == self._install_dir
-        record = PluginRecord(folder.name, "installed" if installed else "bundled", path=folder)
+        Awaitables are awaited (each within ``timeout`` seconds when given). A plugin that is
+        not loaded, or does not implement ``hook``, answers ``[]``; whatever its hook raises
+        comes back as ``PluginLoadError`` naming the hook.
+        """
+        record = self._get(plugin)
+        if record.context is None or not self.manager.has_plugin(plugin):
+            return []
+        return await self._call(record, hook, timeout=timeout, **kwargs)
+
+    async def _call(self, record: PluginRecord, hook: str, *, timeout: float | None = None,
+                    **kwargs: Any) -> list[Any]:
+        # Through pluggy (so tracing sees it), with every other plugin left out: one plugin's
+        # error is that plugin's alone.
+        others = [plugin for other, plugin in self.manager.list_name_plugin()
+                  if other != record.name]
+        caller = self.manager.subset_hook_caller(hook, remove_plugins=others)
+        results: list[Any] = []
         try:
-            manifest = load_manifest(folder)
-        except ManifestError as exc:
-            self._fail(record, exc.message)
-            return record
-        record.name, record.manifest = manifest.name, manifest
-        record.version, record.description = manifest.version, manifest.description
-        if manifest.aman and not in_range(__version__, manifest.aman):
-            self._fail(record, f"needs aman {manifest.aman}; this is {__version__}")
-        return record
-
-    def _dependency_order(self) -> list[PluginRecord]:
-        ordered: list[PluginRecord] = []
-        visiting: set[str] = set()
-
-        def visit(record: PluginRecord) -> None:
-            if record in ordered or record.name in visiting:
-                return
-            visiting.add(record.name)
-            for dep in record.manifest.depends_on if record.manifest else []:
-                if dep.name in self._records:
-                    visit(self._records[dep.name])
-            visiting.discard(record.name)
-            ordered.append(record)
-
-        for record in self._records.values():
-            visit(record)
-        return ordered
+            for value in caller(context=record.context, **kwargs):
+                value = await asyncio.wait_for(resolve(value), timeout)
+                if isinstance(value, (list, tuple, set)):
+                    results.extend(value)
+                elif value is not None:
+                    results.append(value)
+        except Exception as exc:
+            raise PluginLoadError(f"hook {hook} raised {type(exc).__name__}: {exc}") from exc
+        return results
 
     # --- loading -------------------------------------------------------------------------
 
-    async def _load(self, record: PluginRecord, runtime: Runtime) -> bool:
+    def _context(self, record: PluginRecord, wiring: PluginWiring) -> PluginContext:
+        return PluginContext(name=record.name, bus=PluginBus(wiring.bus, record.name),
+                             clock=wiring.clock, tasks=wiring.tasks, tools=wiring.tools,
+                             approvals=wiring.approvals, _config=lambda: record.settings,
+                             _refresh_capabilities=wiring.capabilities.refresh)
+
+    async def _load(self, record: PluginRecord, wiring: PluginWiring) -> bool:
         """Import, register, check and collect one plugin; on error mark it failed alone."""
         try:
             self._check_dependencies(record)
             record.settings = resolve_config(
                 record.name, record.manifest.config if record.manifest else {},
-                runtime.settings.plugins.config.get(record.name, {}))
-            plugin = self._import(record)
+                wiring.settings.plugins.config.get(record.name, {}))
+            self._imports += 1
+            plugin = discovery.import_plugin(record, self._imports)
             try:
                 self.manager.register(plugin, name=record.name)
                 self.manager.check_pending()
             except (pluggy.PluginValidationError, ValueError) as exc:
-                raise PluginLoadError(f"invalid hook implementation: {exc}") from exc
-            found: dict[str, list[Any]] = {}
-            for hook in _REGISTRATION_HOOKS:
-                found[hook] = await self._call(record.name, hook, runtime=runtime)
-            contributions = Contributions(
-                routes=check_routes(found["register_routes"]),
-                sources=check_sources(found["register_event_sources"]),
-                event_types=check_event_types(found["register_event_types"]),
-                tools=found["register_tools"],
-                pages=check_pages(record.manifest, found["register_ui_pages"]),
-                skill_dirs=[(record.path or Path.cwd()) / Path(p)
-                            for p in found["register_skill_folders"]],
-                channel_adapters=check_channel_adapters(found["register_channel_adapters"]))
-            self._claim(record, contributions, runtime)
-            record.contributions = contributions
-            await self._apply(record, runtime)
+                raise PluginLoadError(f"invalid hook implementation: {exc}"
+                                      f"{_RENAMED if 'runtime' in str(exc) else ''}") from exc
+            record.context = self._context(record, wiring)
+            found = {hook: await self._call(record, hook) for hook in REGISTRATION_HOOKS}
+            found_contributions = contributions.collect(record, found)
+            self._owners.claim(record, found_contributions, wiring)
+            record.contributions = found_contributions
+            await contributions.apply(record, wiring)
         except Exception as exc:  # noqa: BLE001 - isolation: any plugin error fails the plugin only
-            await self._withdraw(record, runtime)
-            self._fail(record, str(exc) or type(exc).__name__)
+            await self._withdraw(record, wiring)
+            fail(record, str(exc) or type(exc).__name__)
             if record.source == "default":
                 raise StartupError(
                     f"default plugin {record.name!r} failed: {record.error}") from exc
@@ -294,131 +260,30 @@ class PluginHost:
                 raise PluginLoadError(f"depends on {dep.name} {dep.version_range}; "
                                       f"{other.version} is installed")
 
-    def _import(self, record: PluginRecord) -> object:
-        if record.obj is not None:
-            return record.obj
-        if record.entry_point is not None:
-            return record.entry_point.load()
-        assert record.path is not None and record.manifest is not None
-        path = module_path(record.path, record.manifest)
-        if path is None:
-            raise PluginLoadError(f"module {record.manifest.module!r} not found in {record.path}")
-        self._imports += 1
-        name = f"aman_plugin_{record.name.replace('-', '_')}_{self._imports}"
-        package = [str(path.parent)] if path.name == "__init__.py" else None
-        spec = importlib.util.spec_from_file_location(name, path,
-                                                      submodule_search_locations=package)
-        if spec is None or spec.loader is None:
-            raise PluginLoadError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        record.module_name = name
-        spec.loader.exec_module(module)
-        return module
-
-    async def _call(self, name: str, hook: str, **kwargs: Any) -> list[Any]:
-        """Call one plugin's implementation of ``hook``; flatten list results."""
-        # Through pluggy (so tracing sees it), with every other plugin left out: one plugin's
-        # error is that plugin's alone.
-        others = [plugin for other, plugin in self.manager.list_name_plugin() if other != name]
-        caller = self.manager.subset_hook_caller(hook, remove_plugins=others)
-        results: list[Any] = []
-        try:
-            for value in caller(**kwargs):
-                value = await resolve(value)
-                if isinstance(value, (list, tuple, set)):
-                    results.extend(value)
-                elif value is not None:
-                    results.append(value)
-        except Exception as exc:
-            raise PluginLoadError(f"hook {hook} raised {type(exc).__name__}: {exc}") from exc
-        return results
-
-    def _claim(self, record: PluginRecord, c: Contributions, runtime: Runtime) -> None:
-        """Refuse ids another plugin (or the core) already holds, naming both."""
-        wanted = ([("source", s.id) for s in c.sources] + [("page", p.id) for p in c.pages]
-                  + [("event type", t) for t, _ in c.event_types]
-                  + [("channel platform", a.platform) for a in c.channel_adapters])
-        taken_by_core = {("event type", t) for t in BUILTIN_TYPES}
-        taken_by_core |= {("source", s.id) for s in runtime.sources.list()}
-        for key in wanted:
-            owner = self._owners.get(key) or ("the core" if key in taken_by_core else None)
-            if owner is not None and owner != record.name:
-                raise PluginLoadError(f"{key[0]} {key[1]!r} is already registered by "
-                                      f"{'plugin ' + repr(owner) if owner != 'the core' else owner}"
-                                      f"; plugin {record.name!r} cannot register it too")
-        for key in wanted:
-            self._owners[key] = record.name
-
-    async def _apply(self, record: PluginRecord, runtime: Runtime) -> None:
-        c = record.contributions
-        for source in c.sources:
-            runtime.sources.register(source)
-            if runtime.ready:  # booting: the event_sources step starts every source
-                await asyncio.wait_for(source.start(), timeout=_SOURCE_TIMEOUT_SEC)
-        for event_type, _ in c.event_types:
-            runtime.event_types.register(event_type, f"plugin:{record.name}")
-        for adapter in c.channel_adapters:
-            runtime.channels.add_platform(adapter)
-        tools = getattr(runtime, "tools", None)
-        if c.tools and hasattr(tools, "register_plugin_tools"):
-            # A name clash (with a built-in or another plugin) fails this plugin only.
-            tools.register_plugin_tools(record.name, c.tools)  # type: ignore[union-attr]
-        skills = getattr(runtime, "skills", None)
-        if c.skill_dirs and hasattr(skills, "add_dirs"):
-            await resolve(skills.add_dirs(c.skill_dirs, owner=record.name))  # type: ignore[union-attr]
-
-    async def _withdraw(self, record: PluginRecord, runtime: Runtime) -> None:
-        """Remove whatever the plugin added; never raises."""
-        c = record.contributions
-        for source in c.sources:
-            try:
-                await asyncio.wait_for(source.stop(), timeout=_SOURCE_TIMEOUT_SEC)
-            except Exception:  # noqa: BLE001
-                log.exception("stopping source %s of plugin %s failed", source.id, record.name)
-            if any(s is source for s in runtime.sources.list()):
-                runtime.sources.unregister(source.id)
-        runtime.event_types.unregister_owner(f"plugin:{record.name}")
-        for adapter in c.channel_adapters:
-            runtime.channels.remove_platform(adapter.platform)
-        tools = getattr(runtime, "tools", None)
-        if hasattr(tools, "unregister_source"):
-            tools.unregister_source(f"plugin:{record.name}")  # type: ignore[union-attr]
-        skills = getattr(runtime, "skills", None)
-        if c.skill_dirs and hasattr(skills, "remove_dirs"):
-            try:
-                await resolve(skills.remove_dirs(record.name))  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001
-                log.exception("removing skill folders of plugin %s failed", record.name)
-        self._owners = {k: v for k, v in self._owners.items() if v != record.name}
-        record.contributions = Contributions()
+    async def _withdraw(self, record: PluginRecord, wiring: PluginWiring) -> None:
+        """Remove whatever the plugin added and unregister it; never raises."""
+        await contributions.withdraw(record, wiring)
+        self._owners.release(record.name)
         if self.manager.has_plugin(record.name):
             self.manager.unregister(name=record.name)
-        if record.module_name:
-            sys.modules.pop(record.module_name, None)
-            record.module_name = None
+        discovery.forget_module(record)
 
-    async def _startup(self, record: PluginRecord, runtime: Runtime) -> bool:
+    async def _startup(self, record: PluginRecord) -> bool:
         try:
-            await self._call(record.name, "startup", runtime=runtime)
+            await self._call(record, "startup")
         except PluginLoadError as exc:
-            await self._withdraw(record, runtime)
-            self._fail(record, exc.message)
+            await self._withdraw(record, self._require_wiring())
+            fail(record, exc.message)
             if record.source == "default":
                 raise StartupError(f"default plugin {record.name!r} failed: {exc}") from exc
             return False
         return True
 
-    async def _shutdown(self, record: PluginRecord, runtime: Runtime) -> None:
+    async def _shutdown(self, record: PluginRecord) -> None:
         try:
-            await self._call(record.name, "shutdown", runtime=runtime)
+            await self._call(record, "shutdown")
         except PluginLoadError as exc:
             log.error("plugin %s: %s", record.name, exc)
-
-    @staticmethod
-    def _fail(record: PluginRecord, reason: str) -> None:
-        record.state, record.error = FAILED, reason
-        log.error("plugin %s (%s) failed: %s", record.name, record.where, reason)
 
     # --- operations ----------------------------------------------------------------------
 
@@ -433,9 +298,9 @@ class PluginHost:
             await self._remember(name, True)
             if record.state == ENABLED:
                 return record.view()
-            runtime = self._require_runtime()
+            wiring = self._require_wiring()
             if record.path is not None:  # read the manifest again: a fixed file heals
-                fresh = self._folder_record(record.path)
+                fresh = discovery.folder_record(record.path, self._install_dir)
                 if fresh.state == FAILED or fresh.name != name:
                     record.state = FAILED
                     record.error = fresh.error or f"plugin.yaml now names {fresh.name!r}"
@@ -444,9 +309,9 @@ class PluginHost:
                     record.description = fresh.description
                     record.state, record.error = DISABLED, None
             if record.state != FAILED or record.path is None:
-                if await self._load(record, runtime):
-                    await self._startup(record, runtime)
-            self._announce(record, runtime)
+                if await self._load(record, wiring):
+                    await self._startup(record)
+            self._announce(record, wiring)
             if record.state == FAILED:
                 raise UnprocessableError(f"plugin {name!r} failed to load: {record.error}",
                                          code="plugin_failed", details={"plugin": record.view()})
@@ -464,17 +329,17 @@ class PluginHost:
             return record.view()
 
     async def _deactivate(self, record: PluginRecord) -> None:
-        runtime = self._require_runtime()
+        wiring = self._require_wiring()
         if record.state == ENABLED:
-            await self._shutdown(record, runtime)
-        await self._withdraw(record, runtime)
+            await self._shutdown(record)
+        await self._withdraw(record, wiring)
         record.state, record.error = DISABLED, None
-        self._announce(record, runtime)
+        self._announce(record, wiring)
 
     @staticmethod
-    def _announce(record: PluginRecord, runtime: Runtime) -> None:
+    def _announce(record: PluginRecord, wiring: PluginWiring) -> None:
         """``plugin:state_changed``, so what follows plugins (capabilities) can look again."""
-        runtime.bus.emit(PLUGIN_STATE_CHANGED, {"plugin": record.name, "state": record.state,
+        wiring.bus.emit(PLUGIN_STATE_CHANGED, {"plugin": record.name, "state": record.state,
                                                 "version": record.version}, source="plugins")
 
     async def install(self, data: bytes) -> dict[str, Any]:
@@ -488,12 +353,12 @@ class PluginHost:
             manifest, path = await asyncio.to_thread(
                 install_archive, data, install_dir=self._install_dir,
                 scratch_dir=self._install_dir.parent, limits=self._limits, taken=taken)
-            record = self._folder_record(path)
+            record = discovery.folder_record(path, self._install_dir)
             self._records[record.name] = record
-            runtime = self._require_runtime()
+            wiring = self._require_wiring()
             if record.state != FAILED and manifest.enabled_by_default:
-                if await self._load(record, runtime):
-                    await self._startup(record, runtime)
+                if await self._load(record, wiring):
+                    await self._startup(record)
             return {"plugin_name": manifest.name, "version": manifest.version,
                     "install_dir": str(path), "state": record.state, "error": record.error}
 
@@ -520,10 +385,14 @@ class PluginHost:
             now = self._clock.now_ms() if self._clock is not None else 0
             await self._state.set(name, enabled, now_ms=now)
 
-    def _require_runtime(self) -> Runtime:
-        if self._runtime is None:
+    def _require_wiring(self) -> PluginWiring:
+        if self._wiring is None:
             raise UnavailableError("the plugin host has not started", code="not_ready")
-        return self._runtime
+        return self._wiring
 
+
+#: Added to a registration error when a hook still names its argument ``runtime``.
+_RENAMED = (" (hooks receive their plugin's context as `context`, an "
+            "aman.plugins.context.PluginContext; rename the `runtime` argument)")
 
 __all__ = ["PluginHost", "UiPage", "resolve"]

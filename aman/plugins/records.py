@@ -1,6 +1,7 @@
-"""What the plugin host knows about each plugin, and the checks on what a plugin contributes.
+"""What the plugin host knows about each plugin: its record, state and contributions.
 
-Pure values and functions: the host (``aman.plugins.host``) does the loading and the wiring.
+Pure values: discovery (``aman.plugins.discovery``) finds plugins, the contributions module checks
+and wires what they return, and the host (``aman.plugins.host``) drives both.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aman.errors import AmanError
-from aman.plugins.api import PluginRoute, UiPage
 from aman.plugins.manifest import Manifest
+from aman.plugins.model import PluginRoute, UiPage
 
 if TYPE_CHECKING:
     from aman.channels.base import ChannelAdapter
+    from aman.plugins.context import PluginContext
 
 ENABLED, DISABLED, FAILED = "enabled", "disabled", "failed"
 
@@ -66,6 +68,8 @@ class PluginRecord:
     contributions: Contributions = field(default_factory=Contributions)
     #: Its settings from ``plugins.config`` checked against the manifest, defaults filled in.
     settings: dict[str, Any] = field(default_factory=dict)
+    #: What its hooks receive, built when it loads (None while it is not loaded).
+    context: PluginContext | None = None
 
     @property
     def where(self) -> str:
@@ -104,64 +108,3 @@ def page_view(page: UiPage) -> dict[str, Any]:
     if page.path:
         view["path"] = page.path
     return view
-
-
-def check_routes(values: list[Any]) -> list[PluginRoute]:
-    """``register_routes`` results: PluginRoute values, no (method, path) twice."""
-    seen: set[tuple[str, str]] = set()
-    for value in values:
-        if not isinstance(value, PluginRoute):
-            raise PluginLoadError(f"register_routes returned {type(value).__name__}, "
-                                  "not aman.plugins.api.PluginRoute")
-        key = (value.method, value.path)
-        if key in seen:
-            raise PluginLoadError(f"register_routes returned {value.method} {value.path} twice")
-        seen.add(key)
-    return values
-
-
-def check_event_types(values: list[Any]) -> list[tuple[str, str]]:
-    """``register_event_types`` results as (type, description) pairs."""
-    pairs = []
-    for value in values:
-        if isinstance(value, str):
-            value = (value, "")
-        if (not isinstance(value, (tuple, list)) or len(value) != 2
-                or not all(isinstance(v, str) for v in value) or not value[0]):
-            raise PluginLoadError(f"register_event_types returned {value!r}, "
-                                  "not a (type, description) pair")
-        pairs.append((value[0], value[1]))
-    return pairs
-
-
-def check_pages(manifest: Manifest | None, values: list[Any]) -> list[UiPage]:
-    """The manifest's ``ui.pages`` then the hook's; a page id the hook repeats replaces it."""
-    pages: dict[str, UiPage] = {}
-    for entry in manifest.ui.pages if manifest else []:
-        pages[entry.id] = UiPage(entry.id, entry.label or entry.id, entry.path)
-    for value in values:
-        if isinstance(value, dict) and isinstance(value.get("id"), str):
-            value = UiPage(value["id"], str(value.get("label") or value["id"]), value.get("path"))
-        if not isinstance(value, UiPage):
-            raise PluginLoadError(f"register_ui_pages returned {value!r}, not a UiPage "
-                                  "or {id, label, path?}")
-        pages[value.id] = value
-    return list(pages.values())
-
-
-def check_sources(values: list[Any]) -> list[Any]:
-    """``register_event_sources`` results: objects with an id and start/stop."""
-    for value in values:
-        if not all(hasattr(value, a) for a in ("id", "start", "stop", "state", "health")):
-            raise PluginLoadError(f"register_event_sources returned {type(value).__name__}, "
-                                  "which does not keep the EventSource protocol")
-    return values
-
-
-def check_channel_adapters(values: list[Any]) -> list[type[ChannelAdapter]]:
-    """``register_channel_adapters`` results: classes with a ``platform`` name."""
-    for value in values:
-        if not isinstance(value, type) or not isinstance(getattr(value, "platform", None), str):
-            raise PluginLoadError(f"register_channel_adapters returned {value!r}, which is not "
-                                  "a ChannelAdapter class with a platform name")
-    return values

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,14 +18,14 @@ from aman.clock import Clock
 from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.bus import EventBus
 from aman.events.model import Event
-from aman.events.types import EventTypeRegistry
+from aman.events.types import SKILL_RELOADED, EventTypeRegistry
+from aman.files import write_atomically
 from aman.skills import loader
 from aman.skills.model import IndexEntry, Skill, SkillRepository
 from aman.skills.runner import EventSkillRunner, StepRecorder
 
 log = logging.getLogger(__name__)
 
-SKILL_RELOADED = "skill_reloaded"
 SKILLS_SOURCE = "system:skills"
 
 
@@ -247,20 +245,6 @@ class SkillService:
         await self.reload(reason="rollback")
         return {"name": name, "restored": match.to_json(current=True), "path": str(skill.path),
                 "previous_hash": skill.content_hash}
-
-
-def write_atomically(path: Path, content: str) -> None:
-    """Write ``content`` to a hidden temp file beside ``path``, then replace ``path`` with it."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _resolve(found: list[Skill]) -> dict[str, Skill]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from aman.errors import UnavailableError
 from aman.events.bus import EventBus
 from aman.events.model import Event
-from aman.events.types import EventTypeRegistry
+from aman.events.types import EventTable, EventTypeRegistry
 from aman.skills.model import ActionSpec, EventSkillSpec, Skill
 from aman.skills.template import context_of, render
 
@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 SKILL_COMPLETED = "skill:completed"
 SKILL_FAILED = "skill:failed"
+#: Every type the runner itself emits, declared at boot (``aman.core.event_types``); a skill's
+#: own ``emit`` types are registered while it is loaded.
+EVENT_TYPES: EventTable = (
+    (SKILL_COMPLETED, "An event skill ran to the end; payload names the skill and the trigger."),
+    (SKILL_FAILED, "An event skill failed; payload has the error."),
+)
 
 
 class StepRecorder(Protocol):
@@ -62,8 +68,6 @@ class EventSkillRunner:
         self._bus = bus
         self._steps = steps
         self._types = types
-        for fact in (SKILL_COMPLETED, SKILL_FAILED):
-            types.register(fact, owner="skills")
         #: Starts a workflow instance for a ``workflow`` action and returns its id; wired by the
         #: composition root once the workflow engine exists.
         self.start_workflow: Callable[[str, dict[str, Any], Event], Awaitable[str]] | None = None

@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import stat
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from watchfiles import Change
 
 from aman.clock import Clock
 from aman.errors import AmanError, InternalError, InvalidStateError, StartupError, UnavailableError
+from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
+from aman.files import write_atomically
 from aman.soul.format import (
     BoundaryMatch,
     Soul,
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOUL_CHANGED = "soul_changed"
+#: Every type the soul emits, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (SOUL_CHANGED, "The active persona changed (file edit, switch or reload)."),
+)
 SOUL_SOURCE = "system:soul"
 #: Editors write a file in several steps; group them so one save is one reload.
 _DEBOUNCE_MS = 300
@@ -55,14 +59,6 @@ class CompiledPrompt:
     prompt: str
     soul: str
     skills_count: int
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus the soul needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -363,18 +359,9 @@ class SoulService:
 
 
 def _write_atomic(path: Path, content: str) -> None:
-    """Write through a temp file in the same folder and ``os.replace`` it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace the soul file atomically; a failure is the daemon's, with a hint for the operator."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-        os.replace(tmp, path)
+        write_atomically(path, content)
     except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
         raise InternalError(f"could not write soul file {path}: {exc}",
                             hint="Check the folder's permissions and free space.") from exc

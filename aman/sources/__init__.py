@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aman.clock import Clock
 from aman.config.settings import SourcesSettings
-from aman.core.lifecycle import TaskTracker
+from aman.core.lifecycle import Spawner
 from aman.events.sources import Publish
 from aman.sources.base import BaseSource
 from aman.sources.files import FileWatchConfig, FileWatchSource
@@ -13,7 +13,7 @@ from aman.sources.timer import TimerConfig, TimerSource
 __all__ = ["FileWatchConfig", "FileWatchSource", "TimerConfig", "TimerSource", "build_sources"]
 
 
-def build_sources(settings: SourcesSettings, *, publish: Publish, tasks: TaskTracker,
+def build_sources(settings: SourcesSettings, *, publish: Publish, tasks: Spawner,
                   clock: Clock) -> list[BaseSource]:
     """One source per ``sources.file_watch`` and ``sources.timers`` entry, in that order."""
     built: list[BaseSource] = []

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from aman.core.lifecycle import TaskTracker
+from aman.core.lifecycle import Spawner
 from aman.errors import AmanError, BackpressureError, RateLimitedError
 from aman.events.model import Event
 from aman.events.sources import HealthStatus, Publish, SourceConfig, SourceState, parse_config
@@ -53,7 +53,7 @@ class BaseSource(ABC):
     config_model: ClassVar[builtins.type[SourceConfig]]  # ``type`` is the attribute above
 
     def __init__(self, source_id: str, config: SourceConfig, *, publish: Publish,
-                 tasks: TaskTracker) -> None:
+                 tasks: Spawner) -> None:
         self._id = source_id
         self._config = config
         self._publish = publish

@@ -19,7 +19,7 @@ from pydantic import Field
 from watchfiles import Change
 
 from aman.clock import Clock, SystemClock
-from aman.core.lifecycle import TaskTracker
+from aman.core.lifecycle import Spawner
 from aman.errors import ValidationFailedError
 from aman.events import types as t
 from aman.events.model import Event
@@ -59,7 +59,7 @@ class FileWatchSource(BaseSource):
     config_model = FileWatchConfig
 
     def __init__(self, source_id: str, config: FileWatchConfig, *, publish: Publish,
-                 tasks: TaskTracker, clock: Clock | None = None) -> None:
+                 tasks: Spawner, clock: Clock | None = None) -> None:
         super().__init__(source_id, config, publish=publish, tasks=tasks)
         self._clock: Clock = clock or SystemClock()
         self._roots: list[Path] = []

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from aman.clock import Clock, SystemClock
-from aman.core.lifecycle import TaskTracker
+from aman.core.lifecycle import Spawner
 from aman.events import types as t
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import Publish, SourceConfig
@@ -38,7 +38,7 @@ class TimerSource(BaseSource):
     config_model = TimerConfig
 
     def __init__(self, source_id: str, config: TimerConfig, *, publish: Publish,
-                 tasks: TaskTracker, clock: Clock | None = None) -> None:
+                 tasks: Spawner, clock: Clock | None = None) -> None:
         super().__init__(source_id, config, publish=publish, tasks=tasks)
         self._clock: Clock = clock or SystemClock()
         self.ticks = 0

@@ -18,11 +18,13 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from aman.audit.log import AuditLog
 from aman.clock import Clock
 from aman.errors import ConflictError, NotFoundError
+from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 from aman.ids import uuid7
 from aman.tools.model import Sensitivity, ToolAuthRepository, ToolAuthRequest
 
@@ -34,7 +36,11 @@ Remember = Literal["session"]
 
 TOOL_AUTH_REQUIRED = "tool_auth_required"
 TOOL_AUTH_RESOLVED = "tool_auth_resolved"
-FACT_TYPES = (TOOL_AUTH_REQUIRED, TOOL_AUTH_RESOLVED)
+#: Every type approvals emit, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (TOOL_AUTH_REQUIRED, "A tool call waits for a human's approval; payload has the code."),
+    (TOOL_AUTH_RESOLVED, "An approval request was answered, timed out or cancelled."),
+)
 SOURCE = "tools"
 #: The summary an operator reads in the approval prompt is capped, so a prompt stays readable.
 SUMMARY_LIMIT = 400
@@ -78,14 +84,6 @@ class Decision:
         """Wire shape."""
         return {"outcome": self.outcome, "decided_by": self.decided_by, "reason": self.reason,
                 "auth_id": self.auth_id}
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus approvals need."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 @dataclass

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aman.clock import Clock
 from aman.config.agents import AgentToolSettings
 from aman.errors import ConflictError, ForbiddenError, NotFoundError
+from aman.events.ports import FactEmitter
+from aman.events.types import EventTable
 from aman.parsing import parse_model
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolResult
 
@@ -32,7 +34,15 @@ TOOL_DISPATCHED = "tool:dispatched"
 TOOL_COMPLETED = "tool:completed"
 TOOL_FAILED = "tool:failed"
 TOOL_SECURITY_DENIED = "tool:security_denied"
-FACT_TYPES = (TOOL_DISPATCHED, TOOL_COMPLETED, TOOL_FAILED, TOOL_SECURITY_DENIED)
+TOOL_PROGRESS = "tool:progress"
+#: Every type tool calls emit, declared at boot (``aman.core.event_types``).
+EVENT_TYPES: EventTable = (
+    (TOOL_DISPATCHED, "A tool call started."),
+    (TOOL_COMPLETED, "A tool call finished; payload has its duration and status."),
+    (TOOL_FAILED, "A tool call failed; payload has the error."),
+    (TOOL_SECURITY_DENIED, "A tool call was refused by a hardline rule or the tool policy."),
+    (TOOL_PROGRESS, "Output of a detached exec process, coalesced."),
+)
 #: A tool's output carried in an event is capped at 1 000 characters, so events stay small.
 EVENT_OUTPUT_CHARS = 1000
 
@@ -49,14 +59,6 @@ class ToolClashError(ConflictError):
 
     code = "tool_name_taken"
     hint = "Rename the new tool (plugin tools cannot replace built-in or other plugins' tools)."
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus the registry needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 class Auditor(Protocol):

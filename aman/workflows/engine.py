@@ -22,7 +22,7 @@ from typing import Any
 from aman.clock import Clock
 from aman.events.bus import EventBus
 from aman.events.model import Event
-from aman.events.types import EventTypeRegistry
+from aman.events.types import WORKFLOW_STATE_CHANGED, EventTable
 from aman.ids import uuid7
 from aman.skills.runner import StepRecorder
 from aman.skills.template import context_of, render
@@ -41,8 +41,11 @@ from aman.workflows.timers import TimerHeap
 log = logging.getLogger(__name__)
 
 SUBSCRIBER = "workflows"
-STATE_CHANGED = "workflow_state_changed"
 TIMER_EVENT = "workflow.timer"
+#: Every type the engine emits besides the core's ``workflow_state_changed``, declared at boot.
+EVENT_TYPES: EventTable = (
+    (TIMER_EVENT, "A workflow state's timer ran out; the instance takes its timeout move."),
+)
 TIMER_SOURCE = "workflow:timer"
 CONTROL_SOURCE = "workflow:control"
 #: Instances kept in memory after a step (their newest writes may still be queued).
@@ -67,14 +70,12 @@ class WorkflowService:
     """Definitions, instances, the bus subscriber and the timers."""
 
     def __init__(self, repo: WorkflowRepository, bus: EventBus, steps: StepRecorder,
-                 types: EventTypeRegistry, clock: Clock, dirs: list[Path]) -> None:
+                 clock: Clock, dirs: list[Path]) -> None:
         self._repo = repo
         self._bus = bus
         self._steps = steps
         self._clock = clock
         self.catalog = WorkflowCatalog(repo, clock, dirs)
-        for fact in (STATE_CHANGED, TIMER_EVENT):
-            types.register(fact, owner="workflows")
         #: Runs a skill for a ``skill`` action; wired by the composition root.
         self.run_skill: SkillInvoker | None = None
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → (lock, holders+waiters)
@@ -386,7 +387,7 @@ class WorkflowService:
     def _announce(self, definition: WorkflowDefinition, instance: WorkflowInstance,
                   entries: list[HistoryEntry], *, cause: Event | None) -> None:
         for entry in entries:
-            self._bus.emit(STATE_CHANGED, {
+            self._bus.emit(WORKFLOW_STATE_CHANGED, {
                 "instance_id": instance.id, "workflow": instance.workflow,
                 "from": entry.from_state, "to": entry.to_state, "reason": entry.reason,
                 "is_final": definition.is_final(entry.to_state),

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import SourceConfig
-from aman.plugins import PluginRequest, PluginRoute, UiPage, hookimpl
+from aman.plugins import PluginContext, PluginRequest, PluginRoute, UiPage, hookimpl
 from aman.sources.base import BaseSource
 
 TICK = "example.tick"
@@ -28,12 +28,12 @@ class TickSource(BaseSource):
     kind = "example"
     config_model = TickConfig
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, context: PluginContext) -> None:
         # plugins.config.example.interval_sec (the manifest's default: 30) sets the first value.
-        settings = runtime.plugins.config_for("example")
+        settings = context.config
         super().__init__("example.tick", TickConfig(interval_sec=settings["interval_sec"]),
-                         publish=runtime.bus.publish, tasks=runtime.tasks)
-        self._clock = runtime.clock
+                         publish=context.bus.publish, tasks=context.tasks)
+        self._clock = context.clock
         self.ticks = 0
 
     async def _run(self, stop: asyncio.Event) -> None:
@@ -59,20 +59,20 @@ async def hello(request: PluginRequest) -> dict[str, Any]:
 
 
 @hookimpl
-def register_routes(runtime: Any) -> list[PluginRoute]:
+def register_routes(context: PluginContext) -> list[PluginRoute]:
     return [PluginRoute("GET", "/hello", hello)]
 
 
 @hookimpl
-def register_event_sources(runtime: Any) -> list[TickSource]:
-    return [TickSource(runtime)]
+def register_event_sources(context: PluginContext) -> list[TickSource]:
+    return [TickSource(context)]
 
 
 @hookimpl
-def register_event_types(runtime: Any) -> list[tuple[str, str]]:
+def register_event_types(context: PluginContext) -> list[tuple[str, str]]:
     return [(TICK, "A counter from the example plugin's timer-like source.")]
 
 
 @hookimpl
-def register_ui_pages(runtime: Any) -> list[UiPage]:
+def register_ui_pages(context: PluginContext) -> list[UiPage]:
     return [UiPage("example", "Example")]

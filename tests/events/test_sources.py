@@ -11,9 +11,9 @@ import pytest
 from aman.config.settings import SourcesSettings
 from aman.core.lifecycle import TaskTracker
 from aman.errors import BackpressureError, NotFoundError, RateLimitedError, ValidationFailedError
-from aman.events.bus import PublishResult
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import EventSource, SourceRegistry, SourceState
+from aman.events.subscribers import PublishResult
 from aman.sources import FileWatchSource, TimerConfig, TimerSource, build_sources
 from tests.conftest import wait_until
 

@@ -11,9 +11,9 @@ import pytest
 
 from aman.core.lifecycle import TaskTracker
 from aman.errors import ValidationFailedError
-from aman.events.bus import PublishResult
 from aman.events.model import Event
 from aman.events.sources import SourceRegistry, SourceState
+from aman.events.subscribers import PublishResult
 from aman.sources import FileWatchConfig, FileWatchSource
 
 #: Generous for slow CI file systems; every wait polls and returns as soon as the event is in.

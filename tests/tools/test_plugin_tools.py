@@ -27,7 +27,7 @@ async def run(params, ctx):
 
 
 @hookimpl
-def register_tools(runtime):
+def register_tools(context):
     return [Tool({tool!r}, "Say something.", Params, Sensitivity.LOW, run)]
 '''
 

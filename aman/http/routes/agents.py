@@ -12,7 +12,8 @@ from pydantic import Field
 from quart import Blueprint, Response, g, jsonify
 from werkzeug.exceptions import MethodNotAllowed
 
-from aman.agents import STATUSES, reread_settings
+from aman.agents import STATUSES
+from aman.config.loader import reread_settings
 from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.schemas import BodyModel, ErrorBody
@@ -76,7 +77,7 @@ async def reload(agent_id: str) -> Response:
     """
     rt = runtime()
     fresh = await asyncio.to_thread(reread_settings, rt.config_path, rt.settings,
-                                    agent_id=agent_id)
+                                    keeps=f"agent {agent_id}")
     result = rt.agents.reload(agent_id, fresh)
     g.audit_detail = {k: result[k] for k in ("added", "removed", "changed")}
     agent = None if result["removed"] else rt.agents.snapshot(agent_id)

@@ -8,11 +8,11 @@ from aman.channels.registry import ADAPTERS
 from aman.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from aman.core.runtime import Runtime
+    from aman.plugins.context import PluginContext
 
 
 @hookimpl
-def register_channel_adapters(runtime: Runtime) -> list[type]:
+def register_channel_adapters(context: PluginContext) -> list[type]:
     """Serve ``channels.telegram|slack|generic.<instance>``.
 
     Each at ``/im/<platform>/<instance>/webhook``.

@@ -1,4 +1,4 @@
-"""POST /api/v1/approver/ask: asks ``runtime.approvals`` for one tool call, returns the decision.
+"""POST /api/v1/approver/ask: asks ``context.approvals`` for one tool call, returns the decision.
 
 Nothing in the daemon asks for approval before the agent loop lands, so this route
 drives a real request from inside the daemon: the same call the loop and plugins will make.
@@ -13,10 +13,10 @@ from aman.tools.model import Sensitivity
 
 
 @hookimpl
-def register_routes(runtime: Any) -> list[PluginRoute]:
+def register_routes(context: Any) -> list[PluginRoute]:
     async def ask(request: PluginRequest) -> dict[str, Any]:
         body = request.json() or {}
-        decision = await runtime.approvals.request(
+        decision = await context.approvals.request(
             tool=body.get("tool", "write"), arguments=body.get("arguments", {}),
             sensitivity=Sensitivity(body.get("sensitivity", "medium")),
             call_id=body.get("call_id", "call-1"), session_id=body.get("session_id"),

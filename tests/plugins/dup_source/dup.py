@@ -18,5 +18,5 @@ class Source:
 
 
 @hookimpl
-def register_event_sources(runtime: Any) -> list[Any]:
+def register_event_sources(context: Any) -> list[Any]:
     return [Source()]

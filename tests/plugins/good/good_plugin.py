@@ -53,7 +53,7 @@ def boom(request: PluginRequest) -> Any:
 
 
 @hookimpl
-def register_routes(runtime: Any) -> list[PluginRoute]:
+def register_routes(context: Any) -> list[PluginRoute]:
     return [
         PluginRoute("GET", "/ping", lambda request: {"pong": True}),
         PluginRoute("GET", "/open", lambda request: {"open": True}, public=True),
@@ -63,12 +63,12 @@ def register_routes(runtime: Any) -> list[PluginRoute]:
 
 
 @hookimpl
-async def register_event_sources(runtime: Any) -> list[Source]:
+async def register_event_sources(context: Any) -> list[Source]:
     return [Source("good.source")]
 
 
 @hookimpl
-def register_event_types(runtime: Any) -> list[tuple[str, str]]:
+def register_event_types(context: Any) -> list[tuple[str, str]]:
     return [("good.happened", "Something good happened.")]
 
 
@@ -81,20 +81,20 @@ async def _good_tool(params: _GoodParams, ctx: Any) -> ToolOutput:
 
 
 @hookimpl
-def register_tools(runtime: Any) -> list[Tool]:
+def register_tools(context: Any) -> list[Tool]:
     return [Tool("good_tool", "Echo a text.", _GoodParams, Sensitivity.LOW, _good_tool)]
 
 
 @hookimpl
-def register_ui_pages(runtime: Any) -> list[UiPage]:
+def register_ui_pages(context: Any) -> list[UiPage]:
     return [UiPage("good", "Good")]
 
 
 @hookimpl
-async def startup(runtime: Any) -> None:
+async def startup(context: Any) -> None:
     CALLS.append("startup")
 
 
 @hookimpl
-def shutdown(runtime: Any) -> None:
+def shutdown(context: Any) -> None:
     CALLS.append("shutdown")

@@ -6,5 +6,5 @@ from aman.plugins import hookimpl
 
 
 @hookimpl
-def register_routes(runtime: Any) -> list[Any]:
+def register_routes(context: Any) -> list[Any]:
     raise RuntimeError("register_routes exploded on purpose")

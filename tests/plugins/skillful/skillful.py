@@ -6,5 +6,5 @@ from aman.plugins import hookimpl
 
 
 @hookimpl
-def register_skill_folders(runtime: Any) -> list[str]:
+def register_skill_folders(context: Any) -> list[str]:
     return ["skills"]

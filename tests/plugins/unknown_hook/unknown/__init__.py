@@ -6,5 +6,5 @@ from aman.plugins import hookimpl
 
 
 @hookimpl
-def register_routez(runtime: Any) -> list[Any]:
+def register_routez(context: Any) -> list[Any]:
     return []

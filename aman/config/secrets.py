@@ -1,0 +1,57 @@
+"""Which configuration keys are secret: one rule for logs, error messages, config reads and audit.
+
+A key is secret when its value is a ``SecretStr`` or its last segment ends in ``token``,
+``secret``, ``password`` or ``api_key`` (so ``llm.providers.x.api_key``,
+``channels.slack.bot.signing_secret`` and a plugin option named ``api_token`` all are). A secret's
+value is shown as ``***`` and never echoed, even when it is invalid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+REDACTED = "***"
+#: Key names whose values are secret (besides every ``SecretStr`` value, whatever its key).
+SECRET_SUFFIXES = ("token", "secret", "password", "api_key")
+#: Shorter secret values are not searched for in log lines: replacing every "k" of a line
+#: would make the log unreadable and hide nothing worth hiding.
+_MIN_REDACTED_LENGTH = 4
+
+
+def is_secret(key: str, value: Any = None) -> bool:
+    """Whether the value at dotted ``key`` must never be shown."""
+    return isinstance(value, SecretStr) or key.rsplit(".", 1)[-1].lower().endswith(SECRET_SUFFIXES)
+
+
+def shown(key: str, value: Any) -> Any:
+    """``value`` as it may be shown for ``key``: ``***`` when secret (``repr`` is the caller's)."""
+    return REDACTED if is_secret(key, value) else value
+
+
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every secret's text in ``settings`` long enough to redact, for the log formatter."""
+    found = {text for key, value in _walk(settings, "") if is_secret(key, value)
+             for text in [_text(value)] if len(text) >= _MIN_REDACTED_LENGTH}
+    return sorted(found, key=len, reverse=True)  # longest first: no partial replacements
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value if isinstance(value, str) else ""
+
+
+def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) for every leaf of a settings tree."""
+    if isinstance(node, BaseModel):
+        items: Any = ((name, getattr(node, name)) for name in type(node).model_fields)
+    elif isinstance(node, Mapping):
+        items = node.items()
+    else:
+        yield prefix, node
+        return
+    for name, value in items:
+        yield from _walk(value, f"{prefix}.{name}" if prefix else str(name))

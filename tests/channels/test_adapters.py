@@ -338,7 +338,7 @@ def test_slack_channel_message_is_normalized() -> None:
             "thread_id": None,
         },
     }
-    assert verdict.dedup_key == "slack:ws:Ev0PV52K21"
+    assert verdict.dedup_key == "slack:ws:C024BE91L:1355517523.000005"
 
 
 def test_slack_retries_carry_the_same_dedup_key() -> None:
@@ -372,7 +372,6 @@ def test_slack_thread_reply_and_user_profile() -> None:
         (s.SLACK_BOT_MESSAGE, "bot message"),
         (s.SLACK_APP_MESSAGE, "bot message"),
         (s.SLACK_MESSAGE_CHANGED, "message subtype message_changed"),
-        (s.SLACK_APP_MENTION, "event type app_mention"),
         (s.SLACK_APP_RATE_LIMITED, "callback type app_rate_limited"),
     ],
 )
@@ -381,6 +380,29 @@ def test_slack_non_messages_are_ignored(body: dict[str, Any], reason: str) -> No
     assert slack().receive(s.slack_headers("slack-signing", NOW_S, raw), raw, NOW_MS) == Ignored(
         reason
     )
+
+
+def test_slack_app_mention_is_a_message_without_the_mention_and_one_with_its_message_event(
+) -> None:
+    raw = s.encode(s.SLACK_APP_MENTION)
+    mention = slack().receive(s.slack_headers("slack-signing", NOW_S, raw), raw, NOW_MS)
+    assert isinstance(mention, InboundMessage) and mention.text == "is it everything?"
+    # The same message as a ``message`` event (another event_id) has the same dedup key.
+    as_message = copy.deepcopy(s.SLACK_APP_MENTION)
+    as_message["event"]["type"] = "message"
+    as_message["event_id"] = "Ev0PV52K99"
+    verdict = slack().accept(as_message)
+    assert isinstance(verdict, InboundMessage)
+    assert verdict.dedup_key == mention.dedup_key == "slack:ws:C024BE91L:1515449522.000016"
+
+
+def test_pulled_updates_are_classified_like_webhook_bodies_with_the_allow_list() -> None:
+    update = s.telegram_message(7, 4242, "hi")
+    verdict = telegram().accept(update)
+    assert isinstance(verdict, InboundMessage) and verdict.dedup_key == "telegram:bot1:7"
+    assert isinstance(telegram(allowed_chats=["1"]).accept(update), Dropped)
+    with pytest.raises(NotImplementedError):
+        generic().accept(s.GENERIC_MESSAGE)
 
 
 def test_slack_stranger_channel_is_dropped() -> None:

@@ -1,0 +1,124 @@
+"""Pulling intake in a real runtime against the fake platforms over real HTTP: which mode each
+instance gets, how a bad mode is refused, a bus refusal retried in place without advancing the
+offset, a malformed update skipped, the offset kept per bot, and the sources following the
+platform being served."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from aman.channels.polling import TelegramPoller
+from aman.channels.telegram import TelegramAdapter
+from aman.config.reach import ChannelSettings, channel_problem, intake_mode
+from aman.config.settings import Settings
+from aman.core.runtime import Runtime
+from aman.errors import ConfigError
+from aman.events.sources import SourceState
+from aman.store.im_cursors import SqliteCursorRepository
+from tests.channels.fake_platforms import FakePlatforms
+from tests.channels.samples import telegram_message
+from tests.chat.helpers import scripted
+from tests.conftest import SettingsFactory, wait_until
+
+
+@pytest.mark.parametrize(("platform", "fields", "mode"), [
+    ("telegram", {"bot_token": "1:a"}, "poll"),
+    ("telegram", {"bot_token": "1:a", "secret": "s"}, "webhook"),
+    ("telegram", {"bot_token": "1:a", "secret": "s", "mode": "poll"}, "poll"),
+    ("telegram", {}, "webhook"),
+    ("slack", {"app_token": "xapp-1", "bot_token": "xoxb-1"}, "socket"),
+    ("slack", {"app_token": "xapp-1", "secret": "s"}, "webhook"),
+    ("slack", {"bot_token": "xoxb-1"}, "webhook"),
+    ("generic", {"bot_token": "x"}, "webhook"),
+])
+def test_the_mode_in_force(platform: str, fields: dict[str, Any], mode: str) -> None:
+    config = ChannelSettings(**fields)
+    assert intake_mode(platform, config) == mode
+    assert channel_problem(platform, "x", config) is None
+
+
+@pytest.mark.parametrize(("platform", "fields", "words"), [
+    ("telegram", {"mode": "socket", "bot_token": "1:a"}, "supports webhook or poll"),
+    ("generic", {"mode": "poll"}, "supports webhook"),
+    ("telegram", {"mode": "poll"}, "bot_token is empty"),
+    ("slack", {"mode": "socket"}, "app_token is empty"),
+    ("slack", {"mode": "socket", "app_token": "xoxb-1"}, "not an app-level token"),
+])
+def test_a_mode_that_cannot_work_is_refused_naming_the_key(
+        make_settings: SettingsFactory, platform: str, fields: dict[str, Any],
+        words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(channels={platform: {"x": fields}})
+    assert words in str(caught.value) and f"channels.{platform}.x" in str(caught.value)
+
+
+def test_a_disabled_instance_is_not_checked_for_tokens() -> None:
+    assert channel_problem("slack", "x", ChannelSettings(mode="socket", enabled=False)) is None
+
+
+@pytest.fixture
+def platform() -> Iterator[FakePlatforms]:
+    fake = FakePlatforms()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory, platform: FakePlatforms) -> Settings:
+    return scripted(
+        make_settings, "You said: {input}",
+        # One event a second, so a burst of updates meets the bus's rate limit.
+        **{"event_bus.rate_limit_per_sec": 1, "event_bus.rate_limit_burst": 1},
+        channels={"telegram": {"bot": {"bot_token": "123:abc", "api_base": platform.url,
+                                       "poll_timeout_sec": 5, "chat": {}}}})
+
+
+async def test_a_bus_refusal_is_retried_in_place_and_a_malformed_update_skipped(
+        runtime: Runtime, platform: FakePlatforms) -> None:
+    source = runtime.channel_intake.source("telegram", "bot")
+    assert source is not None and runtime.sources.get("im:telegram:bot") is source
+    cursors = SqliteCursorRepository(runtime.db, runtime.writer)
+    platform.queue_update(telegram_message(1, 1111, "one"))
+    platform.queue_update({"update_id": 2, "message": {"text": "no chat"}})  # malformed
+    platform.queue_update(telegram_message(3, 1111, "three"))
+    platform.queue_update(telegram_message(4, 1111, "four"))
+    seen: set[SourceState] = set()
+
+    def done() -> bool:
+        seen.add(source.state)
+        return len(platform.sent) >= 3
+
+    await wait_until(done, timeout=20)
+    assert platform.texts() == ["You said: one", "You said: three", "You said: four"]
+    assert SourceState.BACKING_OFF in seen  # the rate limit said wait; nothing was lost
+    health = source.health()
+    assert health["received"] == 3 and health["skipped"] == 1
+    assert "rate_limited" in health["last_error"]
+    assert await cursors.get("telegram:bot:123") == "5"
+
+
+async def test_the_sources_follow_the_platform_being_served(runtime: Runtime) -> None:
+    # What the plugin host does when the plugin registering a platform's adapter goes and comes.
+    assert runtime.channel_intake.source("telegram", "bot") is not None
+    runtime.channels.remove_platform("telegram")
+    await wait_until(lambda: runtime.channel_intake.source("telegram", "bot") is None)
+    assert all(s.id != "im:telegram:bot" for s in runtime.sources.list())
+    runtime.channels.add_platform(TelegramAdapter)
+    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
+                     and s.state is SourceState.POLLING, timeout=10)
+
+
+async def test_the_offset_is_kept_per_bot(runtime: Runtime, platform: FakePlatforms) -> None:
+    source = runtime.channel_intake.source("telegram", "bot")
+    assert source is not None
+    other = source.channel_config.model_copy(update={"bot_token": SecretStr("999:zzz")})
+    runtime.channels.reload("telegram", "bot", other)
+    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
+                     and s is not source and s.state is SourceState.POLLING, timeout=10)
+    replaced = runtime.channel_intake.source("telegram", "bot")
+    assert isinstance(replaced, TelegramPoller) and replaced.cursor_key == "telegram:bot:999"
+    assert source.state is SourceState.STOPPED

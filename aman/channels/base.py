@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
-from aman.config.reach import ChannelSettings
+from aman.config.reach import ChannelSettings, intake_mode
 from aman.errors import ForbiddenError, UnauthorizedError
 from aman.parsing import parse_model
 
@@ -113,6 +113,15 @@ class ChannelAdapter(ABC):
     def receive(self, headers: Mapping[str, str], raw_body: bytes, now_ms: int) -> Verdict:
         """Refuse, verify, parse and classify one request; raise an ``AmanError`` to refuse."""
         self._check_enabled()
+        mode = intake_mode(self.platform, self.config)
+        if mode != "webhook":
+            # Taken by polling or a socket already; a second way in would only race it.
+            raise ForbiddenError(
+                f"IM channel {self.name} takes its messages in mode {mode}, not by webhook",
+                code="webhook_not_in_use",
+                hint=f"Set channels.{self.platform}.{self.instance}.mode: webhook (with a secret) "
+                "to receive webhooks instead.",
+            )
         secret = self.config.secret.get_secret_value()
         if not secret:
             raise UnauthorizedError(

@@ -122,3 +122,12 @@ async def test_the_offset_is_kept_per_bot(runtime: Runtime, platform: FakePlatfo
     replaced = runtime.channel_intake.source("telegram", "bot")
     assert isinstance(replaced, TelegramPoller) and replaced.cursor_key == "telegram:bot:999"
     assert source.state is SourceState.STOPPED
+
+
+async def test_the_webhook_of_a_pulling_instance_is_refused_with_the_way_back(
+        runtime: Runtime, client: Any) -> None:
+    response = await client.post("/im/telegram/bot/webhook", json=telegram_message(9, 1, "x"),
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": "anything"})
+    assert response.status_code == 403
+    error = (await response.get_json())["error"]
+    assert error["code"] == "webhook_not_in_use" and "mode: webhook" in error["hint"]

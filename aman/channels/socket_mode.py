@@ -13,6 +13,8 @@ which also keeps the connection alive with pings.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ _NEEDS_FIX = {
 }
 #: The socket handshake (TCP, TLS, upgrade) must finish within this many seconds.
 _OPEN_TIMEOUT_SEC = 10.0
+_CLOSE_TIMEOUT_SEC = 2.0
 
 
 class SlackSocket(PullSource):
@@ -62,7 +65,9 @@ class SlackSocket(PullSource):
                 if not await self._handle(socket, raw):
                     return  # Slack asked for a new connection
         finally:
-            await socket.close()
+            # A dead peer never answers the closing handshake: do not wait long for it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(socket.close(), _CLOSE_TIMEOUT_SEC)
 
     async def _handle(self, socket: ClientConnection, raw: str | bytes) -> bool:
         """Handle one socket message; False when Slack asked to reconnect."""

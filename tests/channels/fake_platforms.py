@@ -11,7 +11,8 @@ Intake, for instances that pull: Telegram's ``getUpdates`` long-polls the update
 ``webhook_set``; ``fail_polls`` scripts failures such as 429 with ``retry_after``), and Slack's
 ``apps.connections.open`` hands out the URL of a local WebSocket server speaking Socket Mode
 (``hello``, ``events_api`` envelopes sent with ``slack_event``, acks recorded in ``acks``,
-``drop_socket`` and ``slack_disconnect`` to cut or refresh the connection).
+``drop_socket`` and ``slack_disconnect`` to cut or refresh the connection; ``slack_open_error``
+and ``fail_polls`` make ``apps.connections.open`` refuse).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class FakePlatforms:
         self._closing = False
         # Slack Socket Mode
         self.connections_opened = 0
+        self.slack_open_error: str | None = None  # apps.connections.open answers ok: false
         self.acks: list[str] = []
         self.sockets: list[ServerConnection] = []
         self._envelopes = 0
@@ -275,6 +277,9 @@ class FakePlatforms:
             if failure is not None:
                 headers = {"Retry-After": f"{failure[1]:g}"} if failure[1] is not None else {}
                 answer_json(handler, failure[0], {"ok": False, "error": "ratelimited"}, headers)
+                return
+            if self.slack_open_error is not None:
+                answer_json(handler, 200, {"ok": False, "error": self.slack_open_error})
                 return
             answer_json(handler, 200, {"ok": True, "url": self.ws_url})
             return

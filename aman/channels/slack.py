@@ -37,8 +37,8 @@ REPLAY_WINDOW_SEC = 300
 #: Message subtypes written by a person; every other subtype (edits, deletions, joins, bot
 #: posts, …) is a change notice, not something to answer.
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
-#: The mention of the app that starts an ``app_mention`` text, so "@aman /new" is the command.
-_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>[\s:,]*")
+#: A mention starting a text (``<@U123>`` or ``<@U123|name>``), taken off when it names the app.
+_MENTION = re.compile(r"^\s*<@([A-Z0-9]+)(?:\|[^>]*)?>[\s:,]*")
 
 
 def slack_signature(secret: bytes, timestamp: str, raw_body: bytes) -> str:
@@ -131,7 +131,10 @@ class SlackAdapter(ChannelAdapter):
         if raw_event.get("subtype") not in _HUMAN_SUBTYPES:
             return Ignored(f"message subtype {raw_event.get('subtype')}")
         event = parse(_MessageEvent, raw_event, prefix="body.event")
-        text = _MENTION.sub("", event.text, count=1) if event_type == "app_mention" else event.text
+        text = event.text
+        mention = _MENTION.match(text)
+        if mention and (event_type == "app_mention" or mention.group(1) in _bot_users(body)):
+            text = text[mention.end():]  # "@aman /new" is the command /new
         if not text:
             return Ignored("message without text")
         return InboundMessage(
@@ -145,6 +148,15 @@ class SlackAdapter(ChannelAdapter):
             # event_ids) is still one message, answered once.
             dedup_key=f"slack:{self.instance}:{event.channel}:{event.ts}",
         )
+
+
+def _bot_users(body: dict[str, Any]) -> set[str]:
+    """The app's own bot user ids, from the ``authorizations`` Slack adds to each event."""
+    found = body.get("authorizations")
+    if not isinstance(found, list):
+        return set()
+    return {str(a["user_id"]) for a in found
+            if isinstance(a, dict) and a.get("is_bot") and a.get("user_id")}
 
 
 def _author(event: _MessageEvent) -> ChatUser:

@@ -67,7 +67,7 @@ class ChannelSettings(_Section):
     app_token: SecretStr = Field(
         SecretStr(""), description="Slack app-level token (xapp-…) for Socket Mode.")
     poll_timeout_sec: int = Field(
-        30, ge=0, le=50, description="Telegram getUpdates long-poll timeout in poll mode.")
+        30, ge=1, le=50, description="Telegram getUpdates long-poll timeout in poll mode.")
 
 
 def intake_mode(platform: str, config: ChannelSettings) -> str:

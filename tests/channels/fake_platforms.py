@@ -210,7 +210,8 @@ class FakePlatforms:
             "envelope_id": envelope_id, "type": "events_api", "accepts_response_payload": False,
             "retry_attempt": 0, "retry_reason": "",
             "payload": {"type": "event_callback", "event_id": event_id, "team_id": "T1",
-                        "api_app_id": "A1", "event_time": int(time.time()), "event": event}}))
+                        "api_app_id": "A1", "event_time": int(time.time()), "event": event,
+                        "authorizations": [{"user_id": "U0AMAN", "is_bot": True}]}}))
         return envelope_id
 
     def slack_disconnect(self, reason: str = "refresh_requested") -> None:

@@ -396,6 +396,17 @@ def test_slack_app_mention_is_a_message_without_the_mention_and_one_with_its_mes
     assert verdict.dedup_key == mention.dedup_key == "slack:ws:C024BE91L:1515449522.000016"
 
 
+def test_a_leading_mention_is_taken_off_only_when_it_names_the_app() -> None:
+    body = copy.deepcopy(s.SLACK_CHANNEL_MESSAGE)
+    body["event"]["text"] = "<@U0AMAN|aman>: /new"
+    body["authorizations"] = [{"user_id": "U0AMAN", "is_bot": True}]
+    verdict = slack().accept(body)
+    assert isinstance(verdict, InboundMessage) and verdict.text == "/new"
+    body["event"]["text"] = "<@U0SOMEONE> can you look"
+    verdict = slack().accept(body)
+    assert isinstance(verdict, InboundMessage) and verdict.text == "<@U0SOMEONE> can you look"
+
+
 def test_pulled_updates_are_classified_like_webhook_bodies_with_the_allow_list() -> None:
     update = s.telegram_message(7, 4242, "hi")
     verdict = telegram().accept(update)

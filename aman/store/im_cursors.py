@@ -7,7 +7,7 @@ from aman.store.writer import BatchWriter
 
 
 class SqliteCursorRepository:
-    """The ``im_cursors`` table (migration 0013)."""
+    """The ``im_cursors`` table (migration 0014)."""
 
     def __init__(self, db: Database, writer: BatchWriter) -> None:
         self._db = db

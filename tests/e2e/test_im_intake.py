@@ -212,6 +212,16 @@ def test_pause_resume_and_a_config_change_restarts_only_that_instance(
     assert refused.status_code == 400 and "channels.telegram.a" in refused.text
     assert sum(p.token == "1:a" for p in platform.polls) >= polls_of_a
 
+    # b goes back to webhooks: its source goes, a keeps polling and answering.
+    changed = daemon.client.post("/config/set", headers={"x-aman-confirm": "yes"}, json={
+        "changes": {"channels.telegram.b.mode": "webhook", "channels.telegram.b.secret": "s"}})
+    assert changed.status_code == 200, changed.text
+    wait_until(lambda: all(item["id"] != "im:telegram:b" for item in daemon.client.get(
+        "/event-sources").json()["items"]), "b's source to go")
+    platform.queue_update(telegram_message(3, 11, "a still"), token="1:a")
+    assert replies(platform, 4)[3] == "You said: a still"
+    assert source(daemon, "im:telegram:a")["health"]["received"] == 3
+
 
 def slack_message(text: str, ts: str, thread: str | None = None,
                   kind: str = "message") -> dict[str, Any]:

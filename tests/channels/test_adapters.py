@@ -382,40 +382,6 @@ def test_slack_non_messages_are_ignored(body: dict[str, Any], reason: str) -> No
     )
 
 
-def test_slack_app_mention_is_a_message_without_the_mention_and_one_with_its_message_event(
-) -> None:
-    raw = s.encode(s.SLACK_APP_MENTION)
-    mention = slack().receive(s.slack_headers("slack-signing", NOW_S, raw), raw, NOW_MS)
-    assert isinstance(mention, InboundMessage) and mention.text == "is it everything?"
-    # The same message as a ``message`` event (another event_id) has the same dedup key.
-    as_message = copy.deepcopy(s.SLACK_APP_MENTION)
-    as_message["event"]["type"] = "message"
-    as_message["event_id"] = "Ev0PV52K99"
-    verdict = slack().accept(as_message)
-    assert isinstance(verdict, InboundMessage)
-    assert verdict.dedup_key == mention.dedup_key == "slack:ws:C024BE91L:1515449522.000016"
-
-
-def test_a_leading_mention_is_taken_off_only_when_it_names_the_app() -> None:
-    body = copy.deepcopy(s.SLACK_CHANNEL_MESSAGE)
-    body["event"]["text"] = "<@U0AMAN|aman>: /new"
-    body["authorizations"] = [{"user_id": "U0AMAN", "is_bot": True}]
-    verdict = slack().accept(body)
-    assert isinstance(verdict, InboundMessage) and verdict.text == "/new"
-    body["event"]["text"] = "<@U0SOMEONE> can you look"
-    verdict = slack().accept(body)
-    assert isinstance(verdict, InboundMessage) and verdict.text == "<@U0SOMEONE> can you look"
-
-
-def test_pulled_updates_are_classified_like_webhook_bodies_with_the_allow_list() -> None:
-    update = s.telegram_message(7, 4242, "hi")
-    verdict = telegram().accept(update)
-    assert isinstance(verdict, InboundMessage) and verdict.dedup_key == "telegram:bot1:7"
-    assert isinstance(telegram(allowed_chats=["1"]).accept(update), Dropped)
-    with pytest.raises(NotImplementedError):
-        generic().accept(s.GENERIC_MESSAGE)
-
-
 def test_slack_stranger_channel_is_dropped() -> None:
     body = s.encode(s.SLACK_CHANNEL_MESSAGE)
     verdict = slack(allowed_chats=["C0OTHER"]).receive(

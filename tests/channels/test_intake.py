@@ -5,13 +5,17 @@ platform being served."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
+from aman.channels.base import Dropped, InboundMessage
+from aman.channels.generic import GenericAdapter
 from aman.channels.polling import TelegramPoller
+from aman.channels.slack import SlackAdapter
 from aman.channels.telegram import TelegramAdapter
 from aman.config.reach import ChannelSettings, channel_problem, intake_mode
 from aman.config.settings import Settings
@@ -19,6 +23,7 @@ from aman.core.runtime import Runtime
 from aman.errors import ConfigError
 from aman.events.sources import SourceState
 from aman.store.im_cursors import SqliteCursorRepository
+from tests.channels import samples as s
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import telegram_message
 from tests.chat.helpers import scripted
@@ -58,6 +63,51 @@ def test_a_mode_that_cannot_work_is_refused_naming_the_key(
 
 def test_a_disabled_instance_is_not_checked_for_tokens() -> None:
     assert channel_problem("slack", "x", ChannelSettings(mode="socket", enabled=False)) is None
+
+
+def slack(**fields: Any) -> SlackAdapter:
+    return SlackAdapter("ws", ChannelSettings(secret=SecretStr("slack-signing"), **fields))
+
+
+def telegram(**fields: Any) -> TelegramAdapter:
+    return TelegramAdapter("bot1", ChannelSettings(secret=SecretStr("s3cret"), **fields))
+
+
+def generic() -> GenericAdapter:
+    return GenericAdapter("bridge", ChannelSettings(secret=SecretStr("g3")))
+
+
+def test_slack_app_mention_is_a_message_without_the_mention_and_one_with_its_message_event(
+) -> None:
+    mention = slack().accept(copy.deepcopy(s.SLACK_APP_MENTION))
+    assert isinstance(mention, InboundMessage) and mention.text == "is it everything?"
+    # The same message as a ``message`` event (another event_id) has the same dedup key.
+    as_message = copy.deepcopy(s.SLACK_APP_MENTION)
+    as_message["event"]["type"] = "message"
+    as_message["event_id"] = "Ev0PV52K99"
+    verdict = slack().accept(as_message)
+    assert isinstance(verdict, InboundMessage)
+    assert verdict.dedup_key == mention.dedup_key == "slack:ws:C024BE91L:1515449522.000016"
+
+
+def test_a_leading_mention_is_taken_off_only_when_it_names_the_app() -> None:
+    body = copy.deepcopy(s.SLACK_CHANNEL_MESSAGE)
+    body["event"]["text"] = "<@U0AMAN|aman>: /new"
+    body["authorizations"] = [{"user_id": "U0AMAN", "is_bot": True}]
+    verdict = slack().accept(body)
+    assert isinstance(verdict, InboundMessage) and verdict.text == "/new"
+    body["event"]["text"] = "<@U0SOMEONE> can you look"
+    verdict = slack().accept(body)
+    assert isinstance(verdict, InboundMessage) and verdict.text == "<@U0SOMEONE> can you look"
+
+
+def test_pulled_updates_are_classified_like_webhook_bodies_with_the_allow_list() -> None:
+    update = s.telegram_message(7, 4242, "hi")
+    verdict = telegram().accept(update)
+    assert isinstance(verdict, InboundMessage) and verdict.dedup_key == "telegram:bot1:7"
+    assert isinstance(telegram(allowed_chats=["1"]).accept(update), Dropped)
+    with pytest.raises(NotImplementedError):
+        generic().accept(s.GENERIC_MESSAGE)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Pulling intake in a real runtime against the fake platforms over real HTTP: which mode each
 instance gets, how a bad mode is refused, a bus refusal retried in place without advancing the
-offset, a malformed update skipped, the offset kept per bot, and the sources following the
+offset, a malformed update skipped, a refused token shown with its fix, the offset kept per bot,
+and the sources following the
 platform being served."""
 
 from __future__ import annotations
@@ -181,3 +182,15 @@ async def test_the_webhook_of_a_pulling_instance_is_refused_with_the_way_back(
     assert response.status_code == 403
     error = (await response.get_json())["error"]
     assert error["code"] == "webhook_not_in_use" and "mode: webhook" in error["hint"]
+
+
+async def test_a_token_telegram_does_not_know_fails_with_the_fix_then_recovers(
+        runtime: Runtime, platform: FakePlatforms) -> None:
+    source = runtime.channel_intake.source("telegram", "bot")
+    assert source is not None
+    platform.fail_polls(2, status=401, description="Unauthorized")
+    await wait_until(lambda: source.state is SourceState.FAILED, timeout=15)
+    assert "401" in str(source.last_error) and "bot_token" in str(source.hint)
+    assert source.health()["status"] == "failed"
+    await wait_until(lambda: source.state is SourceState.POLLING, timeout=15)
+    assert source.health()["status"] == "ok"

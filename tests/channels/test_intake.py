@@ -1,8 +1,7 @@
 """Pulling intake in a real runtime against the fake platforms over real HTTP: which mode each
 instance gets, how a bad mode is refused, a bus refusal retried in place without advancing the
 offset, a malformed update skipped, a refused token shown with its fix, the offset kept per bot,
-and the sources following the
-platform being served."""
+and the sources following the platform being served."""
 
 from __future__ import annotations
 

@@ -262,7 +262,7 @@ class PullSource(ABC):
         else:
             self.stats.received += 1
             self.stats.last_received_at_ms = self._clock.now_ms()
-        if self._state is SourceState.BACKING_OFF:
+        if self._state is not self.live_state:  # it waited out a refusal: the link is fine
             self.live()
 
     # --- internals -------------------------------------------------------------------------

@@ -145,6 +145,7 @@ async def test_a_bus_refusal_is_retried_in_place_and_a_malformed_update_skipped(
     await wait_until(done, timeout=20)
     assert platform.texts() == ["You said: one", "You said: three", "You said: four"]
     assert SourceState.BACKING_OFF in seen  # the rate limit said wait; nothing was lost
+    assert source.state is SourceState.POLLING
     health = source.health()
     assert health["received"] == 3 and health["skipped"] == 1
     assert "rate_limited" in health["last_error"]

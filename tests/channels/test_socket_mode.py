@@ -1,6 +1,7 @@
 """Slack Socket Mode in a real runtime against the fake Slack over real HTTP and WebSocket: a 429
 from apps.connections.open is waited out, a token Slack refuses shows the fix, link_disabled
-fails with the fix, and pausing closes the socket until resumed."""
+fails with the fix, pausing closes the socket until resumed, and envelopes the bus refuses for a
+while are acknowledged only once committed."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ def platform() -> Iterator[FakePlatforms]:
 @pytest.fixture
 def settings(make_settings: SettingsFactory, platform: FakePlatforms) -> Settings:
     platform.fail_polls(1, status=429, retry_after=1)  # the first apps.connections.open
-    return scripted(make_settings, "You said: {input}", channels={"slack": {"ws": {
+    return scripted(make_settings, "You said: {input}", **{
+        # One event a second, so a burst of envelopes meets the bus's rate limit.
+        "event_bus.rate_limit_per_sec": 1, "event_bus.rate_limit_burst": 1,
+    }, channels={"slack": {"ws": {
         "app_token": "xapp-1-A1-1-abc", "bot_token": "xoxb-1", "api_base": platform.url,
         "chat": {"session_per": "thread"}}}})
 
@@ -77,3 +81,27 @@ async def test_pausing_closes_the_socket_and_resuming_opens_a_new_one(
     await runtime.sources.resume(source.id)
     await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
     assert platform.connections_opened == opened + 1
+
+
+async def test_envelopes_the_bus_refuses_for_a_while_are_acked_once_committed(
+        runtime: Runtime, platform: FakePlatforms) -> None:
+    source = runtime.channel_intake.source("slack", "ws")
+    assert source is not None
+    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
+    envelopes = [platform.slack_event({"type": "message", "text": f"m{n}", "user": "U1",
+                                       "ts": f"170000000{n}.000100", "channel": "C9"},
+                                      event_id=f"Ev{n}") for n in range(3)]
+    seen: set[SourceState] = set()
+    acked_while_refused: list[int] = []
+
+    def all_acked() -> bool:
+        seen.add(source.state)
+        if source.state is SourceState.BACKING_OFF:
+            acked_while_refused.append(sum(e in platform.acks for e in envelopes))
+        return all(e in platform.acks for e in envelopes)
+
+    await wait_until(all_acked, timeout=20)
+    assert SourceState.BACKING_OFF in seen and source.state is SourceState.CONNECTED
+    assert acked_while_refused and max(acked_while_refused) < 3  # the refused one waited
+    await wait_until(lambda: len(platform.sent) >= 3, timeout=20)
+    assert sorted(platform.texts()) == ["You said: m0", "You said: m1", "You said: m2"]

@@ -7,7 +7,7 @@ from aman.store.writer import BatchWriter
 
 
 class SqliteCursorRepository:
-    """The ``im_cursors`` table (migration 0014)."""
+    """The ``im_cursors`` table (migration 0016)."""
 
     def __init__(self, db: Database, writer: BatchWriter) -> None:
         self._db = db

@@ -126,12 +126,13 @@ class ChannelIntake:
         self.on_health()
 
     async def _drop(self, key: Key) -> None:
-        source = self._active.pop(key)
+        source = self._active[key]
         try:
             await source.stop()
         finally:
             if any(s is source for s in self._sources.list()):
                 self._sources.unregister(source.id)
+            del self._active[key]  # gone from both at once, as far as readers can tell
         self.on_health()
 
     def _config(self, platform: str, instance: str) -> ChannelSettings | None:

@@ -1,11 +1,13 @@
 """Pulling intake in a real runtime against the fake platforms over real HTTP: which mode each
 instance gets, how a bad mode is refused, a bus refusal retried in place without advancing the
-offset, a malformed update skipped, a refused token shown with its fix, the offset kept per bot,
+offset, a malformed update skipped, a refused token shown with its fix, network errors backed off
+until api_base is fixed, the offset kept per bot,
 and the sources following the platform being served."""
 
 from __future__ import annotations
 
 import copy
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,3 +196,26 @@ async def test_a_token_telegram_does_not_know_fails_with_the_fix_then_recovers(
     assert source.health()["status"] == "failed"
     await wait_until(lambda: source.state is SourceState.POLLING, timeout=15)
     assert source.health()["status"] == "ok"
+
+
+async def test_network_errors_back_off_with_the_state_shown_until_api_base_is_fixed(
+        runtime: Runtime, platform: FakePlatforms) -> None:
+    first = runtime.channel_intake.source("telegram", "bot")
+    assert first is not None
+    config = first.channel_config
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    runtime.channels.reload("telegram", "bot", config.model_copy(update={"api_base": nowhere}))
+    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not first
+                     and s is not None and s.state is SourceState.BACKING_OFF, timeout=10)
+    broken = runtime.channel_intake.source("telegram", "bot")
+    assert broken is not None and broken.config["api_base"] == nowhere
+    health = broken.health()
+    assert "getUpdates failed" in health["last_error"] and health["retry_at_ms"] is not None
+    assert health["status"] == "degraded" and "123:abc" not in str(health)
+    runtime.channels.reload("telegram", "bot", config)
+    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
+                     and s.state is SourceState.POLLING, timeout=10)
+    platform.queue_update(telegram_message(7, 1111, "reachable"))
+    await wait_until(lambda: "You said: reachable" in platform.texts(), timeout=15)

@@ -1,8 +1,8 @@
 """Pulling intake in a real runtime against the fake platforms over real HTTP: which mode each
 instance gets, how a bad mode is refused, a bus refusal retried in place without advancing the
 offset, a malformed update skipped, a refused token shown with its fix, network errors backed off
-until api_base is fixed, the offset kept per bot,
-and the sources following the platform being served."""
+until api_base is fixed, the offset kept per bot, and the sources following the platform being
+served."""
 
 from __future__ import annotations
 

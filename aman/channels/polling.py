@@ -57,9 +57,11 @@ class TelegramPoller(PullSource):
         async with httpx.AsyncClient(follow_redirects=False, timeout=limits) as client:
             stored = await self._cursors.get(self.cursor_key)
             offset = int(stored) if stored is not None else None
+            wait = 0  # the first call answers at once, so the state says "polling" at once
             while True:
-                updates = await self.interruptibly(self._get_updates(client, offset, timeout))
+                updates = await self.interruptibly(self._get_updates(client, offset, wait))
                 self.live()
+                wait = timeout
                 for update in updates:
                     update_id = update.get("update_id") if isinstance(update, dict) else None
                     if not isinstance(update_id, int) or isinstance(update_id, bool):

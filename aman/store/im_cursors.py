@@ -7,7 +7,7 @@ from aman.store.writer import BatchWriter
 
 
 class SqliteCursorRepository:
-    """The ``im_cursors`` table (migration 0016)."""
+    """The ``im_cursors`` table (migration 0017)."""
 
     def __init__(self, db: Database, writer: BatchWriter) -> None:
         self._db = db

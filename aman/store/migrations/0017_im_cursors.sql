@@ -1,4 +1,4 @@
--- 0016: IM intake cursors. How far a pulling channel instance has taken its platform's
+-- 0017: IM intake cursors. How far a pulling channel instance has taken its platform's
 -- updates (Telegram getUpdates: the next offset), advanced only once the update's event is
 -- committed, so a restart neither loses nor repeats one.
 CREATE TABLE im_cursors (

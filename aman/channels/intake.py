@@ -22,11 +22,11 @@ from aman.config.reach import ChannelSettings, intake_mode
 
 if TYPE_CHECKING:
     from aman.channels.inbox import ChannelInbox
+    from aman.channels.model import CursorRepository
     from aman.channels.registry import ChannelRegistry
     from aman.clock import Clock
     from aman.core.lifecycle import TaskTracker
     from aman.events.sources import SourceRegistry
-    from aman.store.im_cursors import SqliteCursorRepository
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ChannelIntake:
     """Keeps ``im:<platform>:<instance>`` sources on the source registry for pulling instances."""
 
     def __init__(self, registry: ChannelRegistry, inbox: ChannelInbox,
-                 cursors: SqliteCursorRepository, sources: SourceRegistry, *, clock: Clock,
+                 cursors: CursorRepository, sources: SourceRegistry, *, clock: Clock,
                  tasks: TaskTracker) -> None:
         self._registry = registry
         self._inbox = inbox

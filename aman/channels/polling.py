@@ -21,7 +21,7 @@ from aman.events.sources import SourceState
 if TYPE_CHECKING:
     import httpx
 
-    from aman.store.im_cursors import SqliteCursorRepository
+    from aman.channels.model import CursorRepository
 
 #: Only the update kinds the adapter turns into messages (others would only be ignored).
 ALLOWED_UPDATES = ("message", "edited_message", "channel_post", "edited_channel_post")
@@ -36,7 +36,7 @@ class TelegramPoller(PullSource):
     type = "telegram_poll"
     live_state = SourceState.POLLING
 
-    def __init__(self, *args: Any, cursors: SqliteCursorRepository, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cursors: CursorRepository, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cursors = cursors
 

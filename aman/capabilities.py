@@ -97,12 +97,15 @@ class CapabilityService:
 
     def __init__(self, *, version: str, settings: Callable[[], Settings],
                  phase: Callable[[], Phase], llm: ProviderRegistry, channels: ChannelRegistry,
-                 plugins: PluginHost, bus: EventBus, tasks: TaskTracker) -> None:
+                 plugins: PluginHost, bus: EventBus, tasks: TaskTracker,
+                 channel_health: Callable[[str, str], str | None] = lambda p, i: None) -> None:
         self._version = version
         self._settings = settings
         self._phase = phase
         self._llm = llm
         self._channels = channels
+        #: A pulling instance's intake health (ok, degraded, failed); None for webhooks.
+        self._channel_health = channel_health
         self._plugins = plugins
         self._bus = bus
         self._tasks = tasks
@@ -227,14 +230,17 @@ class CapabilityService:
         return DEGRADED if health.down else HEALTHY
 
     def _channel_entries(self) -> list[Capability]:
-        """One entry per configured instance of a served platform; a disabled one is error."""
+        """One entry per configured instance of a served platform; a disabled one is error, and so
+        is one whose intake failed (the platform refused its token or mode); a failing send or
+        an intake backing off or paused is degraded."""
         entries = []
         for platform in self._channels.platforms:
             for instance in self._channels.instances(platform):
                 config = self._channels.get(platform, instance).config
-                if not config.enabled:
+                intake = self._channel_health(platform, instance)
+                if not config.enabled or intake == "failed":
                     status = ERROR
-                elif self._last_send.get((platform, instance)) is False:
+                elif self._last_send.get((platform, instance)) is False or intake == "degraded":
                     status = DEGRADED
                 else:
                     status = HEALTHY

@@ -2,5 +2,8 @@
 
 ``base`` holds the verdicts and the checks every adapter runs; ``telegram``, ``slack`` and
 ``generic`` verify and normalize their platform's requests; ``registry`` holds the configured
-instances and swaps one on reload; ``inbox`` publishes accepted messages on the bus.
+instances and swaps one on reload; ``inbox`` publishes accepted messages on the bus. Instances
+that fetch their own messages are event sources: ``pull`` is what they share, ``polling`` is
+Telegram's ``getUpdates``, ``socket_mode`` is Slack's Socket Mode, and ``intake`` keeps one per
+pulling instance in step with the registry.
 """

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
-from aman.config.reach import ChannelSettings
+from aman.config.reach import ChannelSettings, intake_mode
 from aman.errors import ForbiddenError, UnauthorizedError
 from aman.parsing import parse_model
 
@@ -112,12 +112,15 @@ class ChannelAdapter(ABC):
 
     def receive(self, headers: Mapping[str, str], raw_body: bytes, now_ms: int) -> Verdict:
         """Refuse, verify, parse and classify one request; raise an ``AmanError`` to refuse."""
-        if not self.config.enabled:
+        self._check_enabled()
+        mode = intake_mode(self.platform, self.config)
+        if mode != "webhook":
+            # Taken by polling or a socket already; a second way in would only race it.
             raise ForbiddenError(
-                f"IM channel {self.name} is disabled",
-                code="channel_disabled",
-                hint=f"Set channels.{self.platform}.{self.instance}.enabled: true, then "
-                f"POST /im-channel/{self.platform}/{self.instance}/reload.",
+                f"IM channel {self.name} takes its messages in mode {mode}, not by webhook",
+                code="webhook_not_in_use",
+                hint=f"Set channels.{self.platform}.{self.instance}.mode: webhook (with a secret) "
+                "to receive webhooks instead.",
             )
         secret = self.config.secret.get_secret_value()
         if not secret:
@@ -129,10 +132,34 @@ class ChannelAdapter(ABC):
             )
         lowered = {key.lower(): value for key, value in headers.items()}
         self.verify(lowered, raw_body, secret.encode(), now_ms)
-        verdict = self.classify(lowered, raw_body)
+        return self._screen(self.classify(lowered, raw_body))
+
+    def accept(self, body: dict[str, Any]) -> Verdict:
+        """Classify one update the daemon pulled itself (long polling, a socket it opened).
+
+        No signature to check: the daemon asked the platform, with its token, over TLS. The
+        same classification and allow list as a webhook request apply.
+        """
+        self._check_enabled()
+        return self._screen(self.classify_body(body))
+
+    def classify_body(self, body: dict[str, Any]) -> Verdict:
+        """Classify a parsed body; platforms whose updates can be pulled override this."""
+        raise NotImplementedError(f"{self.platform} updates cannot be pulled")
+
+    def _screen(self, verdict: Verdict) -> Verdict:
         if isinstance(verdict, InboundMessage) and self._is_stranger(verdict.chat_id):
             return Dropped("stranger", verdict)
         return verdict
+
+    def _check_enabled(self) -> None:
+        if not self.config.enabled:
+            raise ForbiddenError(
+                f"IM channel {self.name} is disabled",
+                code="channel_disabled",
+                hint=f"Set channels.{self.platform}.{self.instance}.enabled: true, then "
+                f"POST /im-channel/{self.platform}/{self.instance}/reload.",
+            )
 
     @abstractmethod
     def verify(

@@ -1,4 +1,4 @@
-"""ChannelInbox: one inbound webhook request, from its adapter's verdict to the bus.
+"""ChannelInbox: one inbound request or pulled update, from its adapter's verdict to the bus.
 
 Messages are published as ``message_received`` from ``im:<platform>:<instance>`` with at-least-once
 delivery and the platform's delivery identity as dedup key, so a platform retry of a message
@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aman.audit.log import AuditLog
-from aman.channels.base import Challenge, Dropped, Ignored, InboundMessage, Verdict
+from aman.channels.base import (
+    Challenge,
+    ChannelAdapter,
+    Dropped,
+    Ignored,
+    InboundMessage,
+    Verdict,
+)
 from aman.channels.registry import ChannelRegistry
 from aman.clock import Clock
 from aman.events.model import Delivery, Event
@@ -86,6 +93,21 @@ class ChannelInbox:
         """
         adapter = self._registry.get(platform, instance)
         verdict = adapter.receive(headers, raw_body, self._clock.now_ms())
+        return await self._settle(adapter, verdict, request_id)
+
+    async def receive_pulled(self, platform: str, instance: str,
+                             body: dict[str, Any]) -> Received:
+        """One update the daemon pulled itself (long polling, Socket Mode): the same path as a
+        webhook request from classification on. Once this returns, a message's event is
+        committed (or was a duplicate) and a stranger's drop is audited; the caller may then
+        tell the platform it has the update. Publishing errors (backpressure, a rate limit, not
+        ready) propagate, and so do ``InvalidInputError`` for a malformed update."""
+        adapter = self._registry.get(platform, instance)
+        return await self._settle(adapter, adapter.accept(body), None)
+
+    async def _settle(self, adapter: ChannelAdapter, verdict: Verdict,
+                      request_id: str | None) -> Received:
+        platform, instance = adapter.platform, adapter.instance
         if isinstance(verdict, Dropped):
             await self._audit_drop(adapter.name, verdict, request_id)
             return Received(verdict)

@@ -106,3 +106,15 @@ class ConversationRepository(Protocol):
     async def mark_sent(self, delivery_key: str, part: int, now: int) -> None:
         """Record one accepted part (marking it twice changes nothing)."""
         ...
+
+
+class CursorRepository(Protocol):
+    """Storage port for where a pulling channel instance goes on from (Telegram's next offset)."""
+
+    async def get(self, key: str) -> str | None:
+        """The stored position of ``key``, or None before its first advance."""
+        ...
+
+    async def advance(self, key: str, position: str, now: int) -> None:
+        """Store ``position`` for ``key``; committed before it returns."""
+        ...

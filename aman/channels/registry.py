@@ -9,21 +9,24 @@ request in flight finishes under the configuration it started with and the next 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from aman.channels.base import ChannelAdapter
 from aman.channels.generic import GenericAdapter
 from aman.channels.slack import SlackAdapter
 from aman.channels.telegram import TelegramAdapter
-
-#: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
 from aman.config.loader import reread_settings
-from aman.config.reach import ChannelSettings
+from aman.config.reach import ChannelSettings, intake_mode
 from aman.config.settings import Settings
 from aman.errors import NotFoundError
+
+#: Told which instance (or, with None, which platform) changed; the intake follows it.
+Listener = Callable[[str, str | None], None]
 
 #: The built-in adapter of each platform (registered by the default plugin ``core-channels``); a
 #: test proves its keys are ``settings.CHANNEL_PLATFORMS``.
@@ -60,18 +63,30 @@ class ChannelRegistry:
         self._configs = {platform: dict(instances) for platform, instances in channels.items()}
         self._classes: dict[str, type[ChannelAdapter]] = {}
         self._adapters: dict[tuple[str, str], ChannelAdapter] = {}
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener(platform, instance)`` after an instance changes, and
+        ``listener(platform, None)`` after a platform starts or stops being served."""
+        self._listeners.append(listener)
+
+    def _notify(self, platform: str, instance: str | None) -> None:
+        for listener in self._listeners:
+            listener(platform, instance)
 
     def add_platform(self, adapter: type[ChannelAdapter]) -> None:
         """Serve ``adapter.platform`` with this class, for every configured instance."""
         self._classes[adapter.platform] = adapter
         for instance, config in self._configs.get(adapter.platform, {}).items():
             self._adapters[(adapter.platform, instance)] = adapter(instance, config)
+        self._notify(adapter.platform, None)
 
     def remove_platform(self, platform: str) -> None:
         """Stop serving ``platform`` (its plugin was disabled)."""
         self._classes.pop(platform, None)
         for key in [key for key in self._adapters if key[0] == platform]:
             del self._adapters[key]
+        self._notify(platform, None)
 
     @property
     def platforms(self) -> list[str]:
@@ -100,6 +115,7 @@ class ChannelRegistry:
             "secret_configured": bool(config.secret.get_secret_value()),
             "allowed_chats": list(config.allowed_chats),
             "agent_id": config.agent_id,
+            "mode": intake_mode(platform, config),
         }
 
     def reload(self, platform: str, instance: str, config: ChannelSettings) -> ChannelReloaded:
@@ -109,6 +125,7 @@ class ChannelRegistry:
         self._configs.setdefault(platform, {})[instance] = config
         self._adapters[(platform, instance)] = self._classes[platform](instance, config)
         changed = _changed_fields(old.config, config) if old is not None else ()
+        self._notify(platform, instance)
         return ChannelReloaded(platform, instance, added=old is None, changed=changed)
 
 
@@ -167,7 +184,7 @@ def _unknown_instance(platform: str, instance: str, known: list[str]) -> NotFoun
 def _changed_fields(old: ChannelSettings, new: ChannelSettings) -> tuple[str, ...]:
     def plain(config: ChannelSettings, name: str) -> object:
         value = getattr(config, name)
-        return value.get_secret_value() if name == "secret" else value
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
 
     return tuple(
         name for name in ChannelSettings.model_fields if plain(old, name) != plain(new, name)

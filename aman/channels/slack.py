@@ -4,13 +4,16 @@ Slack signs ``v0:{X-Slack-Request-Timestamp}:{raw body}`` with HMAC-SHA256 and s
 ``X-Slack-Signature: v0=<hex>``. A request whose timestamp is more than five minutes from now is
 refused, so a captured request cannot be replayed later. The ``url_verification`` handshake is
 answered with its challenge once the signature holds. ``event_callback`` bodies whose event is a
-human ``message`` become messages; ``event_id`` is the delivery identity that Slack's retries
-(``X-Slack-Retry-Num``) repeat.
+human ``message`` or an ``app_mention`` become messages, deduplicated by the message's channel and
+``ts`` (which Slack's retries, ``X-Slack-Retry-Num``, repeat). Socket Mode envelopes carry the same
+bodies (``aman.channels.socket_mode``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +37,8 @@ REPLAY_WINDOW_SEC = 300
 #: Message subtypes written by a person; every other subtype (edits, deletions, joins, bot
 #: posts, …) is a change notice, not something to answer.
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+#: A mention starting a text (``<@U123>`` or ``<@U123|name>``), taken off when it names the app.
+_MENTION = re.compile(r"^\s*<@([A-Z0-9]+)(?:\|[^>]*)?>[\s:,]*")
 
 
 def slack_signature(secret: bytes, timestamp: str, raw_body: bytes) -> str:
@@ -105,7 +110,10 @@ class SlackAdapter(ChannelAdapter):
 
     def classify(self, headers: Mapping[str, str], raw_body: bytes) -> Verdict:
         """The handshake, a human message, or something to ignore."""
-        body = json_object(raw_body)
+        return self.classify_body(json_object(raw_body))
+
+    def classify_body(self, body: dict[str, Any]) -> Verdict:
+        """An Events API body, posted to the webhook or carried by a Socket Mode envelope."""
         kind = body.get("type")
         if kind == "url_verification":
             return Challenge({"challenge": parse(_Challenge, body).challenge})
@@ -115,23 +123,40 @@ class SlackAdapter(ChannelAdapter):
         raw_event = envelope.event
         # Decided on the raw event: change notices (message_changed, message_deleted, …) have
         # shapes of their own and are never parsed as messages.
-        if raw_event.get("type") != "message":
-            return Ignored(f"event type {raw_event.get('type')}")
+        event_type = raw_event.get("type")
+        if event_type not in ("message", "app_mention"):
+            return Ignored(f"event type {event_type}")
         if raw_event.get("bot_id") is not None:
             return Ignored("bot message")
         if raw_event.get("subtype") not in _HUMAN_SUBTYPES:
             return Ignored(f"message subtype {raw_event.get('subtype')}")
         event = parse(_MessageEvent, raw_event, prefix="body.event")
-        if not event.text:
+        text = event.text
+        mention = _MENTION.match(text)
+        if mention and (event_type == "app_mention" or mention.group(1) in _bot_users(body)):
+            text = text[mention.end():]  # "@aman /new" is the command /new
+        if not text:
             return Ignored("message without text")
         return InboundMessage(
-            text=event.text,
+            text=text,
             chat_id=event.channel,
             message_id=event.ts,
             user=_author(event),
             thread_id=event.thread_ts,
-            dedup_key=f"slack:{self.instance}:{envelope.event_id}",
+            # The message's own identity (channel and ts), not the delivery's event_id: Slack's
+            # retries repeat both, and a mention that also arrives as a ``message`` event (two
+            # event_ids) is still one message, answered once.
+            dedup_key=f"slack:{self.instance}:{event.channel}:{event.ts}",
         )
+
+
+def _bot_users(body: dict[str, Any]) -> set[str]:
+    """The app's own bot user ids, from the ``authorizations`` Slack adds to each event."""
+    found = body.get("authorizations")
+    if not isinstance(found, list):
+        return set()
+    return {str(a["user_id"]) for a in found
+            if isinstance(a, dict) and a.get("is_bot") and a.get("user_id")}
 
 
 def _author(event: _MessageEvent) -> ChatUser:

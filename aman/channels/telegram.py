@@ -10,6 +10,7 @@ delivery identity that Telegram's retries repeat.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,7 +104,11 @@ class TelegramAdapter(ChannelAdapter):
 
     def classify(self, headers: Mapping[str, str], raw_body: bytes) -> Verdict:
         """A message-carrying update with text (or a caption) becomes a message."""
-        update = parse(_Update, json_object(raw_body))
+        return self.classify_body(json_object(raw_body))
+
+    def classify_body(self, body: dict[str, Any]) -> Verdict:
+        """One ``Update``, from the webhook or from ``getUpdates``."""
+        update = parse(_Update, body)
         for field, edited in _MESSAGE_FIELDS:
             message: _Message | None = getattr(update, field)
             if message is None:

@@ -54,8 +54,11 @@ LIVE_KEYS: dict[str, str] = {
     "channels.*.*.agent_id": "the instance is rebuilt at once (as by its reload route)",
     "channels.*.*.chat": ("the next inbound message (conversations already bound keep their "
                           "session)"),
-    "channels.*.*.bot_token": "the next reply sent",
-    "channels.*.*.api_base": "the next reply sent",
+    "channels.*.*.bot_token": "the next reply sent; a polling instance restarts at once",
+    "channels.*.*.api_base": "the next reply sent; a polling or socket instance restarts at once",
+    "channels.*.*.mode": "the instance restarts its intake (webhook, poll or socket) at once",
+    "channels.*.*.app_token": "a socket instance reconnects with it at once",
+    "channels.*.*.poll_timeout_sec": "a polling instance restarts with it at once",
     "channels.*.*.reply_url": "the next reply sent",
     "channels.*.*.send_timeout_sec": "the next reply sent",
 }

@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 #: local fake server).
 DEFAULT_API_BASE = {"telegram": "https://api.telegram.org", "slack": "https://slack.com/api"}
 
+#: How each platform's messages can reach the daemon: pushed to its webhook, pulled by long
+#: polling (Telegram ``getUpdates``) or over a socket the daemon opens (Slack Socket Mode).
+INTAKE_MODES = {"telegram": ("webhook", "poll"), "slack": ("webhook", "socket"),
+                "generic": ("webhook",)}
+
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
@@ -56,13 +61,51 @@ class ChannelSettings(_Section):
     reply_url: str | None = Field(
         None, pattern=r"^https?://", description="generic: where replies are POSTed (signed).")
     send_timeout_sec: float = Field(10.0, gt=0, le=300, description="Per outbound request.")
+    mode: Literal["webhook", "poll", "socket"] | None = Field(
+        None, description=("How messages arrive: telegram webhook|poll, slack webhook|socket; "
+                           "null = poll/socket when a token is set and no secret, else webhook."))
+    app_token: SecretStr = Field(
+        SecretStr(""), description="Slack app-level token (xapp-…) for Socket Mode.")
+    poll_timeout_sec: int = Field(
+        30, ge=1, le=50, description="Telegram getUpdates long-poll timeout in poll mode.")
+
+
+def intake_mode(platform: str, config: ChannelSettings) -> str:
+    """The mode in force: the configured one, else pulling when the instance can pull and has no
+    webhook secret (the way that works behind NAT), else the webhook."""
+    if config.mode is not None:
+        return config.mode
+    if config.secret.get_secret_value():
+        return "webhook"
+    if platform == "telegram" and config.bot_token.get_secret_value():
+        return "poll"
+    if platform == "slack" and config.app_token.get_secret_value():
+        return "socket"
+    return "webhook"
 
 
 def channel_problem(platform: str, instance: str, config: ChannelSettings) -> str | None:
-    """Why a channel holding conversations could not answer, or None when it can."""
-    if config.chat is None or not config.enabled:
-        return None
+    """Why a channel could not work as configured (a mode its platform lacks, a mode without its
+    token, conversations that could not answer), or None when it can."""
     where = f"channels.{platform}.{instance}"
+    modes = INTAKE_MODES.get(platform, ("webhook",))
+    if config.mode is not None and config.mode not in modes:
+        return f"{where}.mode is {config.mode!r}; {platform} supports {' or '.join(modes)}"
+    if not config.enabled:
+        return None
+    mode = intake_mode(platform, config)
+    if mode == "poll" and not config.bot_token.get_secret_value():
+        return (f"{where}.mode is poll but {where}.bot_token is empty: getUpdates needs it "
+                f"(write bot_token: ${{TELEGRAM_BOT_TOKEN}} and export it)")
+    if mode == "socket":
+        app_token = config.app_token.get_secret_value()
+        if not app_token.startswith("xapp-"):
+            return (f"{where}.mode is socket but {where}.app_token is "
+                    f"{'empty' if not app_token else 'not an app-level token (xapp-…)'}: "
+                    "create one under Basic Information → App-Level Tokens with "
+                    "connections:write, and enable Socket Mode")
+    if config.chat is None:
+        return None
     if platform in ("telegram", "slack") and not config.bot_token.get_secret_value():
         return (f"{where}.chat is set but {where}.bot_token is empty: replies could not be sent "
                 f"(write bot_token: ${{{platform.upper()}_BOT_TOKEN}} and export it)")

@@ -97,6 +97,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("idle", steps.start_idle),
             Step("heartbeat", steps.start_heartbeat),
             Step("capabilities", steps.start_capabilities),
+            Step("channel_intake", steps.start_channel_intake),
             Step("event_sources", steps.start_event_sources),
         ),
     ),

@@ -20,6 +20,7 @@ from aman.auth.limiter import FailureLimiter
 from aman.auth.service import KeyService
 from aman.channels.conversations import ConversationService
 from aman.channels.inbox import ChannelInbox
+from aman.channels.intake import ChannelIntake
 from aman.channels.outbox import ChannelOutbox
 from aman.channels.registry import ChannelRegistry
 from aman.chat.definition import session_definitions
@@ -68,6 +69,7 @@ from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
 from aman.store.heartbeat import SqliteHeartbeatRepository
 from aman.store.im import SqliteConversationRepository
+from aman.store.im_cursors import SqliteCursorRepository
 from aman.store.memory import SqliteMemoryRepository
 from aman.store.notifications import SqliteNotificationRepository
 from aman.store.plugins import SqlitePluginStateRepository
@@ -172,6 +174,11 @@ class Runtime:
         # Sources are optional: each starts and stops within its own short budget.
         self.sources = SourceRegistry(
             timeout_sec=min(5.0, settings.runtime.drain_timeout_sec / 4))
+        # Channel instances that pull their messages (Telegram polling, Slack Socket Mode), each
+        # an event source; registered in phase 4 just before the event sources start.
+        self.channel_intake = ChannelIntake(
+            self.channels, self.channel_inbox, SqliteCursorRepository(self.db, self.writer),
+            self.sources, clock=self.clock, tasks=self.tasks)
         self.forwarders = WebhookForwarders(settings.forwarders)
         # Skills from watched folders; event skills subscribe to the bus in phase 4.
         self.skills = SkillService(SqliteSkillRepository(self.db), self.bus, self.event_log,
@@ -276,7 +283,8 @@ class Runtime:
         self.capabilities = CapabilityService(
             version=self.version, settings=lambda: self.settings, phase=lambda: self.phases.phase,
             llm=self.llm, channels=self.channels, plugins=self.plugins, bus=self.bus,
-            tasks=self.tasks)
+            tasks=self.tasks, channel_health=self.channel_intake.health)
+        self.channel_intake.on_health = self.capabilities.refresh
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),

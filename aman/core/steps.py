@@ -293,6 +293,14 @@ async def start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.sources.start_all()
 
 
+async def start_channel_intake(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Just before event_sources, which starts what it registers: one source per channel
+    instance that polls or holds a socket. Unwound after them, unregistering the sources.
+    """
+    stack.push("channel_intake", runtime.channel_intake.stop)
+    runtime.channel_intake.start()
+
+
 async def start_capabilities(runtime: Runtime, stack: LifecycleStack) -> None:
     """Just before event_sources (which stay last, to unwind first): every feature, plugin and
     channel is in place, so the first snapshot (announced as capability_* events) is the whole

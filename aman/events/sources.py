@@ -34,6 +34,11 @@ class SourceState(enum.Enum):
     RUNNING = "running"
     PAUSED = "paused"
     FAILED = "failed"
+    # Sources that hold a connection to a platform (IM polling, sockets) say where it stands.
+    CONNECTING = "connecting"
+    POLLING = "polling"
+    CONNECTED = "connected"
+    BACKING_OFF = "backing_off"
 
 
 class HealthStatus(enum.Enum):

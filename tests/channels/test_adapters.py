@@ -338,7 +338,7 @@ def test_slack_channel_message_is_normalized() -> None:
             "thread_id": None,
         },
     }
-    assert verdict.dedup_key == "slack:ws:Ev0PV52K21"
+    assert verdict.dedup_key == "slack:ws:C024BE91L:1355517523.000005"
 
 
 def test_slack_retries_carry_the_same_dedup_key() -> None:
@@ -372,7 +372,6 @@ def test_slack_thread_reply_and_user_profile() -> None:
         (s.SLACK_BOT_MESSAGE, "bot message"),
         (s.SLACK_APP_MESSAGE, "bot message"),
         (s.SLACK_MESSAGE_CHANGED, "message subtype message_changed"),
-        (s.SLACK_APP_MENTION, "event type app_mention"),
         (s.SLACK_APP_RATE_LIMITED, "callback type app_rate_limited"),
     ],
 )

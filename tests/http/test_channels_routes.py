@@ -198,7 +198,8 @@ async def test_slack_url_verification_and_message_with_retry(channel_app: Quart)
     assert (await retry.get_json())["duplicate"] is True
     [event] = await im_events(channel_app)
     assert event["id"] == (await first.get_json())["event_id"]
-    assert event["source"] == "im:slack:ws" and event["dedup_key"] == "slack:ws:Ev0PV52K21"
+    assert event["source"] == "im:slack:ws"
+    assert event["dedup_key"] == "slack:ws:C024BE91L:1355517523.000005"
     assert event["payload"]["text"] == "Live long and prospect."
     assert event["payload"]["reply_target"] == {
         "platform": "slack",

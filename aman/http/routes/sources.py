@@ -21,7 +21,8 @@ class SourceView(ResponseModel):
 
     id: str
     type: str = Field(description="timer, file_watch, or a plugin's type.")
-    state: str = Field(description="running, paused, stopped or failed.")
+    state: str = Field(description=("running, paused, stopped or failed; an IM channel pulling its "
+                                    "messages: connecting, polling, connected or backing_off."))
     health: dict[str, Any] = Field(description="status ok|degraded|failed, detail and counters.")
     config: dict[str, Any] = Field(description="The configuration in force.")
 

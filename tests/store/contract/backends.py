@@ -17,7 +17,7 @@ from typing import Protocol
 
 from aman.audit.model import AuditRepository
 from aman.auth.service import KeyRepository
-from aman.channels.model import ConversationRepository
+from aman.channels.model import ConversationRepository, CursorRepository
 from aman.chat.model import ChatRepository
 from aman.cron.service import CronRepository
 from aman.events.ports import DlqRepository, EventStore
@@ -36,6 +36,7 @@ from aman.store.dlq import SqliteDlqRepository
 from aman.store.events import SqliteEventLog
 from aman.store.heartbeat import SqliteHeartbeatRepository
 from aman.store.im import SqliteConversationRepository
+from aman.store.im_cursors import SqliteCursorRepository
 from aman.store.memory import SqliteMemoryRepository
 from aman.store.migrate import migrate
 from aman.store.notifications import SqliteNotificationRepository
@@ -71,6 +72,7 @@ class Repositories:
     usage: UsageRepository
     heartbeat: HeartbeatRepository
     memory: MemoryRepository
+    cursors: CursorRepository
     #: Wait until every queued (not awaited) write is committed and visible to reads.
     settle: Callable[[], Awaitable[None]]
 
@@ -127,7 +129,7 @@ class SqliteBackend:
             conversations=SqliteConversationRepository(db, writer),
             api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
             heartbeat=SqliteHeartbeatRepository(db, writer), memory=SqliteMemoryRepository(db),
-            settle=writer.flush,
+            cursors=SqliteCursorRepository(db, writer), settle=writer.flush,
         )
 
     async def reopen(self) -> Repositories:

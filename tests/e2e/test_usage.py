@@ -90,10 +90,16 @@ def budgeted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         "budgets": {"daily_tokens": 5,
                     "agents": {"looper": {"daily_tokens": 1_000_000},
                                "thrifty": {"max_turn_tokens": 10}}},
-        "agents": {"aman": {}, "looper": {"provider": "l"}, "thrifty": {"provider": "l"}},
+        "agents": {"aman": {"heartbeat": {"every": "1h", "target": "none"}},
+                   "looper": {"provider": "l"}, "thrifty": {"provider": "l"}},
     }
     config["llm"]["providers"]["l"] = {"kind": "scripted", "replies": [LOOP_CALL]}
-    with daemon_context(tmp_path_factory.mktemp("budget"), extra_config=config) as running:
+    workdir = tmp_path_factory.mktemp("budget")
+    workspace = workdir / "workspace"
+    workspace.mkdir()
+    (workspace / "HEARTBEAT.md").write_text("- Is anything on fire?\n")
+    config["tools"] = {"workspace_dir": str(workspace)}
+    with daemon_context(workdir, extra_config=config) as running:
         yield running
 
 
@@ -109,6 +115,10 @@ def test_a_spent_budget_skips_background_runs_once_warned_while_chat_answers(
     notes = wait_for(lambda: [n for n in budgeted.client.get("/notifications").json()["items"]
                               if n["category"] == "budget"], what="a budget notification")
     assert len(notes) == 1 and "aman" in notes[0]["title"]
+    assert budgeted.client.post("/agents/aman/heartbeat/wake").status_code == 202
+    tick = wait_for(lambda: budgeted.client.get("/agents/aman/heartbeat/runs").json()["items"],
+                    what="a heartbeat tick")[0]
+    assert tick["outcome"] == "skipped" and tick["reason"] == "budget_exhausted"
     assert chat(budgeted, "still there?")["status"] == "complete"
     spent = budgeted.client.get("/usage", params={"group_by": "purpose"}).json()["groups"]
     assert {g["key"] for g in spent} == {"idle", "chat"}

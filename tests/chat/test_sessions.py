@@ -61,9 +61,17 @@ async def test_stop_keeps_the_partial_reply_as_interrupted(client: TestClientPro
     assert (await again.get_json())["stopped"] is False
 
 
-async def test_retry_supersedes_the_last_reply(client: TestClientProtocol) -> None:
+async def started_streaming(events: list[Event]) -> None:
+    """Wait until the provider took its reply (so stopping now cuts that reply, not a queue)."""
+    await wait_until(lambda: any(e.event_type == "agent:reply_chunk" for e in events))
+
+
+async def test_retry_supersedes_the_last_reply(client: TestClientProtocol,
+                                               runtime: Runtime) -> None:
+    events = capture(runtime)
     session = await create_session(client)
     await send(client, session["id"], "hello")
+    await started_streaming(events)
     await client.post(f"/chat/session/{session['id']}/stop")
     retried = await client.post(f"/chat/session/{session['id']}/retry")
     assert retried.status_code == 200
@@ -90,9 +98,11 @@ async def test_retry_refused_while_busy_or_with_nothing_to_answer(
 
 
 async def test_edit_supersedes_what_followed_and_answers_again(
-        client: TestClientProtocol) -> None:
+        client: TestClientProtocol, runtime: Runtime) -> None:
+    events = capture(runtime)
     session = await create_session(client)
     await send(client, session["id"], "first")
+    await started_streaming(events)
     await client.post(f"/chat/session/{session['id']}/stop")
     first = (await state_of(client, session["id"]))["messages"][0]
     edited = await client.post(f"/chat/session/{session['id']}/edit", json={

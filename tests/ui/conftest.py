@@ -19,7 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.conftest import REPO_ROOT, Daemon
+from tests.e2e.conftest import (  # noqa: F401 (the daemon fixtures and failure logs, here too)
+    REPO_ROOT,
+    Daemon,
+    pytest_runtest_makereport,
+    start_daemon,
+)
 
 CHROMIUM = os.environ.get("AMAN_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "docs" / "console"

@@ -116,8 +116,8 @@ def test_sign_in_trades_the_token_for_a_cookie_and_a_wrong_token_is_refused(
     assert status == 200
     refused = page.evaluate("""fetch('/chat/session/create', {method: 'POST',
         headers: {'content-type': 'application/json'}, body: '{}'}).then(r => r.json())""")
-    assert refused["error"]["code"] == "unauthorized" and "x-aman-csrf" in refused["error"]["message"]
-    # The stream gives full events to the cookie (payloads included).
+    error = refused["error"]
+    assert error["code"] == "unauthorized" and "x-aman-csrf" in error["message"]
     with httpx.Client(base_url=console.base_url, cookies={"aman_console": cookie["value"]}) as c:
         assert c.get("/chat/sessions").status_code == 200
     page.get_by_role("button", name="Sign out").click()
@@ -217,6 +217,8 @@ def test_a_pushed_event_appears_in_the_tail_within_a_second(console: Daemon,
     assert pushed.status_code == 202, pushed.text
     page.wait_for_selector(f"tr[data-type='{kind}']")
     assert time.monotonic() - started < 1.0
+    row = page.locator(f"tr[data-type='{kind}']")
+    expect(row).to_contain_text('"n":1')  # the cookie is shown payloads
     page.locator(f"tr[data-type='{kind}']").click()
     expect(page.locator("[data-trace]")).to_contain_text(kind)
     shoot(page, "events")

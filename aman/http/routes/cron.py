@@ -100,6 +100,8 @@ async def remove(job_id: str) -> Response:
 @policy(action="cron.run", target="cron:{job_id}")
 async def run_now(job_id: str) -> Response:
     """Fire the job once now, enabled or not; its timing is unchanged. Returns ``{ok, run}``."""
-    run = await runtime().cron.run_now(job_id)
+    service = runtime().cron
+    run = await service.run_now(job_id)
     g.audit_detail = {"job_id": job_id, "event_id": run.event_id, "outcome": run.outcome.value}
-    return jsonify({"ok": True, "run": run.to_json()})
+    stored = [r for r in await service.runs(job_id, limit=5) if r.event_id == run.event_id]
+    return jsonify({"ok": True, "run": (stored[0] if stored else run).to_json()})

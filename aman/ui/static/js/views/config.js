@@ -19,7 +19,7 @@ export default {
     const info = h("div");
     root.append(h("h2", {}, "Config"),
       h("p", { class: "muted" }, "Live keys change at once and are kept across restarts; every other setting needs an edit of the config file and a restart."),
-      form, h("h3", {}, "Runtime"), info);
+      form, h("h3", {}, "Settings in force"), info);
     const draw = async () => {
       try {
         const live = await get("/config/live-keys");
@@ -45,8 +45,11 @@ export default {
           form.append(h("label", { for: "" }, h("code", {}, k.key)), input, cell,
             h("div", { class: "desc" }, k.takes_effect, k.pinned_by ? ` · pinned by ${k.pinned_by}` : ""));
         }
-        const runtime = await get("/runtime/config");
-        fill(info, h("pre", {}, json({ ...runtime, override_file: live.override_file })));
+        const [runtime, shown] = await Promise.all([get("/runtime/config"), get("/config/effective")]);
+        fill(info, h("p", { class: "muted" }, `Override file: ${live.override_file}. Secrets are shown as ***.`),
+          h("pre", { "data-runtime": "" }, json(runtime)),
+          ...Object.entries(shown.settings).map(([section, values]) => h("details", { "data-section": section },
+            h("summary", {}, section), h("pre", {}, json(values)))));
       } catch (err) { showError(root, err); }
     };
     await draw();

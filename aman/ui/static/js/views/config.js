@@ -45,10 +45,10 @@ export default {
           form.append(h("label", { for: "" }, h("code", {}, k.key)), input, cell,
             h("div", { class: "desc" }, k.takes_effect, k.pinned_by ? ` · pinned by ${k.pinned_by}` : ""));
         }
-        const [runtime, shown] = await Promise.all([get("/runtime/config"), get("/config/effective")]);
+        const [runtime, inForce] = await Promise.all([get("/runtime/config"), get("/config/effective")]);
         fill(info, h("p", { class: "muted" }, `Override file: ${live.override_file}. Secrets are shown as ***.`),
           h("pre", { "data-runtime": "" }, json(runtime)),
-          ...Object.entries(shown.settings).map(([section, values]) => h("details", { "data-section": section },
+          ...Object.entries(inForce.settings).map(([section, values]) => h("details", { "data-section": section },
             h("summary", {}, section), h("pre", {}, json(values)))));
       } catch (err) { showError(root, err); }
     };

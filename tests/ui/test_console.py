@@ -267,6 +267,7 @@ def test_the_live_config_form_changes_a_value(console: Daemon, open_console: Ope
     field.press("Enter")
     page.locator("#operator").fill("bob")
     page.locator("#confirm-ok").click()
+    expect(page.locator(".toast")).to_contain_text("event_bus.max_queue_size = 7777")
     expect(page.locator("input[data-key='event_bus.max_queue_size']")).to_have_value("7777")
     keys = console.client.get("/config/live-keys", headers=console.auth).json()["keys"]
     assert {k["key"]: k["value"] for k in keys}["event_bus.max_queue_size"] == 7777

@@ -288,6 +288,10 @@ def test_every_view_renders_and_the_chat_fits_390_px(console: Daemon,
         page.wait_for_selector(f"main[data-loaded={view}]")
         expect(page.locator("main .error-box")).to_have_count(0)
         shoot(page, view)
+    # Enabling a plugin with a page puts that page in the navigation.
+    page.goto(f"{console.base_url}/ui/#/plugins")
+    page.locator("tr[data-plugin=example] button").click()
+    expect(page.locator("#nav-plugins a[data-plugin-page]")).to_have_count(1)
     phone = open_console(console, "#/chat", width=390, height=844, color_scheme="dark")
     new_session(phone, "xss")
     send(phone, "a long line " + "x" * 300)

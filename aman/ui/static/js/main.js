@@ -132,6 +132,7 @@ async function start() {
     badge.hidden = !data.unread_count;
   });
   buildNav();
+  window.addEventListener("aman:plugins-changed", buildNav);
   startGlobal(connection);
   window.addEventListener("hashchange", route);
   route();

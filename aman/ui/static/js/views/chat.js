@@ -12,6 +12,14 @@ const REFRESH_TYPES = new Set(["agent:reply_ready", "agent:reply_interrupted", "
   "message_received", "message_edited", "workflow_state_changed", "agent:reply_stream_done",
   "tool_auth_resolved", "session:closed"]);
 
+// What this tab has drawn of each streamed reply (the last few), for the console benchmark.
+const STREAMED = new Map();
+function streamed(messageId, delta) {
+  STREAMED.set(messageId, (STREAMED.get(messageId) || "") + delta);
+  if (STREAMED.size > 20) STREAMED.delete(STREAMED.keys().next().value);
+}
+window.amanStreamed = STREAMED;
+
 function sessionLink(s, current) {
   return h("li", {}, h("a", { href: `#/chat/${encodeURIComponent(s.id)}`, "data-session": s.id,
     "aria-current": s.id === current ? "page" : undefined },
@@ -187,6 +195,7 @@ async function conversation(pane, id, onChange) {
       if (p.index <= entry.index) return;
       entry.index = p.index;
       entry.body.append(document.createTextNode(p.delta));
+      streamed(p.message_id, p.delta);
       stop.disabled = false;
       return;
     }

@@ -53,6 +53,7 @@ export default {
       body.prepend(frag);
       while (body.rows.length > MAX_ROWS) { seen.delete(body.lastChild.dataset.event); body.lastChild.remove(); dropped += 1; }
       count();
+      window.amanTail = { rows: body.rows.length, dropped };
     };
     const openTrace = async (e) => {
       fill(trace, h("h3", {}, `Trace ${e.metadata?.trace_id || ""}`));

@@ -4,6 +4,8 @@ import { get, post } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { clear, fill, h, pill, showError, table } from "../dom.js";
 
+const changed = () => window.dispatchEvent(new CustomEvent("aman:plugins-changed"));
+
 export default {
   title: "Plugins",
   async render(root) {
@@ -20,10 +22,10 @@ export default {
           h("td", {}, p.state === "enabled"
             ? h("button", { type: "button", class: "danger", onclick: async () => {
               if (!(await confirmAction(`Disable ${p.name}? Its routes, tools and sources stop.`, { label: "Disable" }))) return;
-              try { await post(`/plugin/${encodeURIComponent(p.name)}/disable`, {}, { confirm: true }); await draw(); } catch (err) { showError(body, err); }
+              try { await post(`/plugin/${encodeURIComponent(p.name)}/disable`, {}, { confirm: true }); changed(); await draw(); } catch (err) { showError(body, err); }
             } }, "Disable")
             : h("button", { type: "button", onclick: async () => {
-              try { await post(`/plugin/${encodeURIComponent(p.name)}/enable`, {}); await draw(); } catch (err) { showError(body, err); }
+              try { await post(`/plugin/${encodeURIComponent(p.name)}/enable`, {}); changed(); await draw(); } catch (err) { showError(body, err); }
             } }, "Enable")))))
           : h("p", { class: "muted" }, "No plugins."));
       } catch (err) { showError(body, err); }

@@ -17,8 +17,8 @@ from aman.errors import InvalidCursorError
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.schemas import QueryModel
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import ErrorBody, QueryModel
+from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("cron", __name__)
 
@@ -98,6 +98,7 @@ async def remove(job_id: str) -> Response:
 
 @bp.post("/cron/<job_id>/run")
 @policy(action="cron.run", target="cron:{job_id}")
+@responds(ErrorBody, 404)
 async def run_now(job_id: str) -> Response:
     """Fire the job once now, enabled or not; its timing is unchanged. Returns ``{ok, run}``."""
     service = runtime().cron

@@ -14,7 +14,7 @@ from aman.errors import NotFoundError, UnauthorizedError
 from aman.http.auth import console_grant, source_address
 from aman.http.context import runtime
 from aman.http.policy import policy
-from aman.http.schemas import BodyModel, ResponseModel
+from aman.http.schemas import BodyModel, ErrorBody, ResponseModel
 from aman.http.validation import responds, validate_body
 from aman.ui import STATIC_DIR
 from aman.ui import session as console
@@ -62,6 +62,7 @@ async def _file(path: str) -> Response:
 
 @bp.get("/")
 @policy(public=True, needs_runtime=False, audit=False)
+@responds(ErrorBody, 404)
 async def root() -> Response:
     """Browsers go to the console; other clients get a 404 as for any unknown path."""
     if "text/html" not in request.headers.get("Accept", ""):
@@ -78,6 +79,7 @@ async def index() -> Response:
 
 @bp.get("/ui/static/<path:path>")
 @policy(public=True, needs_runtime=False)
+@responds(ErrorBody, 404)
 async def static_file(path: str) -> Response:
     """The console's scripts and styles."""
     return await _file(path)
@@ -103,6 +105,7 @@ async def session_info() -> Response:
 @policy(public=True, needs_runtime=False, action="ui.sign_in", target="ui_session")
 @validate_body(SignInRequest)
 @responds(ConsoleSession)
+@responds(ErrorBody, 401)
 async def sign_in(body: SignInRequest) -> Response:
     """Trade the API token (or a key) for the console cookie; a wrong one is a 401 (counted
     like any refused credential) and sets nothing."""

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.e2e.conftest import (  # noqa: F401 (the daemon fixtures and failure logs, here too)
     REPO_ROOT,
     Daemon,
+    daemon,
     pytest_runtest_makereport,
     start_daemon,
 )
@@ -83,9 +84,9 @@ def open_console(browser: Browser) -> Iterator[OpenConsole]:
         return page
 
     yield open_page
-    for context, daemon, requests, errors in opened:
+    for context, served, requests, errors in opened:
         context.close()
-        host = urlsplit(daemon.base_url).netloc
+        host = urlsplit(served.base_url).netloc
         elsewhere = [url for url in requests
                      if not url.startswith("data:") and urlsplit(url).netloc != host]
         assert elsewhere == [], f"the console reached beyond the daemon: {elsewhere}"

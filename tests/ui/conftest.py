@@ -65,7 +65,7 @@ def open_console(browser: Browser) -> Iterator[OpenConsole]:
     """Factory: ``open_console(daemon, path="#/chat", width=1280, height=800, sign_in=True)``."""
     opened: list[tuple[Any, Daemon, list[str], list[str]]] = []
 
-    def open_page(daemon: Daemon, path: str = "#/chat", *, width: int = 1280, height: int = 800,
+    def open_page(target: Daemon, path: str = "#/chat", *, width: int = 1280, height: int = 800,
                   signed_in: bool = True, color_scheme: str = "light") -> Page:
         context = browser.new_context(viewport={"width": width, "height": height},
                                       color_scheme=color_scheme)  # type: ignore[arg-type]
@@ -75,10 +75,10 @@ def open_console(browser: Browser) -> Iterator[OpenConsole]:
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.on("pageerror", lambda error: errors.append(str(error)))
-        opened.append((context, daemon, requests, errors))
-        page.goto(f"{daemon.base_url}/ui/{path}")
-        if signed_in and daemon.token:
-            sign_in(page, daemon.token)
+        opened.append((context, target, requests, errors))
+        page.goto(f"{target.base_url}/ui/{path}")
+        if signed_in and target.token:
+            sign_in(page, target.token)
         if signed_in:
             page.wait_for_selector("body[data-ready=yes]")
         return page

@@ -119,3 +119,16 @@ async def test_without_a_token_there_is_no_sign_in(client) -> None:  # type: ign
                                                                  "signed_in": True}
     answer = await client.post("/ui/session", json={"token": "anything"})
     assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+
+
+def test_every_module_is_preloaded_and_the_whole_console_is_small() -> None:
+    import gzip
+
+    from aman.ui import STATIC_DIR
+
+    index = (STATIC_DIR / "index.html").read_text()
+    modules = sorted(p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.rglob("*.js"))
+    for module in modules:
+        assert f'/ui/static/{module}"' in index, f"{module} is not preloaded by index.html"
+    every_file = b"".join(p.read_bytes() for p in sorted(STATIC_DIR.rglob("*")) if p.is_file())
+    assert len(gzip.compress(every_file)) < 300 * 1024

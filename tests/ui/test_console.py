@@ -219,9 +219,10 @@ def test_a_pushed_event_appears_in_the_tail_within_a_second(console: Daemon,
     assert time.monotonic() - started < 1.0
     row = page.locator(f"tr[data-type='{kind}']")
     expect(row).to_contain_text('"n":1')  # the cookie is shown payloads
+    shoot(page, "events")
     page.locator(f"tr[data-type='{kind}']").click()
     expect(page.locator("[data-trace]")).to_contain_text(kind)
-    shoot(page, "events")
+    expect(page.locator("[data-trace]")).to_contain_text("accepted")
 
 
 def test_a_dlq_entry_is_retried_from_the_page(console: Daemon, receiver: Receiver,

@@ -1,7 +1,7 @@
 // Events: the live tail (filters, pause, at most MAX_ROWS rows), the bus state, and traces.
 
 import { get } from "../api.js";
-import { clear, fill, h, json, pill, showError, when } from "../dom.js";
+import { clear, fill, h, json, pill, showError, table, when } from "../dom.js";
 import { on } from "../stream.js";
 
 export const MAX_ROWS = 1000;
@@ -59,7 +59,13 @@ export default {
       fill(trace, h("h3", {}, `Trace ${e.metadata?.trace_id || ""}`));
       try {
         const found = await get(`/events/trace/${encodeURIComponent(e.metadata.trace_id)}`);
-        trace.append(h("pre", { "data-trace": e.metadata.trace_id }, json(found)));
+        const types = new Map((found.events || []).map((x) => [x.id, x.event_type]));
+        trace.append(h("div", { "data-trace": e.metadata.trace_id },
+          table(["time", "event", "step", "handler", "detail"], (found.steps || []).map((st) => h("tr", {},
+            h("td", {}, when(st.ts_ms)), h("td", {}, types.get(st.event_id) || st.event_id.slice(-8)),
+            h("td", {}, pill(st.step, st.step === "done" || st.step === "handler_ok" ? "ok" : st.step)),
+            h("td", {}, st.handler || ""), h("td", { class: "data" }, st.detail ? JSON.stringify(st.detail).slice(0, 200) : "")))),
+          h("details", {}, h("summary", {}, "raw trace"), h("pre", {}, json(found)))));
         trace.scrollIntoView({ block: "nearest" });
       } catch (err) { showError(trace, err); }
     };

@@ -69,7 +69,7 @@ async def test_the_cookie_stands_in_for_the_token_and_unsafe_methods_need_csrf(
     assert (await client.get("/runtime/status", headers=cookie)).status_code == 200
     info = await (await client.get("/ui/session", headers=cookie)).get_json()
     assert info == {"auth_required": True, "signed_in": True, "csrf": csrf,
-                    "expires_at": info["expires_at"]}
+                    "expires_at": info["expires_at"], "name": "api", "scopes": ["admin"]}
     refused = await client.post("/chat/session/create", json={}, headers=cookie)
     assert refused.status_code == 401
     assert "x-aman-csrf" in (await refused.get_json())["error"]["message"]
@@ -132,3 +132,26 @@ def test_every_module_is_preloaded_and_the_whole_console_is_small() -> None:
         assert f'/ui/static/{module}"' in index, f"{module} is not preloaded by index.html"
     every_file = b"".join(p.read_bytes() for p in sorted(STATIC_DIR.rglob("*")) if p.is_file())
     assert len(gzip.compress(every_file)) < 300 * 1024
+
+
+async def test_a_scoped_key_signs_in_with_its_own_scopes_until_revoked(token_app: Quart) -> None:
+    client = token_app.test_client()
+    made = await client.post("/auth/keys", json={"name": "viewer", "scopes": ["read"]},
+                             headers={"Authorization": f"Bearer {TOKEN}", "x-aman-confirm": "yes"})
+    assert made.status_code == 201, await made.get_json()
+    key = await made.get_json()
+    answer = await client.post("/ui/session", json={"token": key["secret"]})
+    body = await answer.get_json()
+    assert body["name"] == "viewer" and body["scopes"] == ["read"]
+    value = answer.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    cookie = {"Cookie": f"{session.COOKIE_NAME}={value}", "x-aman-csrf": body["csrf"]}
+    assert (await client.get("/runtime/status", headers=cookie)).status_code == 200
+    refused = await client.post("/chat/session/create", json={}, headers=cookie)
+    assert refused.status_code == 403
+    assert (await refused.get_json())["error"]["code"] == "scope_required"
+    revoked = await client.post(f"/auth/keys/{key['id']}/revoke", headers={
+        "Authorization": f"Bearer {TOKEN}", "x-aman-confirm": "yes"})
+    assert revoked.status_code == 200, await revoked.get_json()
+    after = await client.get("/runtime/status", headers=cookie)
+    assert after.status_code == 401
+    assert "no longer valid" in (await after.get_json())["error"]["message"]

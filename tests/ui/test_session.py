@@ -18,11 +18,23 @@ def test_a_cookie_verifies_until_it_expires() -> None:
 def test_another_token_or_a_changed_cookie_is_refused() -> None:
     value, _ = session.issue(TOKEN, now_ms=NOW, ttl_sec=60)
     assert session.verify("a-new-token", value, now_ms=NOW) is None
-    version, expires, nonce, signature = value.split(".")
-    later = f"{version}.{int(expires) + 10**9}.{nonce}.{signature}"
+    version, expires, nonce, key, signature = value.split(".")
+    later = f"{version}.{int(expires) + 10**9}.{nonce}.{key}.{signature}"
     assert session.verify(TOKEN, later, now_ms=NOW) is None
-    for junk in ("", "v1", "v1.x.y.z", f"v2.{expires}.{nonce}.{signature}"):
+    for junk in ("", "v1", "v1.x.y.z.w", f"v2.{expires}.{nonce}.{key}.{signature}"):
         assert session.verify(TOKEN, junk, now_ms=NOW) is None
+    assert session.verify("", value, now_ms=NOW) is None  # no token: no cookie is good
+
+
+def test_a_cookie_names_the_key_it_signed_in_with() -> None:
+    value, grant = session.issue(TOKEN, now_ms=NOW, ttl_sec=60, key_id="config:reader")
+    assert session.verify(TOKEN, value, now_ms=NOW) == grant
+    assert grant.key_id == "config:reader"
+    bootstrap, _ = session.issue(TOKEN, now_ms=NOW, ttl_sec=60)
+    assert session.verify(TOKEN, bootstrap, now_ms=NOW).key_id is None  # type: ignore[union-attr]
+    # Naming another key breaks the signature.
+    version, expires, nonce, _, signature = value.split(".")
+    assert session.verify(TOKEN, f"{version}.{expires}.{nonce}.-.{signature}", now_ms=NOW) is None
 
 
 def test_csrf_is_tied_to_the_cookie() -> None:

@@ -161,6 +161,26 @@ def test_a_reply_streams_token_by_token_and_stop_cuts_it(console: Daemon,
     expect(page.locator("article.msg.assistant[data-status=superseded]")).to_have_count(1)
 
 
+def test_edit_supersedes_and_the_sessions_list_searches(console: Daemon,
+                                                        open_console: OpenConsole) -> None:
+    page = open_console(console, "#/chat")
+    session_id = new_session(page, "xss")
+    send(page, "first question")
+    expect(page.locator("article.msg.assistant[data-status=complete]")).to_have_count(1)
+    page.locator("article.msg.user button[data-action=edit]").click()
+    page.locator("textarea[aria-label='New text']").fill("second question")
+    page.get_by_role("button", name="Save and regenerate").click()
+    expect(page.locator("article.msg.user .body")).to_have_text("second question")
+    expect(page.locator("article.msg.assistant[data-status=complete]")).to_have_count(1)
+    page.locator("#show-superseded").check()
+    expect(page.locator("article.msg[data-status=superseded]")).to_have_count(2)
+    search = page.locator("input[aria-label='Search sessions']")
+    search.fill(session_id[-6:])
+    expect(page.locator(f"a[data-session='{session_id}']")).to_have_count(1)
+    search.fill("no such session anywhere")
+    expect(page.locator("a[data-session]")).to_have_count(0)
+
+
 def test_model_html_renders_as_text(console: Daemon, open_console: OpenConsole) -> None:
     page = open_console(console, "#/chat")
     new_session(page, "xss")

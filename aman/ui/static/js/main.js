@@ -90,7 +90,7 @@ function signIn(message) {
         form.removeEventListener("submit", submit);
         dialog.close();
         signingIn = null;
-        resolve();
+        resolve(answer);
       } catch (err) {
         error.hidden = false;
         error.textContent = err.hint ? `${err.message}. ${err.hint}` : err.message;
@@ -109,7 +109,8 @@ async function start() {
   const info = await get("/ui/session").catch(() => ({ auth_required: false, signed_in: true }));
   session.authRequired = info.auth_required;
   session.csrf = info.csrf || null;
-  if (info.auth_required && !info.signed_in) await signIn();
+  if (info.auth_required && !info.signed_in) Object.assign(info, await signIn());
+  document.getElementById("who").textContent = info.name && info.name !== "api" ? info.name : "";
   const logout = document.getElementById("logout");
   logout.hidden = !session.authRequired;
   logout.addEventListener("click", async () => {

@@ -309,6 +309,9 @@ def test_every_view_renders_and_the_chat_fits_390_px(console: Daemon,
         page.wait_for_selector(f"main[data-loaded={view}]")
         expect(page.locator("main .error-box")).to_have_count(0)
         shoot(page, view)
+    page.goto(f"{console.base_url}/ui/#/status")
+    page.locator("button[data-action=verify]").click()
+    expect(page.locator("section[aria-label='Audit log']")).to_contain_text("chain intact")
     # Enabling a plugin with a page puts that page in the navigation.
     page.goto(f"{console.base_url}/ui/#/plugins")
     page.locator("tr[data-plugin=example] button").click()

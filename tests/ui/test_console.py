@@ -324,6 +324,14 @@ def test_every_view_renders_and_the_chat_fits_390_px(console: Daemon,
         "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
     assert overflow == 0
     shoot(phone, "chat-390px-dark")
+    for view in ("approvals", "events", "dlq", "workflows", "cron", "skills", "soul", "plugins",
+                 "status", "config"):
+        phone.goto(f"{console.base_url}/ui/#/{view}")
+        phone.wait_for_selector(f"main[data-loaded={view}]")
+        overflow = phone.evaluate(  # tables scroll inside their own box, never the page
+            "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth")
+        assert overflow == 0, view
+    phone.goto(f"{console.base_url}/ui/#/chat")
     phone.locator("#menu").click()  # the navigation folds into a menu on a phone
     expect(phone.locator("#nav")).to_be_visible()
     phone.keyboard.press("Tab")

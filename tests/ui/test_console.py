@@ -316,6 +316,12 @@ def test_every_view_renders_and_the_chat_fits_390_px(console: Daemon,
     page.goto(f"{console.base_url}/ui/#/plugins")
     page.locator("tr[data-plugin=example] button").click()
     expect(page.locator("#nav-plugins a[data-plugin-page]")).to_have_count(1)
+    # A change made elsewhere shows live: the row and the navigation follow the event.
+    off = console.client.post("/plugin/example/disable",
+                              headers={**console.auth, "x-aman-confirm": "yes"})
+    assert off.status_code == 200, off.text
+    expect(page.locator("tr[data-plugin=example]")).to_contain_text("disabled")
+    expect(page.locator("#nav-plugins a[data-plugin-page]")).to_have_count(0)
     phone = open_console(console, "#/chat", width=390, height=844, color_scheme="dark")
     new_session(phone, "xss")
     send(phone, "a long line " + "x" * 300)

@@ -2,7 +2,7 @@
 
 import { api, get, post, session } from "./api.js";
 import { clear, h, showError } from "./dom.js";
-import { on, startGlobal } from "./stream.js";
+import { on, onEvents, startGlobal } from "./stream.js";
 import approvals from "./views/approvals.js";
 import chat from "./views/chat.js";
 import config from "./views/config.js";
@@ -134,6 +134,7 @@ async function start() {
   });
   buildNav();
   window.addEventListener("aman:plugins-changed", buildNav);
+  onEvents((e) => e.event_type === "plugin:state_changed", buildNav);
   startGlobal(connection);
   window.addEventListener("hashchange", route);
   route();

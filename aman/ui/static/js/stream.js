@@ -120,3 +120,13 @@ export function stopGlobal() {
   if (globalStream) globalStream.stop();
   globalStream = null;
 }
+
+// Redraw on matching events, at most once per `delay` ms (a burst causes one redraw).
+export function onEvents(matches, redraw, delay = 400) {
+  let timer = null;
+  const stop = on("event:processed", (event) => {
+    if (!matches(event) || timer) return;
+    timer = setTimeout(() => { timer = null; redraw(); }, delay);
+  });
+  return () => { clearTimeout(timer); stop(); };
+}

@@ -3,6 +3,7 @@
 import { api, get, post } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { clear, fill, h, json, showError, toast } from "../dom.js";
+import { onEvents } from "../stream.js";
 
 function parse(text) {
   try { return JSON.parse(text); } catch { return text; }
@@ -53,5 +54,7 @@ export default {
       } catch (err) { showError(root, err); }
     };
     await draw();
+    // A change made elsewhere shows at once, unless the operator is typing in the form.
+    return onEvents((e) => e.event_type === "config_changed" && !form.contains(document.activeElement), draw);
   },
 };

@@ -2,6 +2,7 @@
 
 import { get, post } from "../api.js";
 import { clear, fill, h, pill, showError, table, toast, when } from "../dom.js";
+import { onEvents } from "../stream.js";
 
 export default {
   title: "Cron",
@@ -40,7 +41,8 @@ export default {
       } catch (err) { showError(body, err); }
     };
     await draw();
-    const timer = setInterval(draw, 30000);
-    return () => clearInterval(timer);
+    const timer = setInterval(draw, 30000);  // next-run times move with the clock
+    const stop = onEvents((e) => e.source.startsWith("cron:") || e.event_type === "cron.failed", draw);
+    return () => { clearInterval(timer); stop(); };
   },
 };

@@ -3,6 +3,7 @@
 import { get, post } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { clear, fill, h, pill, showError, table } from "../dom.js";
+import { onEvents } from "../stream.js";
 
 const changed = () => window.dispatchEvent(new CustomEvent("aman:plugins-changed"));
 
@@ -31,5 +32,6 @@ export default {
       } catch (err) { showError(body, err); }
     };
     await draw();
+    return onEvents((e) => e.event_type === "plugin:state_changed", draw);
   },
 };

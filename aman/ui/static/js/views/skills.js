@@ -3,6 +3,7 @@
 import { get, post } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { clear, fill, h, pill, showError, table, toast, when } from "../dom.js";
+import { onEvents } from "../stream.js";
 
 export default {
   title: "Skills",
@@ -44,5 +45,6 @@ export default {
     };
     search.addEventListener("change", draw);
     await draw();
+    return onEvents((e) => e.event_type === "skill_loaded" || e.event_type === "skill_reloaded", draw);
   },
 };

@@ -3,7 +3,7 @@
 
 import { get, post } from "../api.js";
 import { clear, fill, h, json, pill, showError, table, toast, when } from "../dom.js";
-import { on } from "../stream.js";
+import { on, onEvents } from "../stream.js";
 
 async function optional(path, query) {
   try { return await get(path, query); } catch (err) { return { error: err }; }
@@ -98,7 +98,17 @@ export default {
     const all = () => Promise.all([drawRuntime(), drawLlm(), drawCapabilities(), drawSources(), drawNotifications(), drawAudit()]
       .map((p) => p.catch((err) => showError(root, err))));
     await all();
-    const stop = on("notification:updated", () => drawNotifications().catch(() => {}));
-    return stop;
+    let phase = null;
+    const stops = [
+      on("notification:updated", () => drawNotifications().catch(() => {})),
+      on("runtime:updated", (r) => {
+        const now = `${r.phase}/${r.ready}`;
+        if (phase !== null && phase !== now) drawRuntime().catch(() => {});
+        phase = now;
+      }),
+      onEvents((e) => e.event_type.startsWith("capability") || e.event_type === "plugin:state_changed", () => drawCapabilities().catch(() => {})),
+      onEvents((e) => e.event_type.startsWith("llm.backend"), () => drawLlm().catch(() => {})),
+    ];
+    return () => stops.forEach((stop) => stop());
   },
 };

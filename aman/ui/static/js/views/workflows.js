@@ -4,6 +4,7 @@
 import { get, post } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { clear, fill, h, json, pill, showError, table, toast, when } from "../dom.js";
+import { onEvents } from "../stream.js";
 
 export default {
   title: "Workflows",
@@ -46,5 +47,6 @@ export default {
     } catch (err) { showError(defs, err); }
     state.addEventListener("change", drawInstances);
     await drawInstances();
+    return onEvents((e) => e.event_type === "workflow_state_changed", drawInstances);
   },
 };

@@ -209,6 +209,22 @@ def test_an_approval_answered_in_the_page_resumes_the_turn(console: Daemon,
     expect(page.locator(".approval")).to_have_count(0)
 
 
+def test_approve_for_this_session_is_not_asked_again(console: Daemon,
+                                                     open_console: OpenConsole) -> None:
+    page = open_console(console, "#/chat")
+    new_session(page, "tools")
+    send(page, "save one")
+    page.locator(".approval button[data-answer=session]").click()
+    done = page.locator("article.msg.assistant[data-status=complete]")
+    expect(done).to_have_count(1)
+    send(page, "save two")
+    expect(done).to_have_count(2)  # the second write ran without asking
+    expect(page.locator(".approval")).to_have_count(0)
+    audit = console.client.get("/audit-log", params={"action": "tool_auth.approve"},
+                               headers=console.auth).json()["items"]
+    assert audit and audit[0]["outcome"] == "ok"
+
+
 def test_approvals_view_lists_and_answers_across_sessions(console: Daemon,
                                                           open_console: OpenConsole) -> None:
     page = open_console(console, "#/chat")

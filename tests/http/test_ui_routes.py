@@ -3,6 +3,7 @@ the one auth check (with its CSRF header), logout."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,6 +43,12 @@ async def test_the_page_and_its_files_are_served_with_a_strict_policy(token_app:
     assert b'src="/ui/static/js/main.js"' in await page.get_data()
     script = await client.get("/ui/static/js/main.js")
     assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
+    plain = await script.get_data()
+    zipped = await client.get("/ui/static/js/main.js", headers={"Accept-Encoding": "gzip, br"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["Vary"]
+    assert gzip.decompress(await zipped.get_data()) == plain
+    assert zipped.headers["ETag"] != script.headers["ETag"]
     assert (await client.get("/ui/static/js/nothing.js")).status_code == 404
     assert (await client.get("/ui/static/../__init__.py")).status_code == 404
 

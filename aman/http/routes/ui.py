@@ -7,6 +7,8 @@ page whether it must sign in and gives it the CSRF value; ``POST /ui/logout`` re
 
 from __future__ import annotations
 
+import gzip
+
 from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, redirect, request, send_from_directory
 
@@ -53,10 +55,19 @@ def _signed_in(grant: console.Grant) -> dict[str, object]:
 
 
 async def _file(path: str) -> Response:
+    """One file of the console, revalidated on each load and gzipped when the browser accepts it
+    (the whole console is then about a quarter of its size on the wire)."""
     response: Response = await send_from_directory(STATIC_DIR, path)
     response.headers["Content-Security-Policy"] = _CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-cache"
+    response.vary.add("Accept-Encoding")
+    if response.status_code == 200 and "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.set_data(gzip.compress(await response.get_data(as_text=False), compresslevel=6))
+        response.headers["Content-Encoding"] = "gzip"
+        etag, weak = response.get_etag()
+        if etag:
+            response.set_etag(f"{etag}-gzip", bool(weak))
     return response
 
 

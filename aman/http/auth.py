@@ -101,8 +101,9 @@ def check(request: Request, keys: KeyService, policy: RoutePolicy) -> None:
         g.principal = _OPEN if not keys.enforced else None
         return
     secret = presented_token(request)
-    principal = (console_principal(request, keys) if secret is None else None) or authenticate(
-        request, keys, secret)
+    principal = console_principal(request, keys) if secret is None else None
+    if principal is None:  # a header's secret, or no credentials at all (401)
+        principal = authenticate(request, keys, secret)
     g.principal = principal
     required = required_scopes(request.method, policy.scopes)
     require(principal, required, f"{request.method} {request.path}")

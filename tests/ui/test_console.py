@@ -317,6 +317,20 @@ def test_the_live_config_form_changes_a_value(console: Daemon, open_console: Ope
     shoot(page, "config")
 
 
+def test_a_bad_soul_edit_shows_the_error_in_place_and_changes_nothing(
+        console: Daemon, open_console: OpenConsole) -> None:
+    before = console.client.get("/soul/raw", headers=console.auth).json()["content"]
+    page = open_console(console, "#/soul")
+    area = page.locator("textarea[aria-label='Soul content']")
+    expect(area).to_have_value(before)
+    area.fill("## Section before the title\ntext\n# Title\n")
+    page.get_by_role("button", name="Save").click()
+    error = page.locator("form .error-box")
+    expect(error).to_contain_text("invalid soul")
+    expect(error).to_contain_text("line 1")
+    assert console.client.get("/soul/raw", headers=console.auth).json()["content"] == before
+
+
 def test_every_view_renders_and_the_chat_fits_390_px(console: Daemon,
                                                      open_console: OpenConsole) -> None:
     page = open_console(console, "#/status")

@@ -284,6 +284,28 @@ def test_a_dlq_entry_is_retried_from_the_page(console: Daemon, receiver: Receive
     assert audit[0]["operator"] == "alice" and audit[0]["outcome"] == "ok"
 
 
+def test_a_notification_is_marked_read_from_the_status_view(
+        console: Daemon, receiver: Receiver, open_console: OpenConsole) -> None:
+    receiver.failing = True
+    try:
+        console.client.post("/events/push", headers=console.auth,
+                            json={"source": "billing:y", "type": "invoice.paid"})
+        unread = wait_for(lambda: [n for n in console.client.get(
+            "/notifications", headers=console.auth).json()["items"] if not n["read"]],
+            message="an unread notification (the DLQ parks the delivery)")
+    finally:
+        receiver.failing = False
+    page = open_console(console, "#/status")
+    row = page.locator(f"tr[data-notification='{unread[0]['id']}']")
+    expect(row).to_contain_text("unread")
+    expect(page.locator("#unread")).to_be_visible()  # the bell counts it
+    row.get_by_role("button", name="Mark read").click()
+    expect(page.locator(f"tr[data-notification='{unread[0]['id']}']")).not_to_contain_text(
+        "unread")
+    found = console.client.get("/notifications", headers=console.auth).json()["items"]
+    assert {n["id"]: n["read"] for n in found}[unread[0]["id"]] is True
+
+
 def test_cron_run_now_shows_its_run(console: Daemon, open_console: OpenConsole) -> None:
     page = open_console(console, "#/cron")
     row = page.locator("tr[data-job=yearly]")
@@ -315,6 +337,20 @@ def test_the_live_config_form_changes_a_value(console: Daemon, open_console: Ope
     page.locator("#confirm-ok").click()
     expect(page.locator(".error-box")).to_contain_text("event_bus.max_queue_size")
     shoot(page, "config")
+
+
+def test_workflow_instances_and_their_history(console: Daemon,
+                                              open_console: OpenConsole) -> None:
+    created = console.client.post("/chat/session/create", headers=console.auth, json={}).json()
+    instance = created["workflow_instance_id"]
+    page = open_console(console, "#/workflows")
+    expect(page.locator("table").first).to_contain_text("message-session")
+    page.locator("input[aria-label='Instances in state']").fill("active")
+    page.locator("input[aria-label='Instances in state']").press("Enter")
+    link = page.get_by_role("link", name=instance[-12:])
+    link.click()
+    expect(page.get_by_role("heading", name=f"Instance {instance}")).to_be_visible()
+    expect(page.locator("details summary", has_text="data")).to_be_visible()
 
 
 def test_a_bad_soul_edit_shows_the_error_in_place_and_changes_nothing(

@@ -127,6 +127,23 @@ def test_sign_in_trades_the_token_for_a_cookie_and_a_wrong_token_is_refused(
     assert after.status_code == 401 and "revoked" in after.json()["error"]["message"]
 
 
+def test_a_read_only_key_signs_in_and_is_told_why_an_action_is_refused(
+        console: Daemon, open_console: OpenConsole) -> None:
+    made = console.client.post("/auth/keys", json={"name": "viewer", "scopes": ["read"]},
+                               headers={**console.auth, "x-aman-confirm": "yes"})
+    assert made.status_code == 201, made.text
+    page = open_console(console, "#/cron", signed_in=False)
+    page.locator("#signin-token").fill(made.json()["secret"])
+    page.locator("#signin-ok").click()
+    page.wait_for_selector("main[data-loaded=cron]")
+    expect(page.locator("#who")).to_have_text("viewer")
+    page.locator("tr[data-job=yearly] button[data-action=run]").click()
+    error = page.locator("main .error-box")
+    expect(error).to_contain_text("needs the operate scope")
+    expect(error).to_contain_text("docs/auth.md")  # the hint says where to look
+    expect(error).to_contain_text("scope_required")
+
+
 # --- chat --------------------------------------------------------------------------------------
 
 

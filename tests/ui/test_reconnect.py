@@ -41,3 +41,21 @@ def test_the_page_reconnects_after_a_restart_and_shows_missed_events(
     page.wait_for_selector(f"tr[data-type='{missed}']")
     expect(page.locator("#banner")).to_be_hidden()
     expect(page.locator(f"tr[data-type='{before}']")).to_have_count(1)  # no duplicate either
+
+
+def test_an_open_chat_follows_its_session_again_after_a_restart(
+        start_daemon: StartDaemon, open_console: OpenConsole) -> None:
+    config = {"llm": {"default_provider": "s", "providers": {"s": {
+        "kind": "scripted", "replies": ["Reply to {input}"]}}}}
+    first = start_daemon(extra_config=config)
+    session_id = first.client.post("/chat/session/create", json={}).json()["id"]
+    page = open_console(first, f"#/chat/{session_id}")
+    expect(page.locator("#conn")).to_have_text("live")
+    first.stop()
+    expect(page.locator("#banner")).to_be_visible()
+    second = start_daemon(extra_config=config, home=first.home, port=first.port)
+    expect(page.locator("#banner")).to_be_hidden()
+    sent = second.client.post(f"/chat/session/{session_id}/send", json={"text": "after"})
+    assert sent.status_code == 202, sent.text
+    reply = page.locator("article.msg.assistant[data-status=complete] .body")
+    expect(reply).to_have_text("Reply to after")

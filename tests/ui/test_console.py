@@ -370,6 +370,26 @@ def test_workflow_instances_and_their_history(console: Daemon,
     expect(page.locator("details summary", has_text="data")).to_be_visible()
 
 
+def test_skills_search_disable_enable_and_versions(console: Daemon,
+                                                   open_console: OpenConsole) -> None:
+    page = open_console(console, "#/skills")
+    search = page.locator("input[aria-label='Search skills']")
+    search.fill("poem")
+    search.press("Enter")
+    rows = page.locator("tr[data-skill]")
+    expect(rows).to_have_count(1)
+    row = page.locator("tr[data-skill=idle-creative-break]")
+    row.get_by_role("button", name="Disable").click()
+    expect(row).to_contain_text("disabled")
+    assert console.client.get("/skill/idle-creative-break",
+                              headers=console.auth).json()["enabled"] is False
+    row.get_by_role("button", name="Enable").click()
+    expect(row).to_contain_text("enabled")
+    row.get_by_role("button", name="Versions").click()
+    expect(page.get_by_role("heading", name="Versions of idle-creative-break")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("current")
+
+
 def test_a_bad_soul_edit_shows_the_error_in_place_and_changes_nothing(
         console: Daemon, open_console: OpenConsole) -> None:
     before = console.client.get("/soul/raw", headers=console.auth).json()["content"]

@@ -33,7 +33,7 @@ export default {
         }
         fill(body, items.length ? table(["skill", "kind", "status", ""], items.map((s) => h("tr", { "data-skill": s.name },
           h("td", {}, h("strong", {}, s.name), " ", s.version ? h("span", { class: "muted" }, s.version) : null, h("div", { class: "muted" }, s.description)),
-          h("td", {}, s.kind), h("td", {}, pill(s.enabled ? "enabled" : "disabled", s.enabled ? "ok" : "error"), " ", s.status === "loaded" || !s.status ? null : pill(s.status),
+          h("td", {}, s.kind), h("td", {}, pill(s.enabled ? "enabled" : "disabled", s.enabled ? "ok" : "error"), " ", ["loaded", "ok"].includes(s.status) || !s.status ? null : pill(s.status),
             s.error ? h("div", { class: "error" }, s.error.message) : null),
           h("td", {}, h("div", { class: "row" },
             h("button", { type: "button", onclick: async () => {

@@ -24,8 +24,8 @@ from tests.ui.conftest import WAIT_MS, OpenConsole, shoot
 
 pytestmark = pytest.mark.e2e
 
-#: 60 words at 40 ms: about 2.4 s of streaming, long enough to watch it grow and to stop it.
-FILLER = " ".join(f"w{i}" for i in range(60))
+#: 120 words at 40 ms: about 5 s of streaming, long enough to watch it grow and to stop it.
+FILLER = " ".join(f"w{i}" for i in range(120))
 XSS = 'Look: <img src=x onerror="window.__xss=1"> and <script>window.__xss=2</script> **bold**'
 WRITE = json.dumps({"tool_calls": [{"name": "write",
                                     "arguments": {"path": "notes.md", "content": "hello"}}]})
@@ -167,7 +167,7 @@ def test_a_reply_streams_token_by_token_and_stop_cuts_it(console: Daemon,
     stopped = page.locator("article.msg.assistant[data-status=interrupted]")
     expect(stopped).to_have_count(1)
     shown = stopped.locator(".body").text_content() or ""
-    assert shown.startswith("Echo hello:") and "w59" not in shown
+    assert shown.startswith("Echo hello:") and "w119" not in shown
     state = console.client.get(f"/chat/session/{session_id}/state", headers=console.auth).json()
     assert state["state"] == "idle" and state["messages"][-1]["status"] == "interrupted"
     # Retry regenerates it (the old one is kept as superseded, reachable with the checkbox).

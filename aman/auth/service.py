@@ -97,6 +97,14 @@ class KeyService:
         """Whether requests must authenticate (``http.token`` set)."""
         return bool(self._token())
 
+    def signing_key(self) -> str:
+        """What sign-in cookies are signed with: the bootstrap token, so changing it ends them."""
+        return self._token()
+
+    def now_ms(self) -> int:
+        """The service's clock (key expiry and cookie expiry read the same time)."""
+        return self._clock.now_ms()
+
     # --- checking --------------------------------------------------------------------------
 
     def authenticate(self, secret: str) -> Principal:
@@ -121,8 +129,19 @@ class KeyService:
                                     hint="Ask an admin for a new key.")
         if key.origin == "api":
             self._used[key.id] = now
-        return Principal(key_id=key.id, name=key.name, scopes=frozenset(key.scopes),
-                         agents=frozenset(key.agents) if key.agents is not None else None)
+        return _principal(key)
+
+    def principal_of(self, key_id: str | None) -> Principal:
+        """The principal of a key that authenticated earlier (None: the bootstrap token), while
+        it is still valid; for sessions that traded a secret once (the console's cookie)."""
+        if key_id is None:
+            return unrestricted("api")
+        self._refresh_config()
+        key = next((k for k in self._by_hash.values() if k.id == key_id), None)
+        if key is None or key.revoked_at_ms is not None or key.expired(self._clock.now_ms()):
+            raise UnauthorizedError("the API key this session signed in with is no longer valid",
+                                    hint="Sign in again with a valid key or the token.")
+        return _principal(key)
 
     def due_for_flush(self) -> bool:
         """Whether unwritten last-used times are old enough to write now."""
@@ -238,3 +257,8 @@ class KeyService:
         by_hash = {key.hash: key for key in self._stored.values()}
         by_hash.update({key.hash: key for key in self._config_keys()})
         self._by_hash = by_hash
+
+
+def _principal(key: ApiKey) -> Principal:
+    return Principal(key_id=key.id, name=key.name, scopes=frozenset(key.scopes),
+                     agents=frozenset(key.agents) if key.agents is not None else None)

@@ -1,8 +1,9 @@
 """Which configuration keys are secret: one rule for logs, error messages, config reads and audit.
 
 A key is secret when its value is a ``SecretStr`` or its last segment ends in ``token``,
-``secret``, ``password`` or ``api_key`` (so ``llm.providers.x.api_key``,
-``channels.slack.bot.signing_secret`` and a plugin option named ``api_token`` all are). A secret's
+``secret``, ``password``, ``api_key``, ``authorization`` or ``cookie`` (so
+``llm.providers.x.api_key``, ``channels.slack.bot.signing_secret``, a plugin option named
+``api_token`` and a provider's ``Authorization`` header all are). A secret's
 value is shown as ``***`` and never echoed, even when it is invalid.
 """
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, SecretStr
 
 REDACTED = "***"
 #: Key names whose values are secret (besides every ``SecretStr`` value, whatever its key).
-SECRET_SUFFIXES = ("token", "secret", "password", "api_key")
+SECRET_SUFFIXES = ("token", "secret", "password", "api_key", "authorization", "cookie")
 #: Shorter secret values are not searched for in log lines: replacing every "k" of a line
 #: would make the log unreadable and hide nothing worth hiding.
 _MIN_REDACTED_LENGTH = 4

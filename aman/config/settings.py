@@ -62,6 +62,9 @@ class HttpSettings(_Section):
                               "429 for auth_block_sec; 0 turns the limit off.")
     auth_block_sec: float = Field(60.0, gt=0, le=86_400,
                                   description="How long an address past the limit gets 429.")
+    console_session_ttl_sec: int = Field(
+        604_800, ge=60, le=31_536_000, description="Lifetime of a console sign-in cookie."
+    )
 
     @field_validator("bind")
     @classmethod

@@ -39,7 +39,7 @@ from aman.cron.model import (
     ms_to_datetime,
     plan_catch_up,
 )
-from aman.errors import AmanError, RateLimitedError
+from aman.errors import AmanError, NotReadyError, RateLimitedError
 from aman.events.model import Event
 
 if TYPE_CHECKING:
@@ -325,11 +325,21 @@ class CronService:
         for moment in plan.fire:
             await self._fire(job_id, moment, catch_up=True)
 
-    async def _fire(self, job_id: str, scheduled: datetime, *, catch_up: bool) -> CronRun | None:
-        """Publish one scheduled time (caller holds the job's lock) and record the run."""
+    async def run_now(self, job_id: str) -> CronRun:
+        """Fire the job once at once (an operator's "run now"); its schedule is left as it is."""
+        async with self._lock(self._require(job_id).id):
+            now = ms_to_datetime(self._clock.now_ms())
+            run = await self._fire(job_id, now, catch_up=False, manual=True)
+        if run is None:
+            raise NotReadyError("the daemon is stopping; the job was not run")
+        return run
+
+    async def _fire(self, job_id: str, scheduled: datetime, *, catch_up: bool,
+                    manual: bool = False) -> CronRun | None:
+        """Publish one time (caller holds the job's lock) and record it; manual: mark unmoved."""
         job = self._jobs.get(job_id)
         scheduled_ms = datetime_to_ms(scheduled)
-        if job is None or scheduled_ms <= job.handled_until_ms:
+        if job is None or (not manual and scheduled_ms <= job.handled_until_ms):
             return None  # removed meanwhile, or already handled
         if not catch_up and not self._bus.accepting:
             # Stopping: the time stays unhandled, so the next boot's catch-up records it.
@@ -350,10 +360,11 @@ class CronService:
         if result.dropped is not None:
             return await self._failed(job, base, f"dropped by the bus: {result.dropped}")
         note = (f"already published as event {result.event.id} (dedup key)"
-                if result.duplicate else None)
+                if result.duplicate else "run now" if manual else None)
         run = CronRun(**base, event_id=result.event.id, note=note,
                       outcome=Outcome.DUPLICATE if result.duplicate else Outcome.OK)
-        await self._store(job, run, handled_until_ms=scheduled_ms, last_run=True)
+        await self._store(job, run, handled_until_ms=None if manual else scheduled_ms,
+                          last_run=True)
         return run
 
     async def _publish(self, event: Event, *, patient: bool) -> PublishResult:

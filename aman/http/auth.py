@@ -1,5 +1,8 @@
 """THE auth check: who the request is (a key, the bootstrap token) and whether its scopes allow
-the route. Credentials: ``Authorization: Bearer <secret>`` or ``x-aman-token: <secret>``.
+the route. Credentials: ``Authorization: Bearer <secret>``, ``x-aman-token: <secret>``, or the
+console's sign-in cookie, which stands for the secret it was traded for (``aman/ui/session.py``);
+with an unsafe method the cookie also needs its ``x-aman-csrf`` header, so a page on another
+site cannot make the browser act with it.
 
 Applied to every route except those whose policy is public. With no ``http.token`` configured
 authentication is off and every request acts with every scope (the settings refuse that on any
@@ -16,9 +19,11 @@ from aman.auth.scopes import allows, required_scopes
 from aman.auth.service import KeyService
 from aman.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from aman.http.policy import RoutePolicy
+from aman.ui import session as console
 
 #: Who a request acts as when authentication is off.
 _OPEN = unrestricted("api")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def presented_token(request: Request) -> str | None:
@@ -55,6 +60,30 @@ def authenticate(request: Request, keys: KeyService, secret: str | None) -> Prin
     return keys.authenticate(secret)
 
 
+def console_grant(request: Request, keys: KeyService) -> console.Grant | None:
+    """The console cookie's grant, None without one; a bad cookie or a missing CSRF header is
+    refused (401)."""
+    value = request.cookies.get(console.COOKIE_NAME)
+    if value is None or not keys.enforced:
+        return None
+    grant = console.verify(keys.signing_key(), value, now_ms=keys.now_ms())
+    if grant is None:
+        raise UnauthorizedError("the console session has expired or was revoked",
+                                hint="Sign in again at /ui/.")
+    if request.method not in _SAFE_METHODS and not console.csrf_matches(
+            grant, request.headers.get(console.CSRF_HEADER)):
+        raise UnauthorizedError(
+            f"a {request.method} with the console cookie needs the {console.CSRF_HEADER} header",
+            hint="Send the csrf value GET /ui/session returns, or an API key instead.")
+    return grant
+
+
+def console_principal(request: Request, keys: KeyService) -> Principal | None:
+    """Who the console cookie signed in as (None without a cookie); 401 once that key is gone."""
+    grant = console_grant(request, keys)
+    return None if grant is None else keys.principal_of(grant.key_id)
+
+
 def require(principal: Principal, required: tuple[str, ...], what: str) -> None:
     """Raise 403 ``scope_required`` unless ``principal`` holds one of ``required``."""
     if not allows(principal.scopes, required):
@@ -71,7 +100,10 @@ def check(request: Request, keys: KeyService, policy: RoutePolicy) -> None:
     if policy.public:
         g.principal = _OPEN if not keys.enforced else None
         return
-    principal = authenticate(request, keys, presented_token(request))
+    secret = presented_token(request)
+    principal = console_principal(request, keys) if secret is None else None
+    if principal is None:  # a header's secret, or no credentials at all (401)
+        principal = authenticate(request, keys, secret)
     g.principal = principal
     required = required_scopes(request.method, policy.scopes)
     require(principal, required, f"{request.method} {request.path}")

@@ -32,6 +32,8 @@ _DESCRIPTIONS = {
 SECURITY_SCHEMES = {
     "bearer": HttpSecurityScheme(scheme="bearer"),
     "token_header": APIKeySecurityScheme(name="x-aman-token", in_="header"),
+    # The console's sign-in cookie (POST /ui/session); unsafe methods also need x-aman-csrf.
+    "console_cookie": APIKeySecurityScheme(name="aman_console", in_="cookie"),
 }
 
 
@@ -64,7 +66,8 @@ class AmanOpenAPIProvider(OpenAPIProvider):
                         response["description"] = _DESCRIPTIONS.get(int(status), "Error.")
                 operation["responses"] = responses
                 operation["security"] = (
-                    [] if spec.public else [{"bearer": []}, {"token_header": []}]
+                    [] if spec.public
+                    else [{"bearer": []}, {"token_header": []}, {"console_cookie": []}]
                 )
                 if not spec.public:
                     operation["x-aman-scopes"] = list(required_scopes(method, spec.scopes))

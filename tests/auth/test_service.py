@@ -132,3 +132,23 @@ async def test_last_use_is_written_in_batches(db: Database) -> None:
     row = await db.fetchone("SELECT last_used_at FROM api_keys")
     assert row is not None and row["last_used_at"] == 1_000
     assert keys.listing()[0].last_used_at_ms == 1_000
+
+
+async def test_a_remembered_sign_in_holds_while_its_key_is_valid(db: Database) -> None:
+    clock = ManualClock(1_800_000_000_000)
+    keys = service(db, clock)
+    await keys.start()
+    key, _ = await keys.create(name="viewer", scopes=["read"], agents=["aman"],
+                               expires_at_ms=clock.now_ms() + 60_000)
+    again = keys.principal_of(key.id)
+    assert (again.name, again.scopes, again.agents) == ("viewer", {"read"}, {"aman"})
+    assert keys.principal_of(None).scopes == {"admin"}  # the bootstrap token
+    assert keys.signing_key() == "boot" and keys.now_ms() == clock.now_ms()
+    clock.advance(61)
+    with pytest.raises(UnauthorizedError):
+        keys.principal_of(key.id)
+    other, _ = await keys.create(name="other", scopes=["chat"])
+    await keys.revoke(other.id)
+    for gone in (other.id, "no-such-key"):
+        with pytest.raises(UnauthorizedError):
+            keys.principal_of(gone)

@@ -112,3 +112,30 @@ async def test_runtime_config_still_answers(app: Quart) -> None:
     response = await app.test_client().get("/runtime/config")
     assert response.status_code == 200
     assert (await response.get_json())["drain_timeout_sec"] == 8
+
+
+async def test_effective_settings_hide_every_secret(make_settings: Any) -> None:
+    from aman.core.app import create_app
+    from tests.conftest import runtime_of, wait_until
+
+    settings = make_settings(**{
+        "http.token": "tok-123456789", "llm.default_provider": "o",
+        "llm.providers": {"o": {"kind": "openai", "api_key": "sk-secret-value",
+                                "headers": {"Authorization": "Bearer hdr-secret", "X-Plain": "v"}}},
+        "forwarders": [{"name": "f", "url": "http://127.0.0.1:9/x", "secret": "fwd-secret"}]})
+    app = create_app(settings)
+    async with app.test_app():
+        await wait_until(lambda: runtime_of(app).ready)
+        response = await app.test_client().get(
+            "/config/effective", headers={"Authorization": "Bearer tok-123456789"})
+    assert response.status_code == 200
+    text = (await response.get_data()).decode()
+    for secret in ("tok-123456789", "sk-secret-value", "hdr-secret", "fwd-secret"):
+        assert secret not in text
+    shown = (await response.get_json())["settings"]
+    assert shown["http"]["token"] == "***" and shown["http"]["bind"] == settings.http.bind
+    provider = shown["llm"]["providers"]["o"]
+    assert provider["api_key"] == "***" and provider["headers"] == {"Authorization": "***",
+                                                                    "X-Plain": "v"}
+    assert shown["event_bus"]["max_queue_size"] == settings.event_bus.max_queue_size
+    assert shown["runtime"]["dir"] == str(settings.runtime.dir)

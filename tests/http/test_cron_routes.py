@@ -182,3 +182,29 @@ async def test_a_job_fires_through_the_bus_and_its_runs_are_listed(
     assert job["last_outcome"] == "ok" and job["last_run_at"] is not None
     error = await error_of(await client.get("/cron/tick/runs?cursor=bogus"), 400)
     assert error["code"] == "invalid_cursor"
+
+
+async def test_run_now_fires_once_and_keeps_the_schedule(client: TestClientProtocol,
+                                                         runtime: Runtime) -> None:
+    job = await add(client, id="report", expression="0 0 1 1 *", event_type="report_due",
+                    enabled=False)
+    seen: list[Event] = []
+    runtime.bus.subscribe("probe", lambda event: _record(seen, event),
+                          EventFilter(event_types=frozenset({"report_due"})))
+    response = await client.post("/cron/report/run", headers={"x-aman-operator": "alice"})
+    assert response.status_code == 200
+    run = (await response.get_json())["run"]
+    assert run["outcome"] == "ok" and run["note"] == "run now" and run["event_id"]
+    await wait_until(lambda: [e.id for e in seen] == [run["event_id"]])
+    again = await (await client.get("/cron/report")).get_json()
+    assert again["last_outcome"] == "ok" and again["next_run_at"] == job["next_run_at"] is None
+    runs = (await (await client.get("/cron/report/runs")).get_json())["items"]
+    assert [r["seq"] for r in runs] == [run["seq"]]
+    audit = await (await client.get("/audit-log?action=cron.run")).get_json()
+    assert audit["items"][0]["operator"] == "alice"
+    missing = await client.post("/cron/nope/run")
+    assert (await error_of(missing, 404))["code"] == "cron_job_not_found"
+
+
+async def _record(seen: list[Event], event: Event) -> None:
+    seen.append(event)

@@ -30,6 +30,7 @@ from aman.http.routes import (
     stream,
     tool_auth,
     tools,
+    ui,
     usage,
     workflows,
 )
@@ -62,4 +63,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     usage.bp,
     cron.bp,
     workflows.bp,
+    ui.bp,
 )

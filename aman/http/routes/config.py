@@ -1,4 +1,4 @@
-"""Live configuration: ``POST /config/set`` and ``GET /config/live-keys``.
+"""Live configuration: ``POST /config/set``, ``GET /config/live-keys`` and the settings in force.
 
 ``GET /runtime/config`` (where things are, which switches are on) stays in ``routes/runtime.py``.
 """
@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 from quart import Blueprint, Response, g, jsonify, request
 
+from aman.config.effective import effective
 from aman.http import confirm
 from aman.http.context import runtime
 from aman.http.policy import policy
@@ -71,3 +72,10 @@ async def live_keys() -> Response:
     """The keys POST /config/set accepts, their values in force (secrets as ***) and any pin."""
     service = runtime().config
     return jsonify({"keys": service.live_keys(), "override_file": str(service.override_path)})
+
+
+@bp.get("/config/effective")
+@policy(needs_runtime=False)
+async def effective_config() -> Response:
+    """Every setting in force (file, override file, environment, defaults); secrets as ***."""
+    return jsonify({"settings": effective(runtime().settings)})

@@ -1,9 +1,9 @@
-"""Cron jobs: list, one job, its runs, add, update and remove.
+"""Cron jobs: list, one job, its runs, add, update, remove and run now.
 
-Changes are audited (``cron.add``, ``cron.update``, ``cron.remove``) with the job's old and new
-definitions. A bad expression answers 400 ``invalid_cron_expression``, a bad zone 400
-``invalid_timezone``, a taken id 409 ``cron_job_exists``, an unknown id 404 ``cron_job_not_found``;
-nothing is stored in any of those cases.
+Changes are audited (``cron.add``, ``cron.update``, ``cron.remove``, ``cron.run``) with the
+job's old and new definitions. A bad expression answers 400 ``invalid_cron_expression``, a bad
+zone 400 ``invalid_timezone``, a taken id 409 ``cron_job_exists``, an unknown id 404
+``cron_job_not_found``; nothing is stored in any of those cases.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from aman.errors import InvalidCursorError
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.schemas import QueryModel
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import ErrorBody, QueryModel
+from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("cron", __name__)
 
@@ -94,3 +94,15 @@ async def remove(job_id: str) -> Response:
     old = await runtime().cron.remove(job_id)
     g.audit_detail = {"job_id": job_id, "old": old.definition(), "new": None}
     return jsonify({"ok": True, "removed": old.to_json(None)})
+
+
+@bp.post("/cron/<job_id>/run")
+@policy(action="cron.run", target="cron:{job_id}")
+@responds(ErrorBody, 404)
+async def run_now(job_id: str) -> Response:
+    """Fire the job once now, enabled or not; its timing is unchanged. Returns ``{ok, run}``."""
+    service = runtime().cron
+    run = await service.run_now(job_id)
+    g.audit_detail = {"job_id": job_id, "event_id": run.event_id, "outcome": run.outcome.value}
+    stored = [r for r in await service.runs(job_id, limit=5) if r.event_id == run.event_id]
+    return jsonify({"ok": True, "run": (stored[0] if stored else run).to_json()})

@@ -7,9 +7,10 @@ client's filters, ``stream:lagged`` ``{lost, reason}`` when the client fell behi
 has seen, so a reconnect with ``Last-Event-ID`` resumes from there.
 
 The route is public by contract. With ``http.token`` configured, a client without credentials
-gets event envelopes without ``payload``; the token or a key with the read scope (a header, or
-``?token=`` because browsers' EventSource cannot set headers) gets full events; a wrong secret is
-a 401 and a key without read a 403. A revoked key's open streams end at once.
+gets event envelopes without ``payload``; the token or a key with the read scope (a header,
+``?token=`` because browsers' EventSource cannot set headers, or the console's sign-in cookie)
+gets full events; a wrong secret is a 401 and a key without read a 403. A revoked key's open
+streams end at once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.events.stream import Lagged, StreamClient, StreamItem
 from aman.http import sse
-from aman.http.auth import authenticate, current_principal, presented_token, require
+from aman.http.auth import (
+    authenticate,
+    console_principal,
+    current_principal,
+    presented_token,
+    require,
+)
 from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.schemas import QueryModel
@@ -85,9 +92,10 @@ def stream_principal(req: Request, keys: KeyService, query_token: str | None) ->
     if not keys.enforced:
         return current_principal()
     presented = [t for t in (presented_token(req), query_token) if t is not None]
-    if not presented:
+    principals = ([authenticate(req, keys, secret) for secret in presented] if presented
+                  else [p for p in (console_principal(req, keys),) if p is not None])
+    if not principals:
         return None
-    principals = [authenticate(req, keys, secret) for secret in presented]
     require(principals[0], ("read",), "the event stream with payloads")
     g.principal = principals[0]
     return principals[0]

@@ -128,8 +128,8 @@ class ToolRegistry:
         """Claim ``names`` for ``source`` now; ``load`` builds exactly those tools on first use.
 
         The built-in tools come this way: their modules and parameter models are imported only
-        when a tool is first listed, looked up or called, which keeps the idle daemon small
-       . A clash is refused here, at registration, as with ``register``.
+        when a tool is first listed, looked up or called, which keeps the idle daemon small.
+        A clash is refused here, at registration, as with ``register``.
         """
         for name in names:
             self._check_free(name, source)

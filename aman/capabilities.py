@@ -56,6 +56,8 @@ EVENT_TYPES: EventTable = (
 #: The plugin named by core features, and by the built-in IM channels (their default plugin).
 CORE_PLUGIN = "core"
 CHANNELS_PLUGIN = "core-channels"
+MCP_PLUGIN = "core-mcp"
+_MCP_STATUS = {"ready": HEALTHY, "connecting": DEGRADED}
 HOOK = "register_capabilities"
 #: Facts of the IM outbound sender (aman/channels/outbox.py); named here, not imported, so this
 #: module does not load the channel senders.
@@ -64,7 +66,8 @@ IM_DELIVERY_FAILED = "im:delivery_failed"
 #: Facts after which some status may differ.
 _TRIGGERS = frozenset({BACKEND_DOWN, BACKEND_RECOVERED, IM_DELIVERED, IM_DELIVERY_FAILED,
                        "config_changed", "agent:registered", "agent:removed",
-                       PLUGIN_STATE_CHANGED})
+                       PLUGIN_STATE_CHANGED, "mcp:server_connecting", "mcp:server_ready",
+                       "mcp:server_failed", "mcp:server_disabled", "mcp:server_removed"})
 #: A plugin's awaitable answer to the hook is given up on after this long (the plugin is then
 #: treated as one whose hook raised).
 _HOOK_TIMEOUT_SEC = 5.0
@@ -98,7 +101,8 @@ class CapabilityService:
     def __init__(self, *, version: str, settings: Callable[[], Settings],
                  phase: Callable[[], Phase], llm: ProviderRegistry, channels: ChannelRegistry,
                  plugins: PluginHost, bus: EventBus, tasks: TaskTracker,
-                 channel_health: Callable[[str, str], str | None] = lambda p, i: None) -> None:
+                 channel_health: Callable[[str, str], str | None] = lambda p, i: None,
+                 mcp_states: Callable[[], Mapping[str, str]] = dict) -> None:
         self._version = version
         self._settings = settings
         self._phase = phase
@@ -109,6 +113,8 @@ class CapabilityService:
         self._plugins = plugins
         self._bus = bus
         self._tasks = tasks
+        #: MCP server name → state (connecting, ready, failed, disabled).
+        self._mcp_states = mcp_states
         self._snapshot: Snapshot = {}
         self._listening = False
         self._unobserve: Unsubscribe | None = None
@@ -188,7 +194,8 @@ class CapabilityService:
         if self._phase() < Phase.STORAGE:
             return {}
         grouped: Snapshot = {}
-        for entry in [*self._core(), *self._channel_entries(), *await self._plugin_entries()]:
+        for entry in [*self._core(), *self._channel_entries(), *self._mcp_entries(),
+                      *await self._plugin_entries()]:
             grouped.setdefault(entry.capability, []).append(entry)
         return {name: sorted(grouped[name], key=lambda e: e.plugin) for name in sorted(grouped)}
 
@@ -247,6 +254,12 @@ class CapabilityService:
                 entries.append(Capability(f"im:{platform}:{instance}", CHANNELS_PLUGIN,
                                           self._version, status))
         return entries
+
+    def _mcp_entries(self) -> list[Capability]:
+        """One ``mcp:<server>`` per configured MCP server: ready is healthy, connecting is
+        degraded, failed or disabled is error."""
+        return [Capability(f"mcp:{name}", MCP_PLUGIN, self._version, _MCP_STATUS.get(state, ERROR))
+                for name, state in self._mcp_states().items()]
 
     # --- plugins ---------------------------------------------------------------------------
 

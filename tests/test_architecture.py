@@ -188,6 +188,7 @@ RULES: dict[str, Rule] = {
     "sqlite only in store": only_in(("aiosqlite", "sqlite3"), ("aman/store/",)),
     "pluggy only in plugins": only_in(("pluggy",), ("aman/plugins/",)),
     "SDKs only in llm": only_in(("openai", "anthropic", "llama_cpp"), ("aman/llm/",)),
+    "MCP SDK only in mcp": only_in(("mcp", "mcp_types", "httpx2"), ("aman/mcp/",)),
     "runtime class only in the composition root": runtime_class_only_in_the_composition_root,
     "store imports only models": store_imports_only_models,
     "llm never imports chat": llm_never_imports_chat,
@@ -213,6 +214,7 @@ PLANTED: dict[str, list[Module]] = {
     "sqlite only in store": [Module("aman/skills/cache", "import aiosqlite\n")],
     "pluggy only in plugins": [Module("aman/tools/hooks", "from pluggy import HookimplMarker\n")],
     "SDKs only in llm": [Module("aman/chat/direct", "import openai\n")],
+    "MCP SDK only in mcp": [Module("aman/tools/remote", "from mcp import ClientSession\n")],
     "runtime class only in the composition root": [Module(
         "aman/skills/registry",
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
@@ -239,6 +241,7 @@ ACCEPTED: dict[str, list[Module]] = {
         "    from aman.core.runtime import Runtime\n")],
     "modules stay small": [Module("aman/chat/fits", "x = 1\n" * MAX_LINES)],
     "llm never imports chat": [Module("aman/llm/openai", "from aman.llm.provider import Delta\n")],
+    "MCP SDK only in mcp": [Module("aman/cli/mcp", "from aman.mcp.serve import serve_stdio\n")],
 }
 
 

@@ -25,7 +25,7 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
         "approvals", "llm", "workflows",
         "usage", "chat", "conversations", "event_dispatch", "workflow_timers", "maintenance",
         "cron", "idle", "heartbeat", "capabilities", "channel_intake",
-        "event_sources",
+        "event_sources", "mcp",
     ]
 
 

@@ -8,7 +8,7 @@ module knows their interfaces but not how the runtime holds them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from aman.config.changes import Applier
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aman.events.backpressure import RateLimiter
     from aman.events.bus import EventBus
     from aman.events.dlq import DeadLetterService
+    from aman.mcp.manager import McpManager
     from aman.notifications.service import NotificationService
     from aman.skills.registry import SkillService
 
@@ -32,6 +33,7 @@ def live_appliers(
     notifications: NotificationService,
     skills: SkillService,
     channels: ChannelRegistry,
+    mcp: Callable[[], McpManager],
 ) -> dict[str, Applier | None]:
     """The applier of every key in ``LIVE_KEYS``, chosen by the longest matching prefix."""
     from aman.channels.registry import channel_settings
@@ -65,13 +67,16 @@ def live_appliers(
         for platform, instance in sorted({tuple(k.split(".")[1:3]) for k in keys}):
             channels.reload(platform, instance, channel_settings(s, platform, instance))
 
+    def apply_mcp(s: Settings, _: Sequence[str]) -> None:
+        mcp().reconfigure(s.mcp)
+
     # Order matters: the first prefix that matches wins, so the narrower ones come first.
     by_prefix: dict[str, Applier | None] = {
         "event_bus.rate_limit_": apply_rate, "event_bus.retention_": None,
         "event_bus.": apply_bus, "runtime.drain_timeout_sec": None,
         "runtime.log_level": apply_log_level, "dlq.": apply_dlq, "stream.": None,
         "notifications.": apply_notifications, "skills.": apply_skills,
-        "channels.": apply_channels, "info_hub.": None,
+        "channels.": apply_channels, "info_hub.": None, "mcp.": apply_mcp,
     }
     return {key: next(a for prefix, a in by_prefix.items() if key.startswith(prefix))
             for key in LIVE_KEYS}

@@ -148,6 +148,8 @@ class ConfigService:
             )
             # Read before applying anything: a broken file is refused while nothing has changed.
             stored = await asyncio.to_thread(read_override, self.override_path)
+            for change in applied.changes:  # a key set anew replaces what was stored below it
+                stored = {k: v for k, v in stored.items() if not k.startswith(change.key + ".")}
             stored.update({change.key: change.new for change in applied.changes})
             await self._apply(current, new, list(changes), stored)
             self._swap(new)
@@ -328,8 +330,12 @@ def _lookup(settings: Settings, key: str) -> Any:
 
 def _concrete_live_keys(settings: Settings) -> list[str]:
     """``LIVE_KEYS`` with ``channels.*.*`` expanded to the configured instances."""
-    keys = []
+    keys: list[str] = []
     for pattern in LIVE_KEYS:
+        if pattern.startswith("mcp.servers.*"):
+            rest = pattern.removeprefix("mcp.servers.*")
+            keys.extend(f"mcp.servers.{name}{rest}" for name in sorted(settings.mcp.servers))
+            continue
         if not pattern.startswith("channels."):
             keys.append(pattern)
             continue

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from aman.config.override import nest, override_note, read_override_layer
+from aman.config.override import is_whole, nest, override_note, read_override_layer
 from aman.config.secrets import REDACTED, is_secret
 from aman.config.settings import (
     DEFAULT_CONFIG_PATH,
@@ -51,6 +51,7 @@ def load_settings(
     override_path, live = read_override_layer(
         (layered, env_layer, flag_layer), lambda: RuntimeSettings.model_validate({}).dir)
     _deep_merge(layered, nest(live))  # keeps a null (agent_id: null), unlike _nest
+    _replace_whole(layered, live)
     _deep_merge(layered, env_layer)
     _deep_merge(layered, flag_layer)
     try:
@@ -93,7 +94,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+#: Sections whose placeholders are resolved by their own service, so that one with no value fails
+#: that item alone instead of the boot (an MCP server's env and headers).
+_LATE_PLACEHOLDERS = frozenset({"mcp"})
+
+
 def _resolve_placeholders(value: Any, environ: Mapping[str, str], prefix: str) -> Any:
+    if prefix in _LATE_PLACEHOLDERS:
+        return value
     if isinstance(value, dict):
         return {
             k: _resolve_placeholders(v, environ, f"{prefix}.{k}" if prefix else str(k))
@@ -177,6 +185,18 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = value
     return nested
+
+
+def _replace_whole(layered: dict[str, Any], live: Mapping[str, Any]) -> None:
+    """A mapping set live as a whole replaces the file's (a server removed live stays removed)."""
+    for key, value in live.items():
+        if not (is_whole(key) and isinstance(value, Mapping)):
+            continue
+        node = layered
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = dict(value)
 
 
 def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> None:

@@ -61,6 +61,10 @@ LIVE_KEYS: dict[str, str] = {
     "channels.*.*.poll_timeout_sec": "a polling instance restarts with it at once",
     "channels.*.*.reply_url": "the next reply sent",
     "channels.*.*.send_timeout_sec": "the next reply sent",
+    "mcp.servers": ("servers added connect, removed ones stop, changed ones reconnect, at once "
+                    "(the whole map is replaced)"),
+    "mcp.servers.*": "this server reconnects with its new settings at once",
+    "mcp.servers.*.enabled": "the server connects, or stops and its tools are withdrawn, at once",
 }
 
 _HEADER = (
@@ -82,16 +86,28 @@ def live_pattern(key: str) -> str | None:
     return None
 
 
-def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists and scalars are leaves."""
+def flatten(nested: Mapping[str, Any], prefix: str = "",
+            whole: Callable[[str], bool] = lambda _key: False) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists, scalars and ``whole`` keys are leaves."""
     flat: dict[str, Any] = {}
     for name, value in nested.items():
         key = f"{prefix}{name}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{key}."))
+        if isinstance(value, Mapping) and value and not whole(key):
+            flat.update(flatten(value, f"{key}.", whole))
         else:
             flat[key] = value
     return flat
+
+
+def is_whole(key: str) -> bool:
+    """Whether ``key`` is live as a whole mapping (``mcp.servers``, a channel's ``chat``): its
+    stored value replaces what the file says instead of merging into it."""
+    pattern = live_pattern(key)
+    return pattern is not None and pattern in _WHOLE
+
+
+#: Live keys whose value is a mapping set as a whole.
+_WHOLE = frozenset({"mcp.servers", "mcp.servers.*", "channels.*.*.chat"})
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +149,7 @@ def read_override(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"override file {path} must hold a mapping of sections",
                           hint=f"Fix or delete {path}, then start again.")
-    flat = flatten(data)
+    flat = flatten(data, whole=is_whole)
     wrong = sorted(key for key in flat if live_pattern(key) is None)
     if wrong:
         raise ConfigError(

@@ -30,6 +30,7 @@ from aman.config.budgets import BudgetSettings
 from aman.config.reach import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError
+from aman.mcp.settings import McpSettings
 
 #: The repository root when aman runs from a checkout (scripts/run installs it editable).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -303,6 +304,7 @@ class Settings(_Section):
     info_hub: InfoHubSettings = Field(default_factory=InfoHubSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @field_validator("forwarders")
     @classmethod

@@ -99,6 +99,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("capabilities", steps.start_capabilities),
             Step("channel_intake", steps.start_channel_intake),
             Step("event_sources", steps.start_event_sources),
+            Step("mcp", steps.start_mcp),
         ),
     ),
     # 5: readiness opens.

@@ -51,6 +51,7 @@ from aman.events.stream import families as stream_families
 from aman.heartbeat.service import HeartbeatService
 from aman.llm.health import default_agent_provider
 from aman.llm.registry import ProviderRegistry
+from aman.mcp.manager import McpManager
 from aman.memory.service import MemoryService
 from aman.memory.turns import MemoryTurns
 from aman.metrics import Metrics
@@ -267,12 +268,15 @@ class Runtime:
             agents=lambda: configured_agents(self.settings),
             workspace=lambda: (self.settings.tools.workspace_dir
                                or self.settings.runtime.dir / "workspace"))
+        # MCP servers: connected in the background once ready; their tools join the registry.
+        self.mcp = McpManager(settings=lambda: self.settings.mcp, tools=self.tools, bus=self.bus,
+                              clock=self.clock, tasks=self.tasks)
         # Live configuration changes (POST /config/set), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,
             appliers=live_appliers(bus=self.bus, rate_limiter=self.rate_limiter, dlq=self.dlq,
                                    notifications=self.notifications, skills=self.skills,
-                                   channels=self.channels),
+                                   channels=self.channels, mcp=lambda: self.mcp),
             audit=self.audit, bus=self.bus, environ=os.environ,
             override_path=settings.runtime.dir / OVERRIDE_FILE_NAME,
             reread=lambda: reread_settings(self.config_path, self.settings))
@@ -283,8 +287,10 @@ class Runtime:
         self.capabilities = CapabilityService(
             version=self.version, settings=lambda: self.settings, phase=lambda: self.phases.phase,
             llm=self.llm, channels=self.channels, plugins=self.plugins, bus=self.bus,
-            tasks=self.tasks, channel_health=self.channel_intake.health)
+            tasks=self.tasks, channel_health=self.channel_intake.health,
+            mcp_states=self.mcp.states)
         self.channel_intake.on_health = self.capabilities.refresh
+        self.mcp.on_change = self.capabilities.refresh
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),

@@ -379,3 +379,22 @@ async def start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
 
     stack.push("plugin_host", stop_plugins)  # first: withdraws whatever a cut-short start added
     await runtime.plugins.start(runtime)
+
+
+async def start_mcp(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Last of phase 4, after event sources: MCP servers connect in the background once the
+    daemon is ready, so a missing binary or a hanging server never delays readiness. Stopped
+    first (its stop is pushed last): no server process outlives the daemon.
+    """
+    from aman.mcp.manager import EVENT_TYPES, SOURCE
+
+    for event_type in EVENT_TYPES:
+        runtime.event_types.register(event_type, SOURCE)
+    stack.push("mcp", runtime.mcp.stop)
+
+    async def connect_when_ready() -> None:
+        while not runtime.ready:  # phase 5 opens right after this step returns
+            await asyncio.sleep(0.05)
+        await runtime.mcp.start()
+
+    runtime.tasks.spawn("mcp:start", connect_when_ready())

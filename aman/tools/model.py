@@ -126,6 +126,13 @@ class ToolFailedError(InvalidInputError):
     hint = "The message says what went wrong; correct the arguments and call again."
 
 
+class ToolTimedOutError(ToolFailedError):
+    """The tool got no answer in time; that call ends with status ``timeout``."""
+
+    code = "tool_timeout"
+    hint = "The tool may be slow or stuck; call again, or raise its timeout."
+
+
 def cap(text: str, limit: int) -> tuple[str, bool]:
     """``text`` cut to ``limit`` UTF-8 bytes with a note saying so; and whether it was cut."""
     raw = text.encode()

@@ -22,7 +22,15 @@ from aman.errors import ConflictError, ForbiddenError, NotFoundError
 from aman.events.ports import FactEmitter
 from aman.events.types import EventTable
 from aman.parsing import parse_model
-from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolResult
+from aman.tools.model import (
+    Sensitivity,
+    Status,
+    Tool,
+    ToolContext,
+    ToolFailedError,
+    ToolResult,
+    ToolTimedOutError,
+)
 
 if TYPE_CHECKING:
     from aman.config.settings import Settings
@@ -254,11 +262,12 @@ class ToolRegistry:
     def _failed(self, name: str, ctx: ToolContext, base: dict[str, Any], started: float,
                 exc: Exception, message: str) -> ToolResult:
         duration = self._ms_since(started)
-        self._bus.emit(TOOL_FAILED, {**base, "duration_ms": duration, "status": "failed",
+        status: Status = "timeout" if isinstance(exc, ToolTimedOutError) else "failed"
+        self._bus.emit(TOOL_FAILED, {**base, "duration_ms": duration, "status": status,
                                      "output": _event_output(message),
                                      "code": getattr(exc, "code", type(exc).__name__)},
                        source=SOURCE)
-        return ToolResult(name, ctx.call_id, "failed", message, duration, reason=message,
+        return ToolResult(name, ctx.call_id, status, message, duration, reason=message,
                           error=exc)
 
     async def _blocked(self, tool: Tool, ctx: ToolContext, base: dict[str, Any], block: Any,

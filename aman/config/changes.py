@@ -354,6 +354,8 @@ def _plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
+    if isinstance(value, Mapping):  # a map set as a whole (mcp.servers)
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, BaseModel):  # a section that is live as a whole
         return {name: _plain(item) for name, item in value}
     return value

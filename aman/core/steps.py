@@ -391,6 +391,7 @@ async def start_mcp(runtime: Runtime, stack: LifecycleStack) -> None:
     for event_type in EVENT_TYPES:
         runtime.event_types.register(event_type, SOURCE)
     stack.push("mcp", runtime.mcp.stop)
+    runtime.mcp.prepare()
 
     async def connect_when_ready() -> None:
         while not runtime.ready:  # phase 5 opens right after this step returns

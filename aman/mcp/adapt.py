@@ -8,7 +8,8 @@
   dropped (both formats refuse them there).
 - Sensitivity: ``medium`` by default; ``readOnlyHint`` on a ``trusted`` server is ``low``;
   ``destructiveHint`` is ``high``; an ``untrusted`` server's tools are never below ``medium``.
-- Results are text: text blocks as they are, structured content as JSON, images and audio
+- Results are text: text blocks as they are, structured content as JSON (when no text block
+  renders it already), images and audio
   replaced by a note, embedded resources by their text (or a note for binary ones).
 """
 
@@ -99,8 +100,10 @@ def helper_sensitivity(trust: Trust) -> Sensitivity:
 
 def result_text(content: Iterable[Mapping[str, Any]], structured: Any | None) -> str:
     """One text for the model from a tool result's content blocks and structured content."""
-    parts = [block_text(block) for block in content]
-    if structured is not None and not any(_is_json_of(p, structured) for p in parts):
+    blocks = list(content)
+    parts = [block_text(block) for block in blocks]
+    # Servers send structured content with its text rendering beside it; JSON only without one.
+    if structured is not None and not any(b.get("type") == "text" for b in blocks):
         parts.append(json.dumps(structured, ensure_ascii=False, default=str))
     return "\n".join(p for p in parts if p)
 
@@ -137,10 +140,3 @@ def _decoded_size(data: Any) -> int:
         return len(base64.b64decode(data, validate=False))
     except (binascii.Error, ValueError):
         return len(data)
-
-
-def _is_json_of(text: str, value: Any) -> bool:
-    try:
-        return bool(json.loads(text) == value)
-    except ValueError:
-        return False

@@ -82,25 +82,33 @@ class McpManager:
         #: Called after any state change (capabilities recompute).
         self.on_change = on_change
         self._connections: dict[str, ServerConnection] = {}
+        #: Servers read at boot and not connecting yet (the SDK loads after readiness).
+        self._pending: dict[str, ServerSpec] = {}
         self._lock = asyncio.Lock()
         self._running = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Read the configured servers now (they show as connecting until ``start``)."""
+        self._pending = gather(self._settings())
+
     async def start(self) -> None:
         """Start connecting every configured server in the background; returns at once."""
         async with self._lock:
             self._running = True
-            specs = gather(self._settings())
+            specs = self._pending or gather(self._settings())
             if specs:
                 await _load_sdk()
             for spec in specs.values():
                 self._add(spec)
+            self._pending = {}
 
     async def stop(self) -> None:
         """Stop every server (no server process is left) and withdraw their tools."""
         async with self._lock:
             self._running = False
+            self._pending = {}
             connections, self._connections = list(self._connections.values()), {}
             await asyncio.gather(*(self._stop_one(c) for c in connections))
 
@@ -152,18 +160,27 @@ class McpManager:
 
     def names(self) -> list[str]:
         """Configured server names, sorted."""
-        return sorted(self._connections)
+        return sorted({*self._connections, *self._pending})
 
     def get(self, name: str) -> ServerConnection:
         """The connection of ``name``; 404 ``mcp_server_not_found``."""
         connection = self._connections.get(name)
         if connection is None:
             known = ", ".join(self.names()) or "none configured"
+            if name in self._pending:
+                raise McpServerNotFoundError(f"MCP server {name!r} is not started yet",
+                                             hint="It starts once the daemon is ready; retry.")
             raise McpServerNotFoundError(f"no MCP server named {name!r} (configured: {known})")
         return connection
 
     def describe(self, name: str) -> dict[str, Any]:
         """One server's state as ``GET /mcp/servers`` shows it."""
+        pending = self._pending.get(name)
+        if pending is not None and name not in self._connections:
+            return {"name": name, "state": _pending_state(pending), "origin": pending.origin,
+                    "transport": pending.settings.kind if pending.settings else "unknown",
+                    "tools": 0, "last_error": pending.problem, "since": None, "attempts": 0,
+                    "next_retry_at": None, "server_info": None}
         c = self.get(name)
         return {"name": c.name, "state": c.state.value, "transport": c.transport,
                 "origin": c.spec.origin, "tools": len(self._registered(name)),
@@ -177,13 +194,16 @@ class McpManager:
 
     def tools_of(self, name: str) -> list[dict[str, Any]]:
         """The tools a server contributes now (empty unless it is ready)."""
-        self.get(name)
+        if name not in self._pending:
+            self.get(name)
         return [{**tool.describe(self._tools.sensitivity(tool.name)),
                  "mcp_name": tool.remote_name} for tool in self._registered(name)]
 
     def states(self) -> dict[str, str]:
         """Server name → state (the capability service maps these to health)."""
-        return {name: c.state.value for name, c in sorted(self._connections.items())}
+        states = {name: _pending_state(spec) for name, spec in self._pending.items()}
+        states.update({name: c.state.value for name, c in self._connections.items()})
+        return dict(sorted(states.items()))
 
     async def reconnect(self, name: str) -> dict[str, Any]:
         """Connect ``name`` again now (a disabled server stays disabled)."""
@@ -244,3 +264,7 @@ class McpManager:
 async def _load_sdk() -> None:
     """Import the SDK in a thread: it takes seconds, and the daemon is serving meanwhile."""
     await asyncio.to_thread(importlib.import_module, "aman.mcp.tools")
+
+
+def _pending_state(spec: ServerSpec) -> str:
+    return ServerState.CONNECTING.value if spec.enabled else ServerState.DISABLED.value

@@ -24,7 +24,7 @@ class McpServerView(ResponseModel):
     origin: str = Field(description="mcp.servers, or the imported file it comes from.")
     tools: int = Field(description="Tools it contributes now (0 unless ready).")
     last_error: str | None = Field(description="Why it failed last; null once connected.")
-    since: int = Field(description="When it entered this state (epoch ms).")
+    since: int | None = Field(description="When it entered this state (epoch ms).")
     attempts: int = Field(description="Connection attempts so far.")
     next_retry_at: int | None = Field(description="When a failed server is tried again (ms).")
     server_info: str | None = Field(description="The server's own name and version.")

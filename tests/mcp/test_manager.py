@@ -1,0 +1,153 @@
+"""MCP servers through a real runtime: the PyPI time server over stdio, an SDK HTTP server in its
+own process, and servers that cannot start, exit at once or never answer."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from aman.config.loader import load_settings
+from aman.tools.model import ToolContext
+from aman.tools.registry import ToolNotFoundError
+from tests.conftest import wait_until
+from tests.mcp.conftest import (
+    HttpServer,
+    ServedApp,
+    marked,
+    new_mark,
+    processes_with,
+    time_server,
+    wait_state,
+)
+
+BROKEN = {
+    "missing": {"command": "/nonexistent/mcp-server"},
+    "quits": {"command": sys.executable, "args": ["-c", "import sys; "
+                                                  "sys.stderr.write('no config, bye\\n')"]},
+    "silent": {"command": sys.executable, "args": ["-c", "import time; time.sleep(600)"],
+               "connect_timeout_sec": 2},
+    "off": {**time_server(), "enabled": False},
+}
+
+
+def ctx() -> ToolContext:
+    return ToolContext(call_id="test-call")
+
+
+async def test_a_stdio_server_is_connected_after_ready_and_its_tools_run(
+        serve: ServedApp) -> None:
+    async with serve({"time": time_server()}) as (_, runtime):
+        assert runtime.mcp.states()["time"] in ("connecting", "ready")
+        await wait_state(runtime, "time", "ready")
+        names = {t["name"]: t for t in runtime.mcp.tools_of("time")}
+        assert {"mcp__time__get_current_time", "mcp__time__convert_time"} <= set(names)
+        assert names["mcp__time__get_current_time"]["sensitivity"] == "medium"  # untrusted
+        result = await runtime.tools.execute("mcp__time__get_current_time",
+                                             {"timezone": "Europe/Berlin"}, ctx())
+        assert result.status == "success"
+        assert json.loads(result.output)["timezone"] == "Europe/Berlin"
+        described = runtime.mcp.describe("time")
+        assert described["transport"] == "stdio" and described["tools"] == len(names)
+        assert described["server_info"].startswith("mcp-time")
+
+
+async def test_broken_servers_never_delay_readiness_and_show_why(serve: ServedApp) -> None:
+    started = time.monotonic()
+    async with serve({**BROKEN, "time": time_server()}) as (_, runtime):
+        ready_after = time.monotonic() - started
+        assert runtime.ready
+        mcp_step = next(step for phase in runtime.status()["phases"] for step in phase["steps"]
+                        if step["name"] == "mcp")
+        for name in ("missing", "quits", "silent"):
+            await wait_state(runtime, name, "failed")
+        await wait_state(runtime, "time", "ready")
+        listing = {s["name"]: s for s in runtime.mcp.listing()}
+        assert "No such file or directory" in listing["missing"]["last_error"]
+        assert "no config, bye" in listing["quits"]["last_error"]
+        assert "no answer within 2s (connect_timeout_sec)" in listing["silent"]["last_error"]
+        assert listing["off"]["state"] == "disabled" and listing["off"]["tools"] == 0
+        assert listing["missing"]["next_retry_at"] is not None
+        assert not [n for n in runtime.tools.names() if n.startswith("mcp__missing__")]
+        capabilities = await runtime.capabilities.current()
+        assert capabilities["mcp:time"][0]["status"] == "healthy"
+        assert capabilities["mcp:missing"][0]["status"] == "error"
+        # Failed servers keep being probed.
+        attempts = listing["quits"]["attempts"]
+        await wait_until(lambda: runtime.mcp.describe("quits")["attempts"] > attempts, 30)
+    # Readiness waited for none of them: the boot step only read the configuration.
+    assert mcp_step["duration_ms"] < 500 and ready_after < 30
+
+
+async def test_stop_leaves_no_server_process(serve: ServedApp) -> None:
+    mark = new_mark()
+    async with serve({"time": marked(time_server(), mark)}) as (_, runtime):
+        await wait_state(runtime, "time", "ready")
+        assert processes_with(mark)
+    assert processes_with(mark) == []
+
+
+async def test_http_server_headers_timeout_list_changed_and_reconnect(
+        serve: ServedApp, http_server: HttpServer) -> None:
+    servers = {"web": {"url": http_server.url, "timeout_sec": 1, "trust": "trusted",
+                       "headers": {"Authorization": "Bearer ${MCP_TEST_TOKEN:-anon}",
+                                   "X-Client": "aman-test"}}}
+    async with serve(servers) as (_, runtime):
+        await wait_state(runtime, "web", "ready")
+        levels = {t["mcp_name"]: t["sensitivity"] for t in runtime.mcp.tools_of("web")}
+        assert levels["whoami"] == "low" and levels["wipe"] == "high"
+        seen = await runtime.tools.execute("mcp__web__whoami", {}, ctx())
+        headers = json.loads(seen.output)
+        assert headers["authorization"] == "Bearer anon" and headers["x-client"] == "aman-test"
+        # A call without an answer in time fails alone; the server and its tools stay.
+        slow = await runtime.tools.execute("mcp__web__slow", {"seconds": 5}, ctx())
+        assert slow.status == "timeout" and "timeout_sec" in str(slow.reason)
+        assert runtime.mcp.states()["web"] == "ready"
+        quick = await runtime.tools.execute("mcp__web__slow", {"seconds": 0}, ctx())
+        assert quick.status == "success"
+        # tools/list_changed lists the tools again.
+        grown = await runtime.tools.execute("mcp__web__grow", {"name": "fresh"}, ctx())
+        assert grown.status == "success"
+        await wait_until(lambda: "mcp__web__fresh" in runtime.tools.names(), 20)
+        # Killed: failed and its tools withdrawn; restarted: connected again by itself.
+        http_server.kill()
+        await wait_state(runtime, "web", "failed", 30)
+        assert not [n for n in runtime.tools.names() if n.startswith("mcp__web__")]
+        with pytest.raises(ToolNotFoundError):  # never offered, never run
+            await runtime.tools.execute("mcp__web__whoami", {}, ctx())
+        assert runtime.mcp.describe("web")["last_error"]
+        http_server.start()
+        await wait_state(runtime, "web", "ready", 90)
+        again = await runtime.tools.execute("mcp__web__whoami", {}, ctx())
+        assert again.status == "success"
+
+
+async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
+    mark = new_mark()
+    async with serve({"time": marked(time_server(), mark)}) as (_, runtime):
+        await wait_state(runtime, "time", "ready")
+        first = runtime.mcp.describe("time")["attempts"]
+        await runtime.mcp.reconnect("time")
+        await wait_until(lambda: runtime.mcp.describe("time")["attempts"] > first, 30)
+        await wait_state(runtime, "time", "ready")
+        # Added live.
+        second = new_mark()
+        await runtime.config.set({"mcp.servers": {
+            "time": marked(time_server(), mark), "clock": marked(time_server(), second)}},
+            operator="test")
+        await wait_state(runtime, "clock", "ready")
+        assert processes_with(second)
+        # Disabled live: its process stops and its tools go.
+        await runtime.config.set({"mcp.servers.clock.enabled": False}, operator="test")
+        await wait_state(runtime, "clock", "disabled")
+        await wait_until(lambda: not processes_with(second), 30)
+        assert not [n for n in runtime.tools.names() if n.startswith("mcp__clock__")]
+        # Removed live: gone from the list, and the removal survives a restart.
+        await runtime.config.set({"mcp.servers": {"time": marked(time_server(), mark)}},
+                                 operator="test")
+        await wait_until(lambda: "clock" not in runtime.mcp.names(), 30)
+        reread = load_settings(env={}, overrides={"runtime.dir": str(runtime.settings.runtime.dir)})
+        assert sorted(reread.mcp.servers) == ["time"]
+    assert processes_with(mark) == []

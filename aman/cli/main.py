@@ -1,4 +1,4 @@
-"""Command line: ``aman run | status | config validate``.
+"""Command line: ``aman run | status | config validate | mcp serve``.
 
 Exit codes: 0 ok, 2 usage or config, 1 other.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aman import __version__
+from aman.cli import mcp as mcp_cli
 from aman.config.loader import load_settings
 from aman.config.settings import Settings, split_bind
 from aman.errors import ConfigError
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     common(config_commands.add_parser("validate", help="load and validate the configuration"))
+    mcp_cli.add_parser(commands, common)
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_daemon(settings, config_path=config_path)
     if args.command == "status":
         return _status(settings, as_json=args.json)
+    if args.command == "mcp":
+        return mcp_cli.run(args, settings)
     print(f"configuration is valid (runtime dir {settings.runtime.dir}, bind {settings.http.bind})")
     return EXIT_OK
 

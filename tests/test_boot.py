@@ -24,8 +24,8 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
         "memory_tools", "plugin_host", "forwarders", "skills", "soul", "agents", "memory",
         "approvals", "llm", "workflows",
         "usage", "chat", "conversations", "event_dispatch", "workflow_timers", "maintenance",
-        "cron", "idle", "heartbeat", "capabilities", "channel_intake",
-        "event_sources", "mcp",
+        "cron", "idle", "heartbeat", "mcp", "capabilities", "channel_intake",
+        "event_sources",
     ]
 
 

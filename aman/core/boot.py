@@ -96,10 +96,10 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
             Step("cron", steps.start_cron),
             Step("idle", steps.start_idle),
             Step("heartbeat", steps.start_heartbeat),
+            Step("mcp", steps.start_mcp),
             Step("capabilities", steps.start_capabilities),
             Step("channel_intake", steps.start_channel_intake),
             Step("event_sources", steps.start_event_sources),
-            Step("mcp", steps.start_mcp),
         ),
     ),
     # 5: readiness opens.

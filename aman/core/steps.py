@@ -382,9 +382,10 @@ async def start_plugin_host(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def start_mcp(runtime: Runtime, stack: LifecycleStack) -> None:
-    """Last of phase 4, after event sources: MCP servers connect in the background once the
-    daemon is ready, so a missing binary or a hanging server never delays readiness. Stopped
-    first (its stop is pushed last): no server process outlives the daemon.
+    """Before capabilities, whose first snapshot then lists the servers (as connecting): this
+    step only reads their configuration. They connect in the background once the daemon is
+    ready, so a missing binary or a hanging server never delays readiness. Its stop ends every
+    server's process group.
     """
     from aman.mcp.manager import EVENT_TYPES, SOURCE
 

@@ -210,7 +210,11 @@ class ServerConnection:
             self.resolved = resolve(self.name, self.spec.settings, self._environ())
         except AmanError as exc:
             return exc.message
+        was_ready = self.state is ServerState.READY
         self._set(ServerState.CONNECTING, self.last_error)
+        if was_ready:  # reconnecting: its tools cannot run until it is back
+            self._session, self.listing = None, Listing()
+            self._on_listing(self)
         self._stderr.clear()
         try:
             await self._session_lifetime(self.resolved)
@@ -264,8 +268,12 @@ class ServerConnection:
                     self.listing = await self._list(session, capabilities)
                 self._on_listing(self)
                 continue
-            async with asyncio.timeout(self.resolved.connect_timeout_sec if self.resolved else 30):
-                await session.send_ping()
+            limit = self.resolved.connect_timeout_sec if self.resolved else 30.0
+            try:
+                async with asyncio.timeout(limit):
+                    await session.send_ping()
+            except TimeoutError:
+                raise TimeoutError(f"no answer to a keep-alive ping within {limit:g}s") from None
 
     async def _list(self, session: ClientSession,
                     capabilities: mcp_types.ServerCapabilities) -> Listing:

@@ -4,6 +4,7 @@ own process, and servers that cannot start, exit at once or never answer."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 
@@ -54,7 +55,9 @@ async def test_a_stdio_server_is_connected_after_ready_and_its_tools_run(
         assert described["server_info"].startswith("mcp-time")
 
 
-async def test_broken_servers_never_delay_readiness_and_show_why(serve: ServedApp) -> None:
+async def test_broken_servers_never_delay_readiness_and_show_why(
+        serve: ServedApp, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="aman.mcp.server")
     started = time.monotonic()
     async with serve({**BROKEN, "time": time_server()}) as (_, runtime):
         ready_after = time.monotonic() - started
@@ -67,6 +70,7 @@ async def test_broken_servers_never_delay_readiness_and_show_why(serve: ServedAp
         listing = {s["name"]: s for s in runtime.mcp.listing()}
         assert "No such file or directory" in listing["missing"]["last_error"]
         assert "no config, bye" in listing["quits"]["last_error"]
+        assert "mcp server quits: no config, bye" in caplog.text  # its stderr, under its name
         assert "no answer within 2s (connect_timeout_sec)" in listing["silent"]["last_error"]
         assert listing["off"]["state"] == "disabled" and listing["off"]["tools"] == 0
         assert listing["missing"]["next_retry_at"] is not None

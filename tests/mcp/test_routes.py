@@ -1,0 +1,27 @@
+"""The /mcp routes through the app: listed in /openapi.json, thin over the manager."""
+
+from __future__ import annotations
+
+from tests.mcp.conftest import ServedApp, time_server, wait_state
+
+
+async def test_routes_answer_and_are_documented(serve: ServedApp) -> None:
+    async with serve({"time": time_server(), "off": {**time_server(), "enabled": False}}) as (
+            app, runtime):
+        client = app.test_client()
+        listed = await (await client.get("/mcp/servers")).get_json()
+        assert {s["name"]: s["state"] for s in listed["items"]}["off"] == "disabled"
+        await wait_state(runtime, "time", "ready")
+        tools = await (await client.get("/mcp/servers/time/tools")).get_json()
+        assert {t["mcp_name"] for t in tools["items"]} >= {"get_current_time"}
+        missing = await client.get("/mcp/servers/nope/tools")
+        assert missing.status_code == 404
+        assert (await missing.get_json())["error"]["code"] == "mcp_server_not_found"
+        again = await client.post("/mcp/servers/time/reconnect")
+        assert again.status_code == 200 and (await again.get_json())["name"] == "time"
+        await wait_state(runtime, "time", "ready")
+        spec = await (await client.get("/openapi.json")).get_json()
+        assert {"/mcp/servers", "/mcp/servers/{name}/tools",
+                "/mcp/servers/{name}/reconnect"} <= set(spec["paths"])
+        audit = await (await client.get("/audit-log?limit=50")).get_json()
+        assert any(r["action"] == "mcp.reconnect" for r in audit["items"])

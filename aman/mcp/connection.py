@@ -320,17 +320,18 @@ class ServerConnection:
                     raise OSError(f"cannot start {server.command}: "
                                   f"{exc.strerror or exc}") from None
             return
+        if server.transport == "sse":
+            async with sse_client(str(server.url), headers=dict(server.headers),
+                                  timeout=server.connect_timeout_sec) as streams:
+                yield streams
+            return
         import httpx2
 
-        async with httpx2.AsyncClient(headers=dict(server.headers), timeout=httpx2.Timeout(
-                server.connect_timeout_sec, read=max(300.0, server.timeout_sec))) as http:
-            if server.transport == "sse":
-                async with sse_client(str(server.url), headers=dict(server.headers),
-                                      timeout=server.connect_timeout_sec) as streams:
-                    yield streams
-            else:
-                async with streamable_http_client(str(server.url), http_client=http) as streams:
-                    yield streams
+        # Headers and timeouts live on the HTTP client; reads wait at least as long as a call.
+        timeout = httpx2.Timeout(server.connect_timeout_sec, read=max(300.0, server.timeout_sec))
+        async with httpx2.AsyncClient(headers=dict(server.headers), timeout=timeout) as http, \
+                streamable_http_client(str(server.url), http_client=http) as streams:
+            yield streams
 
     def _describe(self, exc: BaseException) -> str:
         while isinstance(exc, BaseExceptionGroup) and exc.exceptions:

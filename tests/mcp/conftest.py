@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from quart import Quart
 
@@ -72,24 +71,26 @@ class HttpServer:
 
     port: int
     process: subprocess.Popen[bytes] | None = None
+    sse: bool = False
 
     @property
     def url(self) -> str:
         """Its MCP endpoint."""
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"http://127.0.0.1:{self.port}/{'sse' if self.sse else 'mcp'}"
 
     def start(self) -> None:
         """Start it and wait until it accepts connections."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.mcp.servers.http_server", str(self.port)],
+            [sys.executable, "-m", "tests.mcp.servers.http_server", str(self.port),
+             *(["sse"] if self.sse else [])],
             cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "the test HTTP MCP server exited"
             try:
-                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                return
-            except httpx.TransportError:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
                 time.sleep(0.05)
         raise AssertionError("the test HTTP MCP server did not start")
 
@@ -104,6 +105,15 @@ class HttpServer:
 def http_server() -> Iterator[HttpServer]:
     """A running SDK HTTP server; killed after the test."""
     server = HttpServer(free_port())
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def sse_server() -> Iterator[HttpServer]:
+    """A running SDK server on the SSE transport; killed after the test."""
+    server = HttpServer(free_port(), sse=True)
     server.start()
     yield server
     server.kill()

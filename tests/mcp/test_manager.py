@@ -3,6 +3,7 @@ own process, and servers that cannot start, exit at once or never answer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -10,6 +11,7 @@ import time
 
 import pytest
 
+from aman.config.agents import AgentToolSettings
 from aman.config.loader import load_settings
 from aman.tools.model import ToolContext
 from aman.tools.registry import ToolNotFoundError
@@ -155,3 +157,34 @@ async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
         reread = load_settings(env={}, overrides={"runtime.dir": str(runtime.settings.runtime.dir)})
         assert sorted(reread.mcp.servers) == ["time"]
     assert processes_with(mark) == []
+
+
+async def test_an_sse_server_is_reached_by_its_url(serve: ServedApp,
+                                                   sse_server: HttpServer) -> None:
+    async with serve({"old": {"url": sse_server.url, "headers": {"X-Client": "aman-sse"}}}) as (
+            _, runtime):
+        await wait_state(runtime, "old", "ready")
+        assert runtime.mcp.describe("old")["transport"] == "sse"
+        seen = await runtime.tools.execute("mcp__old__whoami", {}, ctx())
+        assert json.loads(seen.output)["x-client"] == "aman-sse"
+
+
+async def test_agents_allow_and_deny_mcp_tools_by_glob(serve: ServedApp) -> None:
+    async with serve({"time": time_server(tools={"exclude": ["convert_time"]})}) as (
+            _, runtime):
+        await wait_state(runtime, "time", "ready")
+        everything = {t.name for t in runtime.tools.offered(AgentToolSettings())}
+        assert "mcp__time__get_current_time" in everything
+        assert "mcp__time__convert_time" not in everything  # excluded by the server's filter
+        denied = AgentToolSettings(deny=["mcp__time__*"])
+        assert not [t for t in runtime.tools.offered(denied) if t.name.startswith("mcp__")]
+        only = AgentToolSettings(allow=["mcp__*"])
+        assert {t.name for t in runtime.tools.offered(only)} == {"mcp__time__get_current_time"}
+        assert "mcp:tools_changed" in {t["event_type"] for t in runtime.event_types.listing()}
+        for _ in range(200):  # the event log is written in batches
+            recent = await runtime.event_log.recent(200)
+            if any(e["event_type"] == "mcp:server_ready" for e in recent):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no mcp:server_ready event stored")

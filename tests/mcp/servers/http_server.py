@@ -1,6 +1,7 @@
-"""A streamable-HTTP MCP server built with the SDK, run as its own process by the MCP tests.
+"""An HTTP MCP server built with the SDK, run as its own process by the MCP tests.
 
-``python -m tests.mcp.servers.http_server PORT`` serves ``/mcp`` on 127.0.0.1:PORT with tools:
+``python -m tests.mcp.servers.http_server PORT [sse]`` serves streamable HTTP at ``/mcp`` (or the
+older SSE transport at ``/sse``) on 127.0.0.1:PORT with tools:
 ``whoami`` (the request headers it received), ``slow`` (sleeps), ``grow`` (adds a tool and
 announces that the tool list changed) and ``wipe`` (annotated destructive).
 """
@@ -51,5 +52,5 @@ async def wipe() -> str:
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
-    app = server.streamable_http_app()
+    app = server.sse_app() if sys.argv[2:] == ["sse"] else server.streamable_http_app()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

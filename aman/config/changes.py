@@ -26,7 +26,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from aman.audit.log import AuditLog
 from aman.config.override import LIVE_KEYS, live_pattern, read_override, write_override
-from aman.config.secrets import REDACTED, is_secret
+from aman.config.secrets import REDACTED, is_secret, masked
 from aman.config.settings import Settings
 from aman.errors import AmanError, ConfigError, ConflictError, InternalError
 from aman.events.ports import FactEmitter
@@ -56,7 +56,7 @@ class ConfigChange:
         """Old and new as safe to show, audit and announce."""
         if self.secret:
             return {"old": REDACTED, "new": REDACTED}
-        return {"old": self.old, "new": self.new}
+        return {"old": masked(self.old), "new": masked(self.new)}
 
 
 @dataclass(frozen=True)
@@ -362,4 +362,4 @@ def _plain(value: Any) -> Any:
 
 
 def _shown(key: str, value: Any) -> Any:
-    return REDACTED if is_secret(key, value) else _plain(value)
+    return REDACTED if is_secret(key, value) else masked(_plain(value))

@@ -9,6 +9,7 @@ value is shown as ``***`` and never echoed, even when it is invalid.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -30,6 +31,33 @@ def is_secret(key: str, value: Any = None) -> bool:
 def shown(key: str, value: Any) -> Any:
     """``value`` as it may be shown for ``key``: ``***`` when secret (``repr`` is the caller's)."""
     return REDACTED if is_secret(key, value) else value
+
+
+#: Inside a mapping set as a whole (an MCP server), the values under these keys may be
+#: credentials (API keys in ``env``, ``Authorization`` in ``headers``), whatever their names.
+SECRET_MAPS = frozenset({"env", "headers"})
+_BARE_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+
+
+def masked(value: Any, parent: str = "") -> Any:
+    """Plain data (a mapping set as a whole) with its secrets as ``***``: values of secret keys
+    and every value under ``env`` or ``headers``; a bare ``${VAR}`` placeholder is shown, as it
+    names a variable, not its value."""
+    if isinstance(value, dict):
+        if parent in SECRET_MAPS:
+            return {k: _masked_leaf(v) for k, v in value.items()}
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, parent) for v in value]
+    if parent.lower().endswith(SECRET_SUFFIXES) and isinstance(value, str):
+        return _masked_leaf(value)
+    return value
+
+
+def _masked_leaf(value: Any) -> Any:
+    if isinstance(value, str) and _BARE_PLACEHOLDER.fullmatch(value):
+        return value
+    return REDACTED
 
 
 def secret_values(settings: BaseModel) -> list[str]:

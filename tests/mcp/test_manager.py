@@ -140,9 +140,13 @@ async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
         await wait_state(runtime, "time", "ready")
         # Added live.
         second = new_mark()
-        await runtime.config.set({"mcp.servers": {
+        applied = await runtime.config.set({"mcp.servers": {
             "time": marked(time_server(), mark), "clock": marked(time_server(), second)}},
             operator="test")
+        shown = applied.to_json()["applied"]["mcp.servers"]["clock"]["env"]
+        assert shown == {"AMAN_TEST_MARK": "***"}  # env and headers may hold credentials
+        live = {k["key"]: k["value"] for k in runtime.config.live_keys()}
+        assert live["mcp.servers.time"]["env"] == {"AMAN_TEST_MARK": "***"}
         await wait_state(runtime, "clock", "ready")
         assert processes_with(second)
         # Disabled live: its process stops and its tools go.

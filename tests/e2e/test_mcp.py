@@ -178,5 +178,9 @@ async def test_aman_mcp_serve_lists_sessions_and_sends_a_message(start_daemon: S
         messages = await session.call_tool("session_messages",
                                            {"session_id": answer["session_id"]})
         assert "hello from aman" in messages.content[0].text  # type: ignore[union-attr]
+        pending = await session.call_tool("approvals_pending", {})
+        assert json.loads(pending.content[0].text) == {"items": []}  # type: ignore[union-attr]
+        events = await session.call_tool("events_recent", {"limit": 5})
+        assert json.loads(events.content[0].text)["items"]  # type: ignore[union-attr]
         refused = await session.call_tool("session_messages", {"session_id": "nope"})
         assert refused.is_error and "404" in refused.content[0].text  # type: ignore[union-attr]

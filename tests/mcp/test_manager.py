@@ -113,6 +113,14 @@ async def test_http_server_headers_timeout_list_changed_and_reconnect(
         assert runtime.mcp.states()["web"] == "ready"
         quick = await runtime.tools.execute("mcp__web__slow", {"seconds": 0}, ctx())
         assert quick.status == "success"
+        # Its resource and prompt are reachable through the two helper tools.
+        note = await runtime.tools.execute("mcp__web__read_resource", {"uri": "notes://today"},
+                                           ctx())
+        assert note.output == "water the plants"
+        assert levels["read_resource"] == "low"  # trusted server: reading runs unasked
+        prompt = await runtime.tools.execute("mcp__web__get_prompt",
+                                             {"name": "greet", "arguments": {"who": "Ada"}}, ctx())
+        assert "Say hello to Ada." in prompt.output
         # tools/list_changed lists the tools again.
         grown = await runtime.tools.execute("mcp__web__grow", {"name": "fresh"}, ctx())
         assert grown.status == "success"

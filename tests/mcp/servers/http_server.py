@@ -3,7 +3,8 @@
 ``python -m tests.mcp.servers.http_server PORT [sse]`` serves streamable HTTP at ``/mcp`` (or the
 older SSE transport at ``/sse``) on 127.0.0.1:PORT with tools:
 ``whoami`` (the request headers it received), ``slow`` (sleeps), ``grow`` (adds a tool and
-announces that the tool list changed) and ``wipe`` (annotated destructive).
+announces that the tool list changed) and ``wipe`` (annotated destructive); one resource
+``notes://today`` and one prompt ``greet``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ async def grow(name: str, ctx: Context) -> str:
 async def wipe() -> str:
     """Pretend to delete everything."""
     return "wiped"
+
+
+@server.resource("notes://today", name="today", mime_type="text/plain")
+def today() -> str:
+    """Today's notes."""
+    return "water the plants"
+
+
+@server.prompt()
+def greet(who: str) -> str:
+    """A greeting for ``who``."""
+    return f"Say hello to {who}."
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 import sys
 import time
 
@@ -200,3 +202,19 @@ async def test_agents_allow_and_deny_mcp_tools_by_glob(serve: ServedApp) -> None
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("no mcp:server_ready event stored")
+
+
+async def test_a_stdio_server_that_dies_is_noticed_and_started_again(serve: ServedApp) -> None:
+    mark = new_mark()
+    async with serve({"time": marked(time_server(), mark)}) as (_, runtime):
+        await wait_state(runtime, "time", "ready")
+        [pid] = processes_with(mark)
+        os.kill(pid, signal.SIGKILL)
+        await wait_state(runtime, "time", "failed", 30)
+        assert "closed the connection" in str(runtime.mcp.describe("time")["last_error"])
+        assert not [n for n in runtime.tools.names() if n.startswith("mcp__time__")]
+        await wait_state(runtime, "time", "ready", 60)  # retried after 1 s by itself
+        assert processes_with(mark) and processes_with(mark) != [pid]
+        result = await runtime.tools.execute("mcp__time__get_current_time", {"timezone": "UTC"},
+                                             ctx())
+        assert result.status == "success"

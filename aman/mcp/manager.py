@@ -133,9 +133,11 @@ class McpManager:
                 current = self._connections.get(name)
                 if current is not None and current.spec == spec:
                     continue
-                if current is not None:
+                if current is not None:  # listed as connecting while the old one stops
+                    self._pending[name] = spec
                     await self._stop_one(self._connections.pop(name))
                 self._add(spec)
+                self._pending.pop(name, None)
             self.on_change()
 
     def _add(self, spec: ServerSpec) -> None:

@@ -148,6 +148,12 @@ async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
         await runtime.mcp.reconnect("time")
         await wait_until(lambda: runtime.mcp.describe("time")["attempts"] > first, 30)
         await wait_state(runtime, "time", "ready")
+        # One server replaced live: it reconnects with its new settings.
+        await runtime.config.set({"mcp.servers.time": {**marked(time_server(), mark),
+                                                       "timeout_sec": 5}}, operator="test")
+        assert runtime.mcp.states()["time"] in ("connecting", "ready")  # listed throughout
+        await wait_until(lambda: runtime.mcp.states()["time"] == "ready"
+                         and getattr(runtime.mcp.get("time").resolved, "timeout_sec", 0) == 5, 60)
         # Added live.
         second = new_mark()
         applied = await runtime.config.set({"mcp.servers": {
@@ -163,7 +169,8 @@ async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
         await runtime.config.set({"mcp.servers.clock.enabled": False}, operator="test")
         await wait_state(runtime, "clock", "disabled")
         await wait_until(lambda: not processes_with(second), 30)
-        assert not [n for n in runtime.tools.names() if n.startswith("mcp__clock__")]
+        await wait_until(lambda: not [n for n in runtime.tools.names()
+                                      if n.startswith("mcp__clock__")], 30)
         # Removed live: gone from the list, and the removal survives a restart.
         await runtime.config.set({"mcp.servers": {"time": marked(time_server(), mark)}},
                                  operator="test")

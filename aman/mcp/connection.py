@@ -58,6 +58,11 @@ class Listing:
     has_prompts: bool = False
 
 
+def next_delay(delay: float) -> float:
+    """The wait before the retry after one that waited ``delay``: doubled, capped at 60 s."""
+    return min(BACKOFF_CAP_SEC, delay * 2)
+
+
 class _Restart(Exception):
     """A reconnect was asked for: end this session and connect again at once."""
 
@@ -200,7 +205,7 @@ class ServerConnection:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._restart = False
-            delay = min(BACKOFF_CAP_SEC, delay * 2)
+            delay = next_delay(delay)
 
     async def _attempt(self) -> str | None:
         """One session from connect to its end: the reason it ended, or None to reconnect."""

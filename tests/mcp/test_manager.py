@@ -15,6 +15,7 @@ import pytest
 
 from aman.config.agents import AgentToolSettings
 from aman.config.loader import load_settings
+from aman.mcp.connection import BACKOFF_START_SEC, next_delay
 from aman.tools.model import ToolContext
 from aman.tools.registry import ToolNotFoundError
 from tests.conftest import wait_until
@@ -225,3 +226,10 @@ async def test_a_stdio_server_that_dies_is_noticed_and_started_again(serve: Serv
         result = await runtime.tools.execute("mcp__time__get_current_time", {"timezone": "UTC"},
                                              ctx())
         assert result.status == "success"
+
+
+def test_retries_back_off_doubling_up_to_a_minute() -> None:
+    delays = [BACKOFF_START_SEC]
+    for _ in range(9):
+        delays.append(next_delay(delays[-1]))
+    assert delays == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]

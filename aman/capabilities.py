@@ -27,6 +27,7 @@ from aman.events.types import PLUGIN_STATE_CHANGED, EventTable
 from aman.llm.health import default_agent_provider
 from aman.llm.provider import LLMNotConfiguredError
 from aman.llm.registry import BACKEND_DOWN, BACKEND_RECOVERED
+from aman.mcp.model import EVENT_TYPES as MCP_EVENT_TYPES
 from aman.plugins.records import PluginLoadError
 
 if TYPE_CHECKING:
@@ -66,8 +67,7 @@ IM_DELIVERY_FAILED = "im:delivery_failed"
 #: Facts after which some status may differ.
 _TRIGGERS = frozenset({BACKEND_DOWN, BACKEND_RECOVERED, IM_DELIVERED, IM_DELIVERY_FAILED,
                        "config_changed", "agent:registered", "agent:removed",
-                       PLUGIN_STATE_CHANGED, "mcp:server_connecting", "mcp:server_ready",
-                       "mcp:server_failed", "mcp:server_disabled", "mcp:server_removed"})
+                       PLUGIN_STATE_CHANGED, *(kind for kind, _ in MCP_EVENT_TYPES)})
 #: A plugin's awaitable answer to the hook is given up on after this long (the plugin is then
 #: treated as one whose hook raised).
 _HOOK_TIMEOUT_SEC = 5.0

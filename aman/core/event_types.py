@@ -22,6 +22,7 @@ def feature_tables() -> list[tuple[str, EventTable]]:
     from aman.heartbeat import model as heartbeat
     from aman.idle import events as idle
     from aman.llm import registry as llm
+    from aman.mcp import model as mcp
     from aman.memory import model as memory
     from aman.skills import runner as skills
     from aman.soul import service as soul
@@ -46,6 +47,7 @@ def feature_tables() -> list[tuple[str, EventTable]]:
         ("idle", idle.EVENT_TYPES),
         ("heartbeat", heartbeat.EVENT_TYPES),
         ("memory", memory.EVENT_TYPES),
+        ("mcp", mcp.EVENT_TYPES),
     ]
 
 

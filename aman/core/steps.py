@@ -387,10 +387,6 @@ async def start_mcp(runtime: Runtime, stack: LifecycleStack) -> None:
     ready, so a missing binary or a hanging server never delays readiness. Its stop ends every
     server's process group.
     """
-    from aman.mcp.manager import EVENT_TYPES, SOURCE
-
-    for event_type in EVENT_TYPES:
-        runtime.event_types.register(event_type, SOURCE)
     stack.push("mcp", runtime.mcp.stop)
     runtime.mcp.prepare()
 

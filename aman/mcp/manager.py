@@ -14,39 +14,36 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aman.errors import NotFoundError
-from aman.mcp.model import McpTool, ServerState, source_of
+from aman.mcp.model import (
+    SERVER_CONNECT_STARTED,
+    SERVER_CONNECTED,
+    SERVER_DISABLED,
+    SERVER_FAILED,
+    SERVER_REMOVED,
+    SOURCE,
+    TOOLS_CHANGED,
+    McpTool,
+    ServerState,
+    source_of,
+)
 from aman.mcp.resolve import ServerSpec, gather
 from aman.mcp.settings import McpSettings
 
 if TYPE_CHECKING:
     from aman.clock import Clock
     from aman.core.lifecycle import TaskTracker
+    from aman.events.ports import FactEmitter
     from aman.mcp.connection import ServerConnection
     from aman.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
 
-SOURCE = "mcp"
-SERVER_CONNECTING = "mcp:server_connecting"
-SERVER_READY = "mcp:server_ready"
-SERVER_FAILED = "mcp:server_failed"
-SERVER_DISABLED = "mcp:server_disabled"
-SERVER_REMOVED = "mcp:server_removed"
-TOOLS_CHANGED = "mcp:tools_changed"
-#: Every fact this package publishes, with what it means (declared at boot).
-EVENT_TYPES: dict[str, str] = {
-    SERVER_CONNECTING: "An MCP server is being connected (first time, retry or reconnect).",
-    SERVER_READY: "An MCP server is connected; its tools are offered.",
-    SERVER_FAILED: "An MCP server failed or dropped (payload error); it will be retried.",
-    SERVER_DISABLED: "An MCP server is configured with enabled: false.",
-    SERVER_REMOVED: "An MCP server left the configuration; its process and tools are gone.",
-    TOOLS_CHANGED: "The tools of an MCP server changed (connected, listed again, or withdrawn).",
-}
-_STATE_EVENTS = {ServerState.CONNECTING: SERVER_CONNECTING, ServerState.READY: SERVER_READY,
-                 ServerState.FAILED: SERVER_FAILED, ServerState.DISABLED: SERVER_DISABLED}
+_STATE_EVENTS = {ServerState.CONNECTING: SERVER_CONNECT_STARTED,
+                 ServerState.READY: SERVER_CONNECTED, ServerState.FAILED: SERVER_FAILED,
+                 ServerState.DISABLED: SERVER_DISABLED}
 #: Longest one server's stop may take (stdio: close stdin, wait, then kill its group).
 _STOP_TIMEOUT_SEC = 10.0
 
@@ -56,14 +53,6 @@ class McpServerNotFoundError(NotFoundError):
 
     code = "mcp_server_not_found"
     hint = "GET /mcp/servers lists the configured MCP servers."
-
-
-class FactEmitter(Protocol):
-    """The part of the event bus the manager needs."""
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = ...) -> None:
-        """Publish a fact in the background."""
-        ...
 
 
 class McpManager:

@@ -1,4 +1,5 @@
-"""Values of the MCP package that load no MCP code: server states, call errors, the tool type."""
+"""Values of the MCP package that load no MCP code: its facts, server states, call errors, the
+tool type."""
 
 from __future__ import annotations
 
@@ -8,7 +9,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from aman.events.types import EventTable
 from aman.tools.model import Tool
+
+SOURCE = "mcp"
+SERVER_CONNECT_STARTED = "mcp:server_connect_started"
+SERVER_CONNECTED = "mcp:server_connected"
+SERVER_FAILED = "mcp:server_failed"
+SERVER_DISABLED = "mcp:server_disabled"
+SERVER_REMOVED = "mcp:server_removed"
+TOOLS_CHANGED = "mcp:tools_changed"
+#: Every fact the MCP package publishes (source ``mcp``), declared by the composition root.
+EVENT_TYPES: EventTable = (
+    (SERVER_CONNECT_STARTED, "An MCP server is being connected (first time, retry or reconnect)."),
+    (SERVER_CONNECTED, "An MCP server is connected; its tools are offered."),
+    (SERVER_FAILED, "An MCP server failed or dropped (payload error); it will be retried."),
+    (SERVER_DISABLED, "An MCP server is configured with enabled: false."),
+    (SERVER_REMOVED, "An MCP server left the configuration; its process and tools are gone."),
+    (TOOLS_CHANGED, "The tools of an MCP server changed (connected, listed again, withdrawn)."),
+)
 
 
 class ServerState(enum.Enum):

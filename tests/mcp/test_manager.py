@@ -205,11 +205,11 @@ async def test_agents_allow_and_deny_mcp_tools_by_glob(serve: ServedApp) -> None
         assert "mcp:tools_changed" in {t["event_type"] for t in runtime.event_types.listing()}
         for _ in range(200):  # the event log is written in batches
             recent = await runtime.event_log.recent(200)
-            if any(e["event_type"] == "mcp:server_ready" for e in recent):
+            if any(e["event_type"] == "mcp:server_connected" for e in recent):
                 break
             await asyncio.sleep(0.05)
         else:
-            raise AssertionError("no mcp:server_ready event stored")
+            raise AssertionError("no mcp:server_connected event stored")
 
 
 async def test_a_stdio_server_that_dies_is_noticed_and_started_again(serve: ServedApp) -> None:

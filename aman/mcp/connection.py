@@ -43,6 +43,8 @@ BACKOFF_CAP_SEC = 60.0
 PING_INTERVAL_SEC = 5.0
 #: How long listing tools again after ``list_changed`` may take before the session is dropped.
 _LIST_TIMEOUT_SEC = 30.0
+#: How long a stopping stdio server may take to leave on its own before its group is killed.
+STOP_GRACE_SEC = 1.0
 #: Lines of a stdio server's stderr kept to explain why it failed.
 _STDERR_TAIL = 5
 
@@ -94,6 +96,7 @@ class ServerConnection:
         self._restart = False
         self._relist = False
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL)
+        self._stderr_pipe: StderrPipe | None = None
 
     @property
     def transport(self) -> str:
@@ -110,10 +113,18 @@ class ServerConnection:
         self._task = spawn(f"mcp:{self.name}", self._run())
 
     async def stop(self) -> None:
-        """End the session (stdio: the server's process group is gone when this returns)."""
+        """End the session (stdio: the server's process group is gone when this returns).
+
+        The SDK closes the server's stdin and gives it seconds to leave before it terminates the
+        group; a server still there after ``STOP_GRACE_SEC`` is killed at once, so a stop fits
+        the daemon's drain budget and never leaves a process behind.
+        """
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
+            await asyncio.wait({task}, timeout=STOP_GRACE_SEC)
+            if not task.done() and self._stderr_pipe is not None:
+                self._stderr_pipe.kill_group()  # the SDK is still waiting: not reaped yet
             await asyncio.gather(task, return_exceptions=True)
         self._session = None
 
@@ -317,6 +328,7 @@ class ServerConnection:
             params = StdioServerParameters(command=str(server.command), args=list(server.args),
                                            env=dict(server.env) or None, cwd=server.cwd)
             async with StderrPipe(self.name, self._stderr) as errlog:
+                self._stderr_pipe = errlog
                 try:
                     async with stdio_client(params, errlog=errlog.writer) as streams:
                         errlog.spawned()
@@ -324,6 +336,8 @@ class ServerConnection:
                 except OSError as exc:
                     raise OSError(f"cannot start {server.command}: "
                                   f"{exc.strerror or exc}") from None
+                finally:
+                    self._stderr_pipe = None
             return
         if server.transport == "sse":
             async with sse_client(str(server.url), headers=dict(server.headers),

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import logging
 import os
+import signal
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -32,6 +33,8 @@ class StderrPipe:
         self.writer: TextIO = None  # type: ignore[assignment]  # set on enter
         self._transport: asyncio.ReadTransport | None = None
         self._task: asyncio.Task[None] | None = None
+        #: The server's pid (and process group), found by the pipe its stderr writes to.
+        self.pid: int | None = None
 
     async def __aenter__(self) -> StderrPipe:
         read_fd, write_fd = os.pipe()
@@ -50,8 +53,16 @@ class StderrPipe:
 
     def spawned(self) -> None:
         """The server holds its own copy of the write end now: ours must close for EOF."""
+        if self.pid is None and not self.writer.closed:
+            self.pid = _child_writing_to(os.fstat(self.writer.fileno()).st_ino)
         with contextlib.suppress(OSError):
             self.writer.close()
+
+    def kill_group(self) -> None:
+        """SIGKILL the server's process group (the SDK starts it as a session leader)."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -83,3 +94,23 @@ class StderrPipe:
             text = text[:_MAX_LINE] + "…"
         self._tail.append(text)
         log.info("mcp server %s: %s", self._server, text)
+
+
+def _child_writing_to(inode: int) -> int | None:
+    """The pid of our child whose stderr is the pipe ``inode`` (Linux /proc; None elsewhere)."""
+    me = os.getpid()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            if parent == me and os.stat(f"/proc/{name}/fd/2").st_ino == inode:
+                return int(name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None

@@ -91,11 +91,18 @@ async def test_broken_servers_never_delay_readiness_and_show_why(
 
 
 async def test_stop_leaves_no_server_process(serve: ServedApp) -> None:
-    mark = new_mark()
-    async with serve({"time": marked(time_server(), mark)}) as (_, runtime):
+    mark, stubborn = new_mark(), new_mark()
+    # One server leaves when its stdin closes; the other ignores it and is killed.
+    async with serve({"time": marked(time_server(), mark),
+                      "stubborn": marked(BROKEN["silent"], stubborn)}) as (_, runtime):
         await wait_state(runtime, "time", "ready")
+        await wait_until(lambda: bool(processes_with(stubborn)), 30)
         assert processes_with(mark)
-    assert processes_with(mark) == []
+        started = time.monotonic()
+        await runtime.mcp.stop()
+        stopped_in = time.monotonic() - started
+    assert processes_with(mark) == [] and processes_with(stubborn) == []
+    assert stopped_in < 5  # within a short drain budget, not the SDK's full escalation
 
 
 async def test_http_server_headers_timeout_list_changed_and_reconnect(

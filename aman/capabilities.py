@@ -101,8 +101,7 @@ class CapabilityService:
     def __init__(self, *, version: str, settings: Callable[[], Settings],
                  phase: Callable[[], Phase], llm: ProviderRegistry, channels: ChannelRegistry,
                  plugins: PluginHost, bus: EventBus, tasks: TaskTracker,
-                 channel_health: Callable[[str, str], str | None] = lambda p, i: None,
-                 mcp_states: Callable[[], Mapping[str, str]] = dict) -> None:
+                 channel_health: Callable[[str, str], str | None] = lambda p, i: None) -> None:
         self._version = version
         self._settings = settings
         self._phase = phase
@@ -113,8 +112,8 @@ class CapabilityService:
         self._plugins = plugins
         self._bus = bus
         self._tasks = tasks
-        #: MCP server name → state (connecting, ready, failed, disabled).
-        self._mcp_states = mcp_states
+        #: MCP server name → state (connecting, ready, failed, disabled); see ``show_mcp``.
+        self._mcp_states: Callable[[], Mapping[str, str]] = dict
         self._snapshot: Snapshot = {}
         self._listening = False
         self._unobserve: Unsubscribe | None = None
@@ -254,6 +253,10 @@ class CapabilityService:
                 entries.append(Capability(f"im:{platform}:{instance}", CHANNELS_PLUGIN,
                                           self._version, status))
         return entries
+
+    def show_mcp(self, states: Callable[[], Mapping[str, str]]) -> None:
+        """List one ``mcp:<server>`` entry per server ``states`` names."""
+        self._mcp_states = states
 
     def _mcp_entries(self) -> list[Capability]:
         """One ``mcp:<server>`` per configured MCP server: ready is healthy, connecting is

@@ -36,6 +36,7 @@ from aman.core.boot import run_boot
 from aman.core.event_types import declared_event_types
 from aman.core.lifecycle import LifecycleStack, StopErrors, TaskTracker
 from aman.core.lock import InstanceLock
+from aman.core.mcp_wiring import build_mcp
 from aman.core.phases import Phase, PhaseState, RuntimeState
 from aman.cron.service import CronService
 from aman.errors import InvalidStateError, StartupError
@@ -51,7 +52,6 @@ from aman.events.stream import families as stream_families
 from aman.heartbeat.service import HeartbeatService
 from aman.llm.health import default_agent_provider
 from aman.llm.registry import ProviderRegistry
-from aman.mcp.manager import McpManager
 from aman.memory.service import MemoryService
 from aman.memory.turns import MemoryTurns
 from aman.metrics import Metrics
@@ -268,9 +268,6 @@ class Runtime:
             agents=lambda: configured_agents(self.settings),
             workspace=lambda: (self.settings.tools.workspace_dir
                                or self.settings.runtime.dir / "workspace"))
-        # MCP servers: connected in the background once ready; their tools join the registry.
-        self.mcp = McpManager(settings=lambda: self.settings.mcp, tools=self.tools, bus=self.bus,
-                              clock=self.clock, tasks=self.tasks)
         # Live configuration changes (POST /config/set), applied by _live_appliers.
         self.config = ConfigService(
             settings=lambda: self.settings, swap=self._swap_settings,
@@ -287,10 +284,9 @@ class Runtime:
         self.capabilities = CapabilityService(
             version=self.version, settings=lambda: self.settings, phase=lambda: self.phases.phase,
             llm=self.llm, channels=self.channels, plugins=self.plugins, bus=self.bus,
-            tasks=self.tasks, channel_health=self.channel_intake.health,
-            mcp_states=self.mcp.states)
+            tasks=self.tasks, channel_health=self.channel_intake.health)
         self.channel_intake.on_health = self.capabilities.refresh
-        self.mcp.on_change = self.capabilities.refresh
+        self.mcp = build_mcp(self)  # MCP servers: they connect in the background once ready
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("event_bus", self.bus.recover),

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aman.config.secrets import REDACTED, is_secret
+from aman.config.secrets import REDACTED, is_secret, masked
 
 
 def _plain(value: Any, key: str) -> Any:
@@ -35,4 +35,7 @@ def _plain(value: Any, key: str) -> Any:
 
 def effective(settings: BaseModel) -> dict[str, Any]:
     """Every section and key of ``settings`` as JSON-ready data, secrets redacted."""
-    return {name: _plain(getattr(settings, name), name) for name in type(settings).model_fields}
+    shown = {name: _plain(getattr(settings, name), name) for name in type(settings).model_fields}
+    if "mcp" in shown:  # an MCP server's env and headers carry credentials under any name
+        shown["mcp"] = masked(shown["mcp"])
+    return shown

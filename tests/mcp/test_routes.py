@@ -25,3 +25,16 @@ async def test_routes_answer_and_are_documented(serve: ServedApp) -> None:
                 "/mcp/servers/{name}/reconnect"} <= set(spec["paths"])
         audit = await (await client.get("/audit-log?limit=50")).get_json()
         assert any(r["action"] == "mcp.reconnect" for r in audit["items"])
+
+
+async def test_effective_settings_hide_server_credentials(serve: ServedApp) -> None:
+    servers = {"gh": {**time_server(), "env": {"GH_PAT": "ghp-very-secret", "PLAIN": "${HOME}"},
+                      "enabled": False},
+               "web": {"url": "http://127.0.0.1:9/mcp", "headers": {"X-Api": "hdr-secret"},
+                       "enabled": False}}
+    async with serve(servers) as (app, _):
+        response = await app.test_client().get("/config/effective")
+    text = (await response.get_data()).decode()
+    assert "ghp-very-secret" not in text and "hdr-secret" not in text
+    shown = (await response.get_json())["settings"]["mcp"]["servers"]
+    assert shown["gh"]["env"] == {"GH_PAT": "***", "PLAIN": "${HOME}"}

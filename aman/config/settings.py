@@ -220,7 +220,14 @@ class SkillsSettings(_DirsSection):
 class SoulsSettings(_DirsSection):
     """Soul folders and the active soul."""
 
-    active: str = Field("default", description="Name of the soul to use.")
+    active: str = Field("default", min_length=1,
+                        description="Name of the soul to use, or the path of a soul file.")
+
+
+def is_soul_path(ref: str) -> bool:
+    """Whether a soul reference names a file or folder (a ``/``, a leading ``~``, a ``.md``
+    ending) rather than a soul in the soul folders."""
+    return "/" in ref or os.sep in ref or ref.startswith("~") or ref.lower().endswith(".md")
 
 
 class PluginsSettings(_DirsSection):

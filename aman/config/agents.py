@@ -125,10 +125,20 @@ class AgentSettings(_Section):
 class ContentRule(_Section):
     """A content-policy rule applied to every user message before it is stored."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200,
+                      description="What refusals and audits call it; default: its pattern.")
     pattern: str = Field(min_length=1, description="Regular expression (case-insensitive).")
     action: Literal["block", "replace_message", "replace_token"]
     replacement: str = Field("[redacted]", description="replace_token: what a match becomes.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_by_pattern(cls, value: object) -> object:
+        # A rule written as just {pattern, action} is named by its pattern.
+        if isinstance(value, dict) and value.get("name") is None and isinstance(
+                value.get("pattern"), str):
+            return {**value, "name": value["pattern"][:200]}
+        return value
 
     @field_validator("pattern")
     @classmethod

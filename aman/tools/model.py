@@ -68,6 +68,9 @@ class ToolOutput:
 
     output: Any
     truncated: bool = False
+    #: The work goes on after the handler returned (a detached exec): the call's
+    #: ``tool:completed`` comes from the tool itself when that work ends, after its progress.
+    detached: bool = False
 
 
 Handler = Callable[[Any, ToolContext], Awaitable[ToolOutput]]

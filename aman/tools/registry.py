@@ -42,13 +42,19 @@ TOOL_DISPATCHED = "tool:dispatched"
 TOOL_COMPLETED = "tool:completed"
 TOOL_FAILED = "tool:failed"
 TOOL_SECURITY_DENIED = "tool:security_denied"
+#: A call whose work goes on in the background started (a detached exec: ``{handle, pid}``);
+#: its ``tool:progress`` events and its one ``tool:completed`` follow.
+TOOL_DETACHED = "tool:detached"
 TOOL_PROGRESS = "tool:progress"
 #: Every type tool calls emit, declared at boot (``aman.core.event_types``).
 EVENT_TYPES: EventTable = (
     (TOOL_DISPATCHED, "A tool call started."),
+    (TOOL_DETACHED, "A tool call's work goes on in the background (a detached exec); its "
+                    "progress and its one tool:completed follow."),
     (TOOL_COMPLETED, "A tool call finished; payload has its duration and status."),
     (TOOL_FAILED, "A tool call failed; payload has the error."),
-    (TOOL_SECURITY_DENIED, "A tool call was refused by a hardline rule or the tool policy."),
+    (TOOL_SECURITY_DENIED, "A tool call was refused by a hardline rule, the network rules or "
+                           "the tool policy."),
     (TOOL_PROGRESS, "Output of a detached exec process, coalesced."),
 )
 #: A tool's output carried in an event is capped at 1 000 characters, so events stay small.
@@ -230,6 +236,12 @@ class ToolRegistry:
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             return self._failed(name, ctx, base, started, exc, message)
         duration = self._ms_since(started)
+        if output.detached:
+            self._bus.emit(TOOL_DETACHED, {**base, "duration_ms": duration,
+                                           "output": _event_output(output.output)},
+                           source=SOURCE)
+            return ToolResult(name, ctx.call_id, "success", output.output, duration,
+                              truncated=output.truncated)
         self._bus.emit(TOOL_COMPLETED, {**base, "duration_ms": duration, "status": "success",
                                         "output": _event_output(output.output),
                                         "truncated": output.truncated}, source=SOURCE)

@@ -88,6 +88,21 @@ class AgentToolSettings(_Section):
     deny: list[str] = Field(default_factory=list)
 
 
+class NetworkSettings(_Section):
+    """Where the web tools may go although it is inside (loopback, private, link-local, ...)."""
+
+    allow: list[str] = Field(default_factory=list,
+                             description="Host names or CIDRs the web tools may reach anyway.")
+
+    @field_validator("allow")
+    @classmethod
+    def _entries(cls, value: list[str]) -> list[str]:
+        blank = [entry for entry in value if not entry.strip()]
+        if blank:
+            raise ValueError("entries are host names or CIDRs (10.0.0.0/8, ::1), not empty")
+        return [entry.strip() for entry in value]
+
+
 class ToolsSettings(_Section):
     """Tools the agent can use."""
 
@@ -99,6 +114,7 @@ class ToolsSettings(_Section):
     auto_approve: list[str] = Field(default_factory=list, description="Tools that never ask.")
     sensitivity: dict[str, Literal["low", "medium", "high"]] = Field(
         default_factory=dict, description="Per-tool level overrides.")
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
 
 class AgentSettings(_Section):

@@ -23,6 +23,7 @@ from aman.events.ports import FactEmitter
 from aman.events.types import EventTable
 from aman.parsing import parse_model
 from aman.tools.model import (
+    CallBlocked,
     Sensitivity,
     Status,
     Tool,
@@ -227,6 +228,8 @@ class ToolRegistry:
         self._bus.emit(TOOL_DISPATCHED, {**base, "source": tool.source}, source=SOURCE)
         try:
             output = await tool.handler(params, ctx)
+        except CallBlocked as block:
+            return await self._blocked(tool, ctx, base, block, started, ran=True)
         except ToolFailedError as exc:
             return self._failed(name, ctx, base, started, exc, exc.message)
         except asyncio.CancelledError:
@@ -283,7 +286,7 @@ class ToolRegistry:
                           error=exc)
 
     async def _blocked(self, tool: Tool, ctx: ToolContext, base: dict[str, Any], block: Any,
-                       started: float) -> ToolResult:
+                       started: float, *, ran: bool = False) -> ToolResult:
         rule, reason = str(block.rule), str(block.reason)
         self._bus.emit(TOOL_SECURITY_DENIED, {**base, "rule": rule, "reason": reason},
                        source=SOURCE)
@@ -295,9 +298,10 @@ class ToolRegistry:
             except Exception:  # noqa: BLE001 - the block stands even if the record fails
                 log.exception("could not audit the blocked call %s", ctx.call_id)
         log.warning("tool %s blocked (call %s): %s", tool.name, ctx.call_id, reason)
-        error = ToolBlockedError(f"tool {tool.name!r} call blocked by hardline rule {rule}: "
-                                 f"{reason}; nothing was run", details={"rule": rule,
-                                                                        "reason": reason})
+        kind, outcome = ("rule", "it stopped there") if ran else ("hardline rule",
+                                                                  "nothing was run")
+        error = ToolBlockedError(f"tool {tool.name!r} call blocked by {kind} {rule}: "
+                                 f"{reason}; {outcome}", details={"rule": rule, "reason": reason})
         return ToolResult(tool.name, ctx.call_id, "blocked", f"blocked: {reason}",
                           self._ms_since(started), reason=reason, error=error)
 

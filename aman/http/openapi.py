@@ -60,6 +60,20 @@ def text_response(media_type: str, description: str) -> Callable[[F], F]:
     return decorator
 
 
+#: Attribute holding the values path parameters may take: {parameter: (values, ...)}.
+_PATH_VALUES_ATTRIBUTE = "_aman_path_values"
+
+
+def path_values(**values: tuple[str, ...]) -> Callable[[F], F]:
+    """Document the only values a path parameter takes (``target=("memory", "user")``)."""
+
+    def decorator(view: F) -> F:
+        setattr(view, _PATH_VALUES_ATTRIBUTE, values)
+        return view
+
+    return decorator
+
+
 class AmanOpenAPIProvider(OpenAPIProvider):
     """Adds policy-derived error responses and security to every operation."""
 
@@ -70,11 +84,14 @@ class AmanOpenAPIProvider(OpenAPIProvider):
         spec = policy_of(view)
         text = getattr(view, _TEXT_ATTRIBUTE, None)
         body_required = bool(getattr(view, BODY_REQUIRED_ATTRIBUTE, False))
+        enums: dict[str, tuple[str, ...]] = getattr(view, _PATH_VALUES_ATTRIBUTE, {})
         error_object, error_components = self.build_response_object(ErrorBody, None)
         components.update(error_components)
         statuses = {403, 500}
         if rule.arguments:
             statuses.add(404)
+        if enums:  # a path value outside the documented ones is refused as invalid input
+            statuses.add(400)
         if not spec.public:
             statuses.update({401, 403, 429})
         if spec.confirm:
@@ -104,6 +121,9 @@ class AmanOpenAPIProvider(OpenAPIProvider):
                     operation["requestBody"]["required"] = True
                 for parameter in operation.get("parameters", []):
                     _query_parameter(parameter)
+                    if parameter.get("in") == "path" and parameter.get("name") in enums:
+                        parameter["schema"] = {"type": "string",
+                                               "enum": list(enums[parameter["name"]])}
                 operation["security"] = (
                     [] if spec.public
                     else [{"bearer": []}, {"token_header": []}, {"console_cookie": []}]

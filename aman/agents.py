@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aman.clock import Clock
@@ -29,6 +28,7 @@ from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidInputError, InvalidStateError, NotFoundError
 from aman.events.ports import FactEmitter
 from aman.events.types import EventTable
+from aman.soul.locate import soul_candidates
 
 log = logging.getLogger(__name__)
 
@@ -387,11 +387,10 @@ class AgentService:
     @staticmethod
     def _missing_soul(soul: str, settings: Settings) -> str | None:
         """Why ``soul`` cannot be found in the soul folders, or None when one holds it."""
-        dirs: list[Path] = settings.souls_dirs
-        if any((d / f"{soul}.md").is_file() or (d / soul / "SOUL.md").is_file() for d in dirs):
+        tried = soul_candidates(soul, settings.souls_dirs)
+        if any(path.is_file() for path in tried):
             return None
-        return (f"soul {soul!r} not found in {', '.join(str(d) for d in dirs)} "
-                f"(expected {soul}.md or {soul}/SOUL.md)")
+        return f"soul {soul!r} not found; looked for {', '.join(str(p) for p in tried)}"
 
     def _settle(self, agent: Agent, *, error: str | None) -> None:
         """Status from config after start or reload: Disabled, Error, Busy or Idle."""

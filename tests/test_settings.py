@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from aman.config.loader import load_settings
+from aman.config.reach import InfoHubSettings
 from aman.config.settings import DEFAULT_CONFIG_PATH
 from aman.errors import ConfigError
 
@@ -135,3 +136,36 @@ def test_no_secret_value_is_echoed_in_errors(tmp_path: Path, key: str) -> None:
         load_settings(config)
     message = str(info.value)
     assert f"{dotted} = ***" in message and "leaked-value-1" not in message
+
+
+@pytest.mark.parametrize(("sources", "names"), [
+    (["https://example.org/feed.xml"], ["example.org"]),
+    (["https://example.org/posts/feed", "https://example.org/comments/feed"],
+     ["example.org-posts-feed", "example.org-comments-feed"]),
+    (["https://news.example/rss?section=world", "https://news.example/rss?section=tech"],
+     ["news.example-rss-section-world", "news.example-rss-section-tech"]),
+    (["https://a.example/x", {"url": "https://b.example/y"}], ["a.example", "b.example"]),
+    ([{"name": "a.example", "url": "https://z.example/"}, "https://a.example/feed"],
+     ["a.example", "a.example-feed"]),
+])
+def test_feeds_are_named_so_distinct_urls_never_clash(sources: list[object],
+                                                      names: list[str]) -> None:
+    hub = InfoHubSettings(sources=sources)  # type: ignore[arg-type]
+    assert [s.name for s in hub.sources] == names
+    assert all(hub.find(s.url) is s and hub.find(s.name) is s for s in hub.sources)
+
+
+def test_the_same_feed_twice_or_two_equal_names_are_refused() -> None:
+    with pytest.raises(ValidationError, match="must be unique"):
+        InfoHubSettings(sources=["https://e.org/f", "https://e.org/f"])  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match="must be unique"):
+        InfoHubSettings(sources=[{"name": "x", "url": "https://a.org/"},  # type: ignore[list-item]
+                                 {"name": "x", "url": "https://b.org/"}])
+
+
+def test_a_content_rule_without_a_name_is_named_by_its_pattern(tmp_path: Path) -> None:
+    config = write(tmp_path, "chat:\n  content_policy:\n"
+                             "    - {pattern: 'secret\\d+', action: block}\n"
+                             "    - {name: own, pattern: x, action: replace_token}\n")
+    rules = load_settings(config, env={}).chat.content_policy
+    assert [(r.name, r.pattern) for r in rules] == [(r"secret\d+", r"secret\d+"), ("own", "x")]

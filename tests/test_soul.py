@@ -14,6 +14,7 @@ import pytest
 from aman.audit.log import AuditLog
 from aman.audit.model import AuditQuery
 from aman.clock import SystemClock
+from aman.config.loader import load_settings
 from aman.errors import SoulBoundaryError, StartupError, ValidationFailedError
 from aman.soul.format import (
     MAX_SOUL_BYTES,
@@ -23,6 +24,7 @@ from aman.soul.format import (
     match_boundaries,
     parse_soul,
 )
+from aman.soul.locate import is_soul_path, soul_candidates
 from aman.soul.service import SOUL_CHANGED, SoulService
 from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
@@ -366,3 +368,61 @@ async def test_update_of_a_shipped_soul_writes_a_copy_that_wins(harness: Harness
     assert (home / "atlas.md").read_text(encoding="utf-8") == new
     assert service.info()["path"] == str(home / "atlas.md")
     assert service.resolve() == home / "atlas.md"  # and it wins from now on
+
+
+# --- a soul given by path ------------------------------------------------------------------------
+
+
+PEER_SOUL = Path(__file__).resolve().parent / "fixtures" / "peers" / "workspace" / "SOUL.md"
+
+
+def test_a_peer_soul_with_sections_of_its_own_parses() -> None:
+    soul = parse_soul(PEER_SOUL.read_text(encoding="utf-8"))
+    assert soul.name == "Wren" and soul.identity == "" and soul.core == ""
+    assert [s.title for s in soul.extra] == ["Core Truths"]
+    assert soul.boundaries[0].startswith("Never send a message")
+    assert "Be genuinely useful" in compile_prompt(soul)
+
+
+@pytest.mark.parametrize("ref", ["SOUL.md", "../elsewhere/SOUL.md", "~/x", "folder/soul"])
+def test_paths_are_told_from_names(ref: str) -> None:
+    assert is_soul_path(ref)
+
+
+@pytest.mark.parametrize("ref", ["default", "pirate", "atlas-2"])
+def test_names_are_not_paths(ref: str) -> None:
+    assert not is_soul_path(ref)
+
+
+def test_a_soul_path_is_the_file_itself_or_its_folder(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    shutil.copy(PEER_SOUL, workspace / "SOUL.md")
+    assert soul_candidates(str(workspace / "SOUL.md"), [tmp_path / "souls"]) == [
+        workspace / "SOUL.md"]
+    assert soul_candidates(str(workspace), [tmp_path / "souls"]) == [workspace / "SOUL.md"]
+
+
+def test_a_missing_soul_path_names_the_path_really_tried(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "SOUL.md"
+    service = SoulService(dirs=[tmp_path], active=str(missing), repository=None,  # type: ignore[arg-type]
+                          audit=None, bus=FakeBus(), clock=SystemClock())  # type: ignore[arg-type]
+    with pytest.raises(StartupError) as caught:
+        asyncio.run(service.load())
+    assert f"looked for {missing}" in caught.value.message
+    assert "SOUL.md.md" not in caught.value.message
+    assert "SOUL.md/SOUL.md" not in caught.value.message
+
+
+def test_souls_active_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    workspace = tmp_path / "peer" / "workspace"
+    workspace.mkdir(parents=True)
+    shutil.copy(PEER_SOUL, workspace / "SOUL.md")
+    config = tmp_path / "conf" / "aman.yaml"
+    config.parent.mkdir()
+    config.write_text("souls:\n  active: ../peer/workspace/SOUL.md\n", encoding="utf-8")
+    settings = load_settings(config, env={})
+    assert settings.souls.active == str(workspace / "SOUL.md")
+    named = tmp_path / "named.yaml"
+    named.write_text("souls:\n  active: pirate\n", encoding="utf-8")
+    assert load_settings(named, env={}).souls.active == "pirate"

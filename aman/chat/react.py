@@ -123,7 +123,8 @@ class ToolLoop:
                           max_output_bytes=settings.tools.max_output_bytes,
                           exec_timeout_sec=settings.tools.exec_timeout_sec,
                           emit=lambda t, p: self._bus.emit(t, p, source=SOURCE),
-                          turn_id=base["message_id"])
+                          turn_id=base["message_id"],
+                          network_allow=tuple(settings.tools.network.allow))
         try:
             blocked = await self._tools.screen(call.name, call.arguments, ctx)
             if blocked is not None:

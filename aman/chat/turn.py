@@ -247,7 +247,7 @@ class TurnRunner:
         agent, reply = turn.agent, turn.reply
         limits = agent.settings
         try:
-            system = self._soul.system_prompt(agent.soul)
+            system = self._soul.system_prompt(agent.soul, allowed_skills=agent.allowed_skills)
             block = (await self._memory.system_block(agent.agent_id, turn.session_id)
                      if self._memory is not None else None)
         except AmanError as exc:  # the agent's own soul is missing or broken

@@ -88,6 +88,21 @@ class AgentToolSettings(_Section):
     deny: list[str] = Field(default_factory=list)
 
 
+class NetworkSettings(_Section):
+    """Where the web tools may go although it is inside (loopback, private, link-local, ...)."""
+
+    allow: list[str] = Field(default_factory=list,
+                             description="Host names or CIDRs the web tools may reach anyway.")
+
+    @field_validator("allow")
+    @classmethod
+    def _entries(cls, value: list[str]) -> list[str]:
+        blank = [entry for entry in value if not entry.strip()]
+        if blank:
+            raise ValueError("entries are host names or CIDRs (10.0.0.0/8, ::1), not empty")
+        return [entry.strip() for entry in value]
+
+
 class ToolsSettings(_Section):
     """Tools the agent can use."""
 
@@ -99,6 +114,7 @@ class ToolsSettings(_Section):
     auto_approve: list[str] = Field(default_factory=list, description="Tools that never ask.")
     sensitivity: dict[str, Literal["low", "medium", "high"]] = Field(
         default_factory=dict, description="Per-tool level overrides.")
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
 
 class AgentSettings(_Section):
@@ -125,10 +141,20 @@ class AgentSettings(_Section):
 class ContentRule(_Section):
     """A content-policy rule applied to every user message before it is stored."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200,
+                      description="What refusals and audits call it; default: its pattern.")
     pattern: str = Field(min_length=1, description="Regular expression (case-insensitive).")
     action: Literal["block", "replace_message", "replace_token"]
     replacement: str = Field("[redacted]", description="replace_token: what a match becomes.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_by_pattern(cls, value: object) -> object:
+        # A rule written as just {pattern, action} is named by its pattern.
+        if isinstance(value, dict) and value.get("name") is None and isinstance(
+                value.get("pattern"), str):
+            return {**value, "name": value["pattern"][:200]}
+        return value
 
     @field_validator("pattern")
     @classmethod

@@ -23,6 +23,7 @@ from aman.config.settings import (
     RuntimeSettings,
     Settings,
     is_loopback,
+    is_soul_path,
     split_bind,
 )
 from aman.errors import ConfigError
@@ -147,6 +148,11 @@ def _anchor_relative_paths(layered: dict[str, Any], base: Path) -> None:
             block[key] = [anchor(item) for item in block[key]]
         elif (section, key) in _PATH_KEYS:
             block[key] = anchor(block[key])
+    souls = layered.get("souls")
+    if isinstance(souls, dict) and isinstance(souls.get("active"), str):
+        # ``souls.active`` is a name, or a path to a soul file relative to this file's folder.
+        if is_soul_path(souls["active"]):
+            souls["active"] = anchor(souls["active"])
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:

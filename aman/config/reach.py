@@ -7,7 +7,7 @@ about one concept. ``ChannelSettings`` is also importable from ``aman.config.set
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -174,21 +174,59 @@ class InfoHubSettings(_Section):
     @field_validator("sources", mode="before")
     @classmethod
     def _plain_urls(cls, value: object) -> object:
-        # A bare URL is a source named after its host, so the short form users write works.
+        # A bare URL (or an entry without a name) is named after its host, so the short form
+        # users write works; feeds sharing a host are named by host and path instead.
         if not isinstance(value, list):
             return value
-        return [{"name": _host_name(item), "url": item} if isinstance(item, str) else item
-                for item in value]
+        return name_sources(value)
 
     @model_validator(mode="after")
     def _unique_names(self) -> InfoHubSettings:
         names = [source.name for source in self.sources]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
-            raise ValueError(f"info_hub source names must be unique; repeated: {repeated}")
+            raise ValueError(f"info_hub source names must be unique; repeated: {repeated} "
+                             "(give each feed its own name: {name, url})")
         return self
+
+    def find(self, key: str) -> InfoSource | None:
+        """The source named ``key``, or else the one whose URL is ``key``."""
+        return (next((s for s in self.sources if s.name == key), None)
+                or next((s for s in self.sources if s.url == key), None))
+
+
+def name_sources(items: list[Any]) -> list[Any]:
+    """Give every unnamed source (a bare URL, or a mapping without ``name``) a name: its host
+    when no other source uses that name, else its host and path, so distinct URLs never clash."""
+    def url_of(item: Any) -> str | None:
+        if isinstance(item, str):
+            return item
+        if isinstance(item, dict) and not item.get("name") and isinstance(item.get("url"), str):
+            return str(item["url"])
+        return None
+
+    given = {str(item["name"]) for item in items if isinstance(item, dict) and item.get("name")}
+    hosts = [_host_name(url) for item in items if (url := url_of(item)) is not None]
+    named: list[Any] = []
+    for item in items:
+        url = url_of(item)
+        if url is None:
+            named.append(item)
+            continue
+        host = _host_name(url)
+        name = host if hosts.count(host) == 1 and host not in given else _host_path_name(url)
+        named.append({**item, "name": name} if isinstance(item, dict)
+                     else {"name": name, "url": url})
+    return named
 
 
 def _host_name(url: str) -> str:
     host = (urlsplit(url).hostname or "feed").lower()
     return re.sub(r"[^a-z0-9_.-]", "-", host)
+
+
+def _host_path_name(url: str) -> str:
+    parts = urlsplit(url)
+    rest = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    slug = re.sub(r"[^a-z0-9_.]+", "-", rest.lower()).strip("-.")
+    return f"{_host_name(url)}-{slug}" if slug else _host_name(url)

@@ -48,6 +48,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class CorsSettings(_Section):
+    """Browser pages on other origins that may call the API."""
+
+    allow_origins: list[str] = Field(
+        default_factory=list,
+        description="Exact origins (scheme://host[:port]) whose pages may call the API.")
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            scheme, sep, rest = origin.partition("://")
+            if not sep or not scheme or not rest or "/" in rest or "*" in origin or " " in origin:
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port] exactly, e.g. "
+                    "tauri://localhost or http://localhost:5173 (no '*', no path)")
+        return [origin.lower() for origin in value]
+
+
 class HttpSettings(_Section):
     """The HTTP listener."""
 
@@ -66,6 +85,11 @@ class HttpSettings(_Section):
     console_session_ttl_sec: int = Field(
         604_800, ge=60, le=31_536_000, description="Lifetime of a console sign-in cookie."
     )
+    cors: CorsSettings = Field(default_factory=CorsSettings)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names requests may carry besides the bound address and localhost; "
+                    "'*' turns the Host check off.")
 
     @field_validator("bind")
     @classmethod
@@ -220,7 +244,14 @@ class SkillsSettings(_DirsSection):
 class SoulsSettings(_DirsSection):
     """Soul folders and the active soul."""
 
-    active: str = Field("default", description="Name of the soul to use.")
+    active: str = Field("default", min_length=1,
+                        description="Name of the soul to use, or the path of a soul file.")
+
+
+def is_soul_path(ref: str) -> bool:
+    """Whether a soul reference names a file or folder (a ``/``, a leading ``~``, a ``.md``
+    ending) rather than a soul in the soul folders."""
+    return "/" in ref or os.sep in ref or ref.startswith("~") or ref.lower().endswith(".md")
 
 
 class PluginsSettings(_DirsSection):

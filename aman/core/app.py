@@ -19,7 +19,7 @@ from aman import __version__
 from aman.config.settings import Settings
 from aman.core.runtime import Runtime
 from aman.errors import ForbiddenError, PayloadTooLargeError, UnauthorizedError
-from aman.http import auth, confirm, plugin_router, ready
+from aman.http import auth, confirm, cors, plugin_router, ready
 from aman.http.audit_trail import record_request
 from aman.http.context import RUNTIME_KEY
 from aman.http.errors import install_error_handlers
@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Quart:
     policies.update(_EXTRA_POLICIES)
     app.extensions[POLICIES_KEY] = policies
     max_body = settings.http.max_body_bytes
+    cors.install(app, settings.http)  # before the guard: a preflight carries no token
 
     @app.before_request
     async def guard() -> None:

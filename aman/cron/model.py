@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aman.errors import ConflictError, InvalidInputError, NotFoundError
 from aman.events.model import Priority
@@ -155,12 +155,6 @@ class CronJobChanges(BaseModel):
     @classmethod
     def _no_reserved_key(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return None if value is None else _check_payload(value)
-
-    @model_validator(mode="after")
-    def _something(self) -> CronJobChanges:
-        if not self.changes():
-            raise ValueError(f"send at least one of {', '.join(type(self).model_fields)}")
-        return self
 
     def changes(self) -> dict[str, Any]:
         """The fields given (non-null)."""

@@ -106,17 +106,20 @@ class ExploreService:
     # --- starting --------------------------------------------------------------------------
 
     def pick(self, name: str | None) -> InfoSource:
-        """The source named ``name``, or a random one; 400 ``no_sources`` / 404 when unknown."""
-        sources = self._settings().sources
+        """The source named ``name`` (or whose URL it is), or a random one; 400 ``no_sources`` /
+        404 when unknown."""
+        hub = self._settings()
+        sources = hub.sources
         if not sources:
             raise NoSourcesError("no feed to explore: info_hub.sources is empty")
         if name is None:
             return self._choose(sources)
-        found = next((s for s in sources if s.name == name), None)
+        found = hub.find(name)
         if found is None:
             known = [s.name for s in sources]
             raise SourceNotFoundError(
-                f"no source named {name!r} under info_hub.sources; known: {', '.join(known)}",
+                f"no source named {name!r} (nor with that URL) under info_hub.sources; known: "
+                f"{', '.join(known)}",
                 details={"source": name, "known": known})
         return found
 
@@ -222,7 +225,7 @@ class ExploreService:
                    max_tokens: int | None = None) -> str:
         """One completion from the agent's model (through the registry: retries, fallbacks)."""
         agent = run.agent
-        system = "\n\n".join(p for p in (self._system_prompt(agent.soul), scoring.SYSTEM_NOTE)
+        system = "\n\n".join(p for p in (self._system_prompt(agent), scoring.SYSTEM_NOTE)
                                if p)
         limit = agent.settings.max_output_tokens
         request = CompletionRequest(
@@ -239,9 +242,9 @@ class ExploreService:
                     parts.append(item.text)
         return "".join(parts).strip()
 
-    def _system_prompt(self, soul: str) -> str:
+    def _system_prompt(self, agent: Agent) -> str:
         try:
-            return self._soul.system_prompt(soul)
+            return self._soul.system_prompt(agent.soul, allowed_skills=agent.allowed_skills)
         except AmanError:  # no soul loaded (runtime stopping): explore works without one
             return ""
 

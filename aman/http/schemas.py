@@ -39,6 +39,19 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
+def not_a_bool(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a number is expected (pydantic reads them as 1/0)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true or false")
+    return value
+
+
+class JsonObject(BaseModel):
+    """A JSON object whose fields the route's docstring and docs describe."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+
+
 class BodyModel(BaseModel):
     """Base for request bodies: unknown fields are an error, not silently ignored."""
 

@@ -18,6 +18,8 @@ from aman.http.schemas import ErrorBody
 from aman.parsing import json_object, parse_model
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Set on a view whose JSON body has required fields (the OpenAPI document says so).
+BODY_REQUIRED_ATTRIBUTE = "_aman_body_required"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -38,6 +40,9 @@ def validate_body(model: type[BaseModel]) -> Callable[[F], F]:
             data = await read_json_object()
             return await func(*args, body=parse_model(model, data, prefix="body"), **kwargs)
 
+        # An absent body reads as {}: the body is required only when a field is.
+        setattr(wrapper, BODY_REQUIRED_ATTRIBUTE,
+                any(field.is_required() for field in model.model_fields.values()))
         return document_request(model)(document_response(ErrorBody, 400)(wrapper))  # type: ignore[return-value]
 
     return decorator
@@ -49,7 +54,8 @@ def validate_query(model: type[BaseModel]) -> Callable[[F], F]:
     def decorator(func: F) -> F:
         @wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            data = request.args.to_dict(flat=True)
+            # An empty value (``?cursor=&until=``) means the parameter is not given.
+            data = {k: v for k, v in request.args.to_dict(flat=True).items() if v != ""}
             return await func(*args, query=parse_model(model, data, prefix="query"), **kwargs)
 
         return document_querystring(model)(document_response(ErrorBody, 400)(wrapper))  # type: ignore[return-value]

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aman.errors import InvalidInputError, NotFoundError
@@ -75,6 +75,8 @@ class IdleRun:
     message_id: str
     project_key: str | None = None
     work_id: str | None = None
+    #: Resolves when the run's reply is over (complete, failed or stopped).
+    reply: asyncio.Future[Any] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The ``POST /idle-run`` answer."""
@@ -178,7 +180,7 @@ class IdleRunService:
         receipt = await self._chat.send(session_id, text, expected_version=None,
                                         operator=e.IDLE_OPERATOR)
         run = IdleRun(session_id, skill.name, tag, background, agent.agent_id, session_type,
-                      receipt.message_id, project_key, work_id)
+                      receipt.message_id, project_key, work_id, reply=receipt.reply)
         source = e.SCHEDULER_SOURCE if trigger == "scheduler" else e.MANUAL_SOURCE
         self._bus.emit(e.RUN_STARTED, {**run.facts(), "trigger": trigger}, source=source)
         receipt.reply.add_done_callback(lambda done: self._finished(run, source, done))

@@ -6,7 +6,10 @@ such message resets the clock and cancels the pending run (``idle:cancelled``). 
 is over the scheduler decides once, and says what it decided: skipped in quiet hours, over
 ``max_runs_per_hour`` (sliding hour) or with no idle skill to run, else it picks a tag by
 ``idle.weights`` and starts a background run through ``IdleRunService`` (``idle:run_started``).
-Either way the next decision is another ``after_sec`` away.
+Either way the next decision is another ``after_sec`` away. While a run it started is still
+being answered, it starts none: the quiet clock starts again when that reply is over, so on a
+slow machine (or with a slow model) runs never pile up and compete with each other or with a
+run asked for by hand.
 """
 
 from __future__ import annotations
@@ -127,6 +130,8 @@ class IdleScheduler:
         self._last_activity = clock.monotonic()
         self._activity_source: str | None = None
         self._woken = asyncio.Event()
+        #: The reply of the last run it started, while it is being answered.
+        self._running: asyncio.Future[Any] | None = None
         self._unobserve: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -157,6 +162,10 @@ class IdleScheduler:
 
     async def _loop(self) -> None:
         while True:
+            if self._running is not None:
+                await asyncio.wait({self._running})
+                self._running = None
+                self._last_activity = self._clock.monotonic()
             self._woken.clear()
             settings = self._settings()
             waited = self._clock.monotonic() - self._last_activity
@@ -191,8 +200,8 @@ class IdleScheduler:
             if tag is None:
                 self._skip("no_skill", available=sorted(tags), weights=dict(settings.weights))
                 return
-            await self._runner.run(tag=tag, agent_key=settings.agent_id, background=True,
-                                   trigger="scheduler")
+            run = await self._runner.run(tag=tag, agent_key=settings.agent_id, background=True,
+                                         trigger="scheduler")
         except AmanError as exc:
             if exc.code == "budget_exhausted":
                 self._skip("budget_exhausted", agent_id=settings.agent_id, message=exc.message)
@@ -203,6 +212,8 @@ class IdleScheduler:
                            source=e.SCHEDULER_SOURCE)
             return
         self._limit.record(now)
+        if run.reply is not None and not run.reply.done():
+            self._running = run.reply
 
     def _skip(self, reason: str, **detail: Any) -> None:
         log.info("idle run skipped: %s", reason)

@@ -24,6 +24,7 @@ from aman.skills.model import (
     Skill,
     SkillError,
     SkillKind,
+    description_warnings,
 )
 
 S = TypeVar("S", bound=BaseModel)
@@ -166,7 +167,7 @@ def _load_markdown(path: Path, root: Path, content: str, fallback: str) -> Skill
         category=spec.category, tags=tuple(tags), metadata=metadata,
         body=body.replace("{baseDir}", str(path.parent)), keywords=tuple(spec.triggers),
         user_invocable=spec.user_invocable, disable_model_invocation=spec.disable_model_invocation,
-        idle_prompts=tuple(prompts),
+        idle_prompts=tuple(prompts), warnings=description_warnings(spec.description),
     )
 
 
@@ -184,7 +185,7 @@ def _load_event(path: Path, root: Path, content: str, fallback: str) -> Skill:
         name=spec.name, kind="event", path=path, root=root, content=content,
         content_hash=content_hash(content), description=spec.description, version=spec.version,
         tags=tuple(spec.tags), metadata=spec.metadata, event_spec=spec,
-        idle_prompts=tuple(spec.idle_prompts),
+        idle_prompts=tuple(spec.idle_prompts), warnings=description_warnings(spec.description),
     )
 
 

@@ -23,6 +23,9 @@ VENDOR_KEYS = ("openclaw", "clawdbot", "clawdis", "nanobot", "hermes", "aman")
 
 SkillKind = Literal["markdown", "event"]
 SkillStatus = Literal["ok", "error"]
+#: The longest description the common skill format allows; a longer one still loads, with a
+#: warning, and the prompt index shows it cut to this length.
+DESCRIPTION_LIMIT = 1024
 
 
 def _as_version(value: Any) -> Any:
@@ -49,7 +52,7 @@ class MarkdownSkillSpec(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     name: str = Field(pattern=NAME_PATTERN)
-    description: str = Field(min_length=1, max_length=1024)
+    description: str = Field(min_length=1)
     version: str | None = None
     category: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -187,7 +190,7 @@ class EventSkillSpec(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN)
     version: str | None = None
-    description: str = Field("", max_length=1024)
+    description: str = ""
     triggers: list[TriggerSpec] = Field(default_factory=list)
     concurrency: Literal["serial", "parallel"] | LimitedConcurrency = "serial"
     tags: list[str] = Field(default_factory=list)
@@ -253,6 +256,7 @@ class Skill:
     event_spec: EventSkillSpec | None = None
     shadowed: tuple[str, ...] = ()
     idle_prompts: tuple[str, ...] = ()  # what an idle run asks for ({agent_id} substituted)
+    warnings: tuple[str, ...] = ()  # loaded, but something is off (a too long description)
 
     @property
     def ok(self) -> bool:
@@ -283,6 +287,8 @@ class Skill:
             item["error"] = self.error.to_json()
         if self.shadowed:
             item["shadowed"] = list(self.shadowed)
+        if self.warnings:
+            item["warnings"] = list(self.warnings)
         return item
 
     def snapshot(self, *, enabled: bool) -> dict[str, Any]:
@@ -300,9 +306,22 @@ class Skill:
 
     @property
     def llm_visible(self) -> bool:
-        """Listed for the model: valid markdown skill with keyword triggers, model invocation on."""
-        return (self.ok and self.kind == "markdown" and bool(self.keywords)
-                and not self.disable_model_invocation)
+        """Listed for the model: a valid markdown skill with model invocation on (its name and
+        description are what the model chooses by; keyword triggers are an optional extra)."""
+        return self.ok and self.kind == "markdown" and not self.disable_model_invocation
+
+    def index_entry(self) -> dict[str, Any]:
+        """What the model's skills index shows: name, description, category, triggers, path."""
+        return {"name": self.name, "description": self.description, "category": self.category,
+                "triggers": list(self.keywords), "path": str(self.path)}
+
+
+def description_warnings(description: str) -> tuple[str, ...]:
+    """A warning when ``description`` is longer than the common format allows."""
+    if len(description) <= DESCRIPTION_LIMIT:
+        return ()
+    return (f"description: {len(description)} characters, over the {DESCRIPTION_LIMIT} the "
+            f"skill format allows; the model's skills index shows the first {DESCRIPTION_LIMIT}",)
 
 
 @dataclass(frozen=True)

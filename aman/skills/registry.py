@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -190,11 +190,12 @@ class SkillService:
         """One skill in full."""
         return self.get(name).snapshot(enabled=self.enabled(name))
 
-    def llm_visible(self) -> list[dict[str, Any]]:
-        """``{name, description, category, triggers}`` of skills the model may invoke."""
-        return [{"name": s.name, "description": s.description, "category": s.category,
-                 "triggers": list(s.keywords)}
-                for n, s in sorted(self._skills.items()) if s.llm_visible and self.enabled(n)]
+    def llm_visible(self, allowed: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """``{name, description, category, triggers, path}`` of skills the model may invoke;
+        ``allowed`` (an agent's ``skills`` list) limits them, None allows all."""
+        permitted = set(allowed) if allowed is not None else None
+        return [s.index_entry() for n, s in sorted(self._skills.items())
+                if s.llm_visible and self.enabled(n) and (permitted is None or n in permitted)]
 
     async def search(self, text: str, limit: int = 10) -> list[dict[str, Any]]:
         """Ranked full-text matches over name, description, tags and body."""

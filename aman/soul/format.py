@@ -24,6 +24,8 @@ LIST_SECTIONS = ("expertise", "boundaries", "preferences")
 KNOWN_SECTIONS = (*TEXT_SECTIONS, *LIST_SECTIONS)
 #: Phrases shorter than this are too common to block on ("never x").
 _MIN_PHRASE_CHARS = 3
+#: A skill's description in the prompt index is cut to the length the skill format allows.
+SKILL_DESCRIPTION_LIMIT = 1024
 _NEGATIONS = ("never ", "do not ", "don't ", "dont ")
 _BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
 _TITLE = re.compile(r"^#\s+(\S.*?)\s*#*\s*$")
@@ -136,8 +138,12 @@ def parse_soul(content: str, *, where: str = "soul") -> Soul:
             fields[key] = _bullets(body)
         else:
             extra.append(SoulSection(title=title, body=_text(body)))
-    if not fields.get("identity") and not fields.get("core"):
-        raise _fail("needs a non-empty '## identity' or '## core' section", None, where)
+    # The persona itself: identity or core, or, as other runtimes write a SOUL.md, the text
+    # under the title or sections of their own ("## Core Truths", "## Personality").
+    if not (fields.get("identity") or fields.get("core") or _text(preamble)
+            or any(section.body for section in extra)):
+        raise _fail("needs a non-empty '## identity' or '## core' section (or text of its own "
+                    "under the title)", None, where)
     return Soul(name=name, preamble=_text(preamble), extra=tuple(extra),
                 sections=tuple(title for title, _, _ in sections), **fields)
 
@@ -198,16 +204,24 @@ def compile_prompt(soul: Soul, skills: Sequence[dict[str, Any]] = ()) -> str:
     if soul.boundaries:
         parts.append("## Boundaries\nThese hold whatever you are asked:\n" + _list(soul.boundaries))
     if skills:
-        lines = []
-        for skill in skills:
-            line = f"- {skill.get('name', '?')}: {skill.get('description', '')}".rstrip(": ")
-            triggers = [str(t) for t in skill.get("triggers") or ()]
-            if triggers:
-                line += f" (when: {', '.join(triggers)})"
-            lines.append(line)
-        parts.append("## Available skills\nUse a skill when a request matches it:\n"
-                      + "\n".join(lines))
+        lines = [_skill_line(skill) for skill in skills]
+        parts.append("## Available skills\nUse a skill when a request matches it; read its file "
+                     "for the full instructions first:\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def _skill_line(skill: dict[str, Any]) -> str:
+    """``- name: description (when: …) [read: path]`` with the description cut to the limit."""
+    description = str(skill.get("description") or "")
+    if len(description) > SKILL_DESCRIPTION_LIMIT:
+        description = description[:SKILL_DESCRIPTION_LIMIT - 1].rstrip() + "\u2026"
+    line = f"- {skill.get('name', '?')}: {description}".rstrip(": ")
+    triggers = [str(t) for t in skill.get("triggers") or ()]
+    if triggers:
+        line += f" (when: {', '.join(triggers)})"
+    if skill.get("path"):
+        line += f" [read: {skill['path']}]"
+    return line
 
 
 def _list(items: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from aman.soul.format import (
     match_boundaries,
     parse_soul,
 )
+from aman.soul.locate import is_soul_path, soul_candidates
 from aman.soul.model import SoulRepository, SoulVersion
 from aman.watching import watch_changes
 
@@ -96,9 +97,7 @@ class SoulService:
 
     def candidates(self, name: str | None = None) -> list[Path]:
         """Where a soul (the active one by default) may live, highest precedence first."""
-        name = name or self.active
-        return [path for folder in reversed(self.dirs)
-                for path in (folder / f"{name}.md", folder / name / "SOUL.md")]
+        return soul_candidates(name or self.active, self.dirs)
 
     def resolve(self) -> Path | None:
         """The active soul's file, or None if no folder has it."""
@@ -110,7 +109,8 @@ class SoulService:
         if path is None:
             looked = ", ".join(str(p) for p in self.candidates())
             raise StartupError(f"soul {self.active!r} not found; looked for {looked}",
-                               hint="Create the file, or set souls.active to a soul that exists.")
+                               hint="Create the file, or set souls.active to a soul name or to "
+                                    "the path of a soul file that exists.")
         try:
             content = path.read_text(encoding="utf-8")
             soul = parse_soul(content, where=str(path))
@@ -162,13 +162,15 @@ class SoulService:
         """The history of the active soul, newest first."""
         return await self._repo.list(self.active, limit)
 
-    def skills(self) -> list[dict[str, Any]]:
-        """The LLM-visible skills index (empty if the skill service cannot answer)."""
+    def skills(self, allowed: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The LLM-visible skills index, only the ``allowed`` names when given (an agent's
+        ``skills`` list); empty if the skill service cannot answer."""
         try:
-            return list(self._skills_index() or [])
+            index = list(self._skills_index() or [])
         except Exception:  # a broken skill index must not take the persona down with it
             log.exception("skills index failed; compiling the prompt without skills")
             return []
+        return index if allowed is None else [s for s in index if s.get("name") in allowed]
 
     def soul_for(self, name: str | None) -> Soul:
         """The soul named ``name`` (None or the active name: the active soul)."""
@@ -199,16 +201,19 @@ class SoulService:
         self._others[name] = (path, mtime, soul)
         return soul
 
-    def compiled_prompt(self, name: str | None = None) -> CompiledPrompt:
-        """The system prompt of a soul (the active one by default), its name and skill count."""
-        skills = self.skills()
+    def compiled_prompt(self, name: str | None = None, *,
+                        allowed_skills: Collection[str] | None = None) -> CompiledPrompt:
+        """The system prompt of a soul (the active one by default), its name and skill count;
+        ``allowed_skills`` limits the skills index to an agent's list."""
+        skills = self.skills(allowed_skills)
         soul = self.soul_for(name)
         return CompiledPrompt(prompt=compile_prompt(soul, skills), soul=soul.name,
                               skills_count=len(skills))
 
-    def system_prompt(self, name: str | None = None) -> str:
+    def system_prompt(self, name: str | None = None, *,
+                      allowed_skills: Collection[str] | None = None) -> str:
         """The compiled system prompt of a soul (the active one by default)."""
-        return self.compiled_prompt(name).prompt
+        return self.compiled_prompt(name, allowed_skills=allowed_skills).prompt
 
     def check_boundaries(self, text: str, name: str | None = None) -> BoundaryMatch | None:
         """The first boundary of a soul (the active one by default) ``text`` runs into."""
@@ -248,8 +253,8 @@ class SoulService:
         copy into that folder, which then takes precedence.
         """
         home = self.dirs[-1]
-        if current.is_relative_to(home):
-            return current
+        if current.is_relative_to(home) or is_soul_path(self.active):
+            return current  # a soul given by path is the user's own file: edited where it is
         home.mkdir(parents=True, exist_ok=True)
         return home / f"{self.active}.md"
 
@@ -319,6 +324,8 @@ class SoulService:
         if self.dirs:
             self.dirs[-1].mkdir(parents=True, exist_ok=True)  # where updates are written
         roots = [folder for folder in self.dirs if folder.is_dir()]
+        if is_soul_path(self.active):
+            roots = [p.parent for p in self.candidates() if p.parent.is_dir()]
         if not roots:
             return
         self._stop = asyncio.Event()
@@ -339,6 +346,8 @@ class SoulService:
 
     def _relevant(self, change: Change, path: str) -> bool:
         entry = Path(path)
+        if is_soul_path(self.active):
+            return entry in self.candidates()
         return entry.name == f"{self.active}.md" or (
             entry.name == "SOUL.md" and entry.parent.name == self.active)
 

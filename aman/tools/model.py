@@ -55,11 +55,23 @@ class ToolContext:
     emit: Callable[[str, dict[str, Any]], None] = field(default=lambda _type, _payload: None)
     #: The reply (turn) this call belongs to; None outside a chat turn.
     turn_id: str | None = None
+    #: Hosts and networks (``tools.network.allow``) the web tools may reach although inside.
+    network_allow: tuple[str, ...] = ()
 
     @property
     def workspace(self) -> Path:
         """The agent's own folder (relative paths start here)."""
         return self.roots[0]
+
+
+class CallBlocked(Exception):  # noqa: N818 - a refusal carried to the registry, not a failure
+    """A never-approvable rule refused the call while it ran (an address the web tools may not
+    reach): the registry ends it as ``blocked``, audited, like a guard's block."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(f"{rule}: {reason}")
+        self.rule = rule
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,9 @@ class ToolOutput:
 
     output: Any
     truncated: bool = False
+    #: The work goes on after the handler returned (a detached exec): the call's
+    #: ``tool:completed`` comes from the tool itself when that work ends, after its progress.
+    detached: bool = False
 
 
 Handler = Callable[[Any, ToolContext], Awaitable[ToolOutput]]

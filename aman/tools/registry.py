@@ -23,6 +23,7 @@ from aman.events.ports import FactEmitter
 from aman.events.types import EventTable
 from aman.parsing import parse_model
 from aman.tools.model import (
+    CallBlocked,
     Sensitivity,
     Status,
     Tool,
@@ -42,13 +43,19 @@ TOOL_DISPATCHED = "tool:dispatched"
 TOOL_COMPLETED = "tool:completed"
 TOOL_FAILED = "tool:failed"
 TOOL_SECURITY_DENIED = "tool:security_denied"
+#: A call whose work goes on in the background started (a detached exec: ``{handle, pid}``);
+#: its ``tool:progress`` events and its one ``tool:completed`` follow.
+TOOL_DETACHED = "tool:detached"
 TOOL_PROGRESS = "tool:progress"
 #: Every type tool calls emit, declared at boot (``aman.core.event_types``).
 EVENT_TYPES: EventTable = (
     (TOOL_DISPATCHED, "A tool call started."),
+    (TOOL_DETACHED, "A tool call's work goes on in the background (a detached exec); its "
+                    "progress and its one tool:completed follow."),
     (TOOL_COMPLETED, "A tool call finished; payload has its duration and status."),
     (TOOL_FAILED, "A tool call failed; payload has the error."),
-    (TOOL_SECURITY_DENIED, "A tool call was refused by a hardline rule or the tool policy."),
+    (TOOL_SECURITY_DENIED, "A tool call was refused by a hardline rule, the network rules or "
+                           "the tool policy."),
     (TOOL_PROGRESS, "Output of a detached exec process, coalesced."),
 )
 #: A tool's output carried in an event is capped at 1 000 characters, so events stay small.
@@ -221,6 +228,8 @@ class ToolRegistry:
         self._bus.emit(TOOL_DISPATCHED, {**base, "source": tool.source}, source=SOURCE)
         try:
             output = await tool.handler(params, ctx)
+        except CallBlocked as block:
+            return await self._blocked(tool, ctx, base, block, started, ran=True)
         except ToolFailedError as exc:
             return self._failed(name, ctx, base, started, exc, exc.message)
         except asyncio.CancelledError:
@@ -230,6 +239,12 @@ class ToolRegistry:
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             return self._failed(name, ctx, base, started, exc, message)
         duration = self._ms_since(started)
+        if output.detached:
+            self._bus.emit(TOOL_DETACHED, {**base, "duration_ms": duration,
+                                           "output": _event_output(output.output)},
+                           source=SOURCE)
+            return ToolResult(name, ctx.call_id, "success", output.output, duration,
+                              truncated=output.truncated)
         self._bus.emit(TOOL_COMPLETED, {**base, "duration_ms": duration, "status": "success",
                                         "output": _event_output(output.output),
                                         "truncated": output.truncated}, source=SOURCE)
@@ -271,7 +286,7 @@ class ToolRegistry:
                           error=exc)
 
     async def _blocked(self, tool: Tool, ctx: ToolContext, base: dict[str, Any], block: Any,
-                       started: float) -> ToolResult:
+                       started: float, *, ran: bool = False) -> ToolResult:
         rule, reason = str(block.rule), str(block.reason)
         self._bus.emit(TOOL_SECURITY_DENIED, {**base, "rule": rule, "reason": reason},
                        source=SOURCE)
@@ -283,9 +298,10 @@ class ToolRegistry:
             except Exception:  # noqa: BLE001 - the block stands even if the record fails
                 log.exception("could not audit the blocked call %s", ctx.call_id)
         log.warning("tool %s blocked (call %s): %s", tool.name, ctx.call_id, reason)
-        error = ToolBlockedError(f"tool {tool.name!r} call blocked by hardline rule {rule}: "
-                                 f"{reason}; nothing was run", details={"rule": rule,
-                                                                        "reason": reason})
+        kind, outcome = ("rule", "it stopped there") if ran else ("hardline rule",
+                                                                  "nothing was run")
+        error = ToolBlockedError(f"tool {tool.name!r} call blocked by {kind} {rule}: "
+                                 f"{reason}; {outcome}", details={"rule": rule, "reason": reason})
         return ToolResult(tool.name, ctx.call_id, "blocked", f"blocked: {reason}",
                           self._ms_since(started), reason=reason, error=error)
 

@@ -52,7 +52,8 @@ async def test_listing_snapshot_content_and_llm_index(served: Quart, folder: Pat
     assert items["broken"]["kind"] == "event"
     llm = (await (await client.get("/llm-skills")).get_json())["items"]
     assert llm == [{"name": "notes", "description": "Summarise meeting notes",
-                    "category": "writing", "triggers": ["summarize"]}]
+                    "category": "writing", "triggers": ["summarize"],
+                    "path": str(folder / "notes" / "SKILL.md")}]
     snap = await (await client.get("/skill/notes")).get_json()
     assert snap["body"] == "Steps.\n" and snap["metadata"] == {}
     content = await (await client.get("/skill/notes/content")).get_json()

@@ -138,4 +138,5 @@ async def test_system_prompt_lists_llm_visible_skills(make_settings: SettingsFac
         prompt = await get_json(application.test_client(), "/soul/system-prompt")
     assert prompt["skills_count"] == 1
     assert prompt["prompt"].rstrip().endswith(
-        "- weather: Local forecasts (when: weather, forecast)")
+        "- weather: Local forecasts (when: weather, forecast) "
+        f"[read: {tmp_path / 'skills' / 'weather' / 'SKILL.md'}]")

@@ -156,3 +156,25 @@ async def test_decisions_it_skips_are_events(make_settings: SettingsFactory) -> 
             _, _client, events):
         await wait_until(lambda: bool(of(events, e.RUN_FAILED)))
         assert of(events, e.RUN_FAILED)[0].payload["code"] == "agent_unavailable"
+
+
+async def test_runs_never_pile_up_behind_a_slow_reply(make_settings: SettingsFactory) -> None:
+    """With a model slower than after_sec, the next run waits for the last one's reply: idle runs
+    do not queue up and crowd out a run asked for by hand."""
+    app = create_app(scripted(make_settings, "Idle reply.", first_token_ms=1500,
+                              **{"idle.enabled": True, "idle.after_sec": 0.1}))
+    async with app.test_app():
+        runtime = runtime_of(app)
+        events: list[Event] = []
+        runtime.bus.observe(events.append)
+        await wait_until(lambda: bool(of(events, e.RUN_STARTED)), timeout=10)
+        loop = asyncio.get_running_loop()
+        first_seen = loop.time()
+        await wait_until(lambda: bool(of(events, e.RUN_FINISHED)), timeout=15)
+        finished_at = loop.time()
+        # Nothing else started while the first reply was being written (1.5 s of 0.1 s quiet).
+        assert len(of(events, e.RUN_STARTED)) == 1, (first_seen, finished_at)
+        # The next one comes after_sec after that reply, and a manual run is answered meanwhile.
+        await wait_until(lambda: len(of(events, e.RUN_STARTED)) >= 2, timeout=10)
+        finished = of(events, e.RUN_FINISHED)[0].payload
+        assert finished["status"] == "complete"

@@ -67,6 +67,34 @@ def test_peer_frontmatter_samples_load(tmp_path: Path) -> None:
     assert three.keywords == ("release notes", "changelog") and three.body.startswith("# Method")
 
 
+PEER_SKILLS = Path(__file__).resolve().parents[1] / "fixtures" / "peers" / "skills"
+
+
+def test_published_peer_skills_load_and_are_model_visible_without_triggers() -> None:
+    skills = {s.name: s for s in loader.load_all([PEER_SKILLS])}
+    assert all(s.ok for s in skills.values()), [s.error for s in skills.values()]
+    assert {n for n, s in skills.items() if s.llm_visible} == {
+        "api-guide", "daily-journal", "git-digest", "pdf-forms", "weather"}
+    assert not skills["secret-maker"].llm_visible  # disable-model-invocation: true
+    assert skills["pdf-forms"].keywords == () and skills["pdf-forms"].index_entry()["path"] == str(
+        PEER_SKILLS / "pdf-forms" / "SKILL.md")
+    assert skills["weather"].metadata["openclaw"]["requires"]["bins"] == ["curl"]
+    assert {"git", "summary"} <= set(skills["git-digest"].tags)
+    assert skills["daily-journal"].metadata["nanobot"]["emoji"] == "\U0001f4d3"
+
+
+def test_a_description_over_1024_characters_loads_with_a_warning(tmp_path: Path) -> None:
+    text = "---\nname: long\ndescription: " + "x" * 1500 + "\n---\nBody\n"
+    skill = loader.load_file(write(tmp_path / "long" / "SKILL.md", text), tmp_path)
+    assert skill.ok and skill.error is None and len(skill.description) == 1500
+    assert skill.warnings and "1500 characters" in skill.warnings[0]
+    assert skill.summary(enabled=True)["warnings"] == list(skill.warnings)
+    short = loader.load_file(write(tmp_path / "short" / "SKILL.md",
+                                   "---\nname: short\ndescription: " + "y" * 1024 + "\n---\n"),
+                             tmp_path)
+    assert short.ok and short.warnings == () and "warnings" not in short.summary(enabled=True)
+
+
 EVENT_SKILL = """name: inbox-check
 version: 0.2.0
 description: Look for unfinished work

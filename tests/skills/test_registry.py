@@ -65,6 +65,18 @@ async def test_reload_counts_versions_and_search(skills_runtime: Runtime, skills
         service.get("alpha")
 
 
+async def test_the_index_shows_every_model_visible_skill_and_honours_an_allow_list(
+        skills_runtime: Runtime, skills_dir: Path) -> None:
+    write(skills_dir / "plain" / "SKILL.md", skill_md("plain"))
+    write(skills_dir / "kw" / "SKILL.md", skill_md("kw", extra="triggers: [hello]\n"))
+    await skills_runtime.skills.reload()
+    index = skills_runtime.skills.llm_visible()
+    assert [s["name"] for s in index] == ["kw", "plain"]
+    assert index[1]["path"] == str(skills_dir / "plain" / "SKILL.md")
+    assert [s["name"] for s in skills_runtime.skills.llm_visible(["plain"])] == ["plain"]
+    assert skills_runtime.skills.llm_visible([]) == []
+
+
 async def test_enabled_state_survives_restart(skills_runtime: Runtime, skills_dir: Path) -> None:
     write(skills_dir / "kw" / "SKILL.md", skill_md("kw", extra="triggers: [hello]\n"))
     await skills_runtime.skills.reload()

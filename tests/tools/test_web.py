@@ -20,7 +20,14 @@ from aman.tools.builtin.web import (
     http_tool,
     web_fetch_tool,
 )
-from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput
+from aman.tools.model import (
+    CallBlocked,
+    Sensitivity,
+    Tool,
+    ToolContext,
+    ToolFailedError,
+    ToolOutput,
+)
 
 PAGE = """<!doctype html><html><head><title>The  Page</title>
 <style>body { color: red }</style><script>alert("no")</script></head>
@@ -55,8 +62,11 @@ class _Handler(BaseHTTPRequestHandler):
             "/page": (200, PAGE.encode(), "text/html; charset=utf-8", {}),
             "/plain": (200, b"  just\n\n\n text  ", "text/plain", {}),
             "/redirect": (302, b"", None, {"Location": "/page"}),
+            "/host": (200, str(self.headers.get("Host")).encode(), "text/plain", {}),
             "/missing": (404, b"nope", "text/plain", {}),
         }
+        if self.path.startswith("/to?"):  # redirect to the URL in the query
+            routes[self.path] = (302, b"", None, {"Location": self.path[4:]})
         if self.path == "/slow":
             time.sleep(1)
         self._send(*routes.get(self.path, (200, b"slow", "text/plain", {})))
@@ -90,7 +100,8 @@ def server() -> Iterator[str]:
 
 
 def context(**overrides: Any) -> ToolContext:
-    return ToolContext(call_id="http-1", **overrides)
+    """A context whose network rules let the tools reach the test's own server on loopback."""
+    return ToolContext(call_id="http-1", **{"network_allow": ("127.0.0.1",), **overrides})
 
 
 async def run(tool: Tool, ctx: ToolContext | None = None, **params: Any) -> ToolOutput:
@@ -216,3 +227,52 @@ async def test_web_fetch_refuses_errors_and_binary(server: str) -> None:
 def test_html_to_text_keeps_preformatted_text() -> None:
     text, title = html_to_text("<p>a</p><pre>def f():\n    return 1</pre><p>b<br>c</p>")
     assert text == "a\n\ndef f():\n    return 1\n\nb\nc" and title == ""
+
+
+# --- what the web tools may reach ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", [http_tool, web_fetch_tool])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.9.9", "[::1]", "localhost"])
+async def test_inside_addresses_are_refused_by_default(server: str, tool: Any, host: str) -> None:
+    port = server.rsplit(":", 1)[1]
+    with pytest.raises(CallBlocked) as caught:
+        await run(tool(), context(network_allow=()), url=f"http://{host}:{port}/json")
+    assert caught.value.rule == "internal_address" and "loopback" in caught.value.reason
+
+
+async def test_every_redirect_is_checked(server: str) -> None:
+    port = server.rsplit(":", 1)[1]
+    allowed = context(network_allow=("localhost",))  # the name, not its addresses
+    target = f"http://127.0.0.1:{port}/page"
+    first = await run(http_tool(), allowed, url=f"http://localhost:{port}/to?{target}")
+    assert first.output["status"] == 302  # not followed: nothing else was reached
+    with pytest.raises(CallBlocked, match="127.0.0.1"):
+        await run(http_tool(), allowed, url=f"http://localhost:{port}/to?{target}",
+                  follow_redirects=True)
+    with pytest.raises(CallBlocked, match="127.0.0.1"):
+        await run(web_fetch_tool(), allowed, url=f"http://localhost:{port}/to?{target}")
+
+
+async def test_the_connection_goes_to_the_checked_address(server: str) -> None:
+    import httpx
+
+    from aman.tools.addresses import NetworkPolicy
+    from aman.tools.builtin.pinned import PinnedTransport
+
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]  # a name no real resolver knows: reaching it proves the pinning
+
+    port = server.rsplit(":", 1)[1]
+    transport = PinnedTransport(NetworkPolicy.parse(["127.0.0.0/8"]), resolve)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+        response = await client.get(f"http://only-checked.invalid:{port}/host")
+    assert response.text == f"only-checked.invalid:{port}"  # the Host header keeps the name
+    assert str(response.url) == f"http://only-checked.invalid:{port}/host"
+    assert asked == ["only-checked.invalid"]
+    with pytest.raises(CallBlocked):
+        async with httpx.AsyncClient(transport=PinnedTransport(NetworkPolicy(), resolve)) as c:
+            await c.get(f"http://only-checked.invalid:{port}/host")

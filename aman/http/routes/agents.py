@@ -49,7 +49,8 @@ class StatusRequest(BodyModel):
     """Body of POST /agent/{agent_id}/status."""
 
     status: str = Field(min_length=1, max_length=40,
-                        description=f"One of {', '.join(STATUSES)}.")
+                        description=f"One of {', '.join(STATUSES)} (any letter case).",
+                        json_schema_extra={"enum": list(STATUSES)})
 
 
 @bp.post("/agent/<agent_id>/status")

@@ -16,11 +16,12 @@ from aman.events.model import Event
 from aman.http import confirm, sse
 from aman.http.auth import current_principal, require_agent
 from aman.http.context import runtime
+from aman.http.openapi import text_response
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
 from aman.http.routes.stream import StreamSession, end_on_revoke, last_event_id
-from aman.http.schemas import BodyModel, PageQuery
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import BodyModel, JsonObject, PageQuery
+from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("chat", __name__)
 
@@ -101,6 +102,7 @@ async def list_sessions(query: SessionListQuery) -> Response:
 
 @bp.post("/chat/session/create")
 @policy(action="chat.session.create", target="chat_sessions", scopes=("chat",))
+@responds(JsonObject, 201)
 @validate_body(CreateSessionRequest)
 async def create_session(body: CreateSessionRequest) -> Response:
     """A new session (unknown or disabled agent: 400 agent_unavailable); 201."""
@@ -154,6 +156,8 @@ async def _answer(receipt: Receipt, wait: bool) -> Response:
 
 @bp.post("/chat/session/<session_id>/send")
 @policy(action="chat.session.send", target="chat_session:{session_id}", scopes=("chat",))
+@responds(JsonObject, 200)
+@responds(JsonObject, 202)
 @validate_body(SendRequest)
 async def send(session_id: str, body: SendRequest) -> Response:
     """Store a message and queue its reply: 202 ``{ok, event_id, message_id, version}``."""
@@ -166,6 +170,8 @@ async def send(session_id: str, body: SendRequest) -> Response:
 
 @bp.post("/chat/session/<session_id>/edit")
 @policy(action="chat.session.edit", target="chat_session:{session_id}", scopes=("chat",))
+@responds(JsonObject, 200)
+@responds(JsonObject, 202)
 @validate_body(EditRequest)
 async def edit(session_id: str, body: EditRequest) -> Response:
     """Replace a user message; what followed it is superseded and a new reply generated."""
@@ -234,6 +240,7 @@ class _SessionFilter(EventFilter):
 
 @bp.get("/chat/session/<session_id>/stream")
 @policy(scopes=("chat", "read"))
+@text_response("text/event-stream", "Server-sent events of the session until it ends.")
 async def session_stream(session_id: str) -> Response:
     """SSE of this session's events only (reply chunks included), resumable with Last-Event-ID."""
     rt = runtime()

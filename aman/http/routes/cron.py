@@ -17,7 +17,7 @@ from aman.errors import InvalidCursorError
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.schemas import ErrorBody, QueryModel
+from aman.http.schemas import ErrorBody, JsonObject, QueryModel
 from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("cron", __name__)
@@ -64,6 +64,7 @@ async def list_runs(job_id: str, query: CronRunsQuery) -> Response:
 
 @bp.post("/cron/add")
 @policy(action="cron.add", target="cron")
+@responds(JsonObject, 201)
 @validate_body(CronJobSpec)
 async def add(body: CronJobSpec) -> Response:
     """Add a job: ``{id, expression, timezone?, event_type?, payload?, priority?, enabled?,

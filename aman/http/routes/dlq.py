@@ -11,8 +11,8 @@ from aman.http import confirm
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.schemas import BodyModel, PageQuery
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import BodyModel, JsonObject, PageQuery
+from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("dlq", __name__)
 
@@ -69,6 +69,7 @@ class RetryRequest(BodyModel):
 
 @bp.post("/dlq/<entry_id>/retry")
 @policy(confirm=True, action="dlq.retry", target="dlq:{entry_id}")
+@responds(JsonObject, 202)
 @validate_body(RetryRequest)
 async def retry(entry_id: str, body: RetryRequest) -> Response:
     """Re-deliver the event to the handler that failed; 202 while it runs."""

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 from quart import Blueprint, Response, jsonify, request
 
 from aman.errors import DebugDisabledError, NotFoundError
 from aman.events.model import Delivery, Event, Priority
 from aman.http.context import runtime
 from aman.http.policy import policy
-from aman.http.schemas import BodyModel, QueryModel
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import BodyModel, JsonObject, QueryModel, not_a_bool
+from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("events", __name__)
 
@@ -30,9 +30,10 @@ class PushEventRequest(BodyModel):
     agent_id: str | None = Field(None, max_length=200)
     priority: Priority = Priority.NORMAL
     delivery: Delivery = Delivery.AT_LEAST_ONCE
-    ttl_ms: int | None = Field(None, ge=1, description="Not delivered after this many ms.")
+    ttl_ms: Annotated[int, Field(ge=1), BeforeValidator(not_a_bool)] | None = Field(
+        None, description="Not delivered after this many ms.")
     dedup_key: str | None = Field(None, min_length=1, max_length=512)
-    max_retries: int | None = Field(None, ge=0, le=100)
+    max_retries: Annotated[int, Field(ge=0, le=100), BeforeValidator(not_a_bool)] | None = None
     trace_id: str | None = Field(None, min_length=1, max_length=100, description="Join a trace.")
     parent_event_id: str | None = Field(None, min_length=1, max_length=100)
 
@@ -80,6 +81,8 @@ async def _publish(event: Event, *, internal: bool) -> Response:
 
 @bp.post("/events/push")
 @policy(action="event.push", target="event", audit=False, scopes=("events:push", "operate"))
+@responds(JsonObject, 200)
+@responds(JsonObject, 202)
 @validate_body(PushEventRequest)
 async def push(body: PushEventRequest) -> Response:
     """Accept an event: 202 once durable (guaranteed delivery); 200 duplicate for a repeated key."""
@@ -88,6 +91,8 @@ async def push(body: PushEventRequest) -> Response:
 
 @bp.post("/inject-event")
 @policy(action="event.inject", target="event")
+@responds(JsonObject, 200)
+@responds(JsonObject, 202)
 @validate_body(PushEventRequest)
 async def inject(body: PushEventRequest) -> Response:
     """Debug: publish bypassing rate limits and backpressure.

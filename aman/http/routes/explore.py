@@ -19,8 +19,9 @@ class ExploreRequest(BodyModel):
 
     agent_key: str | None = Field(None, min_length=1, max_length=100,
                                   description="Agent that explores; default: the default agent.")
-    source: str | None = Field(None, min_length=1, max_length=100,
-                               description="One of info_hub.sources by name; default: random.")
+    source: str | None = Field(None, min_length=1, max_length=2000,
+                               description="One of info_hub.sources, by name or by its URL; "
+                                           "default: random.")
 
 
 class ExploreStarted(ResponseModel):

@@ -6,7 +6,9 @@ the ``/agent/<agent_id>`` routes (those are singular ``/agent/`` anyway).
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import ConfigDict, Field
 from quart import Blueprint, Response, g, jsonify
 
 from aman.http.context import runtime
@@ -22,6 +24,9 @@ _KEY = r"^[a-z0-9][a-z0-9_.-]*$"
 class IdleRunRequest(BodyModel):
     """Body of POST /idle-run."""
 
+    # The document says what a client must send; the route keeps its own missing_tag answer.
+    model_config = ConfigDict(json_schema_extra=lambda schema: _tag_required(schema))
+
     tag: str | None = Field(None, max_length=64,
                             description="Kind of run (study, fun, work, ...); required.")
     agent_key: str | None = Field(None, min_length=1, max_length=100,
@@ -30,6 +35,13 @@ class IdleRunRequest(BodyModel):
     project_key: str | None = Field(None, max_length=100, pattern=_KEY,
                                     description="With work_id: a stable, resumable session.")
     work_id: str | None = Field(None, max_length=100, pattern=_KEY)
+
+
+def _tag_required(schema: dict[str, Any]) -> None:
+    schema["required"] = ["tag"]
+    schema["properties"]["tag"] = {"type": "string", "minLength": 1, "maxLength": 64,
+                                   "pattern": r"\S",
+                                   "description": "Kind of run (study, fun, work, ...)."}
 
 
 class IdleRunResponse(ResponseModel):

@@ -10,11 +10,15 @@ from aman.errors import NotFoundError
 from aman.http import confirm
 from aman.http.auth import current_principal, require_agent
 from aman.http.context import runtime
+from aman.http.openapi import path_values
 from aman.http.policy import policy
 from aman.http.schemas import BodyModel, ErrorBody, QueryModel
 from aman.http.validation import responds, validate_body, validate_query
+from aman.memory.model import FILES
 
 bp = Blueprint("memory", __name__)
+#: The memory files a path may name (anything else is 400 unknown_memory_file).
+FILE_TARGETS = tuple(FILES)
 
 
 class PutMemoryRequest(BodyModel):
@@ -62,6 +66,7 @@ async def get_memory(agent_id: str) -> Response:
 
 
 @bp.put("/agents/<agent_id>/memory/<target>")
+@path_values(target=FILE_TARGETS)
 @policy(confirm=True, action="memory.put", target="memory:{agent_id}/{target}")
 @responds(ErrorBody, 404)
 @validate_body(PutMemoryRequest)
@@ -75,6 +80,7 @@ async def put_memory(agent_id: str, target: str, body: PutMemoryRequest) -> Resp
 
 
 @bp.post("/agents/<agent_id>/memory/<target>/entries")
+@path_values(target=FILE_TARGETS)
 @policy(action="memory.entry.add", target="memory:{agent_id}/{target}")
 @responds(ErrorBody, 404)
 @validate_body(AddEntryRequest)
@@ -90,6 +96,7 @@ async def add_entry(agent_id: str, target: str, body: AddEntryRequest) -> Respon
 
 
 @bp.delete("/agents/<agent_id>/memory/<target>/entries/<int:index>")
+@path_values(target=FILE_TARGETS)
 @policy(confirm=True, action="memory.entry.delete", target="memory:{agent_id}/{target}")
 @responds(ErrorBody, 404)
 @validate_query(VersionQuery)
@@ -111,6 +118,7 @@ async def delete_entry(agent_id: str, target: str, index: int, query: VersionQue
 
 
 @bp.get("/agents/<agent_id>/memory/<target>/versions")
+@path_values(target=FILE_TARGETS)
 @policy()
 @responds(ErrorBody, 404)
 async def memory_versions(agent_id: str, target: str) -> Response:
@@ -121,6 +129,7 @@ async def memory_versions(agent_id: str, target: str) -> Response:
 
 
 @bp.post("/agents/<agent_id>/memory/<target>/versions/<int:version>/restore")
+@path_values(target=FILE_TARGETS)
 @policy(confirm=True, action="memory.restore", target="memory:{agent_id}/{target}")
 @responds(ErrorBody, 404)
 async def restore_version(agent_id: str, target: str, version: int) -> Response:

@@ -12,8 +12,8 @@ from quart import Blueprint, Response, g, jsonify
 from aman.errors import ForbiddenError
 from aman.http.context import runtime
 from aman.http.policy import policy
-from aman.http.schemas import BodyModel, QueryModel
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import BodyModel, JsonObject, QueryModel
+from aman.http.validation import responds, validate_body, validate_query
 from aman.notifications.model import Severity
 
 bp = Blueprint("notifications", __name__)
@@ -130,6 +130,7 @@ async def dismiss_all() -> Response:
 
 @bp.post("/notifications/test")
 @policy(action="notification.test", target="notifications")
+@responds(JsonObject, 201)
 @_only_without_token
 @validate_body(NotificationTestRequest)
 async def create_test(body: NotificationTestRequest) -> Response:

@@ -11,6 +11,7 @@ from aman.audit.model import AuditQuery
 from aman.errors import InvalidCursorError
 from aman.events import telemetry
 from aman.http.context import runtime
+from aman.http.openapi import text_response
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
 from aman.http.schemas import PageQuery, ResponseModel
@@ -22,6 +23,7 @@ bp = Blueprint("observability", __name__)
 
 @bp.get("/metrics")
 @policy(public=True, needs_runtime=False)
+@text_response("text/plain", "Prometheus text exposition format.")
 async def metrics() -> Response:
     """Prometheus text format."""
     return Response(runtime().metrics.exposition(), content_type=CONTENT_TYPE)

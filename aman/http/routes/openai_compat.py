@@ -48,7 +48,8 @@ async def chat_completions(body: oa.ChatCompletionRequest) -> Response:
     agent = rt.agents.for_chat(oa.agent_id_of(body.model))
     settings = agent.settings
     completion_request = oa.to_request(
-        body, system_prompt=rt.soul.system_prompt(agent.soul), model=agent.model,
+        body, system_prompt=rt.soul.system_prompt(
+            agent.soul, allowed_skills=agent.allowed_skills), model=agent.model,
         max_output_tokens=settings.max_output_tokens, temperature=settings.temperature)
     context: dict[str, object] = {"agent_id": agent.agent_id, "via": "openai_compat"}
     session_id = request.headers.get(SESSION_HEADER)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from quart import Blueprint, Response, g, jsonify, request
+from quart_schema import DataSource, document_request
 
 from aman.errors import InvalidInputError
 from aman.http.context import runtime
 from aman.http.policy import policy
-from aman.http.schemas import ResponseModel
+from aman.http.schemas import ErrorBody, ResponseModel
 from aman.http.validation import responds
 
 bp = Blueprint("plugins", __name__)
@@ -38,6 +39,13 @@ class PluginList(ResponseModel):
     """Body of GET /plugins."""
 
     items: list[PluginView]
+
+
+class PluginUpload(BaseModel):
+    """Multipart body of POST /plugin/install."""
+
+    plugin: bytes = Field(description="The plugin archive (.tar.gz).",
+                          json_schema_extra={"format": "binary"})
 
 
 class Installed(ResponseModel):
@@ -100,6 +108,8 @@ async def disable(name: str) -> Response:
 @bp.post("/plugin/install")
 @policy(action="plugin.install", target="plugins")
 @responds(Installed)
+@responds(ErrorBody, 409)
+@document_request(PluginUpload, source=DataSource.FORM_MULTIPART)
 async def install() -> Response:
     """Install a plugin from a multipart upload: a .tar.gz in the field ``plugin``.
 
@@ -123,6 +133,7 @@ async def install() -> Response:
 
 @bp.post("/plugin/<name>/uninstall")
 @policy(action="plugin.uninstall", target="plugin:{name}")
+@responds(ErrorBody, 409)
 async def uninstall(name: str) -> Response:
     """Stop an installed plugin and delete its folder; bundled plugins are 409."""
     return jsonify(await runtime().plugins.uninstall(name))

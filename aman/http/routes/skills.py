@@ -48,7 +48,8 @@ async def search(query: SearchQuery) -> Response:
 @bp.get("/llm-skills")
 @policy()
 async def llm_skills() -> Response:
-    """Enabled, valid skills the model may invoke: ``{name, description, category, triggers}``."""
+    """Enabled, valid skills the model may invoke: ``{name, description, category, triggers,
+    path}``."""
     return jsonify({"items": runtime().skills.llm_visible()})
 
 

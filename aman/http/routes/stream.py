@@ -39,6 +39,7 @@ from aman.http.auth import (
     require,
 )
 from aman.http.context import runtime
+from aman.http.openapi import text_response
 from aman.http.policy import policy
 from aman.http.schemas import QueryModel
 from aman.http.validation import validate_query
@@ -218,6 +219,7 @@ class StreamSession:
 
 @bp.get("/events/stream")
 @policy(public=True)
+@text_response("text/event-stream", "Server-sent events until the client leaves.")
 @validate_query(StreamQuery)
 async def stream(query: StreamQuery) -> Response:
     """SSE: dispatched events (filtered by ?types= and ?sources=) and periodic snapshots."""

@@ -48,7 +48,8 @@ async def execute(name: str) -> Response:
     ctx = ToolContext(call_id=f"{name}-{uuid7()}", agent_id=None,
                       roots=tool_roots(rt.settings), max_output_bytes=settings.max_output_bytes,
                       exec_timeout_sec=settings.exec_timeout_sec,
-                      emit=lambda kind, payload: rt.bus.emit(kind, payload, source="tools"))
+                      emit=lambda kind, payload: rt.bus.emit(kind, payload, source="tools"),
+                      network_allow=tuple(settings.network.allow))
     g.audit_detail = {"call_id": ctx.call_id}
     if tools.sensitivity(name) is Sensitivity.HIGH and not confirm.confirmed(request):
         blocked = await tools.screen(name, arguments, ctx)  # a hardline block wins over 409

@@ -15,6 +15,7 @@ from quart import Blueprint, Response, g, jsonify, redirect, request, send_from_
 from aman.errors import NotFoundError, UnauthorizedError
 from aman.http.auth import console_grant, source_address
 from aman.http.context import runtime
+from aman.http.openapi import text_response
 from aman.http.policy import policy
 from aman.http.schemas import BodyModel, ErrorBody, ResponseModel
 from aman.http.validation import responds, validate_body
@@ -83,6 +84,7 @@ async def root() -> Response:
 
 @bp.get("/ui/")
 @policy(public=True, needs_runtime=False)
+@text_response("text/html", "The console's page.")
 async def index() -> Response:
     """The console's page (public: it holds no data; it signs in before reading any)."""
     return await _file("index.html")

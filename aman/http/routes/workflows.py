@@ -11,8 +11,8 @@ from aman.http import confirm
 from aman.http.context import runtime
 from aman.http.pagination import decode_cursor, encode_cursor
 from aman.http.policy import policy
-from aman.http.schemas import BodyModel, PageQuery
-from aman.http.validation import validate_body, validate_query
+from aman.http.schemas import BodyModel, JsonObject, PageQuery
+from aman.http.validation import responds, validate_body, validate_query
 
 bp = Blueprint("workflows", __name__)
 
@@ -56,6 +56,7 @@ async def get_workflow(name: str) -> Response:
 
 @bp.post("/workflow/<name>/create")
 @policy(action="workflow.create", target="workflow:{name}")
+@responds(JsonObject, 201)
 @validate_body(CreateInstanceRequest)
 async def create_instance(name: str, body: CreateInstanceRequest) -> Response:
     """Start an instance in the initial state; 201 with the instance."""

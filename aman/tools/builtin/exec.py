@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +22,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aman.ids import uuid7
+from aman.tools.builtin.processes import KILL_GRACE_SEC, feed, kill_group, leader_exit, spawn
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput, cap
-from aman.tools.workspace import resolve
 
 log = logging.getLogger(__name__)
 
-#: Seconds between SIGTERM and SIGKILL: long enough for a clean exit, short enough for a stop.
-KILL_GRACE_SEC = 2.0
 #: Detached processes allowed at once, so a looping agent cannot fill the machine.
 MAX_DETACHED = 8
 #: Seconds between progress events of a detached process (coalesced: a few events a second).
@@ -57,119 +55,6 @@ class ExecParams(BaseModel):
         if (self.command is None) == (self.argv is None):
             raise ValueError("give exactly one of 'command' (a shell string) or 'argv' (a list)")
         return self
-
-
-# ---------------------------------------------------------------------------------------------
-# Process groups
-# ---------------------------------------------------------------------------------------------
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a live (non-zombie) process remains in group ``pgid``."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    # A signal reaches zombies too, and an init that does not reap leaves them around: ask /proc.
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-async def _leader_exit(proc: asyncio.subprocess.Process) -> int:
-    """Wait for the command's own process only.
-
-    ``Process.wait()`` also waits for the pipes to close, which a background child holding
-    stdout would delay until it dies: poll the return code instead (backing off to 0.2 s).
-    """
-    delay = 0.01
-    while proc.returncode is None:
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    return proc.returncode
-
-
-async def kill_group(proc: asyncio.subprocess.Process, grace: float = KILL_GRACE_SEC) -> None:
-    """SIGTERM the process group of ``proc``, SIGKILL whatever is left after ``grace``."""
-    pgid = proc.pid
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    try:
-        try:
-            await asyncio.wait_for(_leader_exit(proc), grace)
-        except TimeoutError:
-            pass
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-    finally:  # also when cancelled again while waiting: never leave the group running
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
-        if proc.returncode is None:
-            proc.kill()
-            await _leader_exit(proc)
-
-
-async def _spawn(params: ExecParams, ctx: ToolContext) -> asyncio.subprocess.Process:
-    argv = ["/bin/sh", "-c", params.command] if params.command is not None else params.argv
-    assert argv is not None
-    cwd = _cwd(params.cwd, ctx)
-    pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
-    try:
-        return await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, start_new_session=True,
-            # No stdin given: /dev/null, so a command that reads it ends instead of hanging.
-            stdin=pipe if params.stdin is not None else devnull, stdout=pipe, stderr=pipe)
-    except FileNotFoundError as exc:
-        missing = cwd if exc.filename == cwd else argv[0]
-        raise ToolFailedError(f"cannot start {argv[0]!r}: {missing!r} not found") from exc
-    except OSError as exc:
-        raise ToolFailedError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
-
-
-def _cwd(cwd: str | None, ctx: ToolContext) -> str | None:
-    """The working folder: ``cwd`` confined to the roots (escapes raise PathNotAllowedError)."""
-    if not ctx.roots:
-        if cwd is not None:
-            raise ToolFailedError("no workspace is configured, so 'cwd' cannot be used")
-        return None
-    if cwd is None:
-        ctx.workspace.mkdir(parents=True, exist_ok=True)  # a fresh runtime has none yet
-        return str(ctx.workspace)
-    path = resolve(cwd, ctx.roots)
-    if not path.is_dir():
-        raise ToolFailedError(f"cwd {cwd!r} ({path}) is not an existing folder")
-    return str(path)
-
-
-async def _feed(proc: asyncio.subprocess.Process, text: str | None) -> None:
-    if text is None or proc.stdin is None:
-        return
-    try:
-        proc.stdin.write(text.encode())
-        await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the command did not read it all; that is its business
-    finally:
-        proc.stdin.close()
 
 
 @dataclass
@@ -207,13 +92,13 @@ def _timeout(params: ExecParams, ctx: ToolContext) -> float:
 async def _run(params: ExecParams, ctx: ToolContext) -> ToolOutput:
     timeout = _timeout(params, ctx)
     started = time.monotonic()
-    proc = await _spawn(params, ctx)
+    proc = await spawn(params, ctx)
     out, err = _Capture(ctx.max_output_bytes), _Capture(ctx.max_output_bytes)
-    io = asyncio.gather(out.drain(proc.stdout), err.drain(proc.stderr), _feed(proc, params.stdin))
+    io = asyncio.gather(out.drain(proc.stdout), err.drain(proc.stderr), feed(proc, params.stdin))
     timed_out = False
     try:
         try:
-            await asyncio.wait_for(_leader_exit(proc), timeout)
+            await asyncio.wait_for(leader_exit(proc), timeout)
         except TimeoutError:
             timed_out = True
         # The leader is gone (or too slow): whatever it left in its group goes too, which also
@@ -246,6 +131,13 @@ class _Detached:
     session_id: str | None
     task: asyncio.Task[None] | None = None
     stopped: bool = False
+    #: The reading end of the process's terminal (its standard output).
+    terminal: asyncio.ReadTransport | None = None
+
+    def close_terminal(self) -> None:
+        """Stop reading the process's output and close the terminal."""
+        if self.terminal is not None:
+            self.terminal.close()
 
 
 class DetachedProcesses:
@@ -271,14 +163,33 @@ class DetachedProcesses:
             raise ToolFailedError(
                 f"{len(self._running)} detached processes are already running "
                 f"(at most {self.max_running}); wait for one to finish")
-        proc = await _spawn(params, ctx)
+        # Its standard output is a terminal: C stdio, Python and most programs write a line as
+        # soon as it is printed there, where into a pipe they keep it until a buffer fills.
+        master, slave = _open_terminal()
+        try:
+            proc = await spawn(params, ctx, stdout=slave)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
         handle = f"exec-{uuid7()}"
         entry = _Detached(handle, proc, ctx.call_id, ctx.session_id)
+        stream = _Progress(entry, ctx, self.progress_interval)
+        loop = asyncio.get_running_loop()
+        reader = _TerminalReader(lambda chunk: stream.add("stdout", chunk), loop)
+        try:
+            entry.terminal, _ = await loop.connect_read_pipe(
+                lambda: reader, os.fdopen(master, "rb", buffering=0))
+        except BaseException:
+            os.close(master)
+            await kill_group(proc)
+            raise
         self._running[handle] = entry
-        entry.task = asyncio.get_running_loop().create_task(
-            self._follow(entry, params, ctx), name=f"exec:{handle}")
+        entry.task = loop.create_task(self._follow(entry, params, ctx, stream, reader),
+                                      name=f"exec:{handle}")
         entry.task.add_done_callback(_log_failure)
-        return ToolOutput({"handle": handle, "pid": proc.pid})
+        return ToolOutput({"handle": handle, "pid": proc.pid}, detached=True)
 
     async def stop(self, handle: str) -> bool:
         """Kill one detached process group; False when ``handle`` is not running."""
@@ -290,6 +201,7 @@ class DetachedProcesses:
         await asyncio.gather(entry.task, return_exceptions=True)
         if entry.proc.returncode is None:  # cancelled before it ever ran: no finally did this
             await kill_group(entry.proc)
+        entry.close_terminal()
         self._running.pop(handle, None)
         return True
 
@@ -297,17 +209,17 @@ class DetachedProcesses:
         """Kill every detached process group and wait for their tasks (called at stop)."""
         await asyncio.gather(*(self.stop(h) for h in list(self._running)))
 
-    async def _follow(self, entry: _Detached, params: ExecParams, ctx: ToolContext) -> None:
+    async def _follow(self, entry: _Detached, params: ExecParams, ctx: ToolContext,
+                      stream: _Progress, reader: _TerminalReader) -> None:
         proc, started = entry.proc, time.monotonic()
-        stream = _Progress(entry, ctx, self.progress_interval)
         timeout = params.timeout_sec  # detached: only an explicit limit; stop_all ends the rest
-        io = asyncio.gather(stream.drain("stdout", proc.stdout),
-                            stream.drain("stderr", proc.stderr), _feed(proc, params.stdin))
+        io = asyncio.gather(reader.closed, stream.drain("stderr", proc.stderr),
+                            feed(proc, params.stdin))
         ticker = asyncio.get_running_loop().create_task(stream.tick())
         timed_out = False
         try:
             try:
-                await asyncio.wait_for(_leader_exit(proc), timeout)
+                await asyncio.wait_for(leader_exit(proc), timeout)
             except TimeoutError:
                 timed_out = True
             await kill_group(proc)
@@ -319,10 +231,12 @@ class DetachedProcesses:
         finally:
             io.cancel()
             ticker.cancel()
+            entry.close_terminal()
             self._running.pop(entry.handle, None)
         stream.flush()
         _emit(ctx.emit, "tool:completed", {
             "handle": entry.handle, "call_id": entry.call_id, "session_id": entry.session_id,
+            "tool": "exec", "agent_id": ctx.agent_id, "status": "success",
             "pid": proc.pid, "exit_code": proc.returncode, "timed_out": timed_out,
             "stopped": entry.stopped,
             "duration_ms": round((time.monotonic() - started) * 1000, 1)})
@@ -337,9 +251,13 @@ class _Progress:
 
     async def drain(self, name: str, stream: asyncio.StreamReader | None) -> None:
         while stream is not None and (chunk := await stream.read(_READ_CHUNK)):
-            buffer = self._pending[name]
-            room = self._ctx.max_output_bytes - len(buffer)
-            buffer += chunk[:max(room, 0)]  # between two ticks, at most one capped event's worth
+            self.add(name, chunk)
+
+    def add(self, name: str, chunk: bytes) -> None:
+        """Keep ``chunk`` of stream ``name`` for the next event."""
+        buffer = self._pending[name]
+        room = self._ctx.max_output_bytes - len(buffer)
+        buffer += chunk[:max(room, 0)]  # between two ticks, at most one capped event's worth
 
     async def tick(self) -> None:
         while True:
@@ -360,6 +278,37 @@ class _Progress:
                 _emit(self._ctx.emit, "tool:progress", {
                     "handle": self._entry.handle, "call_id": self._entry.call_id,
                     "session_id": self._entry.session_id, "stream": name, "text": text})
+
+
+def _open_terminal() -> tuple[int, int]:
+    """A pseudo-terminal ``(master, slave)`` passing output through as written (no CR added)."""
+    master, slave = os.openpty()
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.OPOST
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    return master, slave
+
+
+class _TerminalReader(asyncio.Protocol):
+    """Hands each chunk read from a terminal's master side on; ``closed`` resolves at its end.
+
+    When the last writer closes, reading the master fails with EIO: that is the end of the
+    output, not an error.
+    """
+
+    def __init__(self, on_data: Callable[[bytes], None], loop: asyncio.AbstractEventLoop) -> None:
+        self._on_data = on_data
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._on_data(data)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

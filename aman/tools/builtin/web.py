@@ -100,6 +100,14 @@ def _failure(exc: Exception, method: str, url: str, timeout: float) -> ToolFaile
     return ToolFailedError(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
+def _transport(ctx: ToolContext) -> httpx.AsyncBaseTransport:
+    """Connections only to addresses the network rules allow, checked on every redirect."""
+    from aman.tools.addresses import NetworkPolicy
+    from aman.tools.builtin.pinned import PinnedTransport
+
+    return PinnedTransport(NetworkPolicy.parse(ctx.network_allow))
+
+
 async def _read(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """At most ``limit`` bytes of the body, and whether there was more."""
     data = bytearray()
@@ -131,7 +139,8 @@ async def _http(params: HttpParams, ctx: ToolContext) -> ToolOutput:
     content: Any = params.body.encode() if params.body is not None else None
     try:
         async with httpx.AsyncClient(follow_redirects=params.follow_redirects,
-                                     timeout=params.timeout_sec) as client:
+                                     timeout=params.timeout_sec,
+                                     transport=_transport(ctx)) as client:
             request = client.build_request(
                 params.method, params.url, headers={"user-agent": _USER_AGENT, **params.headers},
                 content=content, json=params.json_body)
@@ -240,7 +249,8 @@ async def _web_fetch(params: WebFetchParams, ctx: ToolContext) -> ToolOutput:
     import httpx
 
     try:
-        async with httpx.AsyncClient(follow_redirects=True, timeout=params.timeout_sec) as client:
+        async with httpx.AsyncClient(follow_redirects=True, timeout=params.timeout_sec,
+                                     transport=_transport(ctx)) as client:
             request = client.build_request("GET", params.url, headers={
                 "user-agent": _USER_AGENT, "accept": "text/html, text/*;q=0.9, */*;q=0.5"})
             response = await client.send(request, stream=True)

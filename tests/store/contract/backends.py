@@ -52,8 +52,14 @@ from aman.store.pg.audit import PgAuditRepository
 from aman.store.pg.db import PgDatabase
 from aman.store.pg.dlq import PgDlqRepository
 from aman.store.pg.events import PgEventLog
+from aman.store.pg.heartbeat import PgHeartbeatRepository
+from aman.store.pg.im_cursors import PgCursorRepository
 from aman.store.pg.migrate import migrate_pg
 from aman.store.pg.notifications import PgNotificationRepository
+from aman.store.pg.plugins import PgPluginStateRepository
+from aman.store.pg.soul import PgSoulRepository
+from aman.store.pg.tool_auth import PgToolAuthRepository
+from aman.store.pg.usage import PgUsageRepository
 from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
 from aman.store.soul import SqliteSoulRepository
@@ -192,8 +198,7 @@ class PgBackend:
     """PostgreSQL: a fresh database on the session's throwaway server (``tests/pg.py``)."""
 
     #: Contract modules (``test_<name>.py``) not run for real on PostgreSQL yet.
-    missing = frozenset({"skills", "soul", "plugins", "workflows", "cron", "chat", "tool_auth",
-                         "conversations", "usage", "heartbeat", "memory", "cursors"})
+    missing = frozenset({"skills", "workflows", "cron", "chat", "conversations", "memory"})
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -211,7 +216,10 @@ class PgBackend:
             "events": PgEventLog(db, writer), "dlq": PgDlqRepository(db, writer),
             "audit": PgAuditRepository(db),
             "notifications": PgNotificationRepository(db, writer),
-            "api_keys": PgApiKeyRepository(db),
+            "api_keys": PgApiKeyRepository(db), "soul": PgSoulRepository(db),
+            "plugins": PgPluginStateRepository(db), "tool_auth": PgToolAuthRepository(db, writer),
+            "usage": PgUsageRepository(db, writer), "heartbeat": PgHeartbeatRepository(db, writer),
+            "cursors": PgCursorRepository(db, writer),
         }
         for name in self.missing:
             built[name] = NotYet("PostgreSQL", name)

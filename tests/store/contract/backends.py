@@ -49,10 +49,13 @@ from aman.store.migrate import migrate
 from aman.store.notifications import SqliteNotificationRepository
 from aman.store.pg.api_keys import PgApiKeyRepository
 from aman.store.pg.audit import PgAuditRepository
+from aman.store.pg.chat import PgChatRepository
+from aman.store.pg.cron import PgCronRepository
 from aman.store.pg.db import PgDatabase
 from aman.store.pg.dlq import PgDlqRepository
 from aman.store.pg.events import PgEventLog
 from aman.store.pg.heartbeat import PgHeartbeatRepository
+from aman.store.pg.im import PgConversationRepository
 from aman.store.pg.im_cursors import PgCursorRepository
 from aman.store.pg.migrate import migrate_pg
 from aman.store.pg.notifications import PgNotificationRepository
@@ -60,6 +63,7 @@ from aman.store.pg.plugins import PgPluginStateRepository
 from aman.store.pg.soul import PgSoulRepository
 from aman.store.pg.tool_auth import PgToolAuthRepository
 from aman.store.pg.usage import PgUsageRepository
+from aman.store.pg.workflows import PgWorkflowRepository
 from aman.store.plugins import SqlitePluginStateRepository
 from aman.store.skills import SqliteSkillRepository
 from aman.store.soul import SqliteSoulRepository
@@ -198,7 +202,7 @@ class PgBackend:
     """PostgreSQL: a fresh database on the session's throwaway server (``tests/pg.py``)."""
 
     #: Contract modules (``test_<name>.py``) not run for real on PostgreSQL yet.
-    missing = frozenset({"skills", "workflows", "cron", "chat", "conversations", "memory"})
+    missing = frozenset({"skills", "memory"})
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -219,7 +223,9 @@ class PgBackend:
             "api_keys": PgApiKeyRepository(db), "soul": PgSoulRepository(db),
             "plugins": PgPluginStateRepository(db), "tool_auth": PgToolAuthRepository(db, writer),
             "usage": PgUsageRepository(db, writer), "heartbeat": PgHeartbeatRepository(db, writer),
-            "cursors": PgCursorRepository(db, writer),
+            "cursors": PgCursorRepository(db, writer), "cron": PgCronRepository(db, writer),
+            "chat": PgChatRepository(db, writer), "workflows": PgWorkflowRepository(db, writer),
+            "conversations": PgConversationRepository(db, writer),
         }
         for name in self.missing:
             built[name] = NotYet("PostgreSQL", name)

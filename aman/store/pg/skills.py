@@ -1,4 +1,4 @@
-"""PostgreSQL repository for skills: enabled state, version history and the FTS5 search index."""
+"""PostgreSQL repository for skills: enabled state, version history and the tsvector index."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from aman.store.pg.db import PgDatabase
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_query(text: str) -> str:
-    """A safe FTS5 MATCH expression: each word quoted, prefix-matched, any word may hit."""
-    return " OR ".join(f'"{token}"*' for token in _TOKEN.findall(text.lower()))
+def ts_query(text: str) -> str:
+    """A safe ``to_tsquery`` expression: each word quoted, prefix-matched, any word may hit."""
+    return " | ".join(f"'{token}':*" for token in _TOKEN.findall(text.lower()))
 
 
 class PgSkillRepository:
@@ -70,19 +70,22 @@ class PgSkillRepository:
             if only is None:
                 await tx.execute("DELETE FROM skills_fts")
             else:
-                await tx.executemany("DELETE FROM skills_fts WHERE name = $1", [(n,) for n in only])
+                await tx.execute("DELETE FROM skills_fts WHERE name = ANY($1::text[])",
+                                 (list(only),))
             await tx.executemany(
                 "INSERT INTO skills_fts (name, description, tags, body) VALUES ($1, $2, $3, $4)",
                 [(e.name, e.description, e.tags, e.body) for e in entries])
 
     async def search(self, text: str, limit: int) -> list[dict[str, Any]]:
         """Best matches first: ``{name, score, snippet}`` (score: larger is better)."""
-        match = fts_query(text)
+        match = ts_query(text)
         if not match:
             return []
         rows = await self._db.fetchall(
-            "SELECT name, bm25(skills_fts, 10.0, 4.0, 3.0, 1.0) AS rank,"
-            " snippet(skills_fts, -1, '[', ']', '...', 12) AS snippet"
-            " FROM skills_fts WHERE skills_fts MATCH $1 ORDER BY rank LIMIT $2", (match, limit))
-        return [{"name": r["name"], "score": round(-float(r["rank"]), 6),
+            "SELECT name, ts_rank(doc, q) AS rank, ts_headline('simple',"
+            " description || ' ' || tags || ' ' || body, q,"
+            " 'StartSel=[, StopSel=], MaxWords=12, MinWords=4, ShortWord=0') AS snippet"
+            " FROM skills_fts, to_tsquery('simple', $1) AS q WHERE doc @@ q"
+            " ORDER BY rank DESC, name LIMIT $2", (match, limit))
+        return [{"name": r["name"], "score": round(float(r["rank"]), 6),
                  "snippet": r["snippet"]} for r in rows]

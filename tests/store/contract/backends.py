@@ -57,9 +57,11 @@ from aman.store.pg.events import PgEventLog
 from aman.store.pg.heartbeat import PgHeartbeatRepository
 from aman.store.pg.im import PgConversationRepository
 from aman.store.pg.im_cursors import PgCursorRepository
+from aman.store.pg.memory import PgMemoryRepository
 from aman.store.pg.migrate import migrate_pg
 from aman.store.pg.notifications import PgNotificationRepository
 from aman.store.pg.plugins import PgPluginStateRepository
+from aman.store.pg.skills import PgSkillRepository
 from aman.store.pg.soul import PgSoulRepository
 from aman.store.pg.tool_auth import PgToolAuthRepository
 from aman.store.pg.usage import PgUsageRepository
@@ -202,7 +204,7 @@ class PgBackend:
     """PostgreSQL: a fresh database on the session's throwaway server (``tests/pg.py``)."""
 
     #: Contract modules (``test_<name>.py``) not run for real on PostgreSQL yet.
-    missing = frozenset({"skills", "memory"})
+    missing: frozenset[str] = frozenset()
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -226,6 +228,7 @@ class PgBackend:
             "cursors": PgCursorRepository(db, writer), "cron": PgCronRepository(db, writer),
             "chat": PgChatRepository(db, writer), "workflows": PgWorkflowRepository(db, writer),
             "conversations": PgConversationRepository(db, writer),
+            "skills": PgSkillRepository(db), "memory": PgMemoryRepository(db),
         }
         for name in self.missing:
             built[name] = NotYet("PostgreSQL", name)

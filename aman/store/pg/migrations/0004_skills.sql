@@ -15,14 +15,17 @@ CREATE TABLE skill_versions (
     PRIMARY KEY (name, hash)
 );
 CREATE INDEX skill_versions_recent ON skill_versions (name, last_seen DESC);
--- Rebuilt from disk on every reload; ts_rank ranks matches (the 'simple' configuration: no
--- language's stemming, like the embedded store's unicode61 tokenizer).
+-- Rebuilt from disk on every reload; ts_rank ranks matches, the name weighing most, then the
+-- description, the tags and the body (the 'simple' configuration: no language's stemming).
 CREATE TABLE skills_fts (
     name        TEXT    NOT NULL,
     description TEXT    NOT NULL,
     tags        TEXT    NOT NULL,
     body        TEXT    NOT NULL,
-    doc         tsvector GENERATED ALWAYS AS (to_tsvector('simple',
-                    name || ' ' || description || ' ' || tags || ' ' || body)) STORED
+    doc         tsvector GENERATED ALWAYS AS (
+                    setweight(to_tsvector('simple', name), 'A')
+                    || setweight(to_tsvector('simple', description), 'B')
+                    || setweight(to_tsvector('simple', tags), 'C')
+                    || setweight(to_tsvector('simple', body), 'D')) STORED
 );
 CREATE INDEX skills_fts_doc ON skills_fts USING gin (doc);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,29 @@ def describe(url: str) -> str:
     return f"postgresql://{user}{host}{port}{parts.path}"
 
 
+#: ``INSERT INTO t (cols) VALUES ($1, 'literal', ..., $n)`` with no tail or ``ON CONFLICT DO
+#: NOTHING``: the statements that may become one multi-row insert. An upsert (DO UPDATE) stays
+#: row by row, because one statement may not update the same row twice.
+_PLAIN_INSERT = re.compile(
+    r"^(?P<head>\s*INSERT\s+INTO\s+[^()]+\([^()]*\)\s+VALUES\s*)\((?P<values>[^()]*)\)"
+    r"(?P<tail>\s*(?:ON\s+CONFLICT\s+DO\s+NOTHING)?\s*)$", re.IGNORECASE)
+_MARK = re.compile(r"\$(\d+)")
+#: Rows per multi-row statement, largest first: few distinct statements to prepare per insert.
+_CHUNKS = (256, 64, 16, 4)
+
+
+def multi_row(sql: str, width: int, rows: int) -> str | None:
+    """``sql`` (a plain single-row insert of ``width`` values) for ``rows`` rows, else None."""
+    match = _PLAIN_INSERT.match(sql)
+    values = match.group("values") if match else ""
+    if match is None or sorted(int(m) for m in _MARK.findall(values)) != list(range(1, width + 1)):
+        return None
+    groups = ", ".join(
+        "(" + _MARK.sub(lambda m, base=row * width: f"${base + int(m.group(1))}", values) + ")"
+        for row in range(rows))
+    return f"{match.group('head')}{groups}{match.group('tail')}"
+
+
 class PgTransaction:
     """A write transaction in progress; only valid inside ``PgDatabase.transaction()``."""
 
@@ -56,9 +80,18 @@ class PgTransaction:
         return 0
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Run one statement for many rows, pipelined in one round trip."""
+        """Run one statement for many rows: plain inserts as multi-row statements, anything
+        else pipelined in one round trip."""
+        pending = [tuple(row) for row in rows]
         try:
-            await self._conn.executemany(sql, [tuple(row) for row in rows])
+            width = len(pending[0]) if pending else 0
+            for size in _CHUNKS:
+                statement = multi_row(sql, width, size) if len(pending) >= size else None
+                while statement is not None and len(pending) >= size:
+                    chunk, pending = pending[:size], pending[size:]
+                    await self._conn.execute(statement, *(v for row in chunk for v in row))
+            if pending:
+                await self._conn.executemany(sql, pending)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database write failed: {exc}") from exc
         except _UNREACHABLE as exc:

@@ -53,6 +53,11 @@ from aman.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
+#: The advisory lock a daemon holds on its PostgreSQL database for as long as it runs: event
+#: dispatch, timers and maintenance are not shared between daemons yet, so a second daemon on
+#: the same database is refused instead of running everything twice.
+DAEMON_LOCK = 0x616D616E_0003
+
 __all__ = ["StoreBackend", "open_backend"]
 
 
@@ -86,6 +91,9 @@ class StoreBackend:
         """Connect and bring the schema up to date; return the schema version in force."""
         await self.db.open()
         if isinstance(self.db, PgDatabase):
+            await self.db.hold_exclusive(
+                DAEMON_LOCK, "another aman daemon (one daemon per database for now: stop it, or"
+                " give this one its own database in store.url)")
             version = await migrate_pg(self.db)
         else:
             version = await migrate(self.db)

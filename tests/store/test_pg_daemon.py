@@ -4,6 +4,7 @@ boot at the store step, with the cause named, for a server it cannot use."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from aman.core.app import create_app
 from aman.core.phases import RuntimeState
@@ -106,3 +107,22 @@ async def test_a_schema_newer_than_the_code_fails_boot(make_settings: SettingsFa
     assert step == "database"
     assert "schema version 9999, newer than this aman knows" in error
     assert "upgrade aman" in error
+
+
+async def test_a_second_daemon_on_the_same_database_is_refused(
+        make_settings: SettingsFactory, pg_server: PgServer, tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    first = create_app(make_settings(store__url=url))
+    rt = runtime_of(first)
+    async with first.test_app():
+        await wait_until(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        assert rt.ready, rt.phases.failure
+        second = make_settings(store__url=url, runtime__dir=str(tmp_path / "second"))
+        step, error = await boot_failure(lambda **_: second, url)
+        assert step == "database" and "another aman daemon" in error
+    # Once the first stopped, the database is free again.
+    again = create_app(second)
+    rt = runtime_of(again)
+    async with again.test_app():
+        await wait_until(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        assert rt.ready, rt.phases.failure

@@ -117,6 +117,7 @@ class PgDatabase:
         self._max = max_connections
         self._timeout = connect_timeout_s
         self._pool: asyncpg.Pool | None = None
+        self._holder: asyncpg.Connection | None = None
 
     @property
     def is_open(self) -> bool:
@@ -139,8 +140,32 @@ class PgDatabase:
                 f"cannot reach PostgreSQL at {describe(self.url)}: {exc or type(exc).__name__};"
                 " check that the server runs and store.url names it") from exc
 
+    async def hold_exclusive(self, key: int, what: str) -> None:
+        """Hold a session advisory lock on a connection of its own until ``close``; another
+        holder (a daemon on the same database) makes this fail naming ``what``. The server
+        releases the lock when the holding process dies, even by ``kill -9``."""
+        try:
+            holder = await asyncpg.connect(self.url, timeout=self._timeout)
+        except (asyncpg.PostgresError, *_UNREACHABLE) as exc:
+            raise StoreUnavailableError(f"cannot reach {describe(self.url)}: {exc}") from exc
+        try:
+            taken = await holder.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        except BaseException:
+            await holder.close()
+            raise
+        if not taken:
+            await holder.close()
+            raise StoreError(f"{what} already uses {describe(self.url)}")
+        self._holder = holder
+
     async def close(self) -> None:
-        """Close the pool; safe to call twice."""
+        """Close the pool (and release a held lock); safe to call twice."""
+        holder, self._holder = self._holder, None
+        if holder is not None:
+            try:
+                await asyncio.wait_for(holder.close(), timeout=10)
+            except (TimeoutError, *_UNREACHABLE, asyncpg.PostgresError):
+                holder.terminate()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:

@@ -56,3 +56,11 @@ def test_a_bad_url_is_a_startup_error_naming_the_key(tmp_path: Path, url: str,
         load_settings(config, env={})
     assert "store.url" in str(info.value)
     assert words in str(info.value)
+
+
+def test_a_password_in_the_url_is_never_echoed(tmp_path: Path) -> None:
+    config = tmp_path / "aman.yaml"
+    config.write_text("store:\n  url: postgresql://aman:s3cret-pw@127.0.0.1:5432/\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, env={})
+    assert "store.url = ***" in str(info.value) and "s3cret-pw" not in str(info.value)

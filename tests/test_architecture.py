@@ -185,7 +185,8 @@ def modules_stay_small(modules: list[Module]) -> list[str]:
 RULES: dict[str, Rule] = {
     "quart only in http and core": only_in(
         ("quart", "quart_schema", "hypercorn", "werkzeug"), ("aman/http/", "aman/core/")),
-    "sqlite only in store": only_in(("aiosqlite", "sqlite3"), ("aman/store/",)),
+    "database drivers only in store": only_in(("aiosqlite", "sqlite3", "asyncpg"),
+                                              ("aman/store/",)),
     "pluggy only in plugins": only_in(("pluggy",), ("aman/plugins/",)),
     "SDKs only in llm": only_in(("openai", "anthropic", "llama_cpp"), ("aman/llm/",)),
     "MCP SDK only in mcp": only_in(("mcp", "mcp_types", "httpx2"), ("aman/mcp/",)),
@@ -211,7 +212,7 @@ def test_the_package_keeps_the_rule(rule: str) -> None:
 #: One planted violation per rule: modules that must make the checker complain.
 PLANTED: dict[str, list[Module]] = {
     "quart only in http and core": [Module("aman/chat/view", "import quart\n")],
-    "sqlite only in store": [Module("aman/skills/cache", "import aiosqlite\n")],
+    "database drivers only in store": [Module("aman/usage/pg", "import asyncpg\n")],
     "pluggy only in plugins": [Module("aman/tools/hooks", "from pluggy import HookimplMarker\n")],
     "SDKs only in llm": [Module("aman/chat/direct", "import openai\n")],
     "MCP SDK only in mcp": [Module("aman/tools/remote", "from mcp import ClientSession\n")],

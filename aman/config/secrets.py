@@ -3,8 +3,9 @@
 A key is secret when its value is a ``SecretStr`` or its last segment ends in ``token``,
 ``secret``, ``password``, ``api_key``, ``authorization`` or ``cookie`` (so
 ``llm.providers.x.api_key``, ``channels.slack.bot.signing_secret``, a plugin option named
-``api_token`` and a provider's ``Authorization`` header all are). A secret's
-value is shown as ``***`` and never echoed, even when it is invalid.
+``api_token`` and a provider's ``Authorization`` header all are), and so is any URL that carries a
+password (``postgresql://user:password@host/db`` in ``store.url``). A secret's value is shown as
+``***`` and never echoed, even when it is invalid.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ SECRET_SUFFIXES = ("token", "secret", "password", "api_key", "authorization", "c
 #: Shorter secret values are not searched for in log lines: replacing every "k" of a line
 #: would make the log unreadable and hide nothing worth hiding.
 _MIN_REDACTED_LENGTH = 4
+#: ``scheme://user:password@``: a URL with credentials in it.
+_URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]+@", re.IGNORECASE)
 
 
 def is_secret(key: str, value: Any = None) -> bool:
     """Whether the value at dotted ``key`` must never be shown."""
-    return isinstance(value, SecretStr) or key.rsplit(".", 1)[-1].lower().endswith(SECRET_SUFFIXES)
+    return (isinstance(value, SecretStr)
+            or key.rsplit(".", 1)[-1].lower().endswith(SECRET_SUFFIXES)
+            or (isinstance(value, str) and _URL_WITH_PASSWORD.match(value) is not None))
 
 
 def shown(key: str, value: Any) -> Any:

@@ -28,6 +28,7 @@ from aman.config.agents import AgentSettings, ChatSettings, LlmSettings, ToolsSe
 from aman.config.auth import AuthSettings
 from aman.config.budgets import BudgetSettings
 from aman.config.reach import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
+from aman.config.store import StoreSettings
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
 from aman.errors import AmanError
 from aman.mcp.settings import McpSettings
@@ -315,6 +316,7 @@ class Settings(_Section):
 
     http: HttpSettings = Field(default_factory=HttpSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     event_bus: EventBusSettings = Field(default_factory=EventBusSettings)
     skills: SkillsSettings = Field(default_factory=SkillsSettings)
     souls: SoulsSettings = Field(default_factory=SoulsSettings)
@@ -397,8 +399,9 @@ class Settings(_Section):
 
     @property
     def database_path(self) -> Path:
-        """The SQLite file inside the runtime dir."""
-        return self.runtime.dir / "aman.db"
+        """The SQLite file: ``store.url``'s path (relative to the runtime dir) or ``aman.db``."""
+        named = self.store.sqlite_path()
+        return self.runtime.dir / named if named else self.runtime.dir / "aman.db"
 
     @property
     def token_configured(self) -> bool:

@@ -61,25 +61,7 @@ from aman.plugins.host import PluginHost
 from aman.plugins.records import Limits
 from aman.skills.registry import SkillService
 from aman.soul.service import SoulService
-from aman.store.api_keys import SqliteApiKeyRepository
-from aman.store.audit import SqliteAuditRepository
-from aman.store.chat import SqliteChatRepository
-from aman.store.cron import SqliteCronRepository
-from aman.store.db import Database
-from aman.store.dlq import SqliteDlqRepository
-from aman.store.events import SqliteEventLog
-from aman.store.heartbeat import SqliteHeartbeatRepository
-from aman.store.im import SqliteConversationRepository
-from aman.store.im_cursors import SqliteCursorRepository
-from aman.store.memory import SqliteMemoryRepository
-from aman.store.notifications import SqliteNotificationRepository
-from aman.store.plugins import SqlitePluginStateRepository
-from aman.store.skills import SqliteSkillRepository
-from aman.store.soul import SqliteSoulRepository
-from aman.store.tool_auth import SqliteToolAuthRepository
-from aman.store.usage import SqliteUsageRepository
-from aman.store.workflows import SqliteWorkflowRepository
-from aman.store.writer import BatchWriter
+from aman.store.backend import open_backend
 from aman.tools.approvals import ApprovalService
 from aman.tools.registry import ToolRegistry
 from aman.usage.service import UsageService
@@ -116,27 +98,29 @@ class Runtime:
         self.metrics = Metrics()
         self.phases = PhaseState()
         self.instance_lock = instance_lock or InstanceLock(settings.runtime.dir)
-        self.db = Database(settings.database_path)
+        # The store store.url names (the SQLite file by default); opened in phase 2.
+        self.store = open_backend(settings.store.url, settings.database_path)
+        self.db = self.store.db
         self.audit = AuditLog(
-            SqliteAuditRepository(self.db),
+            self.store.audit,
             self.clock,
             on_record=lambda record: self.metrics.audit_records.labels(record.outcome).inc(),
         )
         # Scoped API keys; http.token stays the bootstrap admin key. Loaded in phase 2.
         self.keys = KeyService(
-            SqliteApiKeyRepository(self.db), self.clock,
+            self.store.api_keys, self.clock,
             token=lambda: self.settings.http.token.get_secret_value(),
             config=lambda: self.settings.auth, known_agents=lambda: self.settings.agents.keys(),
             failures=FailureLimiter(max_failures=settings.http.auth_failure_limit,
                                     block_ms=int(settings.http.auth_block_sec * 1000)))
         self.plugins = PluginHost(
             dirs=settings.plugins_dirs, install_dir=settings.runtime.dir / "plugins",
-            state=SqlitePluginStateRepository(self.db), clock=self.clock,
+            state=self.store.plugins, clock=self.clock,
             defaults=default_plugins(lambda: self.settings.sources),
             limits=Limits(settings.plugins.max_archive_bytes, settings.plugins.max_archive_files))
         self.tasks = TaskTracker()
-        self.writer = BatchWriter(self.db)
-        self.event_log = SqliteEventLog(self.db, self.writer)
+        self.writer = self.store.writer
+        self.event_log = self.store.events
         self.event_types = declared_event_types()
         bus_settings = settings.event_bus
         self.rate_limiter = RateLimiter(bus_settings.rate_limit_per_sec,
@@ -154,7 +138,7 @@ class Runtime:
             dedup_window_ms=bus_settings.dedup_window_ms,
         )
         self.dlq = DeadLetterService(
-            SqliteDlqRepository(self.db, self.writer),
+            self.store.dlq,
             self.bus,
             self.clock,
             self.tasks,
@@ -164,7 +148,7 @@ class Runtime:
         self.bus.dead_letters = self.dlq
         # Subscribes to the bus's facts in phase 3 (notifications).
         self.notifications = NotificationService(
-            SqliteNotificationRepository(self.db, self.writer),
+            self.store.notifications,
             self.clock,
             max_stored=settings.notifications.max_stored,
         )
@@ -178,27 +162,27 @@ class Runtime:
         # Channel instances that pull their messages (Telegram polling, Slack Socket Mode), each
         # an event source; registered in phase 4 just before the event sources start.
         self.channel_intake = ChannelIntake(
-            self.channels, self.channel_inbox, SqliteCursorRepository(self.db, self.writer),
+            self.channels, self.channel_inbox, self.store.cursors,
             self.sources, clock=self.clock, tasks=self.tasks)
         self.forwarders = WebhookForwarders(settings.forwarders)
         # Skills from watched folders; event skills subscribe to the bus in phase 4.
-        self.skills = SkillService(SqliteSkillRepository(self.db), self.bus, self.event_log,
+        self.skills = SkillService(self.store.skills, self.bus, self.event_log,
                                    self.event_types, self.clock, settings.skills_dirs)
         # Workflow definitions from watched folders; instances persisted and driven by bus events;
         # a workflow's skill action runs an event skill, a skill's workflow action starts one.
         self.workflows = WorkflowService(
-            SqliteWorkflowRepository(self.db, self.writer), self.bus, self.event_log,
+            self.store.workflows, self.bus, self.event_log,
             self.clock, settings.workflows_dirs)
         self.workflows.run_skill = self.skills.invoke
         self.skills.runner.start_workflow = self.workflows.start_for
         # Cron jobs: stored in SQLite, caught up and timed in phase 4; APScheduler loads only
         # once a job is enabled.
-        self.cron = CronService(SqliteCronRepository(self.db, self.writer), self.bus,
+        self.cron = CronService(self.store.cron, self.bus,
                                 self.event_types, self.clock, self.tasks, settings=settings.cron)
         # The persona: loaded and watched in phase 4; its prompt lists the LLM-visible skills.
         self.soul = SoulService(
             dirs=settings.souls_dirs, active=settings.souls.active,
-            repository=SqliteSoulRepository(self.db), audit=self.audit, bus=self.bus,
+            repository=self.store.soul, audit=self.audit, bus=self.bus,
             clock=self.clock,
             skills_index=lambda: self.skills.llm_visible() if hasattr(self, "skills") else [],
         )
@@ -215,7 +199,7 @@ class Runtime:
         # Agents: who a chat talks to, with status; settled and announced in phase 4.
         self.agents = AgentService(lambda: self.settings, self.bus, self.clock)
         # Tool approvals: stored requests answered over /tool-auth, per-session memory.
-        self.approvals = ApprovalService(SqliteToolAuthRepository(self.db, self.writer), self.bus,
+        self.approvals = ApprovalService(self.store.tool_auth, self.bus,
                                          self.audit, self.clock, lambda: self.settings.tools)
         # LLM providers by name, built on first use.
         self.llm = ProviderRegistry(lambda: self.settings.llm, bus=self.bus, metrics=self.metrics,
@@ -229,7 +213,7 @@ class Runtime:
         self.tools = ToolRegistry(lambda: self.settings, self.bus, self.audit, self.clock)
         # Usage of every model call, and the budgets; loaded in phase 4 before chat.
         self.usage = UsageService(
-            SqliteUsageRepository(self.db, self.writer), self.clock,
+            self.store.usage, self.clock,
             prices=lambda name: (p.prices if (p := self.settings.llm.providers.get(name))
                                  else None),
             budgets=lambda: self.settings.budgets, warn=self._warn_budget,
@@ -238,14 +222,14 @@ class Runtime:
         self.chat_tools = ToolLoop(tools=self.tools, approvals=self.approvals, bus=self.bus,
                                    settings=lambda: self.settings)
         self.chat = ChatService(
-            repo=SqliteChatRepository(self.db, self.writer), workflows=self.workflows,
+            repo=self.store.chat, workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
             tasks=self.tasks, clock=self.clock,
             settings=lambda: self.settings, approvals=self.approvals, usage=self.usage,
             tools=self.chat_tools)
         self.metrics.add_collector(self.chat.families)
         # IM conversations: channel messages become session messages, replies go back.
-        conversations = SqliteConversationRepository(self.db, self.writer)
+        conversations = self.store.conversations
         self.channel_outbox = ChannelOutbox(self.channels, conversations, self.bus, self.clock)
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
@@ -253,7 +237,7 @@ class Runtime:
         # Long-term memory: files per agent, versioned and watched (phase 4); its tools are
         # registered in phase 3 and its prompt block and pre-trim flush join every turn.
         self.memory = MemoryService(
-            SqliteMemoryRepository(self.db), audit=self.audit, bus=self.bus, clock=self.clock,
+            self.store.memory, audit=self.audit, bus=self.bus, clock=self.clock,
             agents=lambda: configured_agents(self.settings),
             channels=lambda: self.settings.channels,
             workspace=lambda: (self.settings.tools.workspace_dir
@@ -262,7 +246,7 @@ class Runtime:
                                          loop=self.chat_tools, bus=self.bus))
         # Heartbeats: agents checking in on their own; tickers start in phase 4.
         self.heartbeat = HeartbeatService(
-            repo=SqliteHeartbeatRepository(self.db, self.writer), chat=self.chat,
+            repo=self.store.heartbeat, chat=self.chat,
             usage=self.usage, outbox=self.channel_outbox, conversations=conversations,
             bus=self.bus, clock=self.clock, tasks=self.tasks,
             agents=lambda: configured_agents(self.settings),

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from aman.core.lifecycle import LifecycleStack
 from aman.errors import AmanError
-from aman.store.migrate import migrate
 
 if TYPE_CHECKING:
     from aman.core.runtime import Runtime
@@ -42,11 +41,10 @@ async def hold_instance_lock(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def open_database(runtime: Runtime, stack: LifecycleStack) -> None:
-    """Open the database and bring its schema up to date; closing is pushed first."""
-    stack.push("database", runtime.db.close)  # first: close is safe even if open is cut short
-    await runtime.db.open()
-    version = await migrate(runtime.db)
-    log.info("database %s at schema version %d", runtime.db.path, version)
+    """Open the store ``store.url`` names and bring its schema up to date; closing is pushed
+    first. A wrong URL, an unreachable server or a schema newer than this code fails here."""
+    stack.push("database", runtime.store.close)  # first: safe even if open is cut short
+    await runtime.store.open()
 
 
 async def start_store_writer(runtime: Runtime, stack: LifecycleStack) -> None:

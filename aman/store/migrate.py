@@ -47,7 +47,14 @@ async def migrate(db: Database, migrations: list[Migration] | None = None) -> in
     )
     row = await db.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
     current = int(row["v"]) if row else 0
-    for migration in migrations if migrations is not None else bundled_migrations():
+    if migrations is None:
+        migrations = bundled_migrations()
+        newest = max((m.version for m in migrations), default=0)
+        if current > newest:
+            raise StoreError(
+                f"the database {db.path} has schema version {current}, newer than this aman"
+                f" knows ({newest}): upgrade aman, or point store.url at another file")
+    for migration in migrations:
         if migration.version <= current:
             continue
         log.info("applying migration %s", migration.name)

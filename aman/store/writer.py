@@ -9,17 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aman.errors import StoreError, StoreUnavailableError
-from aman.store.db import Database
 
 log = logging.getLogger(__name__)
 
 #: Statements per transaction at most; bounds how long one commit holds the writer.
 _MAX_BATCH = 2000
+
+
+class WriteTransaction(Protocol):
+    """What a batch needs of an open transaction (either backend's)."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many rows."""
+        ...
+
+
+class Transactional(Protocol):
+    """A database the writer commits to: the embedded SQLite one or PostgreSQL."""
+
+    def transaction(self) -> AbstractAsyncContextManager[WriteTransaction]:
+        """A write transaction that commits on success and rolls back on error."""
+        ...
 
 
 @dataclass
@@ -34,7 +54,7 @@ class _Op:
 class BatchWriter:
     """The single group-committing writer of one Database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Transactional) -> None:
         self._db = db
         self._queue: list[_Op] = []
         self._wakeup = asyncio.Event()

@@ -26,6 +26,19 @@ async def test_migrations_apply_once_and_record_versions(tmp_path: Path) -> None
         await db.close()
 
 
+async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    try:
+        await migrate(db)
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO schema_version VALUES (9999, '9999_future.sql', 0)")
+        with pytest.raises(StoreError, match="schema version 9999, newer than this aman knows"):
+            await migrate(db)
+    finally:
+        await db.close()
+
+
 async def test_failed_migration_leaves_no_partial_schema(tmp_path: Path) -> None:
     db = Database(tmp_path / "x.db")
     await db.open()

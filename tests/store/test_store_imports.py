@@ -10,7 +10,7 @@ from pathlib import Path
 
 STORE = Path(__file__).resolve().parents[2] / "aman" / "store"
 #: Third-party modules the store may use: its database driver.
-DRIVERS = ("aiosqlite",)
+DRIVERS = ("aiosqlite", "asyncpg")
 GROUND = ("aman.errors", "aman.ids")
 
 

@@ -30,7 +30,8 @@ async def config() -> Response:
         {
             "bind": settings.http.bind,
             "runtime_dir": str(settings.runtime.dir),
-            "database": str(settings.database_path),
+            "database": runtime().store.where,
+            "store": runtime().store.kind,
             "skills_dirs": [str(p) for p in settings.skills_dirs],
             "souls_dirs": [str(p) for p in settings.souls_dirs],
             "plugins_dirs": [str(p) for p in settings.plugins_dirs],

@@ -1,0 +1,220 @@
+"""PostgreSQL event log: events, trace steps, deliveries and dedup keys, written by group commit."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aman.events.model import Event
+from aman.store.pg.db import PgDatabase, Row
+from aman.store.writer import BatchWriter
+
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, id, trace_id, parent_event_id, source, event_type, delivery,"
+    " created_at, status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)"
+)
+_INSERT_STEP = (
+    "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_UPSERT_DEDUP = (
+    "INSERT INTO dedup_keys (key, event_id, expires_at) VALUES ($1, $2, $3)"
+    " ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id,"
+    " expires_at = excluded.expires_at"
+)
+_UPSERT_DELIVERY = (
+    "INSERT INTO deliveries (event_id, handler, status, attempts, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, handler) DO UPDATE SET"
+    " status = excluded.status, attempts = excluded.attempts, updated_at = excluded.updated_at"
+)
+_SET_STATUS = "UPDATE events SET status = $1 WHERE id = $2"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class PgEventLog:
+    """The bus's event log and the read side used by the event routes and the stream."""
+
+    def __init__(self, db: PgDatabase, writer: BatchWriter) -> None:
+        self._db = db
+        self._writer = writer
+
+    # --- the bus's port ------------------------------------------------------------------
+
+    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None) -> None:
+        """Insert the event (and its dedup key); wait for the commit when ``durable``."""
+        meta = event.metadata
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (_INSERT_EVENT, (event.seq, event.id, meta.trace_id, meta.parent_event_id,
+                             event.source, event.event_type, event.delivery.value,
+                             meta.created_at, _dumps(event.to_json()))),
+        ]
+        if event.dedup_key and dedup_expires_at is not None:
+            statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))
+        statements.append(self._step(event, "accepted", None, {"seq": event.seq}))
+        if durable:
+            await self._writer.execute(statements)
+        else:
+            for sql, params in statements:
+                self._writer.submit(sql, params)
+
+    def record_step(self, event: Event, step: str, *, handler: str | None = None,
+                    detail: dict[str, Any] | None = None) -> None:
+        """Queue a trace step."""
+        self._writer.submit(*self._step(event, step, handler, detail))
+
+    def record_step_of(self, event_id: str, step: str,
+                       detail: dict[str, Any] | None = None) -> None:
+        """Queue a trace step for a stored event known only by id (its trace is looked up)."""
+        self._writer.submit(
+            "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
+            " SELECT id, trace_id, $1::bigint, $2::text, NULL, $3::text FROM events WHERE id = $4",
+            (_now_ms(), step, _dumps(detail) if detail else None, event_id),
+        )
+
+    @staticmethod
+    def _step(event: Event, step: str, handler: str | None,
+              detail: dict[str, Any] | None) -> tuple[str, tuple[Any, ...]]:
+        return _INSERT_STEP, (event.id, event.metadata.trace_id, _now_ms(), step, handler,
+                              _dumps(detail) if detail else None)
+
+    async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
+                              *, durable: bool) -> None:
+        """Record a settled delivery."""
+        params = (event.id, handler, status, attempts, _now_ms())
+        if durable:
+            await self._writer.execute([(_UPSERT_DELIVERY, params)])
+        else:
+            self._writer.submit(_UPSERT_DELIVERY, params)
+
+    def mark_status(self, event: Event, status: str) -> None:
+        """Queue a status change."""
+        self._writer.submit(_SET_STATUS, (status, event.id))
+
+    async def pending(self) -> list[tuple[Event, set[str]]]:
+        """Guaranteed events not done, oldest first; at-most-once leftovers are marked dropped."""
+        await self._writer.execute([(
+            "UPDATE events SET status = 'dropped'"
+            " WHERE status = 'pending' AND delivery = 'at_most_once'", ())])
+        rows = await self._db.fetchall(
+            "SELECT e.seq, e.body, array_remove(array_agg(d.handler), NULL) AS settled"
+            " FROM events e LEFT JOIN deliveries d ON d.event_id = e.id"
+            " WHERE e.status = 'pending' GROUP BY e.seq ORDER BY e.seq"
+        )
+        return [(_event(row), set(row["settled"] or ())) for row in rows]
+
+    async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
+        """The event holding ``key`` if its window is still open."""
+        row = await self._db.fetchone(
+            "SELECT event_id FROM dedup_keys WHERE key = $1 AND expires_at > $2", (key, now_ms)
+        )
+        return str(row["event_id"]) if row else None
+
+    async def max_seq(self) -> int:
+        """Highest sequence number stored."""
+        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
+        return int(row["s"]) if row else 0
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """Newest events first, each with its status."""
+        rows = await self._db.fetchall(
+            "SELECT seq, body, status FROM events ORDER BY seq DESC LIMIT $1", (limit,)
+        )
+        return [{**_event(row).to_json(), "status": row["status"]} for row in rows]
+
+    async def get(self, event_id: str) -> dict[str, Any] | None:
+        """One event with status, steps and deliveries."""
+        row = await self._db.fetchone("SELECT seq, body, status FROM events WHERE id = $1",
+                                      (event_id,))
+        if row is None:
+            return None
+        steps = await self._db.fetchall(
+            "SELECT * FROM event_steps WHERE event_id = $1 ORDER BY id", (event_id,)
+        )
+        deliveries = await self._db.fetchall(
+            "SELECT handler, status, attempts, updated_at FROM deliveries WHERE event_id = $1"
+            " ORDER BY handler", (event_id,)
+        )
+        return {
+            "event": _event(row).to_json(),
+            "status": row["status"],
+            "steps": [_step_json(s) for s in steps],
+            "deliveries": [dict(d) for d in deliveries],
+        }
+
+    async def trace(self, trace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Events of a trace in order, and all their steps in order."""
+        events = await self._db.fetchall(
+            "SELECT seq, body, status FROM events WHERE trace_id = $1 ORDER BY seq", (trace_id,)
+        )
+        steps = await self._db.fetchall(
+            "SELECT * FROM event_steps WHERE trace_id = $1 ORDER BY id", (trace_id,)
+        )
+        return ([{**_event(r).to_json(), "status": r["status"]} for r in events],
+                [_step_json(s) for s in steps])
+
+    async def parents(self, event_ids: list[str]) -> dict[str, str | None]:
+        """parent_event_id of each given event that exists."""
+        if not event_ids:
+            return {}
+        rows = await self._db.fetchall(
+            "SELECT id, parent_event_id FROM events WHERE id = ANY($1::text[])", (event_ids,)
+        )
+        return {r["id"]: r["parent_event_id"] for r in rows}
+
+    async def after(self, seq: int, limit: int) -> list[Event]:
+        """Dispatched events with ``seq`` greater than given, oldest first (stream replay)."""
+        rows = await self._db.fetchall(
+            "SELECT seq, body FROM events WHERE seq > $1 AND status != 'pending'"
+            " ORDER BY seq LIMIT $2", (seq, limit)
+        )
+        return [_event(row) for row in rows]
+
+    async def event_types(self) -> list[str]:
+        """Distinct types stored."""
+        rows = await self._db.fetchall("SELECT DISTINCT event_type FROM events")
+        return [r["event_type"] for r in rows]
+
+    async def prune(self, older_than_ms: int, keep_max: int) -> int:
+        """Delete finished events older than the cutoff or beyond the newest ``keep_max``."""
+        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
+        floor_seq = max(0, (int(row["s"]) if row else 0) - keep_max)
+        cutoff = await self._db.fetchone(
+            "SELECT COALESCE(MAX(seq), 0) AS s FROM events WHERE created_at < $1 OR seq <= $2",
+            (older_than_ms, floor_seq),
+        )
+        limit_seq = int(cutoff["s"]) if cutoff else 0
+        if limit_seq == 0:
+            return 0
+        doomed = "SELECT id FROM events WHERE seq <= $1 AND status != 'pending'"
+        await self._writer.execute([
+            (f"DELETE FROM event_steps WHERE event_id IN ({doomed})", (limit_seq,)),
+            (f"DELETE FROM deliveries WHERE event_id IN ({doomed})", (limit_seq,)),
+            ("DELETE FROM events WHERE seq <= $1 AND status != 'pending'", (limit_seq,)),
+            ("DELETE FROM dedup_keys WHERE expires_at < $1", (_now_ms(),)),
+        ])
+        return limit_seq
+
+
+def _event(row: Row) -> Event:
+    event = Event.from_json(json.loads(row["body"]))
+    return event.with_changes(seq=int(row["seq"]))
+
+
+def _step_json(row: Row) -> dict[str, Any]:
+    return {
+        "event_id": row["event_id"],
+        "ts_ms": row["ts_ms"],
+        "step": row["step"],
+        "handler": row["handler"],
+        "detail": json.loads(row["detail"]) if row["detail"] else None,
+    }

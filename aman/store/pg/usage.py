@@ -1,0 +1,68 @@
+"""PostgreSQL repository for model usage: one row per call, group-committed, summed on demand."""
+
+from __future__ import annotations
+
+from aman.store.pg.db import PgDatabase
+from aman.store.writer import BatchWriter
+from aman.usage.model import UsageRecord
+
+_INSERT = ("INSERT INTO llm_usage (ts, agent_id, session_id, purpose, provider, model, result,"
+           " input_tokens, output_tokens, cached_tokens, duration_ms, cost)"
+           " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+#: What each grouping groups by (fixed SQL, never built from the request).
+_KEYS = {
+    "agent": "COALESCE(agent_id, '')",
+    "purpose": "purpose",
+    "provider": "provider",
+    "model": "model",
+    "day": "to_char(to_timestamp(ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+}
+
+
+class PgUsageRepository:
+    """Rows of ``llm_usage``."""
+
+    def __init__(self, db: PgDatabase, writer: BatchWriter) -> None:
+        self._db = db
+        self._writer = writer
+
+    def add(self, record: UsageRecord) -> None:
+        """Queue one call's row; it rides along with the next batch (the turn's own writes)."""
+        self._writer.submit(_INSERT, (
+            record.ts_ms, record.agent_id, record.session_id, record.purpose, record.provider,
+            record.model, record.result, record.input_tokens, record.output_tokens,
+            record.cached_tokens, record.duration_ms, record.cost), wake=False)
+
+    async def flush(self) -> None:
+        """Wait until queued rows are committed (reads that must see them call this first)."""
+        await self._writer.flush()
+
+    async def totals(self, *, from_ms: int, to_ms: int,
+                     group_by: str | None) -> list[dict[str, object]]:
+        """Calls, tokens and cost in ``[from_ms, to_ms)``, one row per group (or one in all)."""
+        key = _KEYS[group_by] if group_by is not None else "''"
+        # Names sort byte-wise as in the embedded store, whatever the database's collation; one
+        # group in all is grouped by position (PostgreSQL refuses a constant), so no calls is
+        # no row.
+        grouping = f'GROUP BY {key} ORDER BY {key} COLLATE "C"' if group_by else "GROUP BY 1"
+        rows = await self._db.fetchall(
+            f"SELECT {key} AS grp, COUNT(*) AS calls, SUM(input_tokens)::bigint AS input_tokens,"
+            " SUM(output_tokens)::bigint AS output_tokens,"
+            " SUM(cached_tokens)::bigint AS cached_tokens,"
+            " SUM(cost) AS cost, SUM(duration_ms) AS duration_ms"
+            f" FROM llm_usage WHERE ts >= $1 AND ts < $2 {grouping}",
+            (from_ms, to_ms))
+        return [{"key": row["grp"], "calls": row["calls"],
+                 "input_tokens": row["input_tokens"] or 0,
+                 "output_tokens": row["output_tokens"] or 0,
+                 "cached_tokens": row["cached_tokens"] or 0,
+                 "cost": round(row["cost"], 6) if row["cost"] is not None else None,
+                 "duration_ms": round(row["duration_ms"] or 0.0, 3)} for row in rows]
+
+    async def spent_since(self, since_ms: int) -> list[tuple[str, str, int]]:
+        """(agent_id, purpose, tokens) summed since ``since_ms``: today's budget counters."""
+        rows = await self._db.fetchall(
+            "SELECT COALESCE(agent_id, '') AS agent, purpose,"
+            " SUM(input_tokens + output_tokens)::bigint AS tokens FROM llm_usage WHERE ts >= $1"
+            " GROUP BY agent, purpose", (since_ms,))
+        return [(row["agent"], row["purpose"], int(row["tokens"] or 0)) for row in rows]

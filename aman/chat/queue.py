@@ -89,6 +89,8 @@ class SessionWorkers:
         self._clock = clock
         self._states: dict[str, SessionState] = {}
         self._closing = False
+        #: Sessions whose turns use another model than their agent's (a heartbeat's ``model``).
+        self.models: dict[str, str] = {}
 
     # --- states --------------------------------------------------------------------------
 
@@ -180,7 +182,8 @@ class SessionWorkers:
         reply = StoredMessage(id=uuid7(), session_id=session.id, seq=job.reply_seq,
                               role="assistant", content="", status="streaming", created_at=now,
                               updated_at=now, replaces=job.replaces, model=job.agent.model)
-        turn = Turn(session.id, job.agent, history, reply, purpose=session.purpose)
+        turn = Turn(session.id, job.agent, history, reply, purpose=session.purpose,
+                    model=self.models.get(session.id))
         task: asyncio.Task[StoredMessage] = self._tasks.spawn(
             f"chat-turn:{session.id}", self._runner.run(turn))
         state.turn, state.turn_task = turn, task

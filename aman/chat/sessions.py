@@ -391,6 +391,13 @@ class ChatService:
         """Give turns memory's prompt block and pre-trim flush (wired once both exist)."""
         self._runner.use_memory(memory)
 
+    def use_model(self, session_id: str, model: str | None) -> None:
+        """Turns of this session ask ``model`` instead of the agent's (None: the agent's)."""
+        if model:
+            self._workers.models[session_id] = model
+        else:
+            self._workers.models.pop(session_id, None)
+
     def agent_busy(self, agent_id: str) -> bool:
         """Whether a turn of ``agent_id`` is running or waiting in any session."""
         return self._workers.agent_busy(agent_id)

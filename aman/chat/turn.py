@@ -168,6 +168,8 @@ class Turn:
     result: StoredMessage | None = None
     #: Why the session runs (chat, idle, explore, delegate, heartbeat): usage is counted under it.
     purpose: str = "chat"
+    #: The model to ask instead of the agent's (None: the agent's).
+    model: str | None = None
 
     @property
     def partial(self) -> str:
@@ -267,11 +269,12 @@ class TurnRunner:
                        dropped_tokens=prompt.dropped_tokens, budget_tokens=prompt.budget_tokens,
                        kept_messages=len(prompt.messages) - 1)
         specs = self._tools.specs(limits) if self._tools is not None else ()
-        request = CompletionRequest(messages=prompt.messages, model=agent.model,
+        request = CompletionRequest(messages=prompt.messages, model=turn.model or agent.model,
                                     max_tokens=limits.max_output_tokens,
                                     temperature=limits.temperature, tools=specs)
         self._repo.start_reply(reply)
-        self._fact(turn, REPLY_STREAM_START, model=agent.model, replaces=reply.replaces)
+        self._fact(turn, REPLY_STREAM_START, model=turn.model or agent.model,
+                   replaces=reply.replaces)
         chunks = _Chunks(lambda text, index: self._chunk(turn, text, index),
                          self._settings().chunk_interval_ms / 1000)
         used = Usage()
@@ -308,7 +311,8 @@ class TurnRunner:
         chunks.flush()
         done = dataclasses.replace(done, usage=used)
         final = reply.with_changes(
-            status="complete", content=turn.partial, model=done.model or agent.model,
+            status="complete", content=turn.partial,
+            model=done.model or turn.model or agent.model,
             tool_steps=turn.steps or None,
             input_tokens=done.usage.input_tokens, output_tokens=done.usage.output_tokens,
             updated_at=self._clock.now_ms())

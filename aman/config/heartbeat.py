@@ -74,6 +74,8 @@ class HeartbeatSettings(BaseModel):
         "last", description="none, last (the chat the person last wrote from), or a chat.")
     prompt: str | None = Field(None, max_length=4000,
                                description="What the agent is asked; default: check the file.")
+    model: str | None = Field(None, max_length=200,
+                              description="Model for heartbeat turns; default: the agent's.")
     file: str = Field("HEARTBEAT.md", min_length=1,
                       description="The checklist, relative to the tools workspace.")
     keep_exchanges: int = Field(3, ge=1, le=50,

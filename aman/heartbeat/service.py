@@ -173,6 +173,7 @@ class HeartbeatService:
             await self._chat.create(agent_id=agent_id, session_type="persistent",
                                     title="Heartbeat", operator=OPERATOR, session_id=session_id,
                                     purpose="heartbeat")
+            self._chat.use_model(session_id, settings.model)
             receipt = await self._chat.send(session_id, prompt, expected_version=None,
                                             operator=OPERATOR)
             reply = await asyncio.wait_for(asyncio.shield(receipt.reply), _TURN_TIMEOUT_SEC)

@@ -62,7 +62,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, platform: FakePlatforms,
                 "every": "2h", "active_hours": {"start": closed.strftime("%H:00"),
                                                 "end": (closed + timedelta(hours=1))
                                                 .strftime("%H:00")}}},
-            "short": {"provider": "quick", "heartbeat": {"every": "1h", "keep_exchanges": 2}},
+            "short": {"provider": "quick", "heartbeat": {"every": "1h", "keep_exchanges": 2,
+                                                         "model": "tiny-model"}},
             "quiet": {},
         },
     }
@@ -151,3 +152,5 @@ def test_the_heartbeat_session_stays_short_after_many_ticks(daemon: Daemon,
     state = daemon.client.get("/chat/session/heartbeat:short/state").json()
     assert len(state["messages"]) <= 4
     assert len(runs(daemon, "short")) == 50
+    models = daemon.client.get("/usage", params={"group_by": "model"}).json()["groups"]
+    assert "tiny-model" in {g["key"] for g in models}  # heartbeat.model, not the agent's

@@ -1,114 +1,92 @@
-"""Command line: ``aman run | status | config validate | mcp serve``.
+"""The ``aman`` command: one click group, one module per verb group, no business logic here.
 
-Exit codes: 0 ok, 2 usage or config, 1 other.
+Exit codes: 0 ok, 1 a failed action (the daemon's message, then its hint), 2 bad usage or an
+invalid config, 3 no daemon running where the command looked for one.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+import click
+
 from aman import __version__
-from aman.cli import mcp as mcp_cli
-from aman.config.loader import load_settings
-from aman.config.settings import Settings, split_bind
-from aman.errors import ConfigError
+from aman.cli import (
+    approvals,
+    audit,
+    backup,
+    chat,
+    config,
+    cron,
+    dlq,
+    doctor,
+    events,
+    logs,
+    mcp,
+    plugins,
+    serve,
+    sessions,
+    skills,
+    workflows,
+)
+from aman.cli.client import CliError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_NO_DAEMON = 3
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aman", description="aman personal agent runtime")
-    parser.add_argument("--version", action="version", version=f"aman {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _Group(click.Group):
+    """Lists commands in the order they were added and turns ``CliError`` into its lines."""
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--config", type=Path,
-                         help="YAML config file (default: AMAN_CONFIG or config/aman.yaml)")
-        sub.add_argument("--bind", help="HOST:PORT to listen on (http.bind)")
-        sub.add_argument("--token", help="API token (http.token); prefer AMAN_HTTP__TOKEN")
-        sub.add_argument("--home", type=Path, help="runtime dir (runtime.dir, or AMAN_HOME)")
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
-    common(commands.add_parser("run", help="run the daemon in the foreground"))
-    status = commands.add_parser("status", help="print the phase and readiness of a running daemon")
-    common(status)
-    status.add_argument("--json", action="store_true", help="print the full status as JSON")
-    config = commands.add_parser("config", help="configuration tools")
-    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    common(config_commands.add_parser("validate", help="load and validate the configuration"))
-    mcp_cli.add_parser(commands, common)
-    return parser
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            for line in exc.lines():
+                click.echo(line, err=True)
+            ctx.exit(exc.exit_code)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {
-        "http.bind": args.bind,
-        "http.token": args.token,
-        "runtime.dir": str(args.home.expanduser().resolve()) if args.home else None,
-    }
-    return load_settings(args.config, overrides=overrides)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aman", message="%(prog)s %(version)s")
+def cli() -> None:
+    """aman personal agent runtime: run the daemon, chat with it and operate it."""
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script (eval "$(aman completion bash)")."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    if completer is None:  # pragma: no cover - click ships both
+        raise CliError(f"no completion for {shell}")
+    click.echo(completer(cli, {}, "aman", "_AMAN_COMPLETE").source())
+
+
+for _module in (serve, chat, sessions, approvals, events, dlq, skills, cron, workflows, plugins,
+                config, logs, audit, doctor, backup, mcp):
+    _module.register(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``aman`` console script."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``aman`` console script; returns the exit code."""
     try:
-        settings = _settings(args)
-    except ConfigError as exc:
-        print(f"aman: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.command == "run":
-        from aman.core.daemon import run_daemon  # heavy imports only when serving
-
-        config_path = args.config.expanduser().resolve() if args.config else None
-        return run_daemon(settings, config_path=config_path)
-    if args.command == "status":
-        return _status(settings, as_json=args.json)
-    if args.command == "mcp":
-        return mcp_cli.run(args, settings)
-    print(f"configuration is valid (runtime dir {settings.runtime.dir}, bind {settings.http.bind})")
+        cli.main(args=list(argv) if argv is not None else None, prog_name="aman",
+                 standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_FAILURE)
     return EXIT_OK
 
 
-def _status(settings: Settings, *, as_json: bool) -> int:
-    import httpx
-
-    host, port = split_bind(settings.http.bind)
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    headers = {}
-    token = settings.http.token.get_secret_value()
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    url = f"http://{host}:{port}/runtime/status"
-    try:
-        response = httpx.get(url, headers=headers, timeout=5.0)
-    except httpx.HTTPError as exc:
-        print(f"aman: no daemon answering at {url}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    if response.status_code != 200:
-        print(f"aman: {url} answered {response.status_code}: {response.text}", file=sys.stderr)
-        return EXIT_FAILURE
-    status = response.json()
-    if as_json:
-        print(json.dumps(status, indent=2))
-    else:
-        line = (
-            f"phase {status['phase']} ({status['phase_name']}), state {status['state']}, "
-            f"ready: {'yes' if status['ready'] else 'no'}, version {status['version']}, "
-            f"uptime {status['uptime_sec']:.0f}s"
-        )
-        print(line)
-        if status.get("failure"):
-            failure = status["failure"]
-            print(f"boot failed at phase {failure['phase']} step {failure['step']}: "
-                  f"{failure['error']}")
-    return EXIT_OK if status["ready"] else EXIT_FAILURE
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""placeholder"""
+import click
+def register(cli: click.Group) -> None:
+    """x"""

@@ -93,14 +93,18 @@ class ChatView:
             if not line:
                 continue
             try:
-                if line.startswith("/") and not self._command(line):
-                    return
-                if not line.startswith("/"):
-                    self._turn(lambda: self._api.post(
-                        f"/chat/session/{self.session['id']}/send", {"text": line}))
+                if line.startswith("/"):
+                    if not self._command(line):
+                        return
+                else:
+                    self._send(line)
             except CliError as exc:
                 for text in exc.lines():
                     click.echo(text, err=True)
+
+    def _send(self, text: str) -> None:
+        sid = self.session["id"]
+        self._turn(lambda: self._api.post(f"/chat/session/{sid}/send", {"text": text}))
 
     def _command(self, line: str) -> bool:
         """Run a slash command; False to leave."""

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from aman.cli.connect import common_options, options, yes_option
-from aman.cli.output import confirm, emit, fields, table
+from aman.cli.output import confirm, emit, table
 
 
 def register(cli: click.Group) -> None:

@@ -64,6 +64,12 @@ def load_settings(
     return settings
 
 
+def config_file(explicit: Path | str | None = None,
+                env: Mapping[str, str] | None = None) -> Path | None:
+    """The config file ``load_settings`` reads for these arguments (None: defaults only)."""
+    return _choose_config_path(explicit, os.environ if env is None else env)
+
+
 def _choose_config_path(explicit: Path | str | None, environ: Mapping[str, str]) -> Path | None:
     if explicit is not None:
         path = Path(explicit).expanduser()

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, SecretStr
 
 REDACTED = "***"
@@ -89,3 +91,27 @@ def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
         return
     for name, value in items:
         yield from _walk(value, f"{prefix}.{name}" if prefix else str(name))
+
+
+def literal_secrets(path: Path) -> list[str]:
+    """Dotted keys of a YAML file holding a secret's text itself (not a ``${VAR}``), so the
+    file must be readable by its owner only; empty when the file is unreadable."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    return [key for key, value in _file_leaves(data, "")
+            if is_secret(key) and isinstance(value, str | int) and not isinstance(value, bool)
+            and str(value).strip() and "${" not in str(value)]
+
+
+def _file_leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) for every leaf of parsed YAML, list items numbered."""
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            yield from _file_leaves(value, f"{prefix}.{name}" if prefix else str(name))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _file_leaves(value, f"{prefix}.{index}")
+    else:
+        yield prefix, node

@@ -30,7 +30,8 @@ class InstanceLock:
         """Take the lock or raise ``LockHeldError`` naming the pid that has it."""
         if self._fd is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A new runtime dir is private: it will hold the database (conversations, audit log).
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

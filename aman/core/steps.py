@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_runtime_dir(runtime: Runtime, stack: LifecycleStack) -> None:
-    """Make sure the runtime dir exists: everything durable lives under it."""
-    runtime.settings.runtime.dir.mkdir(parents=True, exist_ok=True)
+    """Make sure the runtime dir exists: everything durable lives under it (owner only)."""
+    runtime.settings.runtime.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 async def hold_instance_lock(runtime: Runtime, stack: LifecycleStack) -> None:

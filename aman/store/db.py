@@ -164,6 +164,11 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"database read failed: {exc}") from exc
 
+    async def integrity_problems(self) -> list[str]:
+        """What ``PRAGMA integrity_check`` finds wrong (empty when the file is sound)."""
+        found = [str(row[0]) for row in await self.fetchall("PRAGMA integrity_check")]
+        return [] if found == ["ok"] else found
+
     async def executescript(self, script: str) -> None:
         """Run a multi-statement script on the writer (migrations only)."""
         async with self._write_lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, jsonify
+from quart import Blueprint, Response, jsonify, request
 
 from aman.http.context import runtime
 from aman.http.errors import error_response
@@ -67,10 +67,14 @@ async def health() -> Response:
 @bp.get("/health/llm")
 @policy(public=True, needs_runtime=False)
 async def llm() -> Response:
-    """200 when ready and the default agent's provider answered its last probe; else 503 naming
-    the provider and its last error."""
+    """200 when ready and the default agent's provider (or ``?provider=``) answered its last
+    probe; else 503 naming the provider and its last error."""
     rt = runtime()
-    target = default_agent_provider(rt.settings)
+    target = request.args.get("provider") or default_agent_provider(rt.settings)
+    if target is not None and target not in rt.settings.llm.providers:
+        return error_response(
+            404, "provider_not_found", f"no LLM provider named {target[:100]!r}",
+            "Name one of llm.providers (docs/llm.md).")
     if target is None:
         return error_response(
             503, "llm_not_configured",

@@ -1,4 +1,4 @@
-"""Runtime control and introspection: status, config, start and shutdown."""
+"""Runtime control and introspection: status, config, integrity, start and shutdown."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ async def config() -> Response:
             "drain_timeout_sec": settings.runtime.drain_timeout_sec,
         }
     )
+
+
+@bp.get("/runtime/integrity")
+@policy()
+async def integrity() -> Response:
+    """SQLite's integrity check of the database, for ``aman doctor`` (which never opens it)."""
+    problems = await runtime().db.integrity_problems()
+    return jsonify({"ok": not problems, "problems": problems[:100]})
 
 
 @bp.post("/agent/start")

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import click
 
-from aman.backup import BackupError, create_backup, restore_backup
-from aman.backup.archive import default_name
 from aman.cli.client import CliError
 from aman.cli.connect import common_options, options, yes_option
 from aman.cli.output import confirm, emit
-from aman.core.lock import InstanceLock
-from aman.errors import LockHeldError, StoreError
 
 
 def register(cli: click.Group) -> None:
@@ -30,6 +26,10 @@ def register(cli: click.Group) -> None:
 @common_options
 def backup(path: Path | None) -> None:
     """Write a consistent backup of the runtime dir (default: ./aman-backup-<time>.tar.gz)."""
+    from aman.backup import BackupError, create_backup
+    from aman.backup.archive import default_name
+    from aman.errors import StoreError
+
     runtime_dir = options().settings().runtime.dir
     target = path or Path(default_name())
     if target.is_dir():
@@ -49,6 +49,10 @@ def backup(path: Path | None) -> None:
 @yes_option
 def restore(path: Path) -> None:
     """Restore a backup into the runtime dir (the daemon must be stopped)."""
+    from aman.backup import BackupError, restore_backup
+    from aman.core.lock import InstanceLock
+    from aman.errors import LockHeldError, StoreError
+
     runtime_dir = options().settings().runtime.dir
     lock = InstanceLock(runtime_dir)
     try:

@@ -38,6 +38,10 @@ class DaemonDownError(CliError):
 
     exit_code = 3
 
+    def lines(self) -> list[str]:
+        """One line: what is wrong and how to start the daemon."""
+        return [f"aman: {self.message}" + (f"; {self.hint}" if self.hint else "")]
+
 
 class ApiError(CliError):
     """The daemon refused a request with its error shape."""

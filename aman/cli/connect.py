@@ -11,14 +11,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from aman.cli.client import ApiClient, CliError
-from aman.config.loader import load_settings
-from aman.config.settings import Settings, split_bind
-from aman.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aman.config.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 _KEY = "aman.cli.options"
@@ -49,6 +49,9 @@ class Options:
     def settings(self) -> Settings:
         """The validated settings (``--config`` / ``--home`` / ``--bind``), loaded once."""
         if self._settings is None:
+            from aman.config.loader import load_settings  # pydantic: only when a config is read
+            from aman.errors import ConfigError
+
             overrides: dict[str, Any] = {
                 "http.bind": self.bind,
                 "runtime.dir": str(self.home.expanduser().resolve()) if self.home else None,
@@ -87,6 +90,8 @@ class Options:
 
 def url_of_bind(bind: str) -> str:
     """``HOST:PORT`` as an URL this machine can reach (``0.0.0.0`` becomes loopback)."""
+    from aman.config.settings import split_bind
+
     host, port = split_bind(bind)
     if host in _ANY_HOST:
         host = "127.0.0.1"

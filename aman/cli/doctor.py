@@ -15,18 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aman.cli.client import ApiClient, ApiError, CliError
 from aman.cli.connect import Options, common_options, options
 from aman.cli.output import emit, style
-from aman.config.loader import config_file
-from aman.config.override import OVERRIDE_FILE_NAME
-from aman.config.reach import channel_problem
-from aman.config.secrets import literal_secrets
-from aman.config.settings import Settings, is_loopback, split_bind
+
+if TYPE_CHECKING:
+    from aman.config.settings import Settings
 
 #: Below this much free space under the runtime dir, writes (events, chat) may start failing.
 MIN_FREE_BYTES = 512 * 1024 * 1024
@@ -94,6 +92,8 @@ def _show(checks: list[Check]) -> None:
 # --- this machine ------------------------------------------------------------------------------
 
 def _config(opts: Options, checks: list[Check]) -> Settings | None:
+    from aman.config.loader import config_file
+
     try:
         settings = opts.settings()
     except CliError as exc:
@@ -106,6 +106,10 @@ def _config(opts: Options, checks: list[Check]) -> Settings | None:
 
 
 def _permissions(settings: Settings, opts: Options, apply_fix: bool) -> list[Check]:
+    from aman.config.loader import config_file
+    from aman.config.override import OVERRIDE_FILE_NAME
+    from aman.config.secrets import literal_secrets
+
     runtime_dir = settings.runtime.dir
     targets: list[tuple[Path, int, str]] = []
     if runtime_dir.is_dir():
@@ -133,6 +137,8 @@ def _permissions(settings: Settings, opts: Options, apply_fix: bool) -> list[Che
 
 
 def _bind(settings: Settings) -> Check:
+    from aman.config.settings import is_loopback, split_bind
+
     host, _port = split_bind(settings.http.bind)
     if is_loopback(host):
         return Check("bind", True, f"{settings.http.bind} is reachable from this machine only")
@@ -143,6 +149,8 @@ def _bind(settings: Settings) -> Check:
 
 
 def _channels(settings: Settings) -> list[Check]:
+    from aman.config.reach import channel_problem
+
     found = []
     for platform, instances in sorted(settings.channels.items()):
         for instance, config in sorted(instances.items()):

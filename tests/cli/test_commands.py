@@ -1,0 +1,158 @@
+"""The verbs over a real daemon: --json parses, errors are message + hint, exit codes hold."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import aman, aman_json, run
+from tests.e2e.conftest import TEST_TOKEN, Daemon, StartDaemon, aman_command, clean_env, free_port
+
+pytestmark = pytest.mark.e2e
+
+SCRIPTED = {"llm": {"default_provider": "s", "providers": {"s": {"kind": "scripted"}}}}
+
+LISTINGS = [
+    (("sessions", "ls"), "items"), (("approvals", "ls"), "items"), (("dlq", "ls"), "items"),
+    (("skills", "ls"), "items"), (("cron", "ls"), "items"), (("workflows", "ls"), "items"),
+    (("plugins", "ls"), "items"), (("config", "keys"), "keys"), (("audit", "ls"), "items"),
+    (("audit", "verify"), "ok"), (("status",), "ready"),
+]
+
+
+@pytest.mark.parametrize(("args", "key"), LISTINGS, ids=[" ".join(a) for a, _ in LISTINGS])
+def test_json_output_parses_and_human_output_is_plain(daemon: Daemon, args: tuple[str, ...],
+                                                      key: str) -> None:
+    body = aman_json(daemon, *args)
+    assert key in body
+    human = aman(daemon, *args)
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.strip() and "\x1b[" not in human.stdout  # no colour off a terminal
+    assert not human.stdout.lstrip().startswith("{")
+
+
+def test_no_daemon_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("sessions", "ls", "--url", url)
+    assert result.returncode == 3, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "aman run" in lines[0]
+    # The URL can come from the config's http.bind as well.
+    config = tmp_path / "aman.yaml"
+    config.write_text(f"http:\n  bind: {url.removeprefix('http://')}\n")
+    result = run("dlq", "ls", "--config", str(config), "--home", str(tmp_path / "home"))
+    assert result.returncode == 3 and url in result.stderr
+
+
+def test_api_errors_print_message_then_hint_and_exit_1(daemon: Daemon) -> None:
+    result = aman(daemon, "sessions", "show", "no-such-session")
+    assert result.returncode == 1
+    message, hint = result.stderr.strip().splitlines()
+    assert message.startswith("aman: ") and "no-such-session" in message
+    assert hint.startswith("hint: ")
+
+
+def test_token_from_config_flag_or_environment(token_daemon: Daemon) -> None:
+    bare = ["--url", token_daemon.base_url]
+    refused = run("sessions", "ls", *bare)
+    assert refused.returncode == 1 and "token" in refused.stderr.lower()
+    assert run("sessions", "ls", *bare, AMAN_TOKEN=TEST_TOKEN).returncode == 0
+    # No URL: found from the daemon's config (its token) and --bind (its address).
+    found = run("sessions", "ls", "--config", str(token_daemon.config_path),
+                "--bind", token_daemon.bind, "--home", str(token_daemon.home))
+    assert found.returncode == 0, found.stderr
+    via_env = run("sessions", "ls", "--token", TEST_TOKEN, AMAN_URL=token_daemon.base_url)
+    assert via_env.returncode == 0, via_env.stderr
+
+
+def test_destructive_commands_need_yes_off_a_terminal_and_name_the_operator(
+        daemon: Daemon) -> None:
+    refused = aman(daemon, "config", "set", "event_bus.max_queue_size", "2345", stdin="")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert aman_json(daemon, "config", "get", "event_bus.max_queue_size")["value"] != 2345
+    done = aman(daemon, "config", "set", "event_bus.max_queue_size", "2345", "--yes",
+                "--operator", "carol")
+    assert done.returncode == 0, done.stderr
+    assert aman_json(daemon, "config", "get", "event_bus.max_queue_size")["value"] == 2345
+    records = aman_json(daemon, "audit", "ls", "--action", "config.set")["items"]
+    assert records[0]["operator"] == "carol"
+    unset = aman(daemon, "config", "unset", "event_bus.max_queue_size", "-y")
+    assert unset.returncode == 0, unset.stderr
+
+
+def test_push_then_tail_sees_it(daemon: Daemon) -> None:
+    env = clean_env()
+    tail = subprocess.Popen(
+        aman_command("events", "tail", "--type", "cli.test*", "--count", "1", "--json",
+                     "--url", daemon.base_url),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pushed: list[str] = []
+        done = threading.Event()
+
+        def keep_pushing() -> None:  # until tail is connected and has seen one
+            while not done.is_set():
+                pushed.append(aman_json(daemon, "events", "push", "cli.tested",
+                                        "--payload", '{"n": 1}')["id"])
+                done.wait(0.3)
+
+        pusher = threading.Thread(target=keep_pushing)
+        pusher.start()
+        try:
+            out, err = tail.communicate(timeout=30)
+        finally:
+            done.set()
+            pusher.join()
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0, err
+    seen = json.loads(out.strip().splitlines()[0])
+    assert seen["event_type"] == "cli.tested" and seen["id"] in pushed
+
+
+def test_send_prints_the_reply_reads_stdin_and_exports(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon(extra_config=SCRIPTED)
+    result = aman(daemon, "send", "hello there")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "You said: hello there"
+    answer: dict[str, Any] = aman_json(daemon, "send", "-", stdin="from stdin\n")
+    assert answer["reply"]["content"] == "You said: from stdin"
+    session = answer["session_id"]
+    queued = aman(daemon, "send", "later", "--session", session, "--no-wait")
+    assert queued.returncode == 0 and queued.stdout.strip() == session
+    markdown = aman(daemon, "sessions", "export", session)
+    assert "## user\n\nfrom stdin" in markdown.stdout
+    exported = json.loads(aman(daemon, "sessions", "export", session, "--format", "json").stdout)
+    assert exported["session"]["id"] == session and exported["messages"][0]["role"] == "user"
+    removed = aman(daemon, "sessions", "rm", session, "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert aman(daemon, "sessions", "show", session).returncode == 1
+
+
+def test_send_exits_1_when_the_turn_fails(daemon: Daemon) -> None:
+    # The test daemon has no LLM provider: the turn fails with llm_not_configured.
+    result = aman(daemon, "send", "hello")
+    assert result.returncode == 1
+    assert "hint:" in result.stderr
+
+
+def test_completion_scripts_for_bash_and_zsh() -> None:
+    bash = run("completion", "bash")
+    assert bash.returncode == 0 and "_AMAN_COMPLETE=bash_complete" in bash.stdout
+    zsh = run("completion", "zsh")
+    assert zsh.returncode == 0 and "compdef" in zsh.stdout
+    assert run("completion", "fish").returncode == 2
+
+
+def test_existing_commands_keep_their_flags(daemon: Daemon, tmp_path: Path) -> None:
+    status = run("status", "--bind", daemon.bind, "--home", str(daemon.home), "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["phase"] == 5
+    valid = run("config", "validate", "--home", str(tmp_path))
+    assert valid.returncode == 0 and "configuration is valid" in valid.stdout
+    assert run("--version").stdout.startswith("aman ")

@@ -1,0 +1,118 @@
+"""``aman chat`` under a pseudo-terminal against a real daemon with the scripted provider.
+
+The reply streams word by word (token_ms), so the test sees the first words on the terminal while
+the daemon still holds the reply as ``streaming``; an approval is answered with ``y`` at the
+inline prompt; Ctrl-C stops the running reply; Ctrl-C at the prompt leaves with exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from tests.e2e.conftest import REPO_ROOT, Daemon, StartDaemon, aman_command, clean_env
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_SEC = 30
+WRITE = json.dumps({"tool_calls": [{"name": "write",
+                                    "arguments": {"path": "notes.md", "content": "hello"}}]})
+LONG = " ".join(f"word{i}" for i in range(200))
+
+
+def chat(daemon: Daemon, *args: str) -> pexpect.spawn:
+    command = aman_command("chat", "--url", daemon.base_url, *args)
+    child = pexpect.spawn(command[0], command[1:], cwd=str(REPO_ROOT),
+                          env=clean_env(NO_COLOR="1", TERM="dumb"), encoding="utf-8",
+                          timeout=TIMEOUT_SEC, dimensions=(24, 80))
+    child.expect("you> ")
+    return child
+
+
+@pytest.fixture
+def chat_daemon(start_daemon: StartDaemon, tmp_path: Path) -> Iterator[Daemon]:
+    yield start_daemon(extra_config={
+        "llm": {"default_provider": "s", "providers": {"s": {
+            "kind": "scripted", "token_ms": 60,
+            "replies": [WRITE, "Saved: {tool_result}", f"Long story: {LONG}"]}}},
+        "tools": {"workspace_dir": str(tmp_path / "ws")}})
+
+
+def messages(daemon: Daemon) -> list[dict[str, Any]]:
+    session = daemon.client.get("/chat/sessions").json()["items"][0]
+    return list(daemon.client.get(f"/chat/session/{session['id']}/state").json()["messages"])
+
+
+def wait_for(condition: Any, timeout: float = TIMEOUT_SEC) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_chat_streams_asks_approval_and_ctrl_c_stops(chat_daemon: Daemon, tmp_path: Path) -> None:
+    child = chat(chat_daemon)
+    try:
+        # 1. A tool call is one line, then the approval is asked inline and answered with y.
+        child.sendline("save a note")
+        child.expect(r"-> write path='notes\.md'")
+        child.expect(r"\[y\]es / \[n\]o / \[s\]ession: ")
+        assert not (tmp_path / "ws" / "notes.md").exists()
+        child.sendline("y")
+        child.expect("write approved")
+        child.expect("Saved: ")
+        child.expect("you> ")
+        assert (tmp_path / "ws" / "notes.md").read_text() == "hello"
+        assert messages(chat_daemon)[-1]["status"] == "complete"
+
+        # 2. Streaming: the first words are on screen while the daemon is still generating.
+        child.sendline("tell me a long story")
+        child.expect("word3 ")
+        assert messages(chat_daemon)[-1]["status"] == "streaming"
+
+        # 3. Ctrl-C stops that turn; the reply is kept as interrupted, back at the prompt.
+        child.sendintr()
+        child.expect(r"\[stopped\]")
+        child.expect("you> ")
+        last = wait_for(lambda: (m := messages(chat_daemon)[-1])["status"] != "streaming" and m)
+        assert last["status"] == "interrupted" and "word199" not in last["content"]
+
+        # 4. Ctrl-C at the prompt leaves.
+        child.sendintr()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+
+
+def test_chat_commands_switch_and_new(chat_daemon: Daemon) -> None:
+    first = chat_daemon.client.post("/chat/session/create", json={"title": "older"}).json()["id"]
+    child = chat(chat_daemon)
+    try:
+        child.sendline("/sessions")
+        child.expect(first)
+        child.expect("you> ")
+        child.sendline(f"/switch {first}")
+        child.expect(f"session {first}")
+        child.expect("you> ")
+        child.sendline("/new")
+        child.expect(r"session (\S+) with agent")
+        created = child.match.group(1)
+        assert created != first
+        child.expect("you> ")
+        child.sendline("/nonsense")
+        child.expect("unknown command")
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0

@@ -166,7 +166,10 @@ class Database:
 
     async def integrity_problems(self) -> list[str]:
         """What ``PRAGMA integrity_check`` finds wrong (empty when the file is sound)."""
-        found = [str(row[0]) for row in await self.fetchall("PRAGMA integrity_check")]
+        try:
+            found = [str(row[0]) for row in await self.fetchall("PRAGMA integrity_check")]
+        except StoreError as exc:  # damaged past checking ("database disk image is malformed")
+            return [str(exc)]
         return [] if found == ["ok"] else found
 
     async def executescript(self, script: str) -> None:

@@ -121,3 +121,21 @@ async def test_three_failed_calls_raise_a_stored_critical_notification(
         [stored] = await rt.notifications.list(active_only=True)
     assert stored.severity is Severity.CRITICAL and stored.category == "llm"
     assert "llm_backend_down" in stored.title
+
+
+async def test_any_provider_by_name_and_unknown_names_are_404(
+        make_settings: SettingsFactory, openai_server: FakeOpenAIServer) -> None:
+    settings = remote(openai_server.url)
+    settings["llm.providers"]["spare"] = {"kind": "scripted"}
+    openai_server.models_reply = fail(500, error="upstream exploded")
+    async with served(make_settings, **settings) as app:
+        client = app.test_client()
+        spare = await client.get("/health/llm", query_string={"provider": "spare"})
+        remote_one = await client.get("/health/llm", query_string={"provider": "remote"})
+        unknown = await client.get("/health/llm", query_string={"provider": "nope"})
+        spare_body, remote_body = await spare.get_json(), await remote_one.get_json()
+        unknown_body = await unknown.get_json()
+    assert spare.status_code == 200 and spare_body["provider"] == "spare"
+    assert spare_body["kind"] == "scripted"
+    assert remote_one.status_code == 503 and remote_body["provider"] == "remote"
+    assert unknown.status_code == 404 and unknown_body["error"]["code"] == "provider_not_found"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from quart import Quart
 
 
-
 async def test_integrity_of_a_sound_database_is_ok(app: Quart) -> None:
     response = await app.test_client().get("/runtime/integrity")
     assert response.status_code == 200

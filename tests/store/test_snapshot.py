@@ -1,4 +1,4 @@
-"""Online copy of a database file and its integrity check (sync for the CLI, async in the daemon)."""
+"""Online copy of a database file and its integrity check (for the CLI and the daemon)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,8 @@ def runs(job_id: str, limit: int) -> None:
     """List a job's recorded runs, newest first."""
     with options().client() as api:
         body = api.get(f"/cron/{job_id}/runs", params={"limit": limit})
-    emit(body, lambda b: table(b["items"], ["scheduled_at", "status", "event_id", "note"],
-                               empty="no runs yet"))
+    emit(body, lambda b: table(b["items"], ["scheduled_at", "fired_at", "outcome", "event_id",
+                                            "note"], empty="no runs yet"))
 
 
 def _switch(job_id: str, enabled: bool) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import sqlite3
 import tarfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ async def make_runtime_dir(path: Path, *, marker: str = "original") -> Path:
     await db.open()
     await migrate(db)
     await db.close()
-    with sqlite3.connect(path / "aman.db") as conn:
+    with closing(sqlite3.connect(path / "aman.db")) as conn, conn:
         conn.execute("CREATE TABLE IF NOT EXISTS test_marker (v TEXT)")
         conn.execute("INSERT INTO test_marker VALUES (?)", (marker,))
     for name, text in CONTENT.items():
@@ -40,7 +41,7 @@ async def make_runtime_dir(path: Path, *, marker: str = "original") -> Path:
 
 
 def marker(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         return [r[0] for r in conn.execute("SELECT v FROM test_marker")]
 
 
@@ -118,7 +119,7 @@ async def test_a_damaged_archive_is_refused_and_nothing_changes(tmp_path: Path,
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     source = await make_runtime_dir(tmp_path / "source")
-    with sqlite3.connect(source / "aman.db") as conn:
+    with closing(sqlite3.connect(source / "aman.db")) as conn, conn:
         conn.execute("INSERT INTO schema_version VALUES (9999, '9999_future.sql', 0)")
     archive = create_backup(source, tmp_path / "b.tar.gz").path
     with pytest.raises(BackupError, match="newer than this aman knows"):

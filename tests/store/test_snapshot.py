@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,12 @@ from aman.store.snapshot import copy_database, integrity_problems, schema_versio
 
 def damaged(path: Path) -> Path:
     """A database whose index no longer matches its table (same length, other bytes)."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE t (a TEXT)")
         conn.execute("CREATE INDEX i ON t (a)")
         conn.executemany("INSERT INTO t VALUES (?)", [(f"value-{n:05d}",) for n in range(50)])
         root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'i'").fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
-    conn.close()
     with path.open("r+b") as stream:
         stream.seek((root - 1) * size)
         page = stream.read(size).replace(b"value-00010", b"value-99999")
@@ -41,10 +41,9 @@ async def test_copy_of_a_live_database_holds_every_committed_row(tmp_path: Path)
         copy_database(tmp_path / "aman.db", tmp_path / "copy.db")  # while the daemon's open
     finally:
         await db.close()
-    with sqlite3.connect(tmp_path / "copy.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "copy.db")) as conn:
         assert conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 100
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-    conn.close()
     latest = max(m.version for m in bundled_migrations())
     assert schema_version(tmp_path / "copy.db") == latest
     assert integrity_problems(tmp_path / "copy.db") == []

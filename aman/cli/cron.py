@@ -1,4 +1,4 @@
-"""``aman cron ls|runs|enable|disable``: scheduled jobs and what each run did."""
+"""``aman cron ls|runs|run|enable|disable``: scheduled jobs and what each run did."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ def runs(job_id: str, limit: int) -> None:
         body = api.get(f"/cron/{job_id}/runs", params={"limit": limit})
     emit(body, lambda b: table(b["items"], ["scheduled_at", "fired_at", "outcome", "event_id",
                                             "note"], empty="no runs yet"))
+
+
+@cron.command("run")
+@click.argument("job_id")
+@common_options
+def run_now(job_id: str) -> None:
+    """Fire a job's event now, outside its schedule."""
+    with options().client() as api:
+        body = api.post(f"/cron/{job_id}/run")
+    emit(body, lambda b: click.echo(f"{job_id} fired: event {b['run']['event_id']} "
+                                    f"({b['run']['outcome']})"))
 
 
 def _switch(job_id: str, enabled: bool) -> None:

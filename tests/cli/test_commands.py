@@ -156,3 +156,14 @@ def test_existing_commands_keep_their_flags(daemon: Daemon, tmp_path: Path) -> N
     valid = run("config", "validate", "--home", str(tmp_path))
     assert valid.returncode == 0 and "configuration is valid" in valid.stdout
     assert run("--version").stdout.startswith("aman ")
+
+
+def test_cron_run_fires_now_and_shows_in_runs(daemon: Daemon) -> None:
+    added = daemon.client.post("/cron/add", json={"id": "cli-run", "expression": "0 0 1 1 *"})
+    assert added.status_code == 201, added.text
+    run = aman_json(daemon, "cron", "run", "cli-run")["run"]
+    assert run["outcome"] == "ok"
+    listed = aman(daemon, "cron", "runs", "cli-run")
+    assert listed.returncode == 0 and run["event_id"] in listed.stdout
+    assert aman(daemon, "cron", "disable", "cli-run").returncode == 0
+    assert aman_json(daemon, "cron", "ls")["items"][0]["enabled"] is False

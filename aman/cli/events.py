@@ -46,10 +46,17 @@ def tail(types: str | None, sources: str | None, count: int) -> None:
     last_id: str | None = None
     seen = 0
     waiting = False
+    connected = False
+
+    def opened() -> None:
+        nonlocal connected
+        connected = True
+
     with options().client() as api:
         while True:
             try:
-                for message in api.stream("/events/stream", params=params, last_event_id=last_id):
+                for message in api.stream("/events/stream", params=params, last_event_id=last_id,
+                                          on_open=opened):
                     waiting = False
                     if message.id:
                         last_id = message.id
@@ -63,8 +70,8 @@ def tail(types: str | None, sources: str | None, count: int) -> None:
                     if count and seen >= count:
                         return
             except DaemonDownError as exc:
-                if last_id is None and not waiting:
-                    raise  # never connected: say so and stop
+                if not connected:
+                    raise  # never reached the daemon: say so and stop
                 if not waiting:
                     click.echo(f"(daemon went away: {exc.message}; waiting for it)", err=True)
                 waiting = True

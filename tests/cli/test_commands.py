@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,82 @@ def test_cron_run_fires_now_and_shows_in_runs(daemon: Daemon) -> None:
     assert listed.returncode == 0 and run["event_id"] in listed.stdout
     assert aman(daemon, "cron", "disable", "cli-run").returncode == 0
     assert aman_json(daemon, "cron", "ls")["items"][0]["enabled"] is False
+
+
+def test_events_tail_resumes_after_a_restart(start_daemon: StartDaemon) -> None:
+    first = start_daemon()
+    tail = subprocess.Popen(
+        aman_command("events", "tail", "--type", "cli.restart", "--count", "2", "--json",
+                     "--url", first.base_url),
+        env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert tail.stdout is not None
+        ids = [aman_json(first, "events", "push", "cli.restart")["id"]]
+        line = tail.stdout.readline()  # the tail is connected and has printed the first event
+        assert json.loads(line)["id"] == ids[0]
+        assert first.stop() == 0
+        second = start_daemon(home=first.home, port=first.port)
+        ids.append(aman_json(second, "events", "push", "cli.restart")["id"])
+        out, err = tail.communicate(timeout=60)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 0, err
+    assert [json.loads(x)["id"] for x in out.strip().splitlines()] == ids[1:]
+    assert "waiting for it" in err
+
+
+def test_logs_prints_the_end_and_follows(daemon: Daemon) -> None:
+    where = ["--config", str(daemon.config_path), "--home", str(daemon.home)]
+    last = run("logs", "-n", "3", *where)
+    assert last.returncode == 0, last.stderr
+    assert len(last.stdout.splitlines()) == 3
+    follow = subprocess.Popen(aman_command("logs", "-f", "-n", "0", *where), env=clean_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert follow.stdout is not None
+        found = threading.Event()
+
+        def read() -> None:
+            assert follow.stdout is not None
+            for line in follow.stdout:
+                if "skills reloaded" in line:
+                    found.set()
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        while not found.is_set():  # a reload writes one INFO line; repeat until -f shows one
+            assert daemon.client.post("/skills/reload").status_code == 200
+            found.wait(0.5)
+    finally:
+        follow.kill()
+        follow.communicate()
+    assert found.is_set()
+
+
+def test_approvals_listed_and_approved_by_code(start_daemon: StartDaemon, tmp_path: Path) -> None:
+    write = json.dumps({"tool_calls": [{"name": "write",
+                                        "arguments": {"path": "a.md", "content": "yes"}}]})
+    daemon = start_daemon(extra_config={
+        "llm": {"default_provider": "s", "providers": {"s": {
+            "kind": "scripted", "replies": [write, "Done: {tool_result}"]}}},
+        "tools": {"workspace_dir": str(tmp_path / "ws")}})
+    queued = aman_json(daemon, "send", "write it", "--no-wait")
+    deadline = time.monotonic() + 30
+    while not (pending := aman_json(daemon, "approvals", "ls")["items"]):
+        assert time.monotonic() < deadline, "no approval was asked"
+        time.sleep(0.1)
+    [request] = pending
+    assert request["tool_name"] == "write" and request["session_id"] == queued["session_id"]
+    listed = aman(daemon, "approvals", "ls")
+    assert request["code"] in listed.stdout and "write" in listed.stdout
+    answer = aman(daemon, "approvals", "approve", request["code"].lower(), "--operator", "frank")
+    assert answer.returncode == 0 and "approved" in answer.stdout, answer.stderr
+    again = aman(daemon, "approvals", "deny", request["code"])
+    assert again.returncode == 1 and "already" in again.stderr
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "ws" / "a.md").exists():
+        assert time.monotonic() < deadline, "the approved write did not run"
+        time.sleep(0.1)
+    assert (tmp_path / "ws" / "a.md").read_text() == "yes"

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from aman.cli.client import ApiClient, ApiError, CliError
-from aman.cli.connect import UsageError, common_options, options
+from aman.cli.connect import Options, UsageError, common_options, options
 from aman.cli.output import cell, emit, style, table
-from aman.cli.turns import SessionStream
+from aman.cli.turns import Printer, SessionStream
 
 HELP = ("/new  a new session   /retry  answer the last message again   /edit TEXT  replace "
         "your last message\n/sessions  list sessions   /switch ID  continue another   /exit  "
@@ -61,7 +62,7 @@ def chat(agent: str | None, session_id: str | None) -> None:
 class ChatView:
     """The interactive loop over one session at a time."""
 
-    def __init__(self, api: ApiClient, opts: Any, session: dict[str, Any]) -> None:
+    def __init__(self, api: ApiClient, opts: Options, session: dict[str, Any]) -> None:
         self._api = api
         self._opts = opts
         self._stream: SessionStream | None = None
@@ -138,7 +139,7 @@ class ChatView:
             raise UsageError(f"unknown command {name}; /help lists them")
         return True
 
-    def _turn(self, start: Any) -> None:
+    def _turn(self, start: Callable[[], object]) -> None:
         """Start a reply with ``start()`` and show it until it ends or Ctrl-C stops it."""
         assert self._stream is not None
         self._stream.drain()
@@ -161,7 +162,7 @@ class ChatView:
         elif not printer.wrote and end.reply:
             click.echo(end.reply)  # no chunk reached us (a very short reply): show it whole
 
-    def _approve(self, request: dict[str, Any], printer: _Printer) -> None:
+    def _approve(self, request: dict[str, Any], printer: Printer) -> None:
         """Ask the user about one tool call and send the answer."""
         printer.newline()
         click.echo(f"{request['tool_name']} ({request.get('sensitivity')}) wants to run: "

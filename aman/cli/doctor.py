@@ -65,8 +65,9 @@ def doctor(apply_fix: bool) -> None:
         checks.append(_disk(settings.runtime.dir))
     try:
         api = opts.client()
-    except CliError as exc:
-        checks.append(Check("daemon", False, exc.message, exc.hint))
+    except CliError:  # the config does not load and no --url / AMAN_URL: already reported
+        checks.append(Check("daemon", None, "skipped: without a valid config the daemon's "
+                                            "address is unknown (give --url)"))
         api = None
     if api is not None:
         with api:

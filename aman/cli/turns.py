@@ -31,6 +31,9 @@ class Printer(Protocol):
     def note(self, line: str) -> None:
         """One line about a tool call."""
 
+    def newline(self) -> None:
+        """End the current line if text is on it."""
+
 
 @dataclass(frozen=True)
 class TurnEnd:
@@ -95,7 +98,7 @@ class SessionStream:
                 return
 
     def follow(self, printer: Printer,
-               approve: Callable[[dict[str, Any], Any], None]) -> TurnEnd:
+               approve: Callable[[dict[str, Any], Printer], None]) -> TurnEnd:
         """Show the running turn until it ends; KeyboardInterrupt leaves it to the caller."""
         while True:
             try:
@@ -111,7 +114,7 @@ class SessionStream:
                 return end
 
     def _handle(self, event: dict[str, Any], printer: Printer,
-                approve: Callable[[dict[str, Any], Any], None]) -> TurnEnd | None:
+                approve: Callable[[dict[str, Any], Printer], None]) -> TurnEnd | None:
         kind = event.get("event_type")
         payload = event.get("payload") or {}
         if payload.get("session_id") != self.session_id:

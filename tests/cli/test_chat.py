@@ -116,3 +116,20 @@ def test_chat_commands_switch_and_new(chat_daemon: Daemon) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_arrow_up_brings_back_the_last_line(chat_daemon: Daemon) -> None:
+    child = chat(chat_daemon)
+    try:
+        child.sendline("/sessions")
+        child.expect("MESSAGE_COUNT")
+        child.expect("you> ")
+        child.send("\x1b[A")  # arrow up: the previous line, from readline's history
+        child.send("\r")
+        child.expect("MESSAGE_COUNT")
+        child.expect("you> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0

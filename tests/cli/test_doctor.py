@@ -87,3 +87,13 @@ def test_invalid_config_fails_the_config_check(tmp_path: Path) -> None:
                  "--url", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1
     assert "FAIL  config" in result.stdout and "http.bnd" in result.stdout
+
+
+def test_invalid_config_without_url_skips_the_daemon(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("http:\n  bnd: x\n")
+    result = run("doctor", "--config", str(config), "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert [c["ok"] for c in by_name(report, "config")] == [False]
+    assert [c["ok"] for c in by_name(report, "daemon")] == [None]

@@ -1,8 +1,9 @@
-"""``aman chat`` under a pseudo-terminal against a real daemon with the scripted provider.
+"""``aman`` on a pseudo-terminal against a real daemon: chat with the scripted provider, colour
+and NO_COLOR, and "are you sure?" before a destructive command.
 
-The reply streams word by word (token_ms), so the test sees the first words on the terminal while
-the daemon still holds the reply as ``streaming``; an approval is answered with ``y`` at the
-inline prompt; Ctrl-C stops the running reply; Ctrl-C at the prompt leaves with exit 0.
+In chat the reply streams word by word (token_ms), so the test sees the first words on the
+terminal while the daemon still holds the reply as ``streaming``; an approval is answered with
+``y`` at the inline prompt; Ctrl-C stops the running reply; Ctrl-C at the prompt leaves (exit 0).
 """
 
 from __future__ import annotations
@@ -133,3 +134,37 @@ def test_arrow_up_brings_back_the_last_line(chat_daemon: Daemon) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def run_on_terminal(daemon: Daemon, *args: str, **env: str) -> pexpect.spawn:
+    command = aman_command(*args, "--url", daemon.base_url)
+    return pexpect.spawn(command[0], command[1:], cwd=str(REPO_ROOT),
+                         env=clean_env(TERM="xterm", **env), encoding="utf-8",
+                         timeout=TIMEOUT_SEC, dimensions=(24, 80))
+
+
+def test_colour_on_a_terminal_unless_no_color(chat_daemon: Daemon) -> None:
+    coloured = run_on_terminal(chat_daemon, "plugins", "ls")
+    coloured.expect(pexpect.EOF)
+    assert "\x1b[1m" in coloured.before  # the bold header
+    plain = run_on_terminal(chat_daemon, "plugins", "ls", NO_COLOR="1")
+    plain.expect(pexpect.EOF)
+    assert "\x1b[" not in plain.before and "NAME" in plain.before
+
+
+def test_destructive_commands_ask_on_a_terminal(chat_daemon: Daemon) -> None:
+    key = "event_bus.max_queue_size"
+    declined = run_on_terminal(chat_daemon, "config", "set", key, "3456")
+    declined.expect(r"are you sure\? \[y/N\]: ")
+    declined.sendline("n")
+    declined.expect(pexpect.EOF)
+    declined.close()
+    assert declined.exitstatus == 1 and "cancelled" in declined.before
+    accepted = run_on_terminal(chat_daemon, "config", "set", key, "3456")
+    accepted.expect(r"are you sure\? \[y/N\]: ")
+    accepted.sendline("y")
+    accepted.expect(pexpect.EOF)
+    accepted.close()
+    assert accepted.exitstatus == 0
+    keys = chat_daemon.client.get("/config/live-keys").json()["keys"]
+    assert {k["key"]: k["value"] for k in keys}[key] == 3456

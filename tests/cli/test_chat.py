@@ -168,3 +168,30 @@ def test_destructive_commands_ask_on_a_terminal(chat_daemon: Daemon) -> None:
     assert accepted.exitstatus == 0
     keys = chat_daemon.client.get("/config/live-keys").json()["keys"]
     assert {k["key"]: k["value"] for k in keys}[key] == 3456
+
+
+def test_edit_and_retry_from_the_prompt(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon(extra_config={"llm": {"default_provider": "s", "providers": {
+        "s": {"kind": "scripted"}}}})  # replies "You said: <the message>"
+    child = chat(daemon)
+    try:
+        child.sendline("first try")
+        child.expect("You said: first try")
+        child.expect("you> ")
+        child.sendline("/edit second try")
+        child.expect("You said: second try")
+        child.expect("you> ")
+        child.sendline("/retry")
+        child.expect("You said: second try")
+        child.expect("you> ")
+        child.sendline("/exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    visible = [(m["role"], m["content"]) for m in messages(daemon)]
+    assert visible == [("user", "second try"), ("assistant", "You said: second try")]
+    session = daemon.client.get("/chat/sessions").json()["items"][0]["id"]
+    everything = daemon.client.get(f"/chat/session/{session}/history",
+                                   params={"all": "true"}).json()["items"]
+    assert sum(m["status"] == "superseded" for m in everything) == 3

@@ -247,3 +247,26 @@ def test_approvals_listed_and_approved_by_code(start_daemon: StartDaemon, tmp_pa
         assert time.monotonic() < deadline, "the approved write did not run"
         time.sleep(0.1)
     assert (tmp_path / "ws" / "a.md").read_text() == "yes"
+
+
+def test_dlq_entries_shown_retried_and_discarded(start_daemon: StartDaemon) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: every delivery fails
+    daemon = start_daemon(extra_config={
+        "event_bus": {"retry_backoff_ms": [20, 40], "max_retries": 2},
+        "forwarders": [{"name": "sink", "url": closed, "event_types": ["cli.dlq"],
+                        "timeout_sec": 2}]})
+    for n in range(2):
+        aman_json(daemon, "events", "push", "cli.dlq", "--payload", json.dumps({"n": n}))
+    deadline = time.monotonic() + 30
+    while len(entries := aman_json(daemon, "dlq", "ls")["items"]) < 2:
+        assert time.monotonic() < deadline, "no DLQ entries"
+        time.sleep(0.1)
+    first, second = entries
+    shown = aman_json(daemon, "dlq", "show", first["id"])
+    assert shown["id"] == first["id"] and shown["handler"] == "forward:sink"
+    human = aman(daemon, "dlq", "ls")
+    assert first["id"] in human.stdout and "cli.dlq" in human.stdout
+    assert aman(daemon, "dlq", "retry", first["id"], stdin="").returncode == 1  # no --yes
+    assert aman(daemon, "dlq", "retry", first["id"], "--yes").returncode == 0
+    assert aman(daemon, "dlq", "discard", second["id"], "--yes").returncode == 0
+    assert aman_json(daemon, "dlq", "show", second["id"])["status"] == "discarded"

@@ -8,6 +8,7 @@ arrow keys comes from the standard library's ``readline``.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from aman.cli.turns import Printer, SessionStream
 HELP = ("/new  a new session   /retry  answer the last message again   /edit TEXT  replace "
         "your last message\n/sessions  list sessions   /switch ID  continue another   /exit  "
         "leave\nCtrl-C stops a running reply; Ctrl-C or Ctrl-D at the prompt leaves.")
+#: Colour codes in the prompt, wrapped in readline's "invisible" markers so that line editing
+#: counts only the visible characters.
+_PROMPT_ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
 #: States in which a session is still working on a reply.
 _BUSY = ("processing", "retrying", "active")
 
@@ -87,7 +91,8 @@ class ChatView:
         """Read lines until Ctrl-C, Ctrl-D or /exit."""
         while True:
             try:
-                line = input(style("you> ", fg="green", bold=True)).strip()
+                line = input(_PROMPT_ESCAPES.sub("\001\\g<0>\002",
+                                                 style("you> ", fg="green", bold=True))).strip()
             except (KeyboardInterrupt, EOFError):
                 click.echo()
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import threading
 import time
@@ -173,23 +174,42 @@ def test_cron_run_fires_now_and_shows_in_runs(daemon: Daemon) -> None:
 def test_events_tail_resumes_after_a_restart(start_daemon: StartDaemon) -> None:
     first = start_daemon()
     tail = subprocess.Popen(
-        aman_command("events", "tail", "--type", "cli.restart", "--count", "2", "--json",
+        aman_command("events", "tail", "--type", "cli.restart", "--json",
                      "--url", first.base_url),
         env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
         assert tail.stdout is not None
-        ids = [aman_json(first, "events", "push", "cli.restart")["id"]]
-        line = tail.stdout.readline()  # the tail is connected and has printed the first event
-        assert json.loads(line)["id"] == ids[0]
+        for line in tail.stdout:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # Push until the tail shows one: it may connect after the first push.
+        seen = None
+        deadline = time.monotonic() + 30
+        while seen is None:
+            assert time.monotonic() < deadline, "the tail never printed an event"
+            aman_json(first, "events", "push", "cli.restart", "--payload", '{"phase": "before"}')
+            try:
+                seen = json.loads(lines.get(timeout=1.0))
+            except queue.Empty:
+                continue
         assert first.stop() == 0
         second = start_daemon(home=first.home, port=first.port)
-        ids.append(aman_json(second, "events", "push", "cli.restart")["id"])
-        out, err = tail.communicate(timeout=60)
+        after = aman_json(second, "events", "push", "cli.restart", "--payload",
+                          '{"phase": "after"}')["id"]
+        printed = []
+        while not printed or printed[-1]["id"] != after:
+            printed.append(json.loads(lines.get(timeout=60)))
     finally:
-        if tail.poll() is None:
-            tail.kill()
-    assert tail.returncode == 0, err
-    assert [json.loads(x)["id"] for x in out.strip().splitlines()] == ids[1:]
+        tail.kill()
+        _, err = tail.communicate()
+    ids = [seen["id"], *(p["id"] for p in printed)]
+    assert len(ids) == len(set(ids))  # resumed: nothing printed twice
+    assert printed[-1]["payload"] == {"phase": "after"}
     assert "waiting for it" in err
 
 
@@ -213,7 +233,9 @@ def test_logs_prints_the_end_and_follows(daemon: Daemon) -> None:
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
+        deadline = time.monotonic() + 30
         while not found.is_set():  # a reload writes one INFO line; repeat until -f shows one
+            assert time.monotonic() < deadline, "logs -f showed no new line"
             assert daemon.client.post("/skills/reload").status_code == 200
             found.wait(0.5)
     finally:

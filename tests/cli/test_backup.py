@@ -18,6 +18,8 @@ from tests.e2e.conftest import Daemon, StartDaemon
 pytestmark = pytest.mark.e2e
 
 SCRIPTED = {"llm": {"default_provider": "s", "providers": {"s": {"kind": "scripted"}}}}
+#: Room for the load: the per-source rate limit would otherwise pace the pusher.
+LOAD = {"event_bus": {"rate_limit_per_sec": 100000, "rate_limit_burst": 100000}}
 #: Events acknowledged before the backup starts; the load continues while it runs.
 BEFORE_BACKUP = 300
 
@@ -39,6 +41,9 @@ class Pusher(threading.Thread):
                 n += 1
                 response = client.post("/events/push", json={
                     "source": "test:load", "type": "load.pushed", "payload": {"n": n}})
+                if response.status_code == 429:  # over the source's rate: not acknowledged
+                    self.stop.wait(float(response.headers.get("retry-after", "0.1")))
+                    continue
                 assert response.status_code == 202, response.text
                 self.acked.append(response.json()["id"])
                 if len(self.acked) >= BEFORE_BACKUP:
@@ -47,7 +52,7 @@ class Pusher(threading.Thread):
 
 def test_backup_under_load_restores_every_acknowledged_event(start_daemon: StartDaemon,
                                                              tmp_path: Path) -> None:
-    daemon = start_daemon(extra_config=SCRIPTED)
+    daemon = start_daemon(extra_config={**SCRIPTED, **LOAD})
     where = ["--config", str(daemon.config_path), "--home", str(daemon.home)]
     session = aman_json(daemon, "send", "remember me", "--operator", "dana")["session_id"]
     skill = daemon.home / "skills" / "kept" / "SKILL.md"

@@ -97,3 +97,16 @@ def test_invalid_config_without_url_skips_the_daemon(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert [c["ok"] for c in by_name(report, "config")] == [False]
     assert [c["ok"] for c in by_name(report, "daemon")] == [None]
+
+
+def test_channels_missing_their_secret_are_named(tmp_path: Path) -> None:
+    config = tmp_path / "aman.yaml"
+    config.write_text("channels:\n  telegram:\n    nosecret: {}\n"
+                      "  generic:\n    fine: {secret: '${DOCTOR_SECRET:-s3cret-value}'}\n")
+    result = run("doctor", "--config", str(config), "--home", str(tmp_path / "home"),
+                 "--url", f"http://127.0.0.1:{free_port()}", "--json")
+    assert result.returncode == 1, result.stderr
+    checks = {c["detail"].split(" ")[0].split(".secret")[0]: c
+              for c in by_name(json.loads(result.stdout), "channel")}
+    assert checks["channels.telegram.nosecret"]["ok"] is False
+    assert checks["channels.generic.fine"]["ok"] is True

@@ -14,6 +14,7 @@ import pytest
 
 from tests.cli.conftest import aman, aman_json, run
 from tests.e2e.conftest import TEST_TOKEN, Daemon, StartDaemon, aman_command, clean_env, free_port
+from tests.plugin_archives import archive
 
 pytestmark = pytest.mark.e2e
 
@@ -292,3 +293,21 @@ def test_dlq_entries_shown_retried_and_discarded(start_daemon: StartDaemon) -> N
     assert aman(daemon, "dlq", "retry", first["id"], "--yes").returncode == 0
     assert aman(daemon, "dlq", "discard", second["id"], "--yes").returncode == 0
     assert aman_json(daemon, "dlq", "show", second["id"])["status"] == "discarded"
+
+
+def test_plugins_install_disable_enable_rm(daemon: Daemon, tmp_path: Path) -> None:
+    package = tmp_path / "cli_plugin.tar.gz"
+    package.write_bytes(archive(name="cli_plugin", prefix="cli_plugin/"))
+    installed = aman_json(daemon, "plugins", "install", str(package))
+    folder = Path(installed["install_dir"])
+    assert folder.is_dir()
+    assert daemon.client.get("/api/v1/cli_plugin/hi").json() == {"hi": "cli_plugin"}
+    assert aman(daemon, "plugins", "disable", "cli_plugin", stdin="").returncode == 1
+    assert aman(daemon, "plugins", "disable", "cli_plugin", "--yes").returncode == 0
+    assert daemon.client.get("/api/v1/cli_plugin/hi").status_code == 404
+    assert aman(daemon, "plugins", "enable", "cli_plugin").returncode == 0
+    assert daemon.client.get("/api/v1/cli_plugin/hi").status_code == 200
+    assert aman(daemon, "plugins", "rm", "cli_plugin", "--yes").returncode == 0
+    assert not folder.exists()
+    names = [p["name"] for p in aman_json(daemon, "plugins", "ls")["items"]]
+    assert "cli_plugin" not in names

@@ -311,3 +311,16 @@ def test_plugins_install_disable_enable_rm(daemon: Daemon, tmp_path: Path) -> No
     assert not folder.exists()
     names = [p["name"] for p in aman_json(daemon, "plugins", "ls")["items"]]
     assert "cli_plugin" not in names
+
+
+def test_skills_and_workflows_show_and_switch(daemon: Daemon) -> None:
+    name = aman_json(daemon, "skills", "ls")["items"][0]["name"]
+    assert aman_json(daemon, "skills", "show", name)["name"] == name
+    assert aman(daemon, "skills", "disable", name).returncode == 0
+    assert aman_json(daemon, "skills", "show", name)["enabled"] is False
+    assert aman(daemon, "skills", "enable", name).returncode == 0
+    assert aman_json(daemon, "skills", "show", name)["enabled"] is True
+    shown = aman(daemon, "workflows", "show", "approval")
+    assert shown.returncode == 0 and "states" in shown.stdout
+    assert aman_json(daemon, "workflows", "show", "approval")["name"] == "approval"
+    assert aman(daemon, "workflows", "show", "no-such-flow").returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ def config() -> None:
 @click.option("--bind", metavar="HOST:PORT", help="http.bind to validate with.")
 @click.option("--token", help="http.token to validate with.")
 @click.option("--home", type=click.Path(path_type=Path), help="Runtime dir (runtime.dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(config_path: Path | None, bind: str | None, token: str | None,
-             home: Path | None) -> None:
+             home: Path | None, as_json: bool) -> None:
     """Load and validate the configuration without starting anything (exit 2 when invalid)."""
     from aman.config.loader import load_settings
     from aman.errors import ConfigError
@@ -43,6 +45,10 @@ def validate(config_path: Path | None, bind: str | None, token: str | None,
         settings = load_settings(config_path, overrides=overrides)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"valid": True, "runtime_dir": str(settings.runtime.dir),
+                               "bind": settings.http.bind}))
+        return
     click.echo(f"configuration is valid (runtime dir {settings.runtime.dir}, "
                f"bind {settings.http.bind})")
 

@@ -158,6 +158,9 @@ def test_existing_commands_keep_their_flags(daemon: Daemon, tmp_path: Path) -> N
     assert status.returncode == 0 and json.loads(status.stdout)["phase"] == 5
     valid = run("config", "validate", "--home", str(tmp_path))
     assert valid.returncode == 0 and "configuration is valid" in valid.stdout
+    as_json = json.loads(run("config", "validate", "--home", str(tmp_path), "--json").stdout)
+    assert as_json == {"valid": True, "runtime_dir": str(tmp_path.resolve()),
+                       "bind": "127.0.0.1:9090"}
     assert run("--version").stdout.startswith("aman ")
 
 

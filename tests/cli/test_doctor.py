@@ -110,3 +110,14 @@ def test_channels_missing_their_secret_are_named(tmp_path: Path) -> None:
               for c in by_name(json.loads(result.stdout), "channel")}
     assert checks["channels.telegram.nosecret"]["ok"] is False
     assert checks["channels.generic.fine"]["ok"] is True
+
+
+def test_a_missing_local_model_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "aman.yaml"
+    config.write_text("llm:\n  providers:\n    offline:\n      kind: local\n"
+                      f"      model_path: {tmp_path / 'absent.gguf'}\n")
+    result = run("doctor", "--config", str(config), "--home", str(tmp_path / "home"),
+                 "--url", f"http://127.0.0.1:{free_port()}", "--json")
+    [model] = by_name(json.loads(result.stdout), "local model")
+    assert model["ok"] is False and "absent.gguf" in model["detail"]
+    assert "aman[local]" in model["fix"]

@@ -275,12 +275,17 @@ def _mcp(api: ApiClient) -> list[Check]:
         return [Check("mcp", True, "no MCP servers configured")]
     found = []
     for server in servers:
-        state = str(server.get("state") or server.get("status") or "unknown")
-        name = server.get("name") or server.get("id")
-        bad = state in ("error", "failed", "down", "unavailable")
-        found.append(Check("mcp", not bad, f"{name}: {state}"
-                           + (f" ({server['error']})" if bad and server.get("error") else ""),
-                           "see `aman logs` for the server's output" if bad else None))
+        state = str(server.get("state") or "unknown")
+        name = server.get("name")
+        if state == "disabled":
+            found.append(Check("mcp", None, f"{name}: disabled"))
+            continue
+        bad = state == "failed"
+        error = server.get("last_error")
+        found.append(Check("mcp", not bad, f"{name}: {state}" + (f" ({error})" if bad and error
+                                                                  else ""),
+                           "fix the server's command or URL under mcp.servers; its stderr is in "
+                           "`aman logs`" if bad else None))
     return found
 
 

@@ -39,3 +39,18 @@ def test_cells_stay_on_one_short_line() -> None:
     assert cell(None) == "-" and cell(True) == "yes"
     assert len(cell("x" * 500)) == 48 and cell("x" * 500).endswith("…")
     assert cell({"k": [1, 2]}) == '{"k":[1,2]}'
+
+
+def test_doctor_skips_mcp_when_the_daemon_has_no_such_route() -> None:
+    from aman.cli.client import ApiClient
+    from aman.cli.doctor import _mcp
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no route",
+                                                   "hint": None, "request_id": "r"}})
+
+    api = ApiClient("http://127.0.0.1:1")
+    api._http = httpx.Client(base_url=api.base_url, transport=httpx.MockTransport(answer))
+    with api:
+        [check] = _mcp(api)
+    assert check.ok is None and "no /mcp/servers route" in check.detail

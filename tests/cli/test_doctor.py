@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,8 @@ def test_world_readable_config_with_a_secret_is_found_and_fixed(
     names = {c["name"] for c in report["checks"]}
     assert {"config", "permissions", "bind", "disk", "daemon", "clock", "llm", "database",
             "audit", "mcp"} <= names
-    [mcp] = by_name(report, "mcp")  # no MCP route in this daemon: skipped, and it says so
-    assert mcp["ok"] is None and "/mcp/servers" in mcp["detail"]
+    [mcp] = by_name(report, "mcp")
+    assert mcp["ok"] is True and mcp["detail"] == "no MCP servers configured"
 
 
 def test_broken_provider_is_named(start_daemon: StartDaemon) -> None:
@@ -121,3 +122,18 @@ def test_a_missing_local_model_is_named(tmp_path: Path) -> None:
     [model] = by_name(json.loads(result.stdout), "local model")
     assert model["ok"] is False and "absent.gguf" in model["detail"]
     assert "aman[local]" in model["fix"]
+
+
+def test_a_failed_mcp_server_is_named(start_daemon: StartDaemon, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-mcp-server")
+    daemon = start_daemon(extra_config={**SCRIPTED, "mcp": {"servers": {
+        "broken": {"command": missing}}}})
+    deadline = time.monotonic() + 30
+    while daemon.client.get("/mcp/servers").json()["items"][0]["state"] != "failed":
+        assert time.monotonic() < deadline, daemon.client.get("/mcp/servers").json()
+        time.sleep(0.1)
+    code, report = doctor(daemon)
+    assert code == 1
+    [server] = by_name(report, "mcp")
+    assert server["ok"] is False and server["detail"].startswith("broken: failed")
+    assert "mcp.servers" in server["fix"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import types
+from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 
-from aman.config.secrets import REDACTED, is_secret, secret_values, shown
+from aman.config.secrets import REDACTED, is_secret, literal_secrets, secret_values, shown
 from aman.config.settings import Settings
 from aman.logs import RedactingFormatter
 
@@ -71,3 +72,14 @@ def test_short_values_are_not_searched_for_in_log_lines() -> None:
     settings = Settings.model_validate(
         {"llm": {"providers": {"x": {"kind": "openai", "api_key": "k"}}}})
     assert "k" not in secret_values(settings)
+
+
+def test_literal_secrets_of_a_file_skip_placeholders(tmp_path: Path) -> None:
+    path = tmp_path / "aman.yaml"
+    path.write_text("http:\n  token: plain-text-token\n"
+                    "llm:\n  providers:\n    a: {kind: openai, api_key: '${KEY}'}\n"
+                    "forwarders:\n  - {name: f, url: 'http://x', secret: s3cr3t}\n"
+                    "channels:\n  telegram:\n    bot: {secret: '', bot_token: 12345}\n")
+    assert literal_secrets(path) == ["http.token", "forwarders.0.secret",
+                                     "channels.telegram.bot.bot_token"]
+    assert literal_secrets(tmp_path / "absent.yaml") == []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, jsonify, request
+from pydantic import Field
+from quart import Blueprint, Response, jsonify
 
 from aman.http.context import runtime
 from aman.http.errors import error_response
 from aman.http.policy import policy
+from aman.http.schemas import ErrorBody, QueryModel
+from aman.http.validation import responds, validate_query
 from aman.llm.health import default_agent_provider
 from aman.llm.provider import LLMNotConfiguredError
 
@@ -64,13 +67,23 @@ async def health() -> Response:
     return _readiness()
 
 
+class LlmHealthQuery(QueryModel):
+    """Query of GET /health/llm."""
+
+    provider: str | None = Field(None, min_length=1, max_length=200,
+                                 description="A provider under llm.providers; default: the "
+                                             "default agent's.")
+
+
 @bp.get("/health/llm")
 @policy(public=True, needs_runtime=False)
-async def llm() -> Response:
+@responds(ErrorBody, 404)
+@validate_query(LlmHealthQuery)
+async def llm(query: LlmHealthQuery) -> Response:
     """200 when ready and the default agent's provider (or ``?provider=``) answered its last
     probe; else 503 naming the provider and its last error."""
     rt = runtime()
-    target = request.args.get("provider") or default_agent_provider(rt.settings)
+    target = query.provider or default_agent_provider(rt.settings)
     if target is not None and target not in rt.settings.llm.providers:
         return error_response(
             404, "provider_not_found", f"no LLM provider named {target[:100]!r}",

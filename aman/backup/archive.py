@@ -32,8 +32,8 @@ FORMAT = 1
 DATABASE = "aman.db"
 #: The runtime dir's content besides the database: what the user or the agent made.
 CONTENT = ("souls", "skills", "workflows", "memory", "plugins", "config.override.yaml")
-#: Files that belong to the database and move with it.
-_DB_COMPANIONS = ("aman.db", "aman.db-wal", "aman.db-shm")
+#: The database file and the files that belong to it (they move together).
+_DB_SUFFIXES = ("", "-wal", "-shm")
 _CHUNK = 1 << 20
 
 
@@ -94,15 +94,18 @@ def default_name() -> str:
     return f"aman-backup-{_stamp()}.tar.gz"
 
 
-def create_backup(runtime_dir: Path, target: Path) -> BackupResult:
-    """Write a backup of ``runtime_dir`` to ``target`` (a file; replaced only when complete)."""
-    if not (runtime_dir / DATABASE).is_file():
-        raise BackupError(f"no database at {runtime_dir / DATABASE}",
+def create_backup(runtime_dir: Path, target: Path,
+                  database: Path | None = None) -> BackupResult:
+    """Write a backup of ``runtime_dir`` and its SQLite ``database`` (default ``aman.db`` in it)
+    to ``target`` (a file; replaced only when complete)."""
+    database = database or runtime_dir / DATABASE
+    if not database.is_file():
+        raise BackupError(f"no database at {database}",
                           "point at the runtime dir the daemon uses (--home / --config)")
     with tempfile.TemporaryDirectory(prefix="aman-backup-") as tmp:
         staging = Path(tmp) / "state"
         staging.mkdir()
-        copy_database(runtime_dir / DATABASE, staging / DATABASE)
+        copy_database(database, staging / DATABASE)
         for name in CONTENT:
             source = runtime_dir / name
             if source.is_dir():
@@ -182,11 +185,14 @@ def _verify(manifest: dict[str, Any], staging: Path) -> None:
                           "use another backup")
 
 
-def restore_backup(archive_path: Path, runtime_dir: Path) -> RestoreResult:
-    """Verify a backup, move ``runtime_dir``'s state aside and put the backup's in place.
+def restore_backup(archive_path: Path, runtime_dir: Path,
+                   database: Path | None = None) -> RestoreResult:
+    """Verify a backup, move ``runtime_dir``'s state aside and put the backup's in place (the
+    database at ``database``, default ``aman.db`` in the runtime dir).
 
     The caller must hold the runtime dir's instance lock.
     """
+    database = database or runtime_dir / DATABASE
     manifest = read_manifest(archive_path)
     runtime_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=runtime_dir))
@@ -198,8 +204,10 @@ def restore_backup(archive_path: Path, runtime_dir: Path) -> RestoreResult:
                                   "it was not written by `aman backup`; do not restore it")
             archive.extractall(staging, filter="data")
         _verify(manifest, staging)
-        aside = _move_aside(runtime_dir)
-        for name in (DATABASE, *CONTENT):
+        aside = _move_aside(runtime_dir, database)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(staging / DATABASE, database)
+        for name in CONTENT:
             if (staging / name).exists():
                 (staging / name).replace(runtime_dir / name)
     finally:
@@ -208,13 +216,14 @@ def restore_backup(archive_path: Path, runtime_dir: Path) -> RestoreResult:
                          aside)
 
 
-def _move_aside(runtime_dir: Path) -> Path | None:
+def _move_aside(runtime_dir: Path, database: Path) -> Path | None:
     """Move the current database and content into ``before-restore-<time>/``; None if empty."""
-    present = [n for n in (*_DB_COMPANIONS, *CONTENT) if (runtime_dir / n).exists()]
+    files = [database.with_name(database.name + suffix) for suffix in _DB_SUFFIXES]
+    present = [p for p in (*files, *(runtime_dir / n for n in CONTENT)) if p.exists()]
     if not present:
         return None
     aside = runtime_dir / f"before-restore-{_stamp()}"
     aside.mkdir()
-    for name in present:
-        (runtime_dir / name).replace(aside / name)
+    for path in present:
+        shutil.move(path, aside / path.name)
     return aside

@@ -21,6 +21,13 @@ def register(cli: click.Group) -> None:
     cli.add_command(restore)
 
 
+def _sqlite_only(store_url: str | None) -> None:
+    if store_url and store_url.startswith(("postgresql://", "postgres://")):
+        raise CliError("aman backup and restore handle the SQLite store; this config's store.url "
+                       "is PostgreSQL", "back the database up with pg_dump (pg_restore to put it "
+                       "back); the runtime dir's files are plain folders to copy")
+
+
 @click.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @common_options
@@ -30,12 +37,15 @@ def backup(path: Path | None) -> None:
     from aman.backup.archive import default_name
     from aman.errors import StoreError
 
-    runtime_dir = options().settings().runtime.dir
+    settings = options().settings()
+    _sqlite_only(settings.store.url)
+    runtime_dir = settings.runtime.dir
     target = path or Path(default_name())
     if target.is_dir():
         target = target / default_name()
     try:
-        result = create_backup(runtime_dir, target.expanduser().resolve())
+        result = create_backup(runtime_dir, target.expanduser().resolve(),
+                               settings.database_path)
     except (BackupError, StoreError) as exc:
         raise CliError(exc.message, exc.hint) from None
     emit(result.to_json(), lambda r: click.echo(
@@ -53,7 +63,9 @@ def restore(path: Path) -> None:
     from aman.core.lock import InstanceLock
     from aman.errors import LockHeldError, StoreError
 
-    runtime_dir = options().settings().runtime.dir
+    settings = options().settings()
+    _sqlite_only(settings.store.url)
+    runtime_dir = settings.runtime.dir
     lock = InstanceLock(runtime_dir)
     try:
         lock.acquire()
@@ -64,7 +76,7 @@ def restore(path: Path) -> None:
     try:
         confirm(f"replace the state in {runtime_dir} with {path.name} (the current state is "
                 "kept aside)")
-        result = restore_backup(path.resolve(), runtime_dir)
+        result = restore_backup(path.resolve(), runtime_dir, settings.database_path)
     except (BackupError, StoreError) as exc:
         raise CliError(exc.message, exc.hint) from None
     finally:

@@ -291,7 +291,9 @@ def _mcp(api: ApiClient) -> list[Check]:
 
 def _storage(api: ApiClient) -> list[Check]:
     integrity = api.get("/runtime/integrity")
-    found = [Check("database", True, "integrity_check ok") if integrity["ok"] else
+    found = [Check("database", None, "skipped: integrity_check is for the SQLite store")
+             if integrity.get("checked") is False else
+             Check("database", True, "integrity_check ok") if integrity["ok"] else
              Check("database", False, f"integrity_check: {'; '.join(integrity['problems'][:3])}",
                    "stop the daemon, `aman backup`, then restore a known good backup")]
     audit = api.get("/audit-log/verify")

@@ -143,3 +143,15 @@ async def test_unsafe_paths_and_non_backups_are_refused(tmp_path: Path) -> None:
 def test_no_database_no_backup(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="no database"):
         create_backup(tmp_path, tmp_path / "b.tar.gz")
+
+
+async def test_a_database_outside_the_default_name_goes_back_where_it_was(tmp_path: Path) -> None:
+    source = await make_runtime_dir(tmp_path / "source")
+    custom = source / "data" / "state.db"
+    custom.parent.mkdir()
+    (source / "aman.db").rename(custom)
+    archive = create_backup(source, tmp_path / "b.tar.gz", custom).path
+    target = tmp_path / "fresh"
+    restore_backup(archive, target, target / "data" / "state.db")
+    assert marker(target / "data" / "state.db") == ["original"]
+    assert not (target / "aman.db").exists()

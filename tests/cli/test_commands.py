@@ -327,3 +327,12 @@ def test_skills_and_workflows_show_and_switch(daemon: Daemon) -> None:
     assert shown.returncode == 0 and "states" in shown.stdout
     assert aman_json(daemon, "workflows", "show", "approval")["name"] == "approval"
     assert aman(daemon, "workflows", "show", "no-such-flow").returncode == 1
+
+
+def test_backup_refuses_a_postgresql_store(tmp_path: Path) -> None:
+    config = tmp_path / "aman.yaml"
+    config.write_text("store:\n  url: postgresql://aman@127.0.0.1:1/aman\n")
+    result = run("backup", str(tmp_path / "b.tar.gz"), "--config", str(config),
+                 "--home", str(tmp_path / "home"))
+    assert result.returncode == 1 and "PostgreSQL" in result.stderr and "pg_dump" in result.stderr
+    assert not (tmp_path / "b.tar.gz").exists()

@@ -48,8 +48,11 @@ async def config() -> Response:
 @policy()
 async def integrity() -> Response:
     """SQLite's integrity check of the database, for ``aman doctor`` (which never opens it)."""
-    problems = await runtime().db.integrity_problems()
-    return jsonify({"ok": not problems, "problems": problems[:100]})
+    check = getattr(runtime().db, "integrity_problems", None)
+    if check is None:  # PostgreSQL checks its own pages; there is no file to walk
+        return jsonify({"ok": True, "problems": [], "checked": False})
+    problems: list[str] = await check()
+    return jsonify({"ok": not problems, "problems": problems[:100], "checked": True})
 
 
 @bp.post("/agent/start")

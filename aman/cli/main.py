@@ -23,6 +23,7 @@ from aman.cli import (
     dlq,
     doctor,
     events,
+    keys,
     logs,
     mcp,
     plugins,
@@ -73,7 +74,7 @@ def completion(shell: str) -> None:
 
 
 for _module in (serve, chat, sessions, approvals, events, dlq, skills, cron, workflows, plugins,
-                config, logs, audit, doctor, backup, mcp):
+                config, keys, logs, audit, doctor, backup, mcp):
     _module.register(cli)
 
 

@@ -44,7 +44,8 @@ async def watch_changes(*paths: Path, watch_filter: Filter, debounce: int, step:
     What ``watchfiles.awatch`` does, on a dedicated thread instead of anyio's worker pool:
     awatch loads anyio's asyncio backend (~1.3 MB resident for this daemon) and every watch
     holds one of that pool's threads; here each watch owns one plain thread that hands batches
-    to the loop. ``armed`` is set once the OS watch is in place: changes before it are unseen.
+    to the loop. ``armed`` is set once the OS watch is in place: changes before it are unseen
+    (the log says so too, for whoever watches the daemon from outside).
     """
     loop = asyncio.get_running_loop()
     batches: asyncio.Queue[set[tuple[Change, str]] | BaseException | None] = asyncio.Queue()
@@ -58,6 +59,7 @@ async def watch_changes(*paths: Path, watch_filter: Filter, debounce: int, step:
         try:
             with RustNotify([str(p) for p in paths], False, False, 300, recursive,
                             False) as notify:
+                log.info("watch armed on %s", ", ".join(str(p) for p in paths))
                 if armed is not None:
                     with contextlib.suppress(RuntimeError):
                         loop.call_soon_threadsafe(armed.set)
@@ -96,6 +98,8 @@ async def watch_changes(*paths: Path, watch_filter: Filter, debounce: int, step:
     finally:
         halt.set()
         stopped.cancel()
+        if armed is not None:
+            armed.clear()
 
 
 class FolderWatcher:
@@ -112,6 +116,8 @@ class FolderWatcher:
         self._task: asyncio.Task[None] | None = None
         self._round_stop = asyncio.Event()
         self._closed = False
+        #: Set while the current round's OS watch is in place (changes before it are unseen).
+        self.armed = asyncio.Event()
 
     @property
     def running(self) -> bool:
@@ -157,6 +163,7 @@ class FolderWatcher:
     async def _loop(self) -> None:
         while not self._closed:
             self._round_stop = asyncio.Event()
+            self.armed.clear()
             roots = [d for d in self._dirs() if d.is_dir()]
             if not roots:
                 await self._round_stop.wait()
@@ -167,7 +174,8 @@ class FolderWatcher:
             try:
                 async for changes in watch_changes(*roots, watch_filter=relevant,
                                                    debounce=self.debounce_ms, step=self._step_ms,
-                                                   stop_event=self._round_stop, recursive=True):
+                                                   stop_event=self._round_stop, recursive=True,
+                                                   armed=self.armed):
                     if self._closed:
                         return
                     await self._reload()

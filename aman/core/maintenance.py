@@ -39,10 +39,10 @@ def start_maintenance(*, settings: Callable[[], Settings], event_log: Prunable, 
     """Start the periodic jobs; return their stop."""
     jobs = [
         tasks.spawn("maintenance:prune", _every(
-            settings().event_bus.prune_interval_sec, "event pruning",
+            clock, settings().event_bus.prune_interval_sec, "event pruning",
             lambda: prune_events_once(event_log, settings(), clock))),
         tasks.spawn("maintenance:dlq-expiry", _every(
-            settings().dlq.sweep_interval_sec, "DLQ expiry", dlq_sweep)),
+            clock, settings().dlq.sweep_interval_sec, "DLQ expiry", dlq_sweep)),
     ]
 
     async def stop() -> None:
@@ -53,10 +53,11 @@ def start_maintenance(*, settings: Callable[[], Settings], event_log: Prunable, 
     return stop
 
 
-async def _every(interval: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+async def _every(clock: Clock, interval: float, name: str,
+                 job: Callable[[], Awaitable[object]]) -> None:
     while True:
         try:
             await job()
         except AmanError:
             log.exception("%s failed; trying again in %.0fs", name, interval)
-        await asyncio.sleep(interval)
+        await clock.sleep(interval)

@@ -165,6 +165,7 @@ async def start_workflows(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.workflows.start()
     watcher = FolderWatcher("workflows", lambda: runtime.workflows.dirs,
                             lambda: runtime.workflows.reload(reason="watch"))
+    runtime.workflows.watcher = watcher
     watcher.start()
     stack.push("workflows_watch", watcher.stop)
 

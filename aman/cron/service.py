@@ -375,7 +375,7 @@ class CronService:
                 # A long catch-up (catch_up: all) may outrun the per-source burst: pace it.
                 if not patient or attempt == _RATE_LIMIT_TRIES:
                     raise
-                await asyncio.sleep(min(exc.retry_after, 2.0))
+                await self._clock.sleep(min(exc.retry_after, 2.0))
         raise AssertionError("unreachable")
 
     async def _failed(self, job: CronJob, base: dict[str, Any], error: str) -> CronRun:

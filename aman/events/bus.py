@@ -381,7 +381,7 @@ class EventBus:
     async def _retry_later(self, event: Event, sub: Subscriber, attempt: int, delay: float,
                            outcome: asyncio.Future[str] | None) -> None:
         try:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
         finally:
             self.stats.retries_pending -= 1
         current = self._subscribers.get(sub.name)

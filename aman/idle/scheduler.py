@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aman.clock import sleep_unless
 from aman.errors import AmanError
 from aman.idle import events as e
 from aman.idle.skills import pick_tag
@@ -171,9 +172,7 @@ class IdleScheduler:
             waited = self._clock.monotonic() - self._last_activity
             remaining = settings.after_sec - waited
             if remaining > 0:
-                try:
-                    await asyncio.wait_for(self._woken.wait(), timeout=remaining)
-                except TimeoutError:
+                if not await sleep_unless(self._clock, remaining, self._woken):
                     continue  # due now (the next round sees remaining <= 0)
                 self._bus.emit(e.CANCELLED, {"reason": "user_activity",
                                              "activity_source": self._activity_source,

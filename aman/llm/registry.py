@@ -100,14 +100,12 @@ class ProviderRegistry:
 
     def __init__(self, settings: Callable[[], LlmSettings], *, bus: FactEmitter | None = None,
                  metrics: Metrics | None = None, clock: Clock | None = None,
-                 probe_target: Callable[[], str | None] | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 probe_target: Callable[[], str | None] | None = None) -> None:
         self._settings = settings
         self._built: dict[str, LLMProvider] = {}
         self._bus: FactEmitter = bus or _NoFacts()
         self._metrics = metrics
         self._clock: Clock = clock or SystemClock()
-        self._sleep = sleep
         #: Which provider the background probe watches (the default agent's).
         self.probe_target = probe_target or (lambda: self._settings().default_provider or None)
         self._health: dict[str, ProviderHealth] = {}
@@ -268,7 +266,7 @@ class ProviderRegistry:
                         raise
                     log.info("LLM provider %s failed (%s); retry %d in %.2fs", name, exc.code,
                              attempt + 1, delay)
-                    await self._sleep(delay)
+                    await self._clock.sleep(delay)
                     attempt += 1
         finally:
             if outcome["result"] == "cancelled":
@@ -371,7 +369,7 @@ class ProviderRegistry:
                 log.debug("LLM probe skipped: %s", exc)
             except Exception:
                 log.exception("LLM probe failed unexpectedly")
-            await asyncio.sleep(self._settings().probe_interval_sec)
+            await self._clock.sleep(self._settings().probe_interval_sec)
 
     async def close(self) -> None:
         """Close every built provider."""

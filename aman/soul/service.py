@@ -92,6 +92,8 @@ class SoulService:
         self._lock = asyncio.Lock()
         self._stop: asyncio.Event | None = None
         self._watcher: asyncio.Task[None] | None = None
+        #: Set while the OS watch of the soul folders is in place (changes before it are unseen).
+        self.armed = asyncio.Event()
 
     # --- finding and loading -----------------------------------------------------------------
 
@@ -329,6 +331,7 @@ class SoulService:
         if not roots:
             return
         self._stop = asyncio.Event()
+        self.armed.clear()
         self._watcher = asyncio.get_running_loop().create_task(
             self._watch(roots, self._stop), name="soul-watcher")
 
@@ -356,7 +359,8 @@ class SoulService:
         try:
             async for _changes in watch_changes(*roots, watch_filter=self._relevant,
                                                 debounce=self._debounce_ms, step=50,
-                                                stop_event=stop, recursive=True):
+                                                stop_event=stop, recursive=True,
+                                                armed=self.armed):
                 if stop.is_set():
                     return
                 try:

@@ -78,6 +78,8 @@ class WorkflowService:
         self.catalog = WorkflowCatalog(repo, clock, dirs)
         #: Runs a skill for a ``skill`` action; wired by the composition root.
         self.run_skill: SkillInvoker | None = None
+        #: The definition folders' watcher while running (set at boot; ``armed`` says it sees).
+        self.watcher: Any = None
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → (lock, holders+waiters)
         #: Recently moved instances, newest last: a step reads these, never a lagging row.
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()

@@ -13,7 +13,7 @@ import heapq
 import logging
 from collections.abc import Awaitable, Callable
 
-from aman.clock import Clock
+from aman.clock import Clock, sleep_unless
 from aman.errors import AmanError
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,7 @@ class TimerHeap:
                 continue
             wait_ms = self._heap[0][0] - self._clock.now_ms()
             if wait_ms > 0:
-                try:
-                    await asyncio.wait_for(self._changed.wait(), timeout=wait_ms / 1000)
-                except TimeoutError:
-                    pass
+                await sleep_unless(self._clock, wait_ms / 1000, self._changed)
                 continue
             _, instance_id, kind, due_at = heapq.heappop(self._heap)
             try:

@@ -18,23 +18,16 @@ from aman.llm.registry import (
     ProviderRegistry,
 )
 from aman.metrics import Metrics
-from tests.llm.conftest import Facts, ask, closed_port_url, collect, openai_settings
+from tests.helpers import FakeBus, ManualClock
+from tests.llm.helpers import ask, closed_port_url, collect, openai_settings
 from tests.llm.fakes import FakeOpenAIServer, Reply, fail
 
 
-class Sleeps:
-    """Records backoff waits instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-def build(llm: LlmSettings, facts: Facts, metrics: Metrics | None = None,
-          sleeps: Sleeps | None = None) -> ProviderRegistry:
-    return ProviderRegistry(lambda: llm, bus=facts, metrics=metrics, sleep=sleeps or Sleeps())
+def build(llm: LlmSettings, facts: FakeBus, metrics: Metrics | None = None,
+          clock: ManualClock | None = None) -> ProviderRegistry:
+    """A registry whose backoff sleeps move a manual clock instead of waiting."""
+    return ProviderRegistry(lambda: llm, bus=facts, metrics=metrics,
+                            clock=clock or ManualClock(autojump=True))
 
 
 def one(url: str, **extra: Any) -> LlmSettings:
@@ -46,32 +39,32 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
     return value or 0.0
 
 
-async def test_retries_honour_retry_after(openai_server: FakeOpenAIServer, facts: Facts) -> None:
+async def test_retries_honour_retry_after(openai_server: FakeOpenAIServer, facts: FakeBus) -> None:
     openai_server.script(fail(429, retry_after=2), fail(503), Reply("finally"))
-    sleeps = Sleeps()
-    registry = build(one(openai_server.url, max_retries=2), facts, sleeps=sleeps)
+    clock = ManualClock(autojump=True)
+    registry = build(one(openai_server.url, max_retries=2), facts, clock=clock)
     text, done = await collect(registry.stream(None, ask()))
     await registry.close()
     assert text == "finally" and done.finish_reason == "stop"
-    assert sleeps.waits == [2.0, 1.0]  # Retry-After, then backoff 0.5 * 2**1
+    assert clock.slept == [2.0, 1.0]  # Retry-After, then backoff 0.5 * 2**1
     assert len(openai_server.completions) == 3
     ended = facts.of(CALL_ENDED)
     assert len(ended) == 1 and ended[0]["result"] == "ok" and ended[0]["attempts"] == 3
 
 
 async def test_retries_stop_after_max_retries(openai_server: FakeOpenAIServer,
-                                              facts: Facts) -> None:
+                                              facts: FakeBus) -> None:
     openai_server.script(fail(500), fail(500), fail(500))
-    sleeps = Sleeps()
-    registry = build(one(openai_server.url, max_retries=1), facts, sleeps=sleeps)
+    clock = ManualClock(autojump=True)
+    registry = build(one(openai_server.url, max_retries=1), facts, clock=clock)
     with pytest.raises(LLMServerError):
         await collect(registry.stream("main", ask()))
     await registry.close()
-    assert sleeps.waits == [0.5] and len(openai_server.completions) == 2
+    assert clock.slept == [0.5] and len(openai_server.completions) == 2
 
 
 async def test_request_errors_are_not_retried(openai_server: FakeOpenAIServer,
-                                              facts: Facts) -> None:
+                                              facts: FakeBus) -> None:
     openai_server.script(fail(400, error="bad model"))
     registry = build(one(openai_server.url), facts)
     with pytest.raises(Exception, match="bad model"):
@@ -81,7 +74,7 @@ async def test_request_errors_are_not_retried(openai_server: FakeOpenAIServer,
 
 
 async def test_no_retry_once_text_has_streamed(openai_server: FakeOpenAIServer,
-                                               facts: Facts) -> None:
+                                               facts: FakeBus) -> None:
     openai_server.script(Reply("one two three", drop_after=2))
     registry = build(one(openai_server.url, max_retries=3), facts)
     got: list[str] = []
@@ -95,7 +88,7 @@ async def test_no_retry_once_text_has_streamed(openai_server: FakeOpenAIServer,
 
 
 async def test_fallbacks_are_tried_in_order_and_announced(openai_server: FakeOpenAIServer,
-                                                          facts: Facts) -> None:
+                                                          facts: FakeBus) -> None:
     openai_server.script(fail(500, error="primary broke"), Reply("from the backup"))
     llm = LlmSettings(default_provider="primary", providers={
         "primary": openai_settings(openai_server.url, max_retries=0,
@@ -115,7 +108,7 @@ async def test_fallbacks_are_tried_in_order_and_announced(openai_server: FakeOpe
 
 
 async def test_every_provider_failing_raises_the_primary_error(openai_server: FakeOpenAIServer,
-                                                               facts: Facts) -> None:
+                                                               facts: FakeBus) -> None:
     openai_server.script(fail(500, error="primary broke"))
     llm = LlmSettings(default_provider="primary", providers={
         "primary": openai_settings(openai_server.url, max_retries=0, fallbacks=["offline"]),
@@ -130,7 +123,7 @@ async def test_every_provider_failing_raises_the_primary_error(openai_server: Fa
 
 
 async def test_third_consecutive_failure_is_backend_down_and_next_success_recovered(
-        openai_server: FakeOpenAIServer, facts: Facts) -> None:
+        openai_server: FakeOpenAIServer, facts: FakeBus) -> None:
     openai_server.script(*[fail(500)] * 4, Reply("back"))
     registry = build(one(openai_server.url, max_retries=0), facts)
     for _ in range(4):
@@ -149,7 +142,7 @@ async def test_third_consecutive_failure_is_backend_down_and_next_success_recove
 
 
 async def test_call_facts_carry_model_tokens_latency_and_context(openai_server: FakeOpenAIServer,
-                                                                 facts: Facts) -> None:
+                                                                 facts: FakeBus) -> None:
     openai_server.script(Reply("a b c", usage=(12, 3), first_token_delay=0.05))
     registry = build(one(openai_server.url), facts)
     context = {"session_id": "s1", "agent_id": "aman", "message_id": "m1"}
@@ -166,7 +159,7 @@ async def test_call_facts_carry_model_tokens_latency_and_context(openai_server: 
 
 
 async def test_metrics_count_requests_tokens_and_latency(openai_server: FakeOpenAIServer,
-                                                         facts: Facts) -> None:
+                                                         facts: FakeBus) -> None:
     openai_server.script(fail(503), Reply("ok then", usage=(7, 2)))
     metrics = Metrics()
     registry = build(one(openai_server.url), facts, metrics)
@@ -182,7 +175,7 @@ async def test_metrics_count_requests_tokens_and_latency(openai_server: FakeOpen
 
 
 async def test_stopping_mid_stream_is_cancelled_not_a_failure(openai_server: FakeOpenAIServer,
-                                                              facts: Facts) -> None:
+                                                              facts: FakeBus) -> None:
     openai_server.script(Reply(" ".join(["w"] * 100), token_delay=0.01))
     metrics = Metrics()
     registry = build(one(openai_server.url), facts, metrics)
@@ -199,7 +192,7 @@ async def test_stopping_mid_stream_is_cancelled_not_a_failure(openai_server: Fak
 
 
 async def test_probe_records_result_and_error(openai_server: FakeOpenAIServer,
-                                              facts: Facts) -> None:
+                                              facts: FakeBus) -> None:
     registry = build(one(openai_server.url), facts)
     health = await registry.probe("main")
     assert health.last_probe_ok and health.last_probe_at_ms and health.last_error is None
@@ -210,7 +203,7 @@ async def test_probe_records_result_and_error(openai_server: FakeOpenAIServer,
     assert "models broke" in health.to_json()["last_error"]["message"]
 
 
-async def test_unknown_or_missing_default_provider_is_not_configured(facts: Facts) -> None:
+async def test_unknown_or_missing_default_provider_is_not_configured(facts: FakeBus) -> None:
     registry = build(LlmSettings(), facts)
     with pytest.raises(LLMNotConfiguredError, match="default_provider is empty"):
         await collect(registry.stream(None, ask()))
@@ -219,7 +212,7 @@ async def test_unknown_or_missing_default_provider_is_not_configured(facts: Fact
 
 
 async def test_providers_are_built_lazily_and_once(openai_server: FakeOpenAIServer,
-                                                   facts: Facts) -> None:
+                                                   facts: FakeBus) -> None:
     registry = build(one(openai_server.url), facts)
     assert registry.built("main") is None
     assert registry.provider("main") is registry.provider(None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
+import subprocess
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,14 @@ from aman.config.loader import load_settings
 from aman.config.settings import Settings
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
-
-SettingsFactory = Callable[..., Settings]
+from tests.helpers import (
+    E2E_DIR,
+    SettingsFactory,
+    is_daemon_command,
+    runtime_of,
+    unmarked_e2e,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -40,15 +46,6 @@ def make_settings(runtime_dir: Path) -> SettingsFactory:
     return build
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` on the loop until true; fail the test on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met within timeout")
-        await asyncio.sleep(0.005)
-
-
 @pytest.fixture
 def settings(make_settings: SettingsFactory) -> Settings:
     """Default settings (no token)."""
@@ -60,8 +57,8 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
     """A served app whose runtime has reached phase 5; stopped after the test."""
     application = create_app(settings)
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready
-                         or runtime_of(application).state.value == "failed")
+        await wait_for(lambda: runtime_of(application).ready
+                       or runtime_of(application).state.value == "failed", what="boot to end")
         yield application
 
 
@@ -77,12 +74,6 @@ def runtime(app: Quart) -> Runtime:
     return runtime_of(app)
 
 
-def runtime_of(app: Quart) -> Runtime:
-    """The runtime behind any app built by create_app."""
-    rt: Runtime = app.extensions["aman.core.runtime"]
-    return rt
-
-
 @pytest.fixture(autouse=True)
 def no_leaked_connections() -> Iterator[None]:
     """Every test closes the databases it opened (an open aiosqlite thread hangs the exit)."""
@@ -95,3 +86,33 @@ def no_leaked_connections() -> Iterator[None]:
             if thread.is_alive():
                 leaked.append(thread.name)
     assert not leaked, f"database connections left open: {leaked}"
+
+
+# --- what only e2e tests may do --------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse to run when an e2e test lacks its marker."""
+    missing = unmarked_e2e(items)
+    if missing:
+        raise pytest.UsageError("tests under tests/e2e must be marked e2e "
+                                "(pytestmark = pytest.mark.e2e): " + ", ".join(missing))
+
+
+class _NoDaemonPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """Popen that refuses to start the daemon (outside e2e tests)."""
+
+    def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+        if is_daemon_command(args):
+            raise AssertionError("only tests under tests/e2e (marked e2e) may start the daemon "
+                                 f"process: {args!r}")
+        super().__init__(args, *rest, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outside_e2e(request: pytest.FixtureRequest,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test outside tests/e2e that spawns ``aman run`` fails (the daemon is e2e's alone)."""
+    if not request.node.path.is_relative_to(E2E_DIR):
+        monkeypatch.setattr(subprocess, "Popen", _NoDaemonPopen)

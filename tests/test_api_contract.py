@@ -14,7 +14,7 @@ from quart import Quart
 
 from aman.core.app import POLICIES_KEY, create_app
 from aman.http.policy import RoutePolicy
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 
 CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "contract" / "aman-http-api.txt"
 _ROUTE = re.compile(r"^(GET|POST|PUT|DELETE|PATCH) (/\S*)")

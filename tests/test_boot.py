@@ -8,7 +8,7 @@ from pathlib import Path
 from aman.core.app import create_app
 from aman.core.phases import Phase, RuntimeState
 from aman.core.runtime import Runtime
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -> None:
@@ -44,7 +44,7 @@ async def test_failed_step_leaves_the_process_up_and_reports_it(make_settings: S
     app = create_app(make_settings())
     rt = runtime_of(app)
     async with app.test_app() as served:
-        await wait_until(lambda: rt.state is RuntimeState.FAILED)
+        await wait_for(lambda: rt.state is RuntimeState.FAILED)
         client = served.test_client()
         assert (await client.get("/health/live")).status_code == 200
         ready = await client.get("/health/ready")
@@ -67,7 +67,7 @@ async def test_start_after_failure_that_persists_reports_the_step(make_settings:
     app = create_app(make_settings())
     rt = runtime_of(app)
     async with app.test_app() as served:
-        await wait_until(lambda: rt.state is RuntimeState.FAILED)
+        await wait_for(lambda: rt.state is RuntimeState.FAILED)
         response = await served.test_client().post("/agent/start")
         body = await response.get_json()
         assert response.status_code == 500
@@ -99,7 +99,7 @@ async def test_shutdown_during_boot_cancels_it_and_unwinds(make_settings: Settin
 
     rt.recovery_hooks.append(("gated", wait_for_gate))
     rt.start_in_background()
-    await wait_until(lambda: rt.db.is_open)
+    await wait_for(lambda: rt.db.is_open)
     await rt.stop()
     assert rt.state is RuntimeState.STOPPED and not rt.db.is_open and not rt.instance_lock.held
 

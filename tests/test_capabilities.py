@@ -18,7 +18,7 @@ from aman.capabilities import Capability, plugin_entries
 from aman.config.settings import Settings
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 from tests.llm.fakes import FakeOpenAIServer, fail
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def register_capabilities(context):
 async def served(settings: Settings) -> AsyncIterator[Quart]:
     app = create_app(settings)
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready or runtime_of(app).state.value == "failed")
+        await wait_for(lambda: runtime_of(app).ready or runtime_of(app).state.value == "failed")
         assert runtime_of(app).ready, runtime_of(app).phases.failure
         yield app
 
@@ -164,7 +164,7 @@ async def test_a_live_config_change_is_announced(make_settings: SettingsFactory)
                                      json={"changes": {"channels.telegram.mybot.enabled": False}})
         assert response.status_code == 200, await response.get_data(as_text=True)
         # No GET in between: config_changed on the bus is what triggers the recompute.
-        await wait_until(lambda: any(
+        await wait_for(lambda: any(
             e.status == "error" for e in rt.capabilities.snapshot.get("im:telegram:mybot", [])))
         update = (await facts(rt, client, "capability_registry_updated"))[-1]
         assert update["changed"] == ["im:telegram:mybot"]
@@ -270,7 +270,7 @@ async def test_hook_register_capabilities(make_settings: SettingsFactory, tmp_pa
         assert response.status_code == 200
         # Disabling publishes no fact of its own: the next event on the bus gets it noticed.
         rt.bus.emit("test.ping", {}, source="test")
-        await wait_until(lambda: "gauges" not in rt.capabilities.snapshot)
+        await wait_for(lambda: "gauges" not in rt.capabilities.snapshot)
         found = await capabilities(client)
         assert "gauges" not in found and [e["plugin"] for e in found["chat"]] == ["core"]
         removed = await facts(rt, client, "capability_removed")

@@ -29,7 +29,7 @@ from aman.core.runtime import Runtime
 from aman.errors import ConfigError, ConflictError, InternalError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 CHANNELS: dict[str, Any] = {
     "telegram": {"bot1": {"secret": "old-secret-1", "allowed_chats": ["111"]}},
@@ -54,7 +54,7 @@ def aman_logger_level() -> Iterator[None]:
 async def channel_runtime(make_settings: SettingsFactory) -> AsyncIterator[Runtime]:
     app: Quart = create_app(make_settings(channels=CHANNELS))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield runtime_of(app)
 
 
@@ -249,7 +249,7 @@ async def test_change_is_audited_and_announced_with_secrets_redacted(
         "channels.slack.ws.secret": {"old": "***", "new": "***"},
         "event_bus.max_retries": {"old": 3, "new": 5},
     }
-    await wait_until(lambda: len(events) == 1)
+    await wait_for(lambda: len(events) == 1)
     [event] = events
     assert event.source == "system:config"
     assert event.payload["changed_fields"] == ["channels.slack.ws.secret", "event_bus.max_retries"]
@@ -405,7 +405,7 @@ async def test_unset_returns_a_key_to_the_file_and_drops_it_from_the_override(
     assert runtime.settings.event_bus.max_queue_size == shipped
     assert runtime.bus.max_queue_size == shipped  # the applier ran
     assert read_override(override_file(runtime)) == {"dlq.ttl_days": 3}
-    await wait_until(lambda: any(e.event_type == "config_changed" and e.payload.get("unset")
+    await wait_for(lambda: any(e.event_type == "config_changed" and e.payload.get("unset")
                                  for e in events))
     audit = await (await client.get("/audit-log?action=config.unset")).get_json()
     assert audit["items"][0]["detail"]["changes"]["event_bus.max_queue_size"]["new"] == shipped

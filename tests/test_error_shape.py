@@ -11,7 +11,7 @@ import pytest
 from quart import Quart
 
 from aman.core.app import create_app
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ async def small_app(make_settings: SettingsFactory) -> AsyncIterator[Quart]:
         raise RuntimeError("secret internals")
 
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 

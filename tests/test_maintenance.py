@@ -11,7 +11,7 @@ from aman.events import types as t
 from aman.events.dlq import DAY_MS
 from aman.events.filters import EventFilter
 from aman.events.model import DlqQuery, Event
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 
 
 class ManualClock(SystemClock):

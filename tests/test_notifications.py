@@ -24,7 +24,7 @@ from aman.store.db import Database
 from aman.store.migrate import migrate
 from aman.store.notifications import SqliteNotificationRepository
 from aman.store.writer import BatchWriter
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ async def test_the_unread_count_survives_a_restart_and_the_subscriber_comes_back
 ) -> None:
     await runtime.bus.publish(fact(t.BACKPRESSURE_CHANGED, level="critical", previous="l4",
                                    pending=100, capacity=100), internal=True)
-    await wait_until(lambda: runtime.notifications.unread_count_cached == 1)
+    await wait_for(lambda: runtime.notifications.unread_count_cached == 1)
     await runtime.stop()
     assert SUBSCRIBER not in runtime.bus.subscriber_names
     await runtime.start()

@@ -8,7 +8,7 @@ import pytest
 
 from aman.plugins.config import ConfigOption, PluginConfigError, resolve_config
 from aman.plugins.manifest import ManifestError, parse_manifest
-from tests.conftest import SettingsFactory, runtime_of
+from tests.helpers import SettingsFactory, runtime_of
 from tests.test_plugins import by_name, served
 
 OPTIONS = {

@@ -12,7 +12,7 @@ import pytest
 from quart import Quart
 from werkzeug.datastructures import FileStorage
 
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 from tests.plugin_archives import RAISING_MODULE, archive
 from tests.test_plugins import copy_plugins, served
 

@@ -17,7 +17,7 @@ from quart import Quart
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from aman.plugins.manifest import ManifestError, in_range, parse_manifest
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 SAMPLES = Path(__file__).resolve().parent / "plugins"
 CONFIRM = {"x-aman-confirm": "yes"}
@@ -34,7 +34,7 @@ def copy_plugins(target: Path, *names: str) -> Path:
 async def served(settings: Any) -> AsyncIterator[Quart]:
     app = create_app(settings)
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready or runtime_of(app).state.value == "failed")
+        await wait_for(lambda: runtime_of(app).ready or runtime_of(app).state.value == "failed")
         yield app
 
 
@@ -237,7 +237,7 @@ async def test_example_plugin_is_bundled_and_disabled_by_default(
         assert rt.sources.describe("example.tick")["state"] == "running"
         await rt.sources.configure("example.tick", {"interval_sec": 0.05})
         source = rt.sources.get("example.tick")
-        await wait_until(lambda: getattr(source, "ticks", 0) >= 2)
+        await wait_for(lambda: getattr(source, "ticks", 0) >= 2)
         assert (await (await client.get("/ui/pages")).get_json())["items"] == [
             {"id": "example", "label": "Example", "plugin": "example"}]
 
@@ -290,7 +290,7 @@ async def test_failing_default_plugin_fails_boot(make_settings: SettingsFactory)
     rt = runtime_of(app)
     rt.plugins = PluginHost(defaults=[("broken-core", Broken())], entry_point_group=None)
     async with app.test_app():
-        await wait_until(lambda: rt.state.value == "failed")
+        await wait_for(lambda: rt.state.value == "failed")
         assert rt.phases.failure is not None and rt.phases.failure.step == "plugin_host"
         assert "core broke" in rt.phases.failure.error
 

@@ -30,7 +30,7 @@ from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
 from aman.store.migrate import migrate
 from aman.store.soul import SqliteSoulRepository
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 REPO_SOULS = Path(__file__).resolve().parents[1] / "souls"
 
@@ -321,20 +321,20 @@ async def test_watcher_reloads_edits_and_keeps_the_last_good_soul(harness: Harne
     await asyncio.sleep(0.3)  # the OS watch is armed from a worker thread
     edited = ATLAS.replace("Warm and brief.", "Terse.")
     harness.file.write_text(edited, encoding="utf-8")
-    await wait_until(lambda: service.soul.vibe == "Terse.", timeout=10)
-    await wait_until(lambda: any(e[0] == SOUL_CHANGED for e in harness.bus.emitted))
-    await wait_until(lambda: service.info()["hash"] == content_hash(edited))
+    await wait_for(lambda: service.soul.vibe == "Terse.", timeout=10)
+    await wait_for(lambda: any(e[0] == SOUL_CHANGED for e in harness.bus.emitted))
+    await wait_for(lambda: service.info()["hash"] == content_hash(edited))
     versions = await service.versions()
     assert versions[0].hash == content_hash(edited) and versions[0].reason == "file"
 
     harness.file.write_text("# Atlas\n##broken\n", encoding="utf-8")
-    await wait_until(lambda: service.info()["error"] is not None, timeout=10)
+    await wait_for(lambda: service.info()["error"] is not None, timeout=10)
     error = service.info()["error"]
     assert error["line"] == 2 and "malformed heading" in error["message"]
     assert service.soul.vibe == "Terse." and service.raw()["content"] == edited
 
     harness.file.write_text(ATLAS, encoding="utf-8")  # fixing the file heals it
-    await wait_until(lambda: service.info()["error"] is None
+    await wait_for(lambda: service.info()["error"] is None
                      and service.soul.vibe == "Warm and brief.",
                      timeout=10)
 

@@ -26,7 +26,7 @@ from tests.channels.samples import (
     telegram_message,
 )
 from tests.chat.helpers import scripted
-from tests.conftest import SettingsFactory, wait_until
+from tests.helpers import SettingsFactory, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -68,7 +68,7 @@ async def telegram(client: TestClientProtocol, update_id: int, text: str,
 
 
 async def sent(fake: FakePlatforms, count: int, timeout: float = 5.0) -> list[str]:
-    await wait_until(lambda: len(fake.sent) >= count, timeout)
+    await wait_for(lambda: len(fake.sent) >= count, timeout)
     return [s.text for s in fake.sent]
 
 
@@ -118,7 +118,7 @@ async def test_a_failing_platform_parks_the_reply_and_a_dlq_retry_sends_it(
         client: TestClientProtocol, runtime: Runtime, platform: FakePlatforms) -> None:
     platform.fail_next(3, status=502)  # the first attempt and both retries
     await telegram(client, 800, "are you there")
-    await wait_until(lambda: platform.attempts >= 3)
+    await wait_for(lambda: platform.attempts >= 3)
 
     async def parked() -> list[Any]:
         page, _ = await runtime.dlq.page(DlqQuery(), None, 10)
@@ -136,7 +136,7 @@ async def test_a_failing_platform_parks_the_reply_and_a_dlq_retry_sends_it(
     retried = await client.post(f"/dlq/{entry.id}/retry", headers={"x-aman-confirm": "yes"})
     assert retried.status_code == 202, await retried.get_data(as_text=True)
     assert await sent(platform, 1) == ["You said: are you there"]
-    await wait_until(lambda: runtime.channel_outbox.last_ok[("telegram", "bot")] is True)
+    await wait_for(lambda: runtime.channel_outbox.last_ok[("telegram", "bot")] is True)
     for _ in range(100):  # capabilities follow the im:delivered fact
         if await channel_status(client) == "healthy":
             break
@@ -256,13 +256,13 @@ def serve(settings: Settings) -> Any:
     from contextlib import asynccontextmanager
 
     from aman.core.app import create_app
-    from tests.conftest import runtime_of
+    from tests.helpers import runtime_of
 
     @asynccontextmanager
     async def context() -> Any:
         app = create_app(settings)
         async with app.test_app():
-            await wait_until(lambda: runtime_of(app).ready)
+            await wait_for(lambda: runtime_of(app).ready)
             yield app.test_client()
 
     return context()

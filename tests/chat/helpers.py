@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol

@@ -13,7 +13,7 @@ import pytest
 from aman.config.settings import Settings
 from aman.core.app import create_app
 from tests.chat.helpers import settle
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 from tests.llm.fakes import FakeOpenAIServer
 
 PIRATE = """# Captain
@@ -59,7 +59,7 @@ async def test_each_agent_talks_with_its_own_soul(make_settings: SettingsFactory
                                                   server: FakeOpenAIServer, souls: Path) -> None:
     app = create_app(settings_for(make_settings, server, souls))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         client = app.test_client()
         for agent, persona in (("captain", "pirate captain"), ("aman", "personal agent")):
             created = await client.post("/chat/session/create", json={"agent_id": agent})

@@ -12,7 +12,7 @@ from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from aman.events.model import Event
 from tests.chat.helpers import create_session, scripted, settle
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 def call(name: str, **arguments: Any) -> str:
@@ -33,7 +33,7 @@ class Harness:
 
     async def ask(self, count: int = 1) -> dict[str, Any]:
         """Wait for the ``count``-th approval prompt."""
-        await wait_until(lambda: len(self.of("tool_auth_required")) >= count)
+        await wait_for(lambda: len(self.of("tool_auth_required")) >= count)
         return self.of("tool_auth_required")[count - 1]
 
     async def reply(self, session_id: str) -> dict[str, Any]:
@@ -47,7 +47,7 @@ async def harness(make_settings: SettingsFactory, *replies: str,
     app = create_app(scripted(make_settings, *replies, **overrides))
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         events: list[Event] = []
         rt.bus.observe(events.append)
         client = app.test_client()
@@ -139,7 +139,7 @@ async def test_max_turns(make_settings: SettingsFactory) -> None:
         await h.send(sid)
         reply = await h.reply(sid)
         assert reply["status"] == "complete" and len(reply["tool_steps"]) == 2
-        await wait_until(lambda: bool(h.of("agent:max_turns_reached")))
+        await wait_for(lambda: bool(h.of("agent:max_turns_reached")))
         assert h.of("agent:max_turns_reached")[0]["max_react_turns"] == 2
 
 
@@ -150,7 +150,7 @@ async def test_stop_during_a_pending_approval(make_settings: SettingsFactory) ->
         await h.client.post(f"/chat/session/{sid}/stop")
         reply = await h.reply(sid)
         assert reply["status"] == "interrupted"
-        await wait_until(lambda: any(p["auth_id"] == prompt["auth_id"]
+        await wait_for(lambda: any(p["auth_id"] == prompt["auth_id"]
                                      for p in h.of("tool_auth_resolved")))
         assert await h.rt.approvals.pending() == []
 
@@ -159,7 +159,7 @@ async def test_stop_during_a_running_exec(make_settings: SettingsFactory) -> Non
     async with harness(make_settings, call("exec", command="sleep 30"), "never",
                        **{"tools.auto_approve": ["exec"]}) as (h, sid):
         await h.send(sid)
-        await wait_until(lambda: bool(h.of("tool:dispatched")))
+        await wait_for(lambda: bool(h.of("tool:dispatched")))
         started = h.rt.clock.monotonic()
         await h.client.post(f"/chat/session/{sid}/stop")
         reply = await h.reply(sid)

@@ -14,7 +14,7 @@ from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from aman.events.model import Event
 from tests.chat.helpers import create_session, scripted, settle, state_of
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -45,7 +45,7 @@ async def test_stop_keeps_the_partial_reply_as_interrupted(client: TestClientPro
     events = capture(runtime)
     session = await create_session(client)
     await send(client, session["id"], "talk a lot")
-    await wait_until(lambda: sum(e.event_type == "agent:reply_chunk" for e in events) >= 3)
+    await wait_for(lambda: sum(e.event_type == "agent:reply_chunk" for e in events) >= 3)
     loop = asyncio.get_running_loop()
     started = loop.time()
     stopped = await client.post(f"/chat/session/{session['id']}/stop")
@@ -56,7 +56,7 @@ async def test_stop_keeps_the_partial_reply_as_interrupted(client: TestClientPro
     reply = state["messages"][-1]
     assert reply["status"] == "interrupted" and reply["content"].startswith("word0 word1")
     assert len(reply["content"]) < len(LONG)
-    await wait_until(lambda: any(e.event_type == "agent:reply_interrupted" for e in events))
+    await wait_for(lambda: any(e.event_type == "agent:reply_interrupted" for e in events))
     again = await client.post(f"/chat/session/{session['id']}/stop")
     assert (await again.get_json())["stopped"] is False
 
@@ -164,7 +164,7 @@ async def test_queue_overflow_is_429_with_retry_after(make_settings: SettingsFac
     app = create_app(settings)
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         client = app.test_client()
         session = await create_session(client)
         codes = [(await send(client, session["id"], f"m{i}")).status_code for i in range(4)]
@@ -181,7 +181,7 @@ async def test_no_provider_fails_fast_with_the_hint(make_settings: SettingsFacto
     app = create_app(make_settings(**{"llm.default_provider": "", "llm.providers": {}}))
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         events = capture(rt)
         client = app.test_client()
         session = await create_session(client)
@@ -190,7 +190,7 @@ async def test_no_provider_fails_fast_with_the_hint(make_settings: SettingsFacto
         assert reply["status"] == "error" and reply["error"]["code"] == "llm_not_configured"
         assert "llm.providers" in reply["error"]["hint"]
         await settle(client, session["id"], "error")
-        await wait_until(lambda: any(e.event_type == "llm_error" for e in events))
+        await wait_for(lambda: any(e.event_type == "llm_error" for e in events))
         fact = next(e for e in events if e.event_type == "llm_error")
         assert fact.payload["code"] == "llm_not_configured" and fact.payload["hint"]
 
@@ -200,11 +200,11 @@ async def test_crash_recovery_marks_streaming_interrupted_and_retry_works(
     app = create_app(settings)
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         client = app.test_client()
         session = await create_session(client)
         await send(client, session["id"], "go")
-        await wait_until(lambda: (rt.chat._workers.peek(session["id"]) or None) is not None
+        await wait_for(lambda: (rt.chat._workers.peek(session["id"]) or None) is not None
                          and rt.chat._workers.peek(session["id"]).turn is not None)  # type: ignore[union-attr]
         await asyncio.sleep(1.2)  # one partial save
         # Simulate a crash: forget the running reply without letting it finish or stop.
@@ -220,7 +220,7 @@ async def test_crash_recovery_marks_streaming_interrupted_and_retry_works(
     app = create_app(settings)
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         client = app.test_client()
         state = await state_of(client, session["id"])
         assert state["state"] == d.ERROR
@@ -251,7 +251,7 @@ async def test_an_agent_message_is_stored_and_announced(client: TestClientProtoc
     state = await state_of(client, session["id"])
     assert [(m["id"], m["role"], m["content"]) for m in state["messages"]] == [
         (message_id, "assistant", "step 1 of 3")]
-    await wait_until(lambda: any(e.event_type == "agent:reply_ready"
+    await wait_for(lambda: any(e.event_type == "agent:reply_ready"
                                  and e.payload.get("message_id") == message_id for e in events))
     ready = next(e for e in events if e.event_type == "agent:reply_ready")
     assert ready.payload["step"] == 1 and ready.payload["reply"] == "step 1 of 3"

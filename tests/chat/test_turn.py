@@ -9,7 +9,7 @@ from aman.chat.turn import _Chunks, build_prompt, estimate_tokens
 from aman.core.app import create_app
 from aman.events.model import Event
 from tests.chat.helpers import create_session, scripted, settle
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 def message(seq: int, role: str, text: str, status: str = "complete") -> StoredMessage:
@@ -66,7 +66,7 @@ async def test_trimmed_history_is_announced(make_settings: SettingsFactory) -> N
     app = create_app(settings)
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         events: list[Event] = []
         rt.bus.observe(events.append)
         client = app.test_client()
@@ -75,7 +75,7 @@ async def test_trimmed_history_is_announced(make_settings: SettingsFactory) -> N
             await client.post(f"/chat/session/{session['id']}/send",
                               json={"text": text, "wait": True})
         await settle(client, session["id"])
-        await wait_until(lambda: any(e.event_type == "agent:history_trimmed" for e in events))
+        await wait_for(lambda: any(e.event_type == "agent:history_trimmed" for e in events))
         trimmed = next(e for e in events if e.event_type == "agent:history_trimmed")
         assert trimmed.payload["session_id"] == session["id"]
         assert trimmed.payload["dropped_messages"] >= 1

@@ -18,7 +18,7 @@ from aman.core.runtime import Runtime
 from aman.cron.model import CatchUp, CronJobChanges, CronJobSpec, CronRun, Outcome
 from aman.errors import BackpressureError
 from aman.events.model import Event
-from tests.conftest import SettingsFactory, wait_until
+from tests.helpers import SettingsFactory, wait_for
 
 HOUR_MS = 3_600_000
 START = datetime(2031, 3, 4, 7, 30, tzinfo=UTC)
@@ -187,7 +187,7 @@ async def test_no_scheduler_runs_without_enabled_jobs(make_runtime: Factory) -> 
     await rt.cron.add(CronJobSpec(id="off", expression="* * * * *", enabled=False))
     assert rt.cron.next_run_ms("off") is None
     await rt.cron.update("off", CronJobChanges(enabled=True))
-    await wait_until(lambda: rt.cron.next_run_ms("off") is not None)
+    await wait_for(lambda: rt.cron.next_run_ms("off") is not None)
 
 
 async def test_a_time_published_before_is_recorded_as_duplicate(make_runtime: Factory) -> None:
@@ -211,7 +211,7 @@ async def test_late_due_times_fire_the_latest_and_record_the_rest(make_runtime: 
     await rt.cron.add(CronJobSpec(id="late", expression="0 * * * *"))
     due = [START.replace(hour=h, minute=0) for h in (8, 9, 10)]
     rt.cron._on_due("late", due)  # what APScheduler hands over after a stall
-    await wait_until(lambda: rt.cron.get("late").last_outcome == "ok")
+    await wait_for(lambda: rt.cron.get("late").last_outcome == "ok")
     await rt.writer.flush()  # the job's state is updated before its run row commits
     fired, skipped = await runs(rt, "late")
     assert fired.outcome is Outcome.OK and not fired.catch_up

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Daemon, StartDaemon, daemon_context
+from tests.e2e.daemons import Daemon, StartDaemon, daemon_context
 from tests.e2e.test_stream import open_stream
 
 pytestmark = pytest.mark.e2e

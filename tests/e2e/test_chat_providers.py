@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.e2e.daemons import Daemon, StartDaemon
 from tests.llm.fakes import FakeOpenAIServer, Reply, fail
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import Daemon, StartDaemon, run_aman
+from tests.e2e.daemons import Daemon, StartDaemon, run_aman
 
 pytestmark = pytest.mark.e2e
 

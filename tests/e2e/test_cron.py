@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.e2e.daemons import Daemon, StartDaemon
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aman import __version__
 
-from .conftest import (
+from tests.e2e.daemons import (
     TEST_TOKEN,
     Daemon,
     StartDaemon,

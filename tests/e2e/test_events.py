@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Daemon, free_port
+from tests.e2e.daemons import Daemon, free_port
 from tests.e2e.receiver import Receiver
 
 pytestmark = pytest.mark.e2e

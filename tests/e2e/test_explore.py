@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.e2e.daemons import Daemon, StartDaemon
 from tests.explore.samples import FeedServer, rss_with
 
 pytestmark = pytest.mark.e2e

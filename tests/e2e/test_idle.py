@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon, daemon_context
+from tests.e2e.daemons import Daemon, daemon_context
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,9 @@ from tests.channels.samples import (
     telegram_headers,
     telegram_message,
 )
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.e2e.daemons import Daemon, StartDaemon
+
+pytestmark = pytest.mark.e2e
 
 SECRET = "tg-secret"
 LONG = " ".join(["longwords"] * 500)  # 4 999 characters

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.channels import samples
-from tests.e2e.conftest import TEST_TOKEN, Daemon, free_port
+from tests.e2e.daemons import TEST_TOKEN, Daemon, free_port
 
 pytestmark = pytest.mark.e2e
 

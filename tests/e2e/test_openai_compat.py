@@ -8,7 +8,9 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import TEST_TOKEN, StartDaemon
+from tests.e2e.daemons import TEST_TOKEN, StartDaemon
+
+pytestmark = pytest.mark.e2e
 
 SCRIPTED = {
     "llm": {"default_provider": "s",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, StartDaemon
+from tests.e2e.daemons import REPO_ROOT, StartDaemon
 from tests.plugin_archives import archive
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Daemon, StartDaemon
+import pytest
+
+from tests.e2e.daemons import Daemon, StartDaemon
+
+pytestmark = pytest.mark.e2e
 
 #: The promise: a written skill is listed within one second.
 LISTED_WITHIN_SEC = 1.0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, Daemon
+from tests.e2e.daemons import REPO_ROOT, Daemon
 
 pytestmark = pytest.mark.e2e
 

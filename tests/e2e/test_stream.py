@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import TEST_TOKEN, Daemon
+from tests.e2e.daemons import TEST_TOKEN, Daemon
 
 pytestmark = pytest.mark.e2e
 

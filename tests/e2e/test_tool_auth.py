@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, Daemon, StartDaemon
+from tests.e2e.daemons import REPO_ROOT, Daemon, StartDaemon
 from tests.e2e.test_stream import Message, open_stream
 
 pytestmark = pytest.mark.e2e

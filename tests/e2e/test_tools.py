@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.daemons import Daemon
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Daemon, StartDaemon
+import pytest
+
+from tests.e2e.daemons import Daemon, StartDaemon
+
+pytestmark = pytest.mark.e2e
 
 CONFIRM = {"x-aman-confirm": "yes"}
 

@@ -16,7 +16,7 @@ from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events.backpressure import Level, level_for
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, DlqQuery, Event, Priority
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
 

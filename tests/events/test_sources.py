@@ -15,7 +15,7 @@ from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import EventSource, SourceRegistry, SourceState
 from aman.events.subscribers import PublishResult
 from aman.sources import FileWatchSource, TimerConfig, TimerSource, build_sources
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 
 class Capture:
@@ -48,7 +48,7 @@ async def test_timer_ticks_with_its_source_name_priority_and_delivery(tasks: Tas
     source = timer(capture, tasks)
     await source.start()
     try:
-        await wait_until(lambda: len(capture.events) >= 3, timeout=3)
+        await wait_for(lambda: len(capture.events) >= 3, timeout=3)
     finally:
         await source.stop()
     first = capture.events[0]
@@ -69,17 +69,17 @@ async def test_paused_timer_emits_nothing_and_resume_brings_ticks_back(tasks: Ta
     source = timer(capture, tasks)
     await source.start()
     try:
-        await wait_until(lambda: len(capture.events) >= 1, timeout=3)
+        await wait_for(lambda: len(capture.events) >= 1, timeout=3)
         await source.pause()
         await source.pause()  # idempotent
         assert source.state is SourceState.PAUSED
         assert source.health()["status"] == "ok" and "paused" in source.health()["detail"]
         count = len(capture.events)
-        await wait_until(lambda: source.stats.suppressed_while_paused >= 3, timeout=3)
+        await wait_for(lambda: source.stats.suppressed_while_paused >= 3, timeout=3)
         assert len(capture.events) == count
         await source.resume()
         assert source.state is SourceState.RUNNING
-        await wait_until(lambda: len(capture.events) > count, timeout=3)
+        await wait_for(lambda: len(capture.events) > count, timeout=3)
     finally:
         await source.stop()
 
@@ -115,7 +115,7 @@ async def test_configure_restarts_a_running_timer_at_the_new_interval(tasks: Tas
     try:
         await source.configure({"interval_ms": 100})
         assert source.config == {"interval_ms": 100} and source.state is SourceState.RUNNING
-        await wait_until(lambda: len(capture.events) >= 2, timeout=3)
+        await wait_for(lambda: len(capture.events) >= 2, timeout=3)
         assert capture.events[0].event_type == "timer_tick"
     finally:
         await source.stop()
@@ -131,13 +131,13 @@ async def test_refused_ticks_are_counted_in_health_not_raised(
     source = timer(capture, tasks)
     await source.start()
     try:
-        await wait_until(lambda: source.stats.dropped >= 2, timeout=3)
+        await wait_for(lambda: source.stats.dropped >= 2, timeout=3)
         health = source.health()
         assert health["status"] == "degraded" and health["dropped"] >= 2
         assert str(error) in health["detail"]
         assert source.state is SourceState.RUNNING
         capture.error = None  # the bus accepts again: back to ok, the count stays
-        await wait_until(lambda: source.health()["status"] == "ok", timeout=3)
+        await wait_for(lambda: source.health()["status"] == "ok", timeout=3)
         assert source.health()["dropped"] >= 2 and capture.events
     finally:
         await source.stop()
@@ -150,7 +150,7 @@ async def test_bus_drops_are_counted_too(tasks: TaskTracker) -> None:
     source = TimerSource("t", TimerConfig(interval_ms=100), publish=dropping, tasks=tasks)
     await source.start()
     try:
-        await wait_until(lambda: source.stats.dropped >= 1, timeout=3)
+        await wait_for(lambda: source.stats.dropped >= 1, timeout=3)
         assert "backpressure_l2" in source.health()["detail"]
     finally:
         await source.stop()

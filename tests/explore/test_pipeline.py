@@ -17,8 +17,8 @@ from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from aman.events.model import Event
 from tests.chat.helpers import scripted, state_of
-from tests.conftest import SettingsFactory, runtime_of, wait_until
 from tests.explore.samples import RSS, FeedServer
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -58,7 +58,7 @@ def settings(make_settings: SettingsFactory, feeds: FeedServer) -> Settings:
 async def served(settings: Settings) -> AsyncIterator[Quart]:
     app = create_app(settings)
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 
@@ -86,7 +86,7 @@ async def test_explore_posts_each_step_and_ends_with_the_digest(
     assert started["source"] == "news" and started["url"] == feeds.base + "/news.xml"
     assert started["agent_id"] == "aman"
     session_id = started["session_id"]
-    await wait_until(lambda: any(e.event_type == "explore:finished" for e in events))
+    await wait_for(lambda: any(e.event_type == "explore:finished" for e in events))
 
     posts = explore_posts(events, session_id)
     assert [p["step"] for p in posts] == ["fetched", "scored", "summary", "digest"]
@@ -133,11 +133,11 @@ async def test_a_feed_that_cannot_be_read_is_posted_as_a_failure(
         reason: str) -> None:
     events = capture(runtime)
     session_id = (await start(client, source=source))["session_id"]
-    await wait_until(lambda: any(e.event_type == "explore:failed" for e in events))
+    await wait_for(lambda: any(e.event_type == "explore:failed" for e in events))
     failed = next(e for e in events if e.event_type == "explore:failed")
     assert failed.payload["stage"] == stage and failed.payload["error"]["code"] == "feed_unreadable"
     assert reason in failed.payload["error"]["message"]
-    await wait_until(lambda: bool(explore_posts(events, session_id)))
+    await wait_for(lambda: bool(explore_posts(events, session_id)))
     [post] = explore_posts(events, session_id)
     assert post["step"] == "failed" and post["stage"] == stage
     assert f"Explore of {source} failed" in post["reply"] and reason in post["reply"]
@@ -188,7 +188,7 @@ async def test_nothing_scored_above_min_score_still_ends_with_a_digest(
     async with served(settings) as app:
         events = capture(runtime_of(app))
         session_id = (await start(app.test_client(), source="news"))["session_id"]
-        await wait_until(lambda: any(e.event_type == "explore:finished" for e in events))
+        await wait_for(lambda: any(e.event_type == "explore:finished" for e in events))
         posts = explore_posts(events, session_id)
         assert [p["step"] for p in posts] == ["fetched", "scored", "digest"]
         assert posts[-1]["kept"] == 0 and posts[-1]["items"] == 2
@@ -203,7 +203,7 @@ async def test_stop_cancels_a_running_exploration(make_settings: SettingsFactory
         runtime = runtime_of(app)
         events = capture(runtime)
         session_id = (await start(app.test_client(), source="news"))["session_id"]
-        await wait_until(lambda: bool(explore_posts(events, session_id)))  # scoring now
+        await wait_for(lambda: bool(explore_posts(events, session_id)))  # scoring now
         assert f"explore:{session_id}" in runtime.tasks.running
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -220,11 +220,11 @@ async def test_no_provider_fails_the_run_at_scoring_with_the_hint(
     async with served(settings) as app:
         events = capture(runtime_of(app))
         session_id = (await start(app.test_client(), source="news"))["session_id"]
-        await wait_until(lambda: any(e.event_type == "explore:failed" for e in events))
+        await wait_for(lambda: any(e.event_type == "explore:failed" for e in events))
         failed = next(e for e in events if e.event_type == "explore:failed").payload
         assert failed["stage"] == "score" and failed["error"]["code"] == "llm_not_configured"
         assert failed["skipped"] == 3 and failed["scored"] == 0
-        await wait_until(lambda: len(explore_posts(events, session_id)) == 2)
+        await wait_for(lambda: len(explore_posts(events, session_id)) == 2)
         fetched, post = explore_posts(events, session_id)
         assert fetched["step"] == "fetched" and post["step"] == "failed"
         assert "llm.providers" in post["reply"]
@@ -239,7 +239,7 @@ async def test_sources_can_be_added_live(client: TestClientProtocol, runtime: Ru
     assert response.status_code == 200, await response.get_data(as_text=True)
     started = await start(client, source="late")
     assert started["source"] == "late"
-    await wait_until(lambda: any(e.event_type == "explore:finished" for e in events))
+    await wait_for(lambda: any(e.event_type == "explore:finished" for e in events))
 
 
 async def test_explore_event_types_are_known_from_boot(client: TestClientProtocol) -> None:

@@ -15,7 +15,7 @@ from quart import Quart
 from aman.config.loader import load_settings
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
-from tests.conftest import runtime_of, wait_until
+from tests.helpers import runtime_of, wait_for
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest
     from quart.typing import TestClientProtocol
@@ -50,7 +50,7 @@ async def file_app(tmp_path: Path, runtime_dir: Path,
     settings = load_settings(config_path, env={})
     app = create_app(settings, runtime=Runtime(settings, config_path=config_path))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app, config_path
 
 

@@ -16,7 +16,7 @@ from aman.config.loader import load_settings
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from tests.channels import samples as s
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,7 +34,7 @@ CHANNELS: dict[str, Any] = {
 
 
 async def served(app: Quart) -> None:
-    await wait_until(lambda: runtime_of(app).ready)
+    await wait_for(lambda: runtime_of(app).ready)
 
 
 @pytest.fixture

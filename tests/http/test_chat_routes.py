@@ -11,7 +11,7 @@ from aman.config.settings import Settings
 from aman.core.runtime import Runtime
 from aman.events.model import Event
 from tests.chat.helpers import create_session, scripted, settle, state_of
-from tests.conftest import SettingsFactory, wait_until
+from tests.helpers import SettingsFactory, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -49,7 +49,7 @@ async def test_create_send_and_read_the_reply(client: TestClientProtocol,
     assert (reply["role"], reply["content"], reply["status"]) == (
         "assistant", "You said: hi there", "complete")
     assert reply["output_tokens"] == 4 and reply["seq"] == user["seq"] + 1
-    await wait_until(lambda: any(e.event_type == "agent:reply_ready" for e in events))
+    await wait_for(lambda: any(e.event_type == "agent:reply_ready" for e in events))
     types = [e.event_type for e in events if e.payload.get("session_id") == session["id"]]
     for expected in ("message_received", "agent:reply_stream_start", "agent:reply_chunk",
                      "agent:reply_stream_done", "agent:reply_ready"):

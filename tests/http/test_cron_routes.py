@@ -10,7 +10,7 @@ import pytest
 from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest
     from quart.typing import TestClientProtocol
@@ -156,7 +156,7 @@ async def test_a_job_fires_through_the_bus_and_its_runs_are_listed(
     runtime.bus.subscribe("test-capture", capture, EventFilter(sources=frozenset({"cron:tick"})))
     await add(client, id="tick", expression="* * * * * *", event_type="tick_seen",
               priority="high", payload={"n": 1})
-    await wait_until(lambda: len(seen) >= 2, timeout=4.0)
+    await wait_for(lambda: len(seen) >= 2, timeout=4.0)
     event = seen[0]
     assert (event.event_type, event.priority.value, event.payload["n"]) == ("tick_seen", "high", 1)
     cron = event.payload["cron"]

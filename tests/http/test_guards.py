@@ -8,7 +8,7 @@ import pytest
 from quart import Quart
 
 from aman.core.app import create_app
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -18,7 +18,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 async def token_app(make_settings: SettingsFactory) -> AsyncIterator[Quart]:
     app = create_app(make_settings(**{"http.token": TOKEN}))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 

@@ -13,7 +13,7 @@ from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.notifications.model import Severity
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest
     from quart.typing import TestClientProtocol
@@ -160,7 +160,7 @@ async def test_unknown_ids_are_404(client: TestClientProtocol, action: str) -> N
 async def token_app(make_settings: SettingsFactory) -> AsyncIterator[Quart]:
     app = create_app(make_settings(**{"http.token": TOKEN}))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 
@@ -187,7 +187,7 @@ async def retry_app(make_settings: SettingsFactory) -> AsyncIterator[Quart]:
     settings = make_settings(**{"event_bus.retry_backoff_ms": [10], "event_bus.max_retries": 1})
     app = create_app(settings)
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 
@@ -205,8 +205,8 @@ async def test_a_failing_handler_ends_as_a_dlq_notification(retry_app: Quart) ->
                                      json={"source": "test:e2e", "event_type": "print"})
         assert response.status_code == 202
         pushed = (await response.get_json())["id"]
-        await wait_until(lambda: rt.dlq.depth_cache == 1)
-        await wait_until(lambda: rt.notifications.unread_count_cached == 2)
+        await wait_for(lambda: rt.dlq.depth_cache == 1)
+        await wait_for(lambda: rt.notifications.unread_count_cached == 2)
         await rt.bus.wait_idle()
     finally:
         unsubscribe()

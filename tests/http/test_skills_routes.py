@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 
 from aman.core.app import create_app
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 CONFIRM = {"x-aman-confirm": "yes"}
 
@@ -39,7 +39,7 @@ def folder(tmp_path: Path) -> Path:
 async def served(make_settings: SettingsFactory, folder: Path) -> AsyncIterator[Quart]:
     application = create_app(make_settings(**{"skills.dirs": [str(folder)]}))
     async with application.test_app() as test_app:
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         yield test_app
 
 

@@ -14,7 +14,7 @@ from aman.core.app import create_app
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.soul.format import content_hash
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest
     from quart.typing import TestClientProtocol
@@ -35,7 +35,7 @@ def souls_dir(tmp_path: Path) -> Path:
 async def app(make_settings: SettingsFactory, souls_dir: Path) -> AsyncIterator[Quart]:
     application = create_app(make_settings(souls__dirs=[str(souls_dir)]))
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         yield application
 
 
@@ -83,7 +83,7 @@ async def test_update_round_trip_with_history_audit_and_event(app: Quart,
     audit = (await get_json(client, "/audit-log?action=soul.update"))["items"]
     assert len(audit) == 1 and audit[0]["operator"] == "carol"
     assert audit[0]["detail"]["new_hash"] == content_hash(NEW_SOUL)
-    await wait_until(lambda: len(seen) == 1)
+    await wait_for(lambda: len(seen) == 1)
     assert seen[0].payload["name"] == "Nova" and seen[0].source == "system:soul"
 
 
@@ -117,7 +117,7 @@ async def test_missing_active_soul_fails_boot_naming_the_file(make_settings: Set
     application = create_app(make_settings(souls__dirs=[str(tmp_path)], souls__active="ghost"))
     async with application.test_app():
         runtime = runtime_of(application)
-        await wait_until(lambda: runtime.state.value == "failed")
+        await wait_for(lambda: runtime.state.value == "failed")
         failure = runtime.phases.failure
         assert failure is not None and failure.step == "soul"
         assert str(tmp_path / "ghost.md") in failure.error
@@ -134,7 +134,7 @@ async def test_system_prompt_lists_llm_visible_skills(make_settings: SettingsFac
     application = create_app(make_settings(souls__dirs=[str(souls_dir)],
                                            skills__dirs=[str(tmp_path / "skills")]))
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         prompt = await get_json(application.test_client(), "/soul/system-prompt")
     assert prompt["skills_count"] == 1
     assert prompt["prompt"].rstrip().endswith(

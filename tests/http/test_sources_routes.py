@@ -11,7 +11,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from aman.core.app import create_app
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 DEADLINE_SEC = 5.0
 
@@ -21,7 +21,7 @@ async def app(make_settings: SettingsFactory) -> AsyncIterator[Quart]:
     settings = make_settings(**{"sources.timers": [{"id": "t1", "interval_ms": 200}]})
     application = create_app(settings)
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         yield application
 
 
@@ -143,7 +143,7 @@ async def test_a_missing_watch_path_fails_that_source_but_not_boot(
     })
     application = create_app(settings)
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         client = application.test_client()
         items = (await (await client.get("/event-sources")).get_json())["items"]
         states = {s["id"]: (s["state"], s["health"]["status"]) for s in items}

@@ -9,7 +9,7 @@ from aman.audit.model import AuditQuery
 from aman.core.runtime import Runtime
 from aman.tools.approvals import Decision
 from aman.tools.model import Sensitivity
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:  # a module-level name starting with "Test" would be collected by pytest
     from quart.typing import TestClientProtocol
@@ -104,4 +104,4 @@ async def test_stopping_the_runtime_cancels_waiters(runtime: Runtime,
     await runtime.stop()
     decision = await task
     assert decision.outcome == "cancelled"
-    await wait_until(lambda: task.done())
+    await wait_for(lambda: task.done())

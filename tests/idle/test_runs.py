@@ -14,7 +14,7 @@ from aman.idle import events as idle_events
 from aman.idle.runs import work_session_id
 from aman.idle.skills import METHOD_END, METHOD_START
 from tests.chat.helpers import scripted, settle
-from tests.conftest import SettingsFactory, wait_until
+from tests.helpers import SettingsFactory, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -60,7 +60,7 @@ async def test_a_study_run_sends_the_skill_and_gets_a_reply(client: TestClientPr
     assert METHOD_START.format(name=body["skill_name"]) in user["content"]
     assert METHOD_END in user["content"] and "Follow all stages" in user["content"]
     assert reply["role"] == "assistant" and reply["content"] == "Idle reply done."
-    await wait_until(lambda: any(e.event_type == idle_events.RUN_FINISHED for e in events))
+    await wait_for(lambda: any(e.event_type == idle_events.RUN_FINISHED for e in events))
     started = next(e for e in events if e.event_type == idle_events.RUN_STARTED)
     assert started.source == idle_events.MANUAL_SOURCE
     assert started.payload["session_type"] == "background"
@@ -141,14 +141,14 @@ async def test_availability_lists_every_agent(client: TestClientProtocol) -> Non
 
 async def test_work_needs_an_open_item_for_that_agent(make_settings: SettingsFactory) -> None:
     from aman.core.app import create_app
-    from tests.conftest import runtime_of
+    from tests.helpers import runtime_of
 
     settings = scripted(make_settings, **{
         "agents": {"aman": {}, "bob": {}},
         "idle.work_queue": [{"id": "t", "project": "p", "title": "T", "agent_id": "bob"}]})
     app = create_app(settings)
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         client = app.test_client()
         found = (await (await client.get("/agents/idle-availability")).get_json())["agents"]
         assert found["aman"]["work"] is False and found["bob"]["work"] is True

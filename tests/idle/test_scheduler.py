@@ -18,7 +18,7 @@ from aman.events.model import Event
 from aman.idle import events as e
 from aman.idle.scheduler import RunLimit, in_quiet_hours, is_user_activity
 from tests.chat.helpers import create_session, scripted, settle
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 @asynccontextmanager
@@ -37,7 +37,7 @@ async def idle_runtime(make_settings: SettingsFactory,
             SEEN_AT[event.id] = loop.time()
 
         runtime.bus.observe(record)
-        await wait_until(lambda: runtime.ready)
+        await wait_for(lambda: runtime.ready)
         yield runtime, app.test_client(), events
 
 
@@ -92,7 +92,7 @@ async def test_it_runs_an_idle_skill_in_a_background_session_after_quiet(
         make_settings: SettingsFactory) -> None:
     async with idle_runtime(make_settings, after_sec=0.2) as (runtime, client, events):
         assert "idle:scheduler" in runtime.tasks.running
-        await wait_until(lambda: bool(of(events, e.RUN_STARTED)))
+        await wait_for(lambda: bool(of(events, e.RUN_STARTED)))
         started = of(events, e.RUN_STARTED)[0]
         assert started.source == e.SCHEDULER_SOURCE
         assert started.payload["trigger"] == "scheduler"
@@ -117,7 +117,7 @@ async def test_a_chat_message_cancels_the_pending_run(make_settings: SettingsFac
             assert response.status_code == 202
             last = loop.time()
             await asyncio.sleep(0.15)
-        await wait_until(lambda: bool(of(events, e.CANCELLED)))
+        await wait_for(lambda: bool(of(events, e.CANCELLED)))
         cancelled = of(events, e.CANCELLED)[-1]
         assert cancelled.payload["reason"] == "user_activity"
         assert cancelled.payload["activity_source"] == "chat:session"
@@ -126,7 +126,7 @@ async def test_a_chat_message_cancels_the_pending_run(make_settings: SettingsFac
         def runs_since_first() -> list[Event]:
             return [r for r in of(events, e.RUN_STARTED) if SEEN_AT[r.id] > first + 0.05]
 
-        await wait_until(lambda: bool(runs_since_first()), timeout=3)
+        await wait_for(lambda: bool(runs_since_first()), timeout=3)
         # The scheduler counts from the message's event, which is seen before the HTTP answer
         # (a full GC pause in between once made the answer 80 ms late), so measure from there.
         last_seen = max(SEEN_AT[m.id] for m in of(events, "message_received")
@@ -138,23 +138,23 @@ async def test_a_chat_message_cancels_the_pending_run(make_settings: SettingsFac
 async def test_decisions_it_skips_are_events(make_settings: SettingsFactory) -> None:
     async with idle_runtime(make_settings, after_sec=0.05, max_runs_per_hour=1) as (
             _runtime, _client, events):
-        await wait_until(lambda: any(s.payload["reason"] == "rate_limited"
+        await wait_for(lambda: any(s.payload["reason"] == "rate_limited"
                                      for s in of(events, e.SKIPPED)))
         assert len(of(events, e.RUN_STARTED)) == 1
         assert not of(events, e.CANCELLED)  # its own run's message is not user activity
     async with idle_runtime(make_settings, after_sec=0.05,
                             quiet_hours=["00:00-23:59", "23:59-00:00"]) as (_, _client, events):
-        await wait_until(lambda: bool(of(events, e.SKIPPED)))
+        await wait_for(lambda: bool(of(events, e.SKIPPED)))
         assert of(events, e.SKIPPED)[0].payload["reason"] == "quiet_hours"
         assert not of(events, e.RUN_STARTED)
     async with idle_runtime(make_settings, after_sec=0.05, weights={"work": 1.0, "nap": 2.0}) as (
             _, _client, events):
-        await wait_until(lambda: bool(of(events, e.SKIPPED)))
+        await wait_for(lambda: bool(of(events, e.SKIPPED)))
         skipped = of(events, e.SKIPPED)[0].payload
         assert skipped["reason"] == "no_skill" and skipped["available"] == ["fun", "study"]
     async with idle_runtime(make_settings, after_sec=0.05, agent_id="ghost") as (
             _, _client, events):
-        await wait_until(lambda: bool(of(events, e.RUN_FAILED)))
+        await wait_for(lambda: bool(of(events, e.RUN_FAILED)))
         assert of(events, e.RUN_FAILED)[0].payload["code"] == "agent_unavailable"
 
 

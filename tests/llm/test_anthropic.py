@@ -19,7 +19,7 @@ from aman.llm.provider import (
     ToolCall,
     ToolSpec,
 )
-from tests.llm.conftest import ask, collect, disconnects_after_stop
+from tests.llm.helpers import ask, collect, disconnects_after_stop
 from tests.llm.fakes import FakeAnthropicServer, Reply, fail
 
 

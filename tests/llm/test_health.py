@@ -12,7 +12,7 @@ from aman.core.app import create_app
 from aman.events.model import Event
 from aman.notifications.model import Severity
 from aman.notifications.service import notification_for
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 from tests.llm.fakes import FakeOpenAIServer, fail
 
 
@@ -20,7 +20,7 @@ from tests.llm.fakes import FakeOpenAIServer, fail
 async def served(make_settings: SettingsFactory, **overrides: Any) -> AsyncIterator[Quart]:
     app = create_app(make_settings(**overrides))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 
@@ -107,7 +107,7 @@ def test_backend_recovered_is_an_info_notification() -> None:
 async def test_three_failed_calls_raise_a_stored_critical_notification(
         make_settings: SettingsFactory, openai_server: FakeOpenAIServer) -> None:
     from aman.llm.provider import LLMServerError
-    from tests.llm.conftest import ask, collect
+    from tests.llm.helpers import ask, collect
 
     openai_server.script(fail(500), fail(500), fail(500))
     async with served(make_settings, **remote(openai_server.url)) as app:
@@ -117,7 +117,7 @@ async def test_three_failed_calls_raise_a_stored_critical_notification(
                 await collect(rt.llm.stream(None, ask()))
             except LLMServerError:
                 pass
-        await wait_until(lambda: rt.notifications.unread_count_cached > 0)
+        await wait_for(lambda: rt.notifications.unread_count_cached > 0)
         [stored] = await rt.notifications.list(active_only=True)
     assert stored.severity is Severity.CRITICAL and stored.category == "llm"
     assert "llm_backend_down" in stored.title

@@ -12,7 +12,7 @@ import pytest
 from aman.config.agents import ProviderSettings
 from aman.llm.local import LocalProvider, create, default_model_path
 from aman.llm.provider import Delta, Done, LLMNotConfiguredError
-from tests.llm.conftest import ask, collect
+from tests.llm.helpers import ask, collect
 
 needs_llama = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None or default_model_path() is None,

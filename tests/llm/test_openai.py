@@ -15,7 +15,7 @@ from aman.llm.provider import (
     LLMRequestError,
     LLMServerError,
 )
-from tests.llm.conftest import (
+from tests.llm.helpers import (
     ask,
     closed_port_url,
     collect,

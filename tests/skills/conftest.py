@@ -10,7 +10,7 @@ from quart import Quart
 
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def skills_dir(tmp_path: Path) -> Path:
 async def skills_app(make_settings: SettingsFactory, skills_dir: Path) -> AsyncIterator[Quart]:
     application = create_app(make_settings(**{"skills.dirs": [str(skills_dir)]}))
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         yield application
 
 

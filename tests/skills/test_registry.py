@@ -11,7 +11,7 @@ from aman.core.runtime import Runtime
 from aman.errors import InvalidInputError, NotFoundError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 
 def skill_md(name: str, description: str = "does things", extra: str = "", body: str = "") -> str:
@@ -39,7 +39,7 @@ async def test_reload_counts_versions_and_search(skills_runtime: Runtime, skills
     write(skills_dir / "broken.yaml", "name: [\n")
     counts = await service.reload()
     assert counts == {"loaded": 1, "added": 2, "changed": 0, "removed": 0, "errors": 1}
-    await wait_until(lambda: any(e.payload.get("reason") == "manual" for e in seen))
+    await wait_for(lambda: any(e.payload.get("reason") == "manual" for e in seen))
     items = {i["name"]: i for i in service.listing()}
     assert items["broken"]["status"] == "error" and items["broken"]["error"]["line"] == 2
     path.write_text(skill_md("alpha", "Brew tea", "version: 1.1.0\n"), encoding="utf-8")
@@ -121,7 +121,7 @@ async def test_event_skill_runs_on_the_bus(skills_runtime: Runtime, skills_dir: 
     await bus.publish(trigger)
     await bus.publish(Event.create(source="chat:x", event_type="message_received",
                                    payload={"text": "hello"}))
-    await wait_until(lambda: len(got) == 2)
+    await wait_for(lambda: len(got) == 2)
     pong = next(e for e in got if e.event_type == "test:pong")
     assert pong.payload == {"echo": "/ping 1", "from": "chat:x"}
     assert pong.trace_id == trigger.trace_id and pong.metadata.parent_event_id == trigger.id
@@ -139,7 +139,7 @@ async def test_workflow_action_fails_through_retries_to_the_dlq(
     await skills_runtime.skills.reload()
     trigger = Event.create(source="test:x", event_type="wf_go", max_retries=0)
     await skills_runtime.bus.publish(trigger)
-    await wait_until(lambda: skills_runtime.bus.stats.dead_lettered == 1)
+    await wait_for(lambda: skills_runtime.bus.stats.dead_lettered == 1)
     await skills_runtime.writer.flush()
     _, steps = await skills_runtime.event_log.trace(trigger.trace_id)
     failed = [s for s in steps if s["step"] == "skill:failed"]
@@ -166,7 +166,7 @@ async def test_serial_skill_runs_one_at_a_time(skills_runtime: Runtime, skills_d
     runner.run = slow  # type: ignore[method-assign]
     for _ in range(3):
         await skills_runtime.bus.publish(Event.create(source="t:x", event_type="go"))
-    await wait_until(lambda: skills_runtime.bus.stats.delivered >= 3 and running == 0)
+    await wait_for(lambda: skills_runtime.bus.stats.delivered >= 3 and running == 0)
     await skills_runtime.bus.wait_idle()
     assert peak == 1 and skill.ok
 
@@ -178,9 +178,9 @@ async def test_plugin_dirs_have_lowest_precedence(skills_runtime: Runtime, skill
     write(plugin_dir / "only" / "SKILL.md", skill_md("only", "plugin only"))
     write(skills_dir / "dup" / "SKILL.md", skill_md("dup", "from user"))
     skills_runtime.skills.add_dirs([plugin_dir], owner="plugin:demo")
-    await wait_until(lambda: "only" in {s["name"] for s in skills_runtime.skills.listing()})
+    await wait_for(lambda: "only" in {s["name"] for s in skills_runtime.skills.listing()})
     dup = skills_runtime.skills.snapshot("dup")
     assert dup["description"] == "from user"
     assert dup["shadowed"] == [str(plugin_dir / "dup" / "SKILL.md")]
     skills_runtime.skills.remove_dirs("plugin:demo")
-    await wait_until(lambda: "only" not in {s["name"] for s in skills_runtime.skills.listing()})
+    await wait_for(lambda: "only" not in {s["name"] for s in skills_runtime.skills.listing()})

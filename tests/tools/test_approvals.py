@@ -22,7 +22,7 @@ from aman.tools.approvals import (
     summarize,
 )
 from aman.tools.model import Sensitivity
-from tests.conftest import wait_until
+from tests.helpers import wait_for
 
 LOW, MEDIUM, HIGH = Sensitivity.LOW, Sensitivity.MEDIUM, Sensitivity.HIGH
 MakeService = Callable[..., ApprovalService]
@@ -69,7 +69,7 @@ async def ask(service: ApprovalService, tool: str = "write", sensitivity: Sensit
 
 
 async def asked(facts: list[Event], count: int = 1) -> dict[str, Any]:
-    await wait_until(lambda: len(required(facts)) >= count)
+    await wait_for(lambda: len(required(facts)) >= count)
     return required(facts)[count - 1]
 
 
@@ -163,7 +163,7 @@ async def test_a_denial_is_returned_audited_and_announced(
     decision = await task
     assert answer["status"] == "denied" and decision.outcome == "denied"
     assert decision.decided_by == "carol"
-    await wait_until(lambda: len(resolved(facts)) == 1)
+    await wait_for(lambda: len(resolved(facts)) == 1)
     assert resolved(facts)[0]["outcome"] == "denied"
     records, _ = await runtime.audit.query(AuditQuery(action="tool_auth.deny"))
     assert records[0].operator == "carol" and records[0].detail["tool"] == "write"
@@ -180,7 +180,7 @@ async def test_no_answer_times_out(make_service: MakeService, facts: list[Event]
                                      call_id="exec-1", session_id="s1", agent_id=None)
     assert (decision.outcome, decision.decided_by) == ("timeout", "system")
     assert "tools.approval_timeout_sec" in decision.reason
-    await wait_until(lambda: len(resolved(facts)) == 1)
+    await wait_for(lambda: len(resolved(facts)) == 1)
     assert resolved(facts)[0]["outcome"] == "timeout"
     assert await service.pending() == []
     with pytest.raises(AuthNotFoundError, match="timeout"):
@@ -241,7 +241,7 @@ async def test_a_cancelled_caller_leaves_nothing_pending(make_service: MakeServi
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await wait_until(lambda: len(resolved(facts)) == 1)
+    await wait_for(lambda: len(resolved(facts)) == 1)
     assert resolved(facts)[0]["outcome"] == "cancelled" and await service.pending() == []
 
 
@@ -252,7 +252,7 @@ async def test_a_restart_expires_what_was_left_pending(
     event = await asked(facts)
     after = make_service()
     assert await after.start() == 1
-    await wait_until(lambda: len(resolved(facts)) == 1)
+    await wait_for(lambda: len(resolved(facts)) == 1)
     fact = resolved(facts)[0]
     assert (fact["auth_id"], fact["outcome"], fact["decided_by"]) == (
         event["auth_id"], "expired", "system")

@@ -11,7 +11,7 @@ from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from aman.events.model import Event
 from tests.chat.helpers import create_session, scripted, settle
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 
 def call(name: str, **arguments: Any) -> str:
@@ -27,7 +27,7 @@ async def app_with(make_settings: SettingsFactory, *replies: str,
     app = create_app(settings)
     async with app.test_app():
         rt = runtime_of(app)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         events: list[Event] = []
         rt.bus.observe(events.append)
         client = app.test_client()

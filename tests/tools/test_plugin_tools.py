@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 PLUGIN = '''
 from pydantic import BaseModel, Field
@@ -49,7 +49,7 @@ async def test_hook_register_tools(make_settings: SettingsFactory, tmp_path: Pat
     app = create_app(make_settings(plugins__dirs=[str(plugins)]))
     async with app.test_app():
         runtime: Runtime = runtime_of(app)
-        await wait_until(lambda: runtime.ready or runtime.state.value == "failed")
+        await wait_for(lambda: runtime.ready or runtime.state.value == "failed")
         assert runtime.ready
         client = app.test_client()
         tools = {t["name"]: t for t in (await (await client.get("/tools")).get_json())["items"]}

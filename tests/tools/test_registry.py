@@ -22,7 +22,7 @@ from aman.tools.registry import (
     ToolNotFoundError,
     ToolRegistry,
 )
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 
 
 class Facts:

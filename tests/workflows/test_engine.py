@@ -15,7 +15,7 @@ from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.workflows.engine import InvalidTransitionError
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 FLOW = """
 name: review
@@ -65,7 +65,7 @@ async def wf_app(make_settings: SettingsFactory,
                  folders: tuple[Path, Path]) -> AsyncIterator[Quart]:
     application = create_app(_settings(make_settings, folders))
     async with application.test_app():
-        await wait_until(lambda: runtime_of(application).ready)
+        await wait_for(lambda: runtime_of(application).ready)
         yield application
 
 
@@ -106,7 +106,7 @@ async def test_events_walk_an_instance_and_every_move_is_persisted_and_announced
     instance = await rt.workflows.create("review", {"title": "Q3 report"})
     await send(rt, instance.id, "submit", complete=True)
     await send(rt, instance.id, "APPROVE", by="ana")  # event names are case-insensitive
-    await wait_until(lambda: len(changes) == 4)
+    await wait_for(lambda: len(changes) == 4)
     stored = await rt.workflows.get(instance.id)
     assert stored.state == "done" and stored.status == "finished" and stored.wake_at is None
     assert [(h.from_state, h.to_state, h.reason) for h in stored.history] == [
@@ -142,7 +142,7 @@ async def test_action_failure_enters_error_and_retry_replays_once_the_cause_is_f
     failed = await rt.workflows.get(instance.id)
     assert failed.state == "error" and failed.last_active_state == "reviewing"
     assert "disabled" in (failed.last_error or "") and failed.failed_event is not None
-    await wait_until(lambda: rt.notifications.unread_count_cached >= 1)
+    await wait_for(lambda: rt.notifications.unread_count_cached >= 1)
     await rt.skills.set_enabled("notify", True)
     before, result = await rt.workflows.retry(instance.id, operator="ops")
     assert before == "error" and result.instance.state == "done"
@@ -252,7 +252,7 @@ async def test_overdue_timer_fires_after_a_restart(make_settings: SettingsFactor
     first = create_app(settings)
     async with first.test_app():
         rt = runtime_of(first)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         instance = await rt.workflows.create("review", {})
         await send(rt, instance.id, "submit", complete=True)
         await rt.workflows.stop_timers()  # the daemon goes down before the timeout is due
@@ -260,7 +260,7 @@ async def test_overdue_timer_fires_after_a_restart(make_settings: SettingsFactor
     second = create_app(settings)
     async with second.test_app():
         rt = runtime_of(second)
-        await wait_until(lambda: rt.ready)
+        await wait_for(lambda: rt.ready)
         await wait_for_state(rt, instance.id, "rejected")
         final = await rt.workflows.get(instance.id)
         assert final.state == "rejected" and final.history[-1].reason == "timeout"

@@ -66,6 +66,11 @@ async def wait_for(condition: Callable[[], T | Awaitable[T]], timeout: float = W
         pause = min(pause * 2, _MAX_POLL_SEC)
 
 
+async def hang() -> None:
+    """Wait until cancelled: a fake that never finishes (a hung handler, a stuck step)."""
+    await asyncio.get_running_loop().create_future()
+
+
 def _described(condition: Callable[..., Any]) -> str:
     """The condition's source line (a lambda reads as what it checks), else its name."""
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +17,20 @@ from aman.agents import (
 from aman.config.agents import AgentSettings
 from aman.config.settings import Settings
 from aman.errors import ConfigError, InvalidStateError
+from tests.helpers import FakeBus, ManualClock
 
 PROVIDERS = {"default_provider": "main",
              "providers": {"main": {"kind": "scripted", "model": "m-main"},
                            "other": {"kind": "scripted", "model": "m-other"}}}
 
 
-@dataclass
-class FakeBus:
-    emitted: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = "x") -> None:
-        self.emitted.append((event_type, payload, source))
-
-    def types(self) -> list[str]:
-        return [e[0] for e in self.emitted]
-
-    def last(self, event_type: str) -> dict[str, Any]:
-        return [p for t, p, _ in self.emitted if t == event_type][-1]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_714_896_000_000
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now / 1000
 
 
 @dataclass
 class Harness:
     service: AgentService
     bus: FakeBus
-    clock: FakeClock
+    clock: ManualClock
     holder: list[Settings]
 
 
@@ -77,7 +55,7 @@ def settings_with(runtime_dir: Path, souls_dir: Path, agents: dict[str, Any] | N
 def build(runtime_dir: Path, souls_dir: Path) -> Any:
     async def make(agents: dict[str, Any] | None = None, *, start: bool = True) -> Harness:
         holder = [settings_with(runtime_dir, souls_dir, agents)]
-        bus, clock = FakeBus(), FakeClock()
+        bus, clock = FakeBus(), ManualClock(1_714_896_000_000)
         service = AgentService(lambda: holder[0], bus, clock)
         if start:
             await service.start()
@@ -121,7 +99,7 @@ async def test_descriptor_resolves_provider_model_and_soul_defaults(build: Any) 
 async def test_no_provider_configured_leaves_provider_and_model_null(
         runtime_dir: Path, souls_dir: Path) -> None:
     settings = settings_with(runtime_dir, souls_dir, None, llm={})
-    service = AgentService(lambda: settings, FakeBus(), FakeClock())
+    service = AgentService(lambda: settings, FakeBus(), ManualClock(1_714_896_000_000))
     await service.start()
     agent = service.get("aman")
     assert agent.provider is None and agent.model is None

@@ -8,7 +8,7 @@ from pathlib import Path
 from aman.core.app import create_app
 from aman.core.phases import Phase, RuntimeState
 from aman.core.runtime import Runtime
-from tests.helpers import SettingsFactory, runtime_of, wait_for
+from tests.helpers import SettingsFactory, hang, runtime_of, wait_for
 
 
 async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -> None:
@@ -77,9 +77,6 @@ async def test_start_after_failure_that_persists_reports_the_step(make_settings:
 async def test_a_step_that_hangs_fails_boot_with_a_timeout_naming_it(
         make_settings: SettingsFactory) -> None:
     rt = Runtime(make_settings(**{"runtime.boot_phase_timeout_sec": 0.2}))
-
-    async def hang() -> None:
-        await asyncio.sleep(30)
 
     rt.recovery_hooks.append(("slow-recovery", hang))
     await rt.start_in_background()

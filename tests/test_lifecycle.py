@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from aman.core.lifecycle import LifecycleStack, StopErrors, TaskTracker
+from tests.helpers import hang, wait_for
 
 
 async def test_unwinds_in_reverse_and_collects_every_error() -> None:
@@ -40,7 +41,7 @@ async def test_a_stuck_stop_times_out_by_name_and_the_rest_still_run(
         ran.append("first")
 
     async def stuck() -> None:
-        await asyncio.sleep(60)
+        await hang()
 
     stack.push("first", first)
     stack.push("stuck-thing", stuck)
@@ -55,15 +56,15 @@ async def test_task_tracker_cancels_and_logs_failures(caplog: pytest.LogCaptureF
     tracker = TaskTracker()
 
     async def forever() -> None:
-        await asyncio.sleep(60)
+        await hang()
 
     async def boom() -> None:
         raise ValueError("kaput")
 
     tracker.spawn("forever", forever())
     tracker.spawn("boom", boom())
-    await asyncio.sleep(0.01)
-    assert tracker.running == ["forever"]
+    await wait_for(lambda: tracker.running == ["forever"], what="the failing task to end")
+
     assert "boom" in caplog.text and "kaput" in caplog.text
     await tracker.cancel_all(timeout=1)
     await asyncio.sleep(0)

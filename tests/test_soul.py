@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from aman.store.audit import SqliteAuditRepository
 from aman.store.db import Database
 from aman.store.migrate import migrate
 from aman.store.soul import SqliteSoulRepository
-from tests.helpers import wait_for
+from tests.helpers import FakeBus, wait_for
 
 REPO_SOULS = Path(__file__).resolve().parents[1] / "souls"
 
@@ -181,14 +181,6 @@ def test_system_prompt_order() -> None:
 
 
 @dataclass
-class FakeBus:
-    emitted: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = "x") -> None:
-        self.emitted.append((event_type, payload, source))
-
-
-@dataclass
 class Harness:
     service: SoulService
     bus: FakeBus
@@ -318,7 +310,7 @@ def test_later_folder_wins_and_folder_format_is_found(tmp_path: Path) -> None:
 async def test_watcher_reloads_edits_and_keeps_the_last_good_soul(harness: Harness) -> None:
     service = harness.service
     service.start_watching()
-    await asyncio.sleep(0.3)  # the OS watch is armed from a worker thread
+    await wait_for(service.armed.is_set, what="the soul watch to be armed")
     edited = ATLAS.replace("Warm and brief.", "Terse.")
     harness.file.write_text(edited, encoding="utf-8")
     await wait_for(lambda: service.soul.vibe == "Terse.", timeout=10)
@@ -340,12 +332,22 @@ async def test_watcher_reloads_edits_and_keeps_the_last_good_soul(harness: Harne
 
 
 async def test_own_update_is_not_reloaded_twice(harness: Harness) -> None:
-    harness.service.start_watching()
-    await asyncio.sleep(0.3)
+    service = harness.service
+    reloads: list[bool] = []
+    reload = service.reload
+
+    async def watched_reload() -> bool:  # what the watcher calls after a change
+        reloads.append(await reload())
+        return reloads[-1]
+
+    service.reload = watched_reload  # type: ignore[method-assign]
+    service.start_watching()
+    await wait_for(service.armed.is_set, what="the soul watch to be armed")
     new = ATLAS.replace("Atlas", "Atlas Two")
-    await harness.service.update(new, operator="alice")
-    # Give the watcher time to see our own write; it must not add a version or an event.
-    await asyncio.sleep(0.4)
+    await service.update(new, operator="alice")
+    # The watcher sees our own write and reloads: that must not add a version or an event.
+    await wait_for(lambda: reloads, what="the watcher to reload after our own write")
+    assert not any(reloads)
     assert len(await harness.service.versions()) == 2
     assert [e[0] for e in harness.bus.emitted] == [SOUL_CHANGED]
 

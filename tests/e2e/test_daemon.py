@@ -17,7 +17,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aman import __version__
-
 from tests.e2e.daemons import (
     TEST_TOKEN,
     Daemon,

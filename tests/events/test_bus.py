@@ -16,7 +16,7 @@ from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events.backpressure import Level, level_for
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, DlqQuery, Event, Priority
-from tests.helpers import SettingsFactory
+from tests.helpers import SettingsFactory, hang
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
 
@@ -111,7 +111,7 @@ async def test_a_slow_handler_times_out_without_blocking_others(
         fast: list[str] = []
 
         async def slow(e: Event) -> None:
-            await asyncio.sleep(30)
+            await hang()
 
         async def quick(e: Event) -> None:
             fast.append(e.id)

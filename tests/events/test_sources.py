@@ -15,21 +15,7 @@ from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import EventSource, SourceRegistry, SourceState
 from aman.events.subscribers import PublishResult
 from aman.sources import FileWatchSource, TimerConfig, TimerSource, build_sources
-from tests.helpers import wait_for
-
-
-class Capture:
-    """A stand-in for the bus's publish that records events, or refuses them with ``error``."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.error: Exception | None = None
-
-    async def __call__(self, event: Event) -> PublishResult:
-        if self.error is not None:
-            raise self.error
-        self.events.append(event)
-        return PublishResult(event)
+from tests.helpers import FakeBus, ManualClock, hang, wait_for
 
 
 @pytest.fixture
@@ -39,47 +25,48 @@ async def tasks() -> AsyncIterator[TaskTracker]:
     await tracker.cancel_all(timeout=2)
 
 
-def timer(capture: Capture, tasks: TaskTracker, interval_ms: int = 100) -> TimerSource:
-    return TimerSource("t1", TimerConfig(interval_ms=interval_ms), publish=capture, tasks=tasks)
+def timer(capture: FakeBus, tasks: TaskTracker, interval_ms: int = 100) -> TimerSource:
+    return TimerSource("t1", TimerConfig(interval_ms=interval_ms), publish=capture.publish,
+                       tasks=tasks)
 
 
 async def test_timer_ticks_with_its_source_name_priority_and_delivery(tasks: TaskTracker) -> None:
-    capture = Capture()
+    capture = FakeBus()
     source = timer(capture, tasks)
     await source.start()
     try:
-        await wait_for(lambda: len(capture.events) >= 3, timeout=3)
+        await wait_for(lambda: len(capture.published) >= 3, timeout=3)
     finally:
         await source.stop()
-    first = capture.events[0]
+    first = capture.published[0]
     assert first.source == "timer:t1" and first.event_type == "timer_tick"
     assert first.priority is Priority.LOW and first.delivery is Delivery.AT_MOST_ONCE
-    assert [e.payload for e in capture.events[:3]] == [{"tick": 1}, {"tick": 2}, {"tick": 3}]
+    assert [e.payload for e in capture.published[:3]] == [{"tick": 1}, {"tick": 2}, {"tick": 3}]
     assert source.state is SourceState.STOPPED and source.health()["emitted"] >= 3
 
 
 async def test_a_minute_or_more_is_a_heartbeat(tasks: TaskTracker) -> None:
-    event = timer(Capture(), tasks, interval_ms=60_000).make_event(7)
+    event = timer(FakeBus(), tasks, interval_ms=60_000).make_event(7)
     assert event.event_type == "heartbeat" and event.payload == {"heartbeat": True, "tick": 7}
-    assert timer(Capture(), tasks, interval_ms=59_999).make_event(1).event_type == "timer_tick"
+    assert timer(FakeBus(), tasks, interval_ms=59_999).make_event(1).event_type == "timer_tick"
 
 
 async def test_paused_timer_emits_nothing_and_resume_brings_ticks_back(tasks: TaskTracker) -> None:
-    capture = Capture()
+    capture = FakeBus()
     source = timer(capture, tasks)
     await source.start()
     try:
-        await wait_for(lambda: len(capture.events) >= 1, timeout=3)
+        await wait_for(lambda: len(capture.published) >= 1, timeout=3)
         await source.pause()
         await source.pause()  # idempotent
         assert source.state is SourceState.PAUSED
         assert source.health()["status"] == "ok" and "paused" in source.health()["detail"]
-        count = len(capture.events)
+        count = len(capture.published)
         await wait_for(lambda: source.stats.suppressed_while_paused >= 3, timeout=3)
-        assert len(capture.events) == count
+        assert len(capture.published) == count
         await source.resume()
         assert source.state is SourceState.RUNNING
-        await wait_for(lambda: len(capture.events) > count, timeout=3)
+        await wait_for(lambda: len(capture.published) > count, timeout=3)
     finally:
         await source.stop()
 
@@ -95,7 +82,7 @@ async def test_paused_timer_emits_nothing_and_resume_brings_ticks_back(tasks: Ta
 async def test_bad_config_names_the_field_and_changes_nothing(
     tasks: TaskTracker, config: dict[str, Any], field: str
 ) -> None:
-    source = timer(Capture(), tasks, interval_ms=100)
+    source = timer(FakeBus(), tasks, interval_ms=100)
     with pytest.raises(ValidationFailedError) as caught:
         await source.configure(config)
     assert f"{field}:" in caught.value.message
@@ -105,18 +92,18 @@ async def test_bad_config_names_the_field_and_changes_nothing(
 
 async def test_config_that_is_not_an_object_is_refused(tasks: TaskTracker) -> None:
     with pytest.raises(ValidationFailedError, match="JSON object"):
-        await timer(Capture(), tasks).configure([1, 2])  # type: ignore[arg-type]
+        await timer(FakeBus(), tasks).configure([1, 2])  # type: ignore[arg-type]
 
 
 async def test_configure_restarts_a_running_timer_at_the_new_interval(tasks: TaskTracker) -> None:
-    capture = Capture()
+    capture = FakeBus()
     source = timer(capture, tasks, interval_ms=60_000)
     await source.start()
     try:
         await source.configure({"interval_ms": 100})
         assert source.config == {"interval_ms": 100} and source.state is SourceState.RUNNING
-        await wait_for(lambda: len(capture.events) >= 2, timeout=3)
-        assert capture.events[0].event_type == "timer_tick"
+        await wait_for(lambda: len(capture.published) >= 2, timeout=3)
+        assert capture.published[0].event_type == "timer_tick"
     finally:
         await source.stop()
 
@@ -126,8 +113,8 @@ async def test_configure_restarts_a_running_timer_at_the_new_interval(tasks: Tas
 async def test_refused_ticks_are_counted_in_health_not_raised(
     tasks: TaskTracker, error: Exception
 ) -> None:
-    capture = Capture()
-    capture.error = error
+    capture = FakeBus()
+    capture.refuse = error
     source = timer(capture, tasks)
     await source.start()
     try:
@@ -136,9 +123,9 @@ async def test_refused_ticks_are_counted_in_health_not_raised(
         assert health["status"] == "degraded" and health["dropped"] >= 2
         assert str(error) in health["detail"]
         assert source.state is SourceState.RUNNING
-        capture.error = None  # the bus accepts again: back to ok, the count stays
+        capture.refuse = None  # the bus accepts again: back to ok, the count stays
         await wait_for(lambda: source.health()["status"] == "ok", timeout=3)
-        assert source.health()["dropped"] >= 2 and capture.events
+        assert source.health()["dropped"] >= 2 and capture.published
     finally:
         await source.stop()
 
@@ -182,7 +169,7 @@ class Recorder:
     async def stop(self) -> None:
         self._log.append(f"stop {self.id}")
         if self._hang:
-            await asyncio.sleep(60)
+            await hang()
         self.state = SourceState.STOPPED
 
     async def pause(self) -> None:
@@ -252,15 +239,8 @@ async def test_build_sources_from_settings(tasks: TaskTracker, tmp_path: Any) ->
         "file_watch": [{"id": "docs", "paths": [str(tmp_path)], "patterns": ["*.md"]}],
         "timers": [{"id": "beat", "interval_ms": 60_000}],
     })
-    built = build_sources(settings, publish=Capture(), tasks=tasks, clock=_Clock())
+    built = build_sources(settings, publish=FakeBus().publish, tasks=tasks,
+                          clock=ManualClock())
     assert [(s.id, s.type) for s in built] == [("docs", "file_watch"), ("beat", "timer")]
     assert isinstance(built[0], FileWatchSource) and built[0].event_source == "file:docs"
     assert built[0].config["patterns"] == ["*.md"] and built[1].config == {"interval_ms": 60_000}
-
-
-class _Clock:
-    def now_ms(self) -> int:
-        return 1_700_000_000_000
-
-    def monotonic(self) -> float:
-        return 0.0

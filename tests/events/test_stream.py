@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -19,21 +18,7 @@ from aman.events.stream import (
     plan_replay,
 )
 from aman.http import sse
-
-
-class FakeBus:
-    """The bus's observe() and nothing else: dispatch is calling the observers."""
-
-    def __init__(self) -> None:
-        self.observers: list[Callable[[Event], None]] = []
-
-    def observe(self, observer: Callable[[Event], None]) -> Callable[[], None]:
-        self.observers.append(observer)
-        return lambda: self.observers.remove(observer)
-
-    def dispatch(self, event: Event) -> None:
-        for observer in list(self.observers):
-            observer(event)
+from tests.helpers import FakeBus, hang
 
 
 class FakeLog:
@@ -312,7 +297,7 @@ async def test_pump_runs_on_close_when_cancelled_while_waiting() -> None:
 
     async def produce(timeout: float) -> list[sse.SseMessage] | None:
         waiting.set()
-        await asyncio.sleep(10)
+        await hang()
         return None
 
     gen = sse.pump(produce, heartbeat_sec=5, on_close=lambda: closed.append(True))

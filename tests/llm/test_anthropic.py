@@ -19,8 +19,8 @@ from aman.llm.provider import (
     ToolCall,
     ToolSpec,
 )
-from tests.llm.helpers import ask, collect, disconnects_after_stop
 from tests.llm.fakes import FakeAnthropicServer, Reply, fail
+from tests.llm.helpers import ask, collect, disconnects_after_stop
 
 
 def settings(url: str, **extra: Any) -> ProviderSettings:

@@ -15,6 +15,7 @@ from aman.llm.provider import (
     LLMRequestError,
     LLMServerError,
 )
+from tests.llm.fakes import FakeOpenAIServer, Reply, fail
 from tests.llm.helpers import (
     ask,
     closed_port_url,
@@ -22,7 +23,6 @@ from tests.llm.helpers import (
     disconnects_after_stop,
     openai_settings,
 )
-from tests.llm.fakes import FakeOpenAIServer, Reply, fail
 
 
 async def test_streams_deltas_then_done_with_reported_usage(

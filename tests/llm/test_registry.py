@@ -19,8 +19,8 @@ from aman.llm.registry import (
 )
 from aman.metrics import Metrics
 from tests.helpers import FakeBus, ManualClock
-from tests.llm.helpers import ask, closed_port_url, collect, openai_settings
 from tests.llm.fakes import FakeOpenAIServer, Reply, fail
+from tests.llm.helpers import ask, closed_port_url, collect, openai_settings
 
 
 def build(llm: LlmSettings, facts: FakeBus, metrics: Metrics | None = None,

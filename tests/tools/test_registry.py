@@ -22,18 +22,7 @@ from aman.tools.registry import (
     ToolNotFoundError,
     ToolRegistry,
 )
-from tests.helpers import SettingsFactory
-
-
-class Facts:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
-
-    def emit(self, event_type: str, payload: dict[str, Any], *, source: str = "") -> None:
-        self.items.append((event_type, payload))
-
-    def types(self) -> list[str]:
-        return [t for t, _ in self.items]
+from tests.helpers import FakeBus, SettingsFactory, hang, wait_for
 
 
 class Audit:
@@ -64,7 +53,7 @@ async def _echo(params: EchoParams, ctx: ToolContext) -> ToolOutput:
     if params.text == "crash":
         raise RuntimeError("boom")
     if params.text == "slow":
-        await asyncio.sleep(10)
+        await hang()
     return ToolOutput(params.text * params.times)
 
 
@@ -79,8 +68,8 @@ def echo(name: str = "echo", source: str = "builtin", level: Sensitivity = Sensi
 
 
 @pytest.fixture
-def facts() -> Facts:
-    return Facts()
+def facts() -> FakeBus:
+    return FakeBus()
 
 
 @pytest.fixture
@@ -88,7 +77,7 @@ def audit() -> Audit:
     return Audit()
 
 
-def make_registry(settings: Settings, facts: Facts, audit: Audit) -> ToolRegistry:
+def make_registry(settings: Settings, facts: FakeBus, audit: Audit) -> ToolRegistry:
     registry = ToolRegistry(lambda: settings, facts, audit, SystemClock())
     registry.register(echo())
     registry.register(echo("write_file", level=Sensitivity.MEDIUM))
@@ -97,7 +86,7 @@ def make_registry(settings: Settings, facts: Facts, audit: Audit) -> ToolRegistr
 
 
 @pytest.fixture
-def registry(make_settings: SettingsFactory, facts: Facts, audit: Audit) -> ToolRegistry:
+def registry(make_settings: SettingsFactory, facts: FakeBus, audit: Audit) -> ToolRegistry:
     return make_registry(make_settings(), facts, audit)
 
 
@@ -158,7 +147,7 @@ def test_unknown_tool_lists_close_names(registry: ToolRegistry) -> None:
     assert caught.value.code == "tool_not_found" and "echo" in caught.value.message
 
 
-def test_listing_shows_the_effective_sensitivity(make_settings: SettingsFactory, facts: Facts,
+def test_listing_shows_the_effective_sensitivity(make_settings: SettingsFactory, facts: FakeBus,
                                                  audit: Audit) -> None:
     registry = make_registry(make_settings(tools__sensitivity={"echo": "high"}), facts, audit)
     items = {i["name"]: i for i in registry.listing()}
@@ -180,42 +169,42 @@ def test_offered_by_allow_and_deny_globs(registry: ToolRegistry) -> None:
 
 
 async def test_success_publishes_dispatched_and_completed(registry: ToolRegistry, ctx: ToolContext,
-                                                          facts: Facts) -> None:
+                                                          facts: FakeBus) -> None:
     result = await registry.execute("echo", {"text": "ab", "times": 2}, ctx)
     assert (result.status, result.output, result.tool,
             result.call_id) == ("success", "abab", "echo", "echo-1")
     assert facts.types() == ["tool:dispatched", "tool:completed"]
-    done = facts.items[1][1]
+    done = facts.emitted[1][1]
     assert done["call_id"] == "echo-1" and done["session_id"] == "s1" and done["output"] == "abab"
     assert done["duration_ms"] >= 0
 
 
 async def test_event_output_is_capped(registry: ToolRegistry, ctx: ToolContext,
-                                      facts: Facts) -> None:
+                                      facts: FakeBus) -> None:
     result = await registry.execute("echo", {"text": "x" * 1500}, ctx)
     assert len(result.output) == 1500
-    assert len(facts.items[-1][1]["output"]) == EVENT_OUTPUT_CHARS + 1
+    assert len(facts.emitted[-1][1]["output"]) == EVENT_OUTPUT_CHARS + 1
 
 
 async def test_invalid_arguments_name_the_field_path(registry: ToolRegistry, ctx: ToolContext,
-                                                     facts: Facts) -> None:
+                                                     facts: FakeBus) -> None:
     with pytest.raises(ValidationFailedError) as caught:
         await registry.execute("echo", {"text": "a", "times": 9, "nested": {"k": "x"}}, ctx)
     assert "arguments.times" in caught.value.message
     assert "arguments.nested.k" in caught.value.message
     with pytest.raises(ValidationFailedError, match="arguments.text"):
         await registry.execute("echo", {}, ctx)
-    assert facts.items == []
+    assert facts.emitted == []
 
 
 async def test_a_guard_blocks_before_anything_runs(registry: ToolRegistry, ctx: ToolContext,
-                                                   facts: Facts, audit: Audit) -> None:
+                                                   facts: FakeBus, audit: Audit) -> None:
     result = await registry.execute("echo", {"text": "secret"}, ctx)
     assert result.status == "blocked" and result.reason == "echoing 'secret' is never allowed"
     assert isinstance(result.error, ToolBlockedError)
     assert result.error.details["rule"] == "no_secret"
     assert facts.types() == ["tool:security_denied"]
-    denied = facts.items[0][1]
+    denied = facts.emitted[0][1]
     assert denied == {"call_id": "echo-1", "tool": "echo", "session_id": "s1", "agent_id": None,
                       "rule": "no_secret", "reason": "echoing 'secret' is never allowed"}
     assert [a for a, _ in audit.records] == ["tool.blocked"]
@@ -225,7 +214,7 @@ async def test_a_guard_blocks_before_anything_runs(registry: ToolRegistry, ctx: 
 
 
 async def test_failures_become_failed_results(registry: ToolRegistry, ctx: ToolContext,
-                                              facts: Facts) -> None:
+                                              facts: FakeBus) -> None:
     failed = await registry.execute("echo", {"text": "fail"}, ctx)
     assert (failed.status, failed.output) == ("failed", "asked to fail")
     crashed = await registry.execute("echo", {"text": "crash"}, ctx)
@@ -233,9 +222,10 @@ async def test_failures_become_failed_results(registry: ToolRegistry, ctx: ToolC
     assert facts.types() == ["tool:dispatched", "tool:failed"] * 2
 
 
-async def test_cancellation_propagates(registry: ToolRegistry, ctx: ToolContext) -> None:
+async def test_cancellation_propagates(registry: ToolRegistry, ctx: ToolContext,
+                                      facts: FakeBus) -> None:
     task = asyncio.create_task(registry.execute("echo", {"text": "slow"}, ctx))
-    await asyncio.sleep(0.01)
+    await wait_for(lambda: "tool:dispatched" in facts.types(), what="the slow tool to run")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from aman.clock import SystemClock
 from aman.core.maintenance import prune_events_once
 from aman.core.runtime import Runtime
 from aman.events import types as t
 from aman.events.dlq import DAY_MS
 from aman.events.filters import EventFilter
 from aman.events.model import DlqQuery, Event
-from tests.helpers import SettingsFactory
-
-
-class ManualClock(SystemClock):
-    """Wall time that only moves when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000_000
-
-    def now_ms(self) -> int:
-        return self.now
+from tests.helpers import ManualClock, SettingsFactory, wait_for
 
 
 async def settle(runtime: Runtime) -> None:
@@ -30,7 +19,7 @@ async def settle(runtime: Runtime) -> None:
 
 
 async def test_prune_keeps_recent_events_and_drops_old_ones(make_settings: SettingsFactory) -> None:
-    clock = ManualClock()
+    clock = ManualClock(real_monotonic=True)
     runtime = Runtime(make_settings(**{"event_bus.retention_days": 1}), clock=clock)
     await runtime.start()
     try:
@@ -45,6 +34,27 @@ async def test_prune_keeps_recent_events_and_drops_old_ones(make_settings: Setti
         assert await runtime.event_log.get(old.event.id) is None
         kept = await runtime.event_log.get(new.event.id)
         assert kept is not None and kept["steps"]
+    finally:
+        await runtime.stop()
+
+
+async def test_pruning_runs_again_each_interval_of_the_clock(
+        make_settings: SettingsFactory) -> None:
+    clock = ManualClock(real_monotonic=True)
+    runtime = Runtime(make_settings(**{"event_bus.retention_days": 1,
+                                       "event_bus.prune_interval_sec": 600}), clock=clock)
+    await runtime.start()
+    try:
+        old = await runtime.bus.publish(Event.create(source="s", event_type="old",
+                                                     now_ms=clock.now))
+        await settle(runtime)
+        await wait_for(lambda: 600 in clock.slept, what="the pruning loop to wait its interval")
+        clock.advance(2 * DAY_MS / 1000)  # past the retention and the interval: pruning runs
+
+        async def pruned() -> bool:
+            return await runtime.event_log.get(old.event.id) is None
+
+        await wait_for(pruned, what="the old event to be pruned by the loop")
     finally:
         await runtime.stop()
 
@@ -66,7 +76,7 @@ async def test_prune_caps_the_number_of_events(make_settings: SettingsFactory) -
 
 
 async def test_dlq_entries_warn_at_7_3_1_days_then_archive(make_settings: SettingsFactory) -> None:
-    clock = ManualClock()
+    clock = ManualClock(real_monotonic=True)
     runtime = Runtime(make_settings(**{"dlq.ttl_days": 10, "event_bus.retry_backoff_ms": [1],
                                        "event_bus.max_retries": 0}), clock=clock)
     warnings: list[int] = []

@@ -6,8 +6,6 @@ a job's handled mark and are ignored; only what the test's clock says is missed 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,23 +16,15 @@ from aman.core.runtime import Runtime
 from aman.cron.model import CatchUp, CronJobChanges, CronJobSpec, CronRun, Outcome
 from aman.errors import BackpressureError
 from aman.events.model import Event
-from tests.helpers import SettingsFactory, wait_for
+from tests.helpers import ManualClock, SettingsFactory, wait_for
 
 HOUR_MS = 3_600_000
 START = datetime(2031, 3, 4, 7, 30, tzinfo=UTC)
 
 
-class FakeClock:
-    """Wall time set by the test; monotonic time real (rate limits, boot timings)."""
-
-    def __init__(self) -> None:
-        self.ms = int(START.timestamp() * 1000)
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def monotonic(self) -> float:
-        return time.monotonic()
+def start_clock() -> ManualClock:
+    """Wall time set by the test; durations (rate limits, boot timings) on real time."""
+    return ManualClock(int(START.timestamp() * 1000), real_monotonic=True)
 
 
 Factory = Callable[..., Runtime]
@@ -45,7 +35,7 @@ async def make_runtime(make_settings: SettingsFactory) -> AsyncIterator[Factory]
     """Runtimes on the same runtime dir, each started; all stopped at the end."""
     built: list[Runtime] = []
 
-    def build(clock: FakeClock, **overrides: Any) -> Runtime:
+    def build(clock: ManualClock, **overrides: Any) -> Runtime:
         rt = Runtime(make_settings(**overrides), clock=clock)
         built.append(rt)
         return rt
@@ -59,14 +49,14 @@ async def runs(rt: Runtime, job_id: str) -> list[CronRun]:
     return await rt.cron.runs(job_id, limit=50)
 
 
-async def down_for(rt: Runtime, clock: FakeClock, hours: float) -> None:
+async def down_for(rt: Runtime, clock: ManualClock, hours: float) -> None:
     await rt.stop()
-    clock.ms += int(hours * HOUR_MS)
+    clock.now += int(hours * HOUR_MS)
     await rt.start()
 
 
 async def test_catch_up_latest_fires_the_most_recent_missed_run_once(make_runtime: Factory) -> None:
-    clock = FakeClock()
+    clock = start_clock()
     rt = make_runtime(clock)
     await rt.start()
     await rt.cron.add(CronJobSpec(id="hourly", expression="0 * * * *"))
@@ -89,7 +79,7 @@ async def test_catch_up_latest_fires_the_most_recent_missed_run_once(make_runtim
 
 
 async def test_catch_up_skip_records_and_fires_nothing(make_runtime: Factory) -> None:
-    clock = FakeClock()
+    clock = start_clock()
     rt = make_runtime(clock)
     await rt.start()
     await rt.cron.add(CronJobSpec(id="quiet", expression="0 * * * *", catch_up=CatchUp.SKIP))
@@ -103,7 +93,7 @@ async def test_catch_up_skip_records_and_fires_nothing(make_runtime: Factory) ->
 
 
 async def test_catch_up_all_is_bounded_by_max_catch_up(make_runtime: Factory) -> None:
-    clock = FakeClock()
+    clock = start_clock()
     rt = make_runtime(clock, **{"cron.max_catch_up": 3})
     await rt.start()
     await rt.cron.add(CronJobSpec(id="every", expression="0 * * * *", catch_up=CatchUp.ALL))
@@ -119,7 +109,7 @@ async def test_catch_up_all_is_bounded_by_max_catch_up(make_runtime: Factory) ->
 async def test_a_refused_firing_is_recorded_failed_notified_and_caught_up_later(
     make_runtime: Factory, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = FakeClock()
+    clock = start_clock()
     rt = make_runtime(clock)
     await rt.start()
     await rt.cron.add(CronJobSpec(id="busy", expression="0 * * * *"))
@@ -137,13 +127,11 @@ async def test_a_refused_firing_is_recorded_failed_notified_and_caught_up_later(
     assert failed.error and failed.error.startswith("backpressure:")
     assert rt.cron.get("busy").last_outcome == "failed"
 
-    for _ in range(200):  # the cron.failed fact becomes a notification through the bus
-        await rt.bus.wait_idle()
-        notes = [n for n in await rt.notifications.list() if n.category == "cron"]
-        if notes:
-            break
-        await asyncio.sleep(0.01)
-    assert notes and "busy" in notes[0].title and "backpressure" in notes[0].message
+    async def cron_notes() -> list[Any]:  # the cron.failed fact becomes one through the bus
+        return [n for n in await rt.notifications.list() if n.category == "cron"]
+
+    notes = await wait_for(cron_notes, what="a cron notification")
+    assert "busy" in notes[0].title and "backpressure" in notes[0].message
     monkeypatch.setattr(rt.bus, "publish", publish)
     await down_for(rt, clock, 0)  # the failed time was never handled: caught up now
     newest = (await runs(rt, "busy"))[0]
@@ -151,7 +139,7 @@ async def test_a_refused_firing_is_recorded_failed_notified_and_caught_up_later(
 
 
 async def test_config_jobs_are_merged_by_id_and_the_file_wins(make_runtime: Factory) -> None:
-    clock = FakeClock()
+    clock = start_clock()
     job = {"id": "static", "expression": "0 6 * * *", "payload": {"from": "file"}}
     rt = make_runtime(clock, **{"cron.jobs": [job]})
     await rt.start()
@@ -174,7 +162,7 @@ async def test_config_jobs_are_merged_by_id_and_the_file_wins(make_runtime: Fact
 
 
 async def test_an_update_that_changes_nothing_keeps_the_job(make_runtime: Factory) -> None:
-    rt = make_runtime(FakeClock())
+    rt = make_runtime(start_clock())
     await rt.start()
     added = await rt.cron.add(CronJobSpec(id="same", expression="0 * * * *"))
     old, new = await rt.cron.update("same", CronJobChanges(expression="0 * * * *"))
@@ -182,7 +170,7 @@ async def test_an_update_that_changes_nothing_keeps_the_job(make_runtime: Factor
 
 
 async def test_no_scheduler_runs_without_enabled_jobs(make_runtime: Factory) -> None:
-    rt = make_runtime(FakeClock())
+    rt = make_runtime(start_clock())
     await rt.start()
     await rt.cron.add(CronJobSpec(id="off", expression="* * * * *", enabled=False))
     assert rt.cron.next_run_ms("off") is None
@@ -191,7 +179,7 @@ async def test_no_scheduler_runs_without_enabled_jobs(make_runtime: Factory) -> 
 
 
 async def test_a_time_published_before_is_recorded_as_duplicate(make_runtime: Factory) -> None:
-    clock = FakeClock()
+    clock = start_clock()
     rt = make_runtime(clock)
     await rt.start()
     await rt.cron.add(CronJobSpec(id="twice", expression="0 * * * *"))
@@ -206,7 +194,7 @@ async def test_a_time_published_before_is_recorded_as_duplicate(make_runtime: Fa
 
 
 async def test_late_due_times_fire_the_latest_and_record_the_rest(make_runtime: Factory) -> None:
-    rt = make_runtime(FakeClock())
+    rt = make_runtime(start_clock())
     await rt.start()
     await rt.cron.add(CronJobSpec(id="late", expression="0 * * * *"))
     due = [START.replace(hour=h, minute=0) for h in (8, 9, 10)]

@@ -16,7 +16,7 @@ from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events.backpressure import Level, level_for
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, DlqQuery, Event, Priority
-from tests.helpers import SettingsFactory, hang
+from tests.helpers import SettingsFactory, hang, wait_for
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
 
@@ -282,8 +282,7 @@ async def test_recovery_skips_handlers_that_already_finished(
     runtime.bus.subscribe("b", b, ONLY_TEST_EVENTS)
     await runtime.start()
     published = await runtime.bus.publish(event(delivery=Delivery.EXACTLY_ONCE))
-    while calls["b"] == 0:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: calls["b"], what="handler b to start")
     # Simulate a crash: stop while b is still running (the drain gives up on it).
     await runtime.bus.drain(0.05)
     await runtime.stop()
@@ -344,15 +343,20 @@ async def test_manual_dlq_retry_resolves_when_the_handler_recovers(rt: Runtime) 
     (entry,), _ = await rt.dlq.page(DlqQuery(), None, 10)
     again = await rt.dlq.retry(entry.id, operator="alice")
     assert again.status == "retrying"
-    await asyncio.sleep(0.2)
+
+    async def parked_again() -> bool:
+        return (await rt.dlq.get(entry.id)).status == "active"
+
+    await wait_for(parked_again, what="the failed retry to park the entry again")
     failed = await rt.dlq.get(entry.id)
     assert failed.status == "active" and failed.manual_retries == 1
     healthy = True
     await rt.dlq.retry(entry.id, operator="alice")
-    for _ in range(100):
-        if (await rt.dlq.get(entry.id)).status == "resolved":
-            break
-        await asyncio.sleep(0.02)
+
+    async def resolved_now() -> bool:
+        return (await rt.dlq.get(entry.id)).status == "resolved"
+
+    await wait_for(resolved_now, what="the DLQ entry to be resolved")
     resolved = await rt.dlq.get(entry.id)
     assert resolved.status == "resolved" and await rt.dlq.depth() == 0
     assert [h["action"] for h in resolved.history] == ["parked", "retry", "retry", "retry", "retry"]

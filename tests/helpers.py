@@ -171,6 +171,11 @@ class ManualClock:
         """How many sleepers wait for the clock to move."""
         return sum(1 for _, future in self._sleepers if not future.done())
 
+    @property
+    def deadlines(self) -> list[float]:
+        """When (in the clock's elapsed seconds) each waiting sleeper wakes, soonest first."""
+        return sorted(due for due, future in self._sleepers if not future.done())
+
     async def sleep(self, seconds: float) -> None:
         """Return once the clock has moved ``seconds`` on (at once with ``autojump``)."""
         self.slept.append(seconds)

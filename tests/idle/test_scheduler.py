@@ -4,7 +4,6 @@ user messages cancel it, and quiet hours, the hourly limit and missing skills sk
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import time
@@ -18,31 +17,23 @@ from aman.events.model import Event
 from aman.idle import events as e
 from aman.idle.scheduler import RunLimit, in_quiet_hours, is_user_activity
 from tests.chat.helpers import create_session, scripted, settle
-from tests.helpers import SettingsFactory, runtime_of, wait_for
+from tests.helpers import ManualClock, SettingsFactory, runtime_of, wait_for
 
 
 @asynccontextmanager
-async def idle_runtime(make_settings: SettingsFactory,
+async def idle_runtime(make_settings: SettingsFactory, clock: ManualClock | None = None,
                        **idle: Any) -> AsyncIterator[tuple[Runtime, Any, list[Event]]]:
-    """A served app with the idle settings given (enabled unless said otherwise)."""
+    """A served app with the idle settings given (enabled unless said otherwise), on ``clock``
+    when given."""
     overrides = {f"idle.{key}": value for key, value in {"enabled": True, **idle}.items()}
-    app = create_app(scripted(make_settings, "Idle reply.", **overrides))
+    settings = scripted(make_settings, "Idle reply.", **overrides)
+    app = create_app(settings, runtime=Runtime(settings, clock=clock) if clock else None)
     async with app.test_app():
         runtime = runtime_of(app)
         events: list[Event] = []
-        loop = asyncio.get_running_loop()
-
-        def record(event: Event) -> None:
-            events.append(event)
-            SEEN_AT[event.id] = loop.time()
-
-        runtime.bus.observe(record)
+        runtime.bus.observe(events.append)
         await wait_for(lambda: runtime.ready)
         yield runtime, app.test_client(), events
-
-
-#: Loop time at which each event was dispatched (observers see it then).
-SEEN_AT: dict[str, float] = {}
 
 
 def of(events: list[Event], event_type: str) -> list[Event]:
@@ -105,34 +96,24 @@ async def test_it_runs_an_idle_skill_in_a_background_session_after_quiet(
 
 
 async def test_a_chat_message_cancels_the_pending_run(make_settings: SettingsFactory) -> None:
-    after = 0.5
-    async with idle_runtime(make_settings, after_sec=after) as (runtime, client, events):
-        loop = asyncio.get_running_loop()
+    clock, after = ManualClock(), 60.0
+    async with idle_runtime(make_settings, clock, after_sec=after) as (_runtime, client, events):
+        await wait_for(lambda: after in clock.slept, what="the scheduler to wait after_sec")
+        clock.advance(after / 2)
         session = await create_session(client)
-        first = loop.time()
-        last = first
-        while loop.time() - first < 1.2:  # keep talking for longer than after_sec
-            response = await client.post(f"/chat/session/{session['id']}/send",
-                                         json={"text": "still here"})
-            assert response.status_code == 202
-            last = loop.time()
-            await asyncio.sleep(0.15)
-        await wait_for(lambda: bool(of(events, e.CANCELLED)))
+        response = await client.post(f"/chat/session/{session['id']}/send",
+                                     json={"text": "still here"})
+        assert response.status_code == 202
+        await wait_for(lambda: of(events, e.CANCELLED), what="the pending run to be cancelled")
         cancelled = of(events, e.CANCELLED)[-1]
         assert cancelled.payload["reason"] == "user_activity"
         assert cancelled.payload["activity_source"] == "chat:session"
-        # A run that started before the first message may exist (boot); none started while
-        # we talked, and the next one waited after_sec after the last message.
-        def runs_since_first() -> list[Event]:
-            return [r for r in of(events, e.RUN_STARTED) if SEEN_AT[r.id] > first + 0.05]
-
-        await wait_for(lambda: bool(runs_since_first()), timeout=3)
-        # The scheduler counts from the message's event, which is seen before the HTTP answer
-        # (a full GC pause in between once made the answer 80 ms late), so measure from there.
-        last_seen = max(SEEN_AT[m.id] for m in of(events, "message_received")
-                        if m.payload["session_id"] == session["id"])
-        assert last_seen <= last
-        assert SEEN_AT[runs_since_first()[0].id] - last_seen >= after - 0.05
+        # The next run waits after_sec counted from the message, not from the first wait.
+        await wait_for(lambda: after / 2 + after in clock.deadlines,
+                       what="the next run to be due after_sec after the message")
+        assert not of(events, e.RUN_STARTED)
+        clock.advance(after)
+        await wait_for(lambda: of(events, e.RUN_STARTED), what="the run after quiet")
 
 
 async def test_decisions_it_skips_are_events(make_settings: SettingsFactory) -> None:

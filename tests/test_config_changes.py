@@ -29,7 +29,7 @@ from aman.core.runtime import Runtime
 from aman.errors import ConfigError, ConflictError, InternalError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from tests.helpers import SettingsFactory, runtime_of, wait_for
+from tests.helpers import SettingsFactory, hang, runtime_of, wait_for
 
 CHANNELS: dict[str, Any] = {
     "telegram": {"bot1": {"secret": "old-secret-1", "allowed_chats": ["111"]}},
@@ -177,7 +177,7 @@ async def test_handler_timeout_and_retries_apply_to_new_deliveries(runtime: Runt
     assert runtime.bus.retry.max_retries == 0 and runtime.bus.retry.backoff_ms == (10, 20)
 
     async def slow(event: Event) -> None:
-        await asyncio.sleep(5)
+        await hang()
 
     # No timeout of its own: the bus default in force applies.
     runtime.bus.subscribe("slow", slow, EventFilter(event_types=frozenset({"slow_thing"})))
@@ -215,8 +215,8 @@ async def test_skills_debounce_restarts_the_watch_with_it(runtime: Runtime) -> N
     assert watcher.debounce_ms == 300
     await runtime.config.set({"skills.debounce_ms": 40}, operator="tester")
     assert watcher.debounce_ms == 40
-    await asyncio.sleep(0.05)
-    assert watcher.running
+    await wait_for(lambda: watcher.running and watcher.armed.is_set(),
+                   what="the skill watch to run again, armed")
 
 
 async def test_channel_keys_rebuild_the_instance(channel_runtime: Runtime) -> None:

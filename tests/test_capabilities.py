@@ -5,7 +5,6 @@ Core features, IM channels, plugins, live health, change events.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -90,11 +89,7 @@ async def wait_status(client: TestClientProtocol, name: str, wanted: str,
         found.update(await capabilities(client))
         return name in found and status(found, name, plugin) == wanted
 
-    for _ in range(500):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{name} never became {wanted}: {found.get(name)}")
+    await wait_for(check, what=f"{name} to become {wanted}")
 
 
 # --- core features and channels --------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
-from tests.helpers import SettingsFactory
+from tests.helpers import SettingsFactory, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -45,10 +44,6 @@ async def settle(client: TestClientProtocol, session_id: str, *states: str,
         return found["state"] in wanted and not any(
             m["status"] == "streaming" for m in found["messages"])
 
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"session {session_id} stayed {found.get('state')}: {found}")
-        await asyncio.sleep(0.01)
+    await wait_for(check, timeout, what=f"session {session_id} to settle in {wanted}")
     return found
 

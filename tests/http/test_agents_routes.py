@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,14 +88,12 @@ async def test_set_status_round_trip_audited_and_announced(app: Quart,
     assert record["target"] == "agent:aman" and record["detail"]["previous"] == "Idle"
 
     # Facts are published in the background: poll the log until both have landed.
-    seen: set[str] = set()
-    for _ in range(200):
+    async def both_landed() -> bool:
         items = (await ok_json(await client.get("/events/recent?limit=500")))["items"]
         seen = {e["event_type"] for e in items if e["source"] == "system:agents"}
-        if {"agent:registered", "agent:status_changed"} <= seen:
-            break
-        await asyncio.sleep(0.01)
-    assert {"agent:registered", "agent:status_changed"} <= seen
+        return {"agent:registered", "agent:status_changed"} <= seen
+
+    await wait_for(both_landed, what="agent:registered and agent:status_changed in the log")
 
 
 async def test_an_unknown_status_is_400_listing_the_allowed_ones(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -123,10 +122,13 @@ async def test_unknown_session_and_bad_bodies(client: TestClientProtocol) -> Non
     assert bad_type.status_code == 400
 
 
-async def test_list_sessions_most_recently_active_first(client: TestClientProtocol) -> None:
+async def test_list_sessions_most_recently_active_first(client: TestClientProtocol,
+                                                       runtime: Runtime) -> None:
     first = await create_session(client)
     second = await create_session(client)
-    await asyncio.sleep(0.005)
+    # Activity is ordered by milliseconds: the bump must land in a later one than the creation.
+    await wait_for(lambda: runtime.clock.now_ms() > second["last_active_at"],
+                   what="the clock to pass the second session's creation")
     await client.post(f"/chat/session/{first['id']}/send", json={"text": "bump"})
     page = await (await client.get("/chat/sessions?limit=1")).get_json()
     assert [s["id"] for s in page["items"]] == [first["id"]] and page["next_cursor"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -166,11 +165,11 @@ async def test_a_job_fires_through_the_bus_and_its_runs_are_listed(
     assert event.dedup_key == f"cron:tick:{cron['scheduled_at_ms']}"
 
     # A run is recorded just after its event is published: wait for the second record.
-    for _ in range(200):
+    async def two_runs() -> bool:
         runs = await (await client.get("/cron/tick/runs")).get_json()
-        if len(runs["items"]) >= 2:
-            break
-        await asyncio.sleep(0.01)
+        return len(runs["items"]) >= 2
+
+    await wait_for(two_runs, what="a second run record")
     page = await (await client.get("/cron/tick/runs?limit=1")).get_json()
     assert len(page["items"]) == 1 and page["next_cursor"]
     newest = page["items"][0]

@@ -34,10 +34,7 @@ async def pending_request(runtime: Runtime, client: TestClientProtocol, *, sessi
         await poll()
         return bool(found)
 
-    deadline = asyncio.get_running_loop().time() + 5
-    while not await listed():
-        assert asyncio.get_running_loop().time() < deadline, "request never listed"
-        await asyncio.sleep(0.01)
+    await wait_for(listed, what="the request to be listed as pending")
     return task, found[0]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,14 +36,17 @@ async def ticks(client: Client) -> list[dict[str, Any]]:
 
 
 async def until_ticks(client: Client, more_than: int) -> list[dict[str, Any]]:
-    deadline = asyncio.get_running_loop().time() + DEADLINE_SEC
-    while True:
+    async def more() -> list[dict[str, Any]]:
         found = await ticks(client)
-        if len(found) > more_than:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no more than {more_than} tick(s) within {DEADLINE_SEC}s")
-        await asyncio.sleep(0.05)
+        return found if len(found) > more_than else []
+
+    return await wait_for(more, DEADLINE_SEC, what=f"more than {more_than} tick(s)")
+
+
+async def suppressed(client: Client) -> int:
+    """Ticks t1 skipped while paused (its health counter)."""
+    items = (await (await client.get("/event-sources")).get_json())["items"]
+    return int(items[0]["health"]["suppressed_while_paused"])
 
 
 async def test_list_shows_id_type_state_health_and_config(client: Client) -> None:
@@ -62,17 +64,29 @@ async def test_ticks_arrive_on_the_bus(client: Client) -> None:
 
 @pytest.mark.parametrize("prefix", ["/event-source", "/source"])
 async def test_pause_stops_events_and_resume_brings_them_back(
-    client: Client, prefix: str
+    app: Quart, client: Client, prefix: str
 ) -> None:
     await until_ticks(client, 0)
     paused = await client.post(f"{prefix}/t1/pause")
     assert paused.status_code == 200 and (await paused.get_json())["state"] == "paused"
     again = await client.post(f"{prefix}/t1/pause")  # idempotent
     assert again.status_code == 200 and (await again.get_json())["state"] == "paused"
-    await asyncio.sleep(0.3)  # let a tick already in the bus land
-    count = len(await ticks(client))
-    await asyncio.sleep(0.7)  # three intervals
-    assert len(await ticks(client)) == count
+    runtime = runtime_of(app)
+
+    async def landed() -> int:  # every tick published so far, stored
+        await runtime.bus.wait_idle()
+        await runtime.writer.flush()
+        return len(await ticks(client))
+
+    async def skipped(more_than: int) -> int:
+        found = await suppressed(client)
+        return found if found > more_than else 0
+
+    # Once the timer skipped a tick, any tick it was emitting before the pause is in the bus.
+    first = await wait_for(lambda: skipped(0), what="a tick skipped while paused")
+    count = await landed()
+    await wait_for(lambda: skipped(first + 2), what="three more intervals while paused")
+    assert await landed() == count
     listed = (await (await client.get("/event-sources")).get_json())["items"][0]
     assert listed["state"] == "paused"
     resumed = await client.post(f"{prefix}/t1/resume")

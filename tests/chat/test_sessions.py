@@ -206,7 +206,13 @@ async def test_crash_recovery_marks_streaming_interrupted_and_retry_works(
         await send(client, session["id"], "go")
         await wait_for(lambda: (rt.chat._workers.peek(session["id"]) or None) is not None
                          and rt.chat._workers.peek(session["id"]).turn is not None)  # type: ignore[union-attr]
-        await asyncio.sleep(1.2)  # one partial save
+
+        async def partial_saved() -> bool:  # what the disk holds, not the running turn's text
+            await rt.writer.flush()
+            stored = await rt.chat._repo.messages(session["id"])
+            return stored[-1].status == "streaming" and bool(stored[-1].content)
+
+        await wait_for(partial_saved, what="one partial save of the streaming reply")
         # Simulate a crash: forget the running reply without letting it finish or stop.
         state = rt.chat._workers.peek(session["id"])
         assert state is not None and state.turn is not None
@@ -215,7 +221,7 @@ async def test_crash_recovery_marks_streaming_interrupted_and_retry_works(
         for task in (state.turn_task, state.worker):
             assert task is not None
             task.cancel()
-        await asyncio.sleep(0.05)
+        await asyncio.gather(state.turn_task, state.worker, return_exceptions=True)
         await rt.writer.flush()
     app = create_app(settings)
     async with app.test_app():

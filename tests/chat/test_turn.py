@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aman.chat.model import StoredMessage
 from aman.chat.turn import _Chunks, build_prompt, estimate_tokens
 from aman.core.app import create_app
@@ -52,7 +50,7 @@ async def test_chunks_are_coalesced_to_one_per_interval() -> None:
     for piece in "bcd":
         chunks.add(piece)
     assert sent == [("a", 0)]
-    await asyncio.sleep(0.08)  # the timer flushes what waited
+    await wait_for(lambda: len(sent) == 2, what="the interval's timer to flush what waited")
     assert sent == [("a", 0), ("bcd", 1)]
     chunks.add("e")
     chunks.flush()

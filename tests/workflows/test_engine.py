@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.workflows.engine import InvalidTransitionError
-from tests.helpers import SettingsFactory, runtime_of, wait_for
+from tests.helpers import ManualClock, SettingsFactory, runtime_of, wait_for
 
 FLOW = """
 name: review
@@ -87,11 +86,11 @@ async def state_of(rt: Runtime, instance_id: str) -> str:
     return (await rt.workflows.get(instance_id)).state
 
 
-async def wait_for_state(rt: Runtime, instance_id: str, state: str, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await state_of(rt, instance_id) != state:
-        assert asyncio.get_running_loop().time() < deadline, f"never reached {state}"
-        await asyncio.sleep(0.02)
+async def wait_for_state(rt: Runtime, instance_id: str, state: str) -> None:
+    async def reached() -> bool:
+        return await state_of(rt, instance_id) == state
+
+    await wait_for(reached, what=f"{instance_id} to reach {state}")
 
 
 async def test_events_walk_an_instance_and_every_move_is_persisted_and_announced(
@@ -249,15 +248,16 @@ async def test_a_skill_workflow_action_starts_an_instance(rt: Runtime,
 async def test_overdue_timer_fires_after_a_restart(make_settings: SettingsFactory,
                                                    folders: tuple[Path, Path]) -> None:
     settings = _settings(make_settings, folders)
-    first = create_app(settings)
+    clock = ManualClock(real_monotonic=True)
+    first = create_app(settings, runtime=Runtime(settings, clock=clock))
     async with first.test_app():
         rt = runtime_of(first)
         await wait_for(lambda: rt.ready)
         instance = await rt.workflows.create("review", {})
         await send(rt, instance.id, "submit", complete=True)
         await rt.workflows.stop_timers()  # the daemon goes down before the timeout is due
-    await asyncio.sleep(0.4)
-    second = create_app(settings)
+    clock.advance(1)  # down for longer than the 300 ms timeout
+    second = create_app(settings, runtime=Runtime(settings, clock=clock))
     async with second.test_app():
         rt = runtime_of(second)
         await wait_for(lambda: rt.ready)
@@ -283,10 +283,7 @@ async def test_auto_retries_follow_the_backoff_then_leave_the_instance_in_error(
         found = await rt.workflows.get(instance.id)
         return found.state == "error" and found.auto_retry_attempts == 2 and found.wake_at is None
 
-    deadline = asyncio.get_running_loop().time() + 5
-    while not await settled():
-        assert asyncio.get_running_loop().time() < deadline, "auto-retries did not settle"
-        await asyncio.sleep(0.02)
+    await wait_for(settled, what="the auto-retries to settle in error")
     history = (await rt.workflows.get(instance.id)).history
     reasons = [h.reason for h in history]
     assert reasons == ["created", "event", "action_failed", "auto_retry", "action_failed",

@@ -12,6 +12,7 @@ import pytest
 from aman.config.agents import ProviderSettings
 from aman.llm.local import LocalProvider, create, default_model_path
 from aman.llm.provider import Delta, Done, LLMNotConfiguredError
+from tests.helpers import wait_for
 from tests.llm.helpers import ask, collect
 
 needs_llama = pytest.mark.skipif(
@@ -84,12 +85,13 @@ async def test_second_request_queues_behind_the_first(local: LocalProvider) -> N
     await collect(local.stream(ask("hi", max_tokens=2)))
     events: list[tuple[str, str]] = []
 
-    async def run(tag: str, delay: float) -> None:
-        await asyncio.sleep(delay)
+    async def run(tag: str) -> None:
         async for item in local.stream(ask(f"Count to ten ({tag}).", max_tokens=15, temperature=0)):
             events.append((tag, "done" if isinstance(item, Done) else "delta"))
 
-    await asyncio.gather(run("first", 0), run("second", 0.01))
+    first = asyncio.ensure_future(run("first"))
+    await wait_for(lambda: events, what="the first reply to stream")  # the worker is busy
+    await asyncio.gather(first, run("second"))
     first_done = events.index(("first", "done"))
     assert all(tag == "first" for tag, _ in events[:first_done + 1])
     assert ("second", "done") in events
@@ -101,10 +103,7 @@ async def test_model_unloads_after_idle() -> None:
                                                 idle_unload_sec=0.2))
     await collect(provider.stream(ask("hi", max_tokens=2)))
     assert provider.loaded
-    deadline = time.monotonic() + 5
-    while provider.loaded and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert not provider.loaded
+    await wait_for(lambda: not provider.loaded, what="the idle model to unload")
     text, _ = await collect(provider.stream(ask("hi", max_tokens=2)))  # loads again
     await provider.close()
     assert text and not provider.loaded

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from aman.tools.builtin.exec import DetachedProcesses, ExecParams, exec_tool
 from aman.tools.model import Sensitivity, Tool, ToolContext, ToolFailedError, ToolOutput
 from aman.tools.workspace import PathNotAllowedError
+from tests.helpers import wait_for
 
 
 def alive(pid: int) -> bool:
@@ -44,11 +45,9 @@ async def run(tool: Tool, ctx: ToolContext, **params: Any) -> ToolOutput:
 
 
 async def read_pids(path: Path) -> list[int]:
-    for _ in range(200):
-        if path.exists() and path.read_text().endswith("\n"):
-            return [int(p) for p in path.read_text().split()]
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{path} never written")
+    await wait_for(lambda: path.exists() and path.read_text().endswith("\n"),
+                   what=f"{path} to be written")
+    return [int(p) for p in path.read_text().split()]
 
 
 @pytest.fixture
@@ -161,10 +160,8 @@ async def test_detach_returns_at_once_then_streams_progress_and_completion(
                        command="echo one; sleep 0.3; echo two >&2; sleep 0.3; exit 3")
     handle = result.output["handle"]
     assert set(result.output) == {"handle", "pid"} and len(processes) == 1
-    for _ in range(250):
-        if events and events[-1][0] == "tool:completed":
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: events and events[-1][0] == "tool:completed",
+                   what="the detached command to complete")
     progress = [p for kind, p in events if kind == "tool:progress"]
     assert {(p["stream"], p["text"]) for p in progress} == {
         ("stdout", "one\n"), ("stderr", "two\n")}
@@ -181,10 +178,8 @@ async def test_detached_output_is_coalesced(tmp_path: Path) -> None:
     events: list[tuple[str, dict[str, Any]]] = []
     await run(exec_tool(processes), context(tmp_path, events), detach=True,
               command="for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.01; done")
-    for _ in range(250):
-        if events and events[-1][0] == "tool:completed":
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: events and events[-1][0] == "tool:completed",
+                   what="the detached command to complete")
     progress = [p["text"] for kind, p in events if kind == "tool:progress"]
     assert "".join(progress) == "".join(f"{i}\n" for i in range(1, 11))
     assert len(progress) <= 2

@@ -26,7 +26,7 @@ from tests.channels.samples import (
     telegram_message,
 )
 from tests.chat.helpers import scripted
-from tests.helpers import SettingsFactory, wait_for
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 if TYPE_CHECKING:
     from quart.typing import TestClientProtocol
@@ -67,9 +67,21 @@ async def telegram(client: TestClientProtocol, update_id: int, text: str,
     return await response.get_json()
 
 
-async def sent(fake: FakePlatforms, count: int, timeout: float = 5.0) -> list[str]:
-    await wait_for(lambda: len(fake.sent) >= count, timeout)
+async def sent(fake: FakePlatforms, count: int) -> list[str]:
+    await wait_for(lambda: len(fake.sent) >= count, what=f"{count} message(s) sent")
     return [s.text for s in fake.sent]
+
+
+async def settled(runtime: Runtime) -> None:
+    """Wait until nothing could still send: no reply generating or waiting, the bus idle (its
+    outbound deliveries and their retries included)."""
+    async def quiet() -> bool:
+        if runtime.chat._workers.active:
+            return False
+        await runtime.bus.wait_idle()
+        return not runtime.chat._workers.active
+
+    await wait_for(quiet, what="the runtime to settle")
 
 
 async def test_a_telegram_message_is_answered_once_even_when_delivered_twice(
@@ -87,7 +99,7 @@ async def test_a_telegram_message_is_answered_once_even_when_delivered_twice(
     state = await (await client.get(f"/chat/session/{sessions[0]['id']}/state")).get_json()
     assert [m["content"] for m in state["messages"]] == [
         "hello there", "You said: hello there", "second", "You said: second"]
-    await asyncio.sleep(0.2)
+    await settled(runtime)
     assert len(platform.sent) == 2
 
 
@@ -109,7 +121,7 @@ async def test_a_long_reply_is_split_at_the_telegram_limit(
     async with serve(settings) as client:
         await telegram(client, 700, "talk a lot")
         texts = await sent(platform, 2)
-        await asyncio.sleep(0.2)
+        await settled(runtime_of(client.app))
     assert len(platform.sent) == 2
     assert len(texts[0]) <= 4096 and " ".join(texts) == long_reply
 
@@ -124,11 +136,7 @@ async def test_a_failing_platform_parks_the_reply_and_a_dlq_retry_sends_it(
         page, _ = await runtime.dlq.page(DlqQuery(), None, 10)
         return page
 
-    for _ in range(200):
-        if await parked():
-            break
-        await asyncio.sleep(0.02)
-    (entry,) = await parked()
+    (entry,) = await wait_for(parked, what="the reply parked in the DLQ")
     assert entry.handler == "im-outbound" and "502" in entry.reason
     assert runtime.channel_outbox.last_ok[("telegram", "bot")] is False
     assert platform.sent == []
@@ -137,16 +145,15 @@ async def test_a_failing_platform_parks_the_reply_and_a_dlq_retry_sends_it(
     assert retried.status_code == 202, await retried.get_data(as_text=True)
     assert await sent(platform, 1) == ["You said: are you there"]
     await wait_for(lambda: runtime.channel_outbox.last_ok[("telegram", "bot")] is True)
-    for _ in range(100):  # capabilities follow the im:delivered fact
-        if await channel_status(client) == "healthy":
-            break
-        await asyncio.sleep(0.02)
-    assert await channel_status(client) == "healthy"
-    for _ in range(200):
-        if (await runtime.dlq.get(entry.id)).status == "resolved":
-            break
-        await asyncio.sleep(0.02)
-    assert (await runtime.dlq.get(entry.id)).status == "resolved"
+
+    async def healthy() -> bool:  # capabilities follow the im:delivered fact
+        return await channel_status(client) == "healthy"
+
+    async def resolved() -> bool:
+        return (await runtime.dlq.get(entry.id)).status == "resolved"
+
+    await wait_for(healthy, what="the channel to be healthy again")
+    await wait_for(resolved, what="the DLQ entry to be resolved")
 
 
 async def channel_status(client: TestClientProtocol) -> str:
@@ -190,7 +197,7 @@ async def test_strangers_get_nothing(make_settings: SettingsFactory,
         assert dropped["dropped"] == "stranger"
         await telegram(client, 1101, "hello", chat_id=42)
         await sent(platform, 1)
-        await asyncio.sleep(0.2)
+        await settled(runtime_of(client.app))
     assert [(s.body["chat_id"], s.text) for s in platform.sent] == [("42", "hi")]
 
 
@@ -256,8 +263,6 @@ def serve(settings: Settings) -> Any:
     from contextlib import asynccontextmanager
 
     from aman.core.app import create_app
-    from tests.helpers import runtime_of
-
     @asynccontextmanager
     async def context() -> Any:
         app = create_app(settings)
@@ -278,11 +283,12 @@ async def test_stop_then_retry_from_the_chat(make_settings: SettingsFactory,
         assert await sent(platform, 1) == ["Nothing to stop."]
         await telegram(client, 1301, "/retry")
         assert (await sent(platform, 2))[1] == "Nothing to retry yet."
+        runtime = runtime_of(client.app)
         await telegram(client, 1302, "write a lot")
-        await asyncio.sleep(0.3)  # the reply is streaming
+        await wait_for(lambda: runtime.chat._workers.active, what="the reply to be streaming")
         await telegram(client, 1303, "/stop")
         assert (await sent(platform, 3))[2] == "Stopped."
-        await asyncio.sleep(0.2)
+        await settled(runtime)
         assert len(platform.sent) == 3  # the interrupted reply is not sent
         await telegram(client, 1304, "/retry")
         assert (await sent(platform, 4))[3] == "Done again."
@@ -304,15 +310,15 @@ async def test_a_reply_whose_fact_a_crash_lost_is_sent_after_the_restart_and_onl
             id="lost-reply", session_id=session["id"], seq=99, role="assistant",
             content="the reply nobody got", status="complete", created_at=now,
             updated_at=now)], version=session["version"] + 5, now=now)
-    async with serve(settings):
+    async with serve(settings) as client:
         texts = await sent(platform, 2)
-        await asyncio.sleep(0.2)
+        await settled(runtime_of(client.app))
     assert texts == ["You said: before the crash", "the reply nobody got"]
     assert len(platform.sent) == 2
 
 
 async def test_the_bot_token_and_conversations_change_live(
-        client: TestClientProtocol, platform: FakePlatforms) -> None:
+        client: TestClientProtocol, runtime: Runtime, platform: FakePlatforms) -> None:
     confirm = {"x-aman-confirm": "yes"}
     changed = await client.post("/config/set", headers=confirm, json={
         "changes": {"channels.telegram.bot.bot_token": "999:new"}})
@@ -328,11 +334,12 @@ async def test_the_bot_token_and_conversations_change_live(
         "changes": {"channels.telegram.bot.chat": None}})
     assert off.status_code == 200, await off.get_data(as_text=True)
     await telegram(client, 1501, "nobody answers now")
-    await asyncio.sleep(0.3)
+    await settled(runtime)
     assert len(platform.sent) == 1
 
 
 async def test_an_edited_message_is_not_answered_again(client: TestClientProtocol,
+                                                       runtime: Runtime,
                                                        platform: FakePlatforms) -> None:
     await telegram(client, 1600, "first try")
     await sent(platform, 1)
@@ -341,5 +348,5 @@ async def test_an_edited_message_is_not_answered_again(client: TestClientProtoco
     response = await client.post("/im/telegram/bot/webhook", data=encode(update),
                                  headers=telegram_headers(SECRET))
     assert response.status_code == 200 and (await response.get_json())["event_id"]
-    await asyncio.sleep(0.3)
+    await settled(runtime)
     assert [s.text for s in platform.sent] == ["You said: first try"]

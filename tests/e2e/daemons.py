@@ -159,6 +159,15 @@ class Daemon:
             pytest.fail(f"aman was not ready within {timeout:.0f}s (last: {last[0]})\n"
                         f"{self.output()}", pytrace=False)
 
+    def wait_watching(self, folder: Path, timeout: float = READY_TIMEOUT_SEC) -> None:
+        """Wait until the daemon logs that an OS watch covering ``folder`` is armed (a change
+        made before that is not seen)."""
+        def armed() -> bool:
+            return any(str(folder) in line for line in self.all_logs().splitlines()
+                       if "watch armed on" in line)
+
+        wait_for_sync(armed, timeout, what=f"a watch armed on {folder}")
+
     def stop(self, timeout: float = STOP_TIMEOUT_SEC) -> int:
         """SIGTERM, wait, kill -9 if needed; return the exit code. Safe to call twice."""
         try:

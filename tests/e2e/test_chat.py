@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon, daemon_context
 from tests.e2e.test_stream import open_stream
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -56,15 +57,21 @@ def state(daemon: Daemon, session_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def wait_for(daemon: Daemon, session_id: str, check: Callable[[dict[str, Any]], bool],
-             timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+def wait_state(daemon: Daemon, session_id: str, check: Callable[[dict[str, Any]], bool],
+               timeout: float = 10.0) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
         found = state(daemon, session_id)
-        if check(found):
-            return found
-        assert time.monotonic() < deadline, f"session never got there: {found}"
-        time.sleep(0.02)
+        return found if check(found) else None
+
+    return wait_for_sync(reached, timeout, what=f"session {session_id} to pass {check.__name__}")
+
+
+def stream_connections(daemon: Daemon) -> int:
+    """How many event-stream clients the daemon has registered so far (its metrics)."""
+    for line in daemon.client.get("/metrics").text.splitlines():
+        if line.startswith("aman_stream_connections_total "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no aman_stream_connections_total in /metrics")
 
 
 def settled(found: dict[str, Any]) -> bool:
@@ -100,8 +107,10 @@ class SessionStream:
 
 def test_send_streams_chunks_on_both_streams_and_stores_the_reply(chat_daemon: Daemon) -> None:
     session_id = create(chat_daemon)
+    before = stream_connections(chat_daemon)
     own = SessionStream(chat_daemon, session_id)
-    time.sleep(0.3)  # let the session stream register
+    wait_for_sync(lambda: stream_connections(chat_daemon) > before,
+                  what="the session stream to register")
     try:
         with open_stream(chat_daemon, params={
                 "types": "agent:reply_chunk,agent:reply_ready"}) as stream:
@@ -117,14 +126,12 @@ def test_send_streams_chunks_on_both_streams_and_stores_the_reply(chat_daemon: D
         expected = f"Echo hello: {FILLER}"
         assert "".join(c["delta"] for c in chunks) == expected
         assert seen[-1].json["payload"]["reply"] == expected
-        found = wait_for(chat_daemon, session_id, settled)
+        found = wait_state(chat_daemon, session_id, settled)
         assert [m["content"] for m in found["messages"]] == ["hello", expected]
         history = chat_daemon.client.get(f"/chat/session/{session_id}/history").json()
         assert history["items"][-1]["content"] == expected
-        deadline = time.monotonic() + 5
-        while not any(m.get("event_type") == "agent:reply_ready" for m in own.messages):
-            assert time.monotonic() < deadline, own.messages
-            time.sleep(0.02)
+        wait_for_sync(lambda: any(m.get("event_type") == "agent:reply_ready"
+                                  for m in own.messages), what="reply_ready on the session stream")
         types = {m["event_type"] for m in own.messages}
         assert {"message_received", "agent:reply_chunk", "agent:reply_ready"} <= types
         assert all(m["payload"].get("session_id") == session_id
@@ -136,7 +143,7 @@ def test_send_streams_chunks_on_both_streams_and_stores_the_reply(chat_daemon: D
 def test_stop_mid_stream_then_retry_then_edit(chat_daemon: Daemon) -> None:
     session_id = create(chat_daemon)
     assert send(chat_daemon, session_id, "tell me").status_code == 202
-    wait_for(chat_daemon, session_id, streaming)
+    wait_state(chat_daemon, session_id, streaming)
     started = time.monotonic()
     stopped = chat_daemon.client.post(f"/chat/session/{session_id}/stop")
     assert time.monotonic() - started < 0.5
@@ -147,7 +154,7 @@ def test_stop_mid_stream_then_retry_then_edit(chat_daemon: Daemon) -> None:
 
     retried = chat_daemon.client.post(f"/chat/session/{session_id}/retry")
     assert retried.status_code == 200 and retried.json()["replaces"] == interrupted["id"]
-    found = wait_for(chat_daemon, session_id, settled)
+    found = wait_state(chat_daemon, session_id, settled)
     assert found["messages"][-1]["content"] == f"Echo tell me: {FILLER}"
     assert found["messages"][-1]["replaces"] == interrupted["id"]
 
@@ -197,7 +204,12 @@ def test_kill_9_mid_stream_then_restart_comes_back_in_error_and_retry_works(
     first = start_daemon(extra_config=slow, home=home)
     session_id = create(first)
     assert send(first, session_id, "crash me").status_code == 202
-    time.sleep(1.3)  # past one partial save (at most every second)
+
+    def partial_on_disk() -> bool:  # history reads the store, not the running reply
+        items = first.client.get(f"/chat/session/{session_id}/history").json()["items"]
+        return bool(items) and items[-1]["status"] == "streaming" and bool(items[-1]["content"])
+
+    wait_for_sync(partial_on_disk, what="one partial save of the streaming reply")
     first.process.kill()
     first.process.wait(timeout=10)
     second = start_daemon(extra_config=slow, home=home)
@@ -207,7 +219,7 @@ def test_kill_9_mid_stream_then_restart_comes_back_in_error_and_retry_works(
     assert reply["status"] == "interrupted" and reply["content"].startswith("Echo crash me")
     retried = second.client.post(f"/chat/session/{session_id}/retry")
     assert retried.status_code == 200, retried.text
-    done = wait_for(second, session_id, settled, timeout=15)
+    done = wait_state(second, session_id, settled, timeout=15)
     assert done["messages"][-1]["content"] == f"Echo crash me: {FILLER}"
 
 
@@ -219,4 +231,4 @@ def test_no_provider_is_a_clear_error(start_daemon: StartDaemon) -> None:
     reply = response.json()["reply"]
     assert reply["status"] == "error" and reply["error"]["code"] == "llm_not_configured"
     assert "llm.providers" in reply["error"]["hint"]
-    assert wait_for(daemon, session_id, lambda s: s["state"] == "error")
+    assert wait_state(daemon, session_id, lambda s: s["state"] == "error")

@@ -5,13 +5,13 @@ boot."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -26,15 +26,6 @@ actions:
       payload: {job: "{{ payload.cron.job_id }}", catch_up: "{{ payload.cron.catch_up }}"}
 """
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 8.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met within {timeout}s")
 
 
 def runs(daemon: Daemon, job_id: str) -> list[dict[str, Any]]:
@@ -55,8 +46,8 @@ def test_a_seconds_job_fires_into_a_yaml_skill_and_lists_its_runs(
     assert added.status_code == 201, added.text
     assert added.json()["next_run_at"] is not None
 
-    ok = wait_for(lambda: [r for r in runs(daemon, "e2e-tick") if r["outcome"] == "ok"][1:],
-                  message="two ok runs")
+    ok = wait_for_sync(lambda: [r for r in runs(daemon, "e2e-tick") if r["outcome"] == "ok"][1:],
+                  what="two ok runs")
     first = ok[-1]
     assert first["event_id"] and first["catch_up"] is False
     assert first["fired_at"] >= first["scheduled_at"]
@@ -70,7 +61,7 @@ def test_a_seconds_job_fires_into_a_yaml_skill_and_lists_its_runs(
         trace = daemon.client.get(f"/events/trace/{event['metadata']['trace_id']}").json()
         return next((e for e in trace["events"] if e["event_type"] == "test:cron_seen"), None)
 
-    seen = wait_for(echoed, message="the skill's event")
+    seen = wait_for_sync(echoed, what="the skill's event")
     assert seen["payload"] == {"job": "e2e-tick", "catch_up": False}
     assert seen["metadata"]["parent_event_id"] == first["event_id"]
 
@@ -88,8 +79,8 @@ def test_catch_up_latest_fires_once_at_boot_after_a_stop(start_daemon: StartDaem
     first = start_daemon(extra_config=config)
     job = first.client.get("/cron/e2e-catch").json()
     assert job["origin"] == "config" and job["catch_up"] == "latest"
-    wait_for(lambda: any(r["outcome"] == "ok" for r in runs(first, "e2e-catch")),
-             message="a first run")
+    wait_for_sync(lambda: any(r["outcome"] == "ok" for r in runs(first, "e2e-catch")),
+             what="a first run")
     assert first.stop() == 0
     time.sleep(3.0)  # at least one even second passes while the daemon is down
 
@@ -101,8 +92,8 @@ def test_catch_up_latest_fires_once_at_boot_after_a_stop(start_daemon: StartDaem
     event = second.client.get(f"/events/dump/{run['event_id']}").json()["event"]
     assert event["payload"]["cron"]["catch_up"] is True and event["payload"]["why"] == "e2e"
     # Live firings go on afterwards; none of them is marked as a catch-up.
-    wait_for(lambda: any(r["outcome"] == "ok" and not r["catch_up"]
+    wait_for_sync(lambda: any(r["outcome"] == "ok" and not r["catch_up"]
                          and r["scheduled_at"] > run["scheduled_at"]
-                         for r in runs(second, "e2e-catch")), message="a live run after boot")
+                         for r in runs(second, "e2e-catch")), what="a live run after boot")
     assert len([r for r in runs(second, "e2e-catch")
                 if r["catch_up"] and r["outcome"] == "ok"]) == 1

@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.daemons import Daemon, free_port
 from tests.e2e.receiver import Receiver
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -28,15 +29,6 @@ def receiver() -> Iterator[Receiver]:
     yield server
     server.close()
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met within {timeout}s")
 
 
 def forwarder(name: str, url: str, event_types: list[str] | None = None) -> dict[str, Any]:
@@ -53,8 +45,8 @@ def test_push_trace_dump_recent_and_types(daemon: Daemon) -> None:
     assert response.status_code == 202
     accepted = response.json()
     assert accepted["duplicate"] is False and accepted["id"] and accepted["trace_id"]
-    dump = wait_for(lambda: (d := daemon.client.get(f"/events/dump/{accepted['id']}").json())
-                    and d.get("status") == "done" and d, message="event done")
+    dump = wait_for_sync(lambda: (d := daemon.client.get(f"/events/dump/{accepted['id']}").json())
+                    and d.get("status") == "done" and d, what="event done")
     event = dump["event"]
     assert event["event_type"] == "order.created" and event["priority"] == "high"
     assert event["payload"] == {"n": 1} and event["agent_id"] == "aman"
@@ -115,9 +107,9 @@ def test_fifty_racing_pushes_with_one_dedup_key_yield_one_event(daemon: Daemon) 
                                json={"source": "test:race", "type": "race"})
     assert again.status_code == 200 and again.json()["duplicate"] is True
     trace_url = f"/events/trace/{again.json()['trace_id']}"
-    trace = wait_for(lambda: (t := daemon.client.get(trace_url).json())
+    trace = wait_for_sync(lambda: (t := daemon.client.get(trace_url).json())
                      and [s for s in t["steps"] if s["step"] == "duplicate"],
-                     message="duplicate steps")
+                     what="duplicate steps")
     assert len(trace) == 50  # 49 racing repeats and the Idempotency-Key one, each on the record
 
 
@@ -128,7 +120,7 @@ def test_failing_handler_lands_in_the_dlq_and_retry_needs_confirmation(
         forwarder("sink", f"http://127.0.0.1:{port}/hook", ["invoice.paid"])]})
     pushed = daemon.client.post("/events/push", json={"source": "billing:x", "type": "invoice.paid",
                                                       "payload": {"amount": 5}}).json()
-    entry = wait_for(lambda: daemon.client.get("/dlq").json()["items"], message="DLQ entry")[0]
+    entry = wait_for_sync(lambda: daemon.client.get("/dlq").json()["items"], what="DLQ entry")[0]
     assert entry["event_id"] == pushed["id"] and entry["handler"] == "forward:sink"
     assert entry["attempts"] == 3 and "POST http://127.0.0.1" in entry["reason"]
     assert daemon.client.get("/dlq/depth").json() == {"depth": 1}
@@ -147,8 +139,9 @@ def test_failing_handler_lands_in_the_dlq_and_retry_needs_confirmation(
         accepted = daemon.client.post(f"/dlq/{entry['id']}/retry",
                                       headers={"x-aman-confirm": "yes"})
         assert accepted.status_code == 202 and accepted.json()["status"] == "retrying"
-        wait_for(lambda: daemon.client.get(f"/dlq/{entry['id']}").json()["status"] == "resolved",
-                 message="resolved")
+        wait_for_sync(
+            lambda: daemon.client.get(f"/dlq/{entry['id']}").json()["status"] == "resolved",
+            what="resolved")
         assert receiver.ids() == [pushed["id"]]
         assert daemon.client.get("/dlq/depth").json() == {"depth": 0}
     finally:
@@ -161,7 +154,7 @@ def test_manual_retries_stop_at_five_then_discard(start_daemon: Callable[..., Da
     daemon = start_daemon(extra_config={**FAST_RETRIES, "forwarders": [
         forwarder("dead", f"http://127.0.0.1:{free_port()}/hook", ["doomed"])]})
     daemon.client.post("/events/push", json={"source": "test:x", "type": "doomed"})
-    entry = wait_for(lambda: daemon.client.get("/dlq").json()["items"], message="DLQ entry")[0]
+    entry = wait_for_sync(lambda: daemon.client.get("/dlq").json()["items"], what="DLQ entry")[0]
     confirm = {"x-aman-confirm": "yes"}
     for attempt in range(1, 6):
         assert daemon.client.post(f"/dlq/{entry['id']}/retry", headers=confirm).status_code == 202
@@ -170,7 +163,7 @@ def test_manual_retries_stop_at_five_then_discard(start_daemon: Callable[..., Da
             e = daemon.client.get(f"/dlq/{entry['id']}").json()
             return bool(e["status"] == "active" and e["manual_retries"] == expected)
 
-        wait_for(retried, message=f"manual retry {attempt} failed")
+        wait_for_sync(retried, what=f"manual retry {attempt} failed")
     final = daemon.client.post(f"/dlq/{entry['id']}/retry", headers=confirm)
     assert final.status_code == 422 and final.json()["error"]["code"] == "unrecoverable"
     discarded = daemon.client.post(f"/dlq/{entry['id']}/discard")
@@ -206,7 +199,7 @@ def test_kill_9_while_pushing_loses_no_accepted_event(start_daemon: Callable[...
     threads = [threading.Thread(target=pusher, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
-    wait_for(lambda: len(accepted) >= 300, timeout=30, message="300 accepted pushes")
+    wait_for_sync(lambda: len(accepted) >= 300, timeout=30, what="300 accepted pushes")
     os.kill(daemon.process.pid, signal.SIGKILL)
     daemon.process.wait(timeout=10)
     stop.set()
@@ -219,8 +212,8 @@ def test_kill_9_while_pushing_loses_no_accepted_event(start_daemon: Callable[...
         response = revived.client.get(f"/events/dump/{event_id}")
         assert response.status_code == 200, f"accepted event {event_id} was lost"
     # Every accepted event reaches the subscriber at least once, across the crash.
-    wait_for(lambda: set(answered) <= set(receiver.ids()), timeout=30,
-             message=f"all {len(answered)} accepted events delivered")
+    wait_for_sync(lambda: set(answered) <= set(receiver.ids()), timeout=30,
+             what=f"all {len(answered)} accepted events delivered")
 
 
 def test_an_overloaded_small_queue_answers_503_and_reports_the_level(

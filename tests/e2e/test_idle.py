@@ -8,12 +8,13 @@ after a short ``after_sec`` and chat messages keep cancelling it until they stop
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.daemons import Daemon, daemon_context
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +36,6 @@ def idle_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         yield running
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout}s"
-        time.sleep(0.05)
-
 
 def messages(daemon: Daemon, session_id: str) -> list[dict[str, Any]]:
     response = daemon.client.get(f"/chat/session/{session_id}/state")
@@ -57,7 +49,7 @@ def answered(daemon: Daemon, session_id: str) -> list[dict[str, Any]]:
         found = messages(daemon, session_id)
         return found if len(found) >= 2 and found[1]["status"] == "complete" else None
 
-    return list(wait_for(done, what=f"a reply in session {session_id}"))
+    return list(wait_for_sync(done, what=f"a reply in session {session_id}"))
 
 
 def events(daemon: Daemon, event_type: str) -> list[dict[str, Any]]:
@@ -97,7 +89,7 @@ def test_a_work_run_resumes_the_items_session(idle_daemon: Daemon) -> None:
     again = idle_daemon.client.post("/idle-run", json={"tag": "work", "project_key": "home",
                                                        "work_id": "garden"})
     assert again.json()["session_id"] == session_id
-    wait_for(lambda: len(messages(idle_daemon, session_id)) == 4
+    wait_for_sync(lambda: len(messages(idle_daemon, session_id)) == 4
              and messages(idle_daemon, session_id)[3]["status"] == "complete",
              what="the second exchange of the work session")
 
@@ -120,7 +112,7 @@ def test_the_scheduler_fires_after_quiet_and_chat_cancels_it(idle_daemon: Daemon
         return next((e for e in events(idle_daemon, "idle:run_started")
                      if e["source"] == "idle:scheduler" and e["timestamp"] > first + 50), None)
 
-    run = wait_for(run_after_talk, timeout=5 * AFTER_SEC, what="a scheduled idle run")
+    run = wait_for_sync(run_after_talk, timeout=5 * AFTER_SEC, what="a scheduled idle run")
     # Nothing ran while we talked: the first run after the first message came a full
     # after_sec after the last one.
     assert run["timestamp"] - last >= AFTER_SEC * 1000 - 100, (run, last)

@@ -12,18 +12,10 @@ import yaml
 
 from tests.channels import samples
 from tests.e2e.daemons import TEST_TOKEN, Daemon, free_port
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met within {timeout}s")
 
 
 CHANNELS = {
@@ -54,7 +46,8 @@ def test_im_webhooks_verify_normalise_and_deduplicate(start_daemon: Callable[...
     stranger = daemon.client.post(url, content=samples.encode(samples.telegram_message(5003, 999)),
                                   headers=samples.telegram_headers("tg-secret"))
     assert stranger.status_code == 200 and stranger.json()["dropped"] == "stranger"
-    received = wait_for(lambda: recent_of_type(daemon, "message_received"), message="message event")
+    received = wait_for_sync(lambda: recent_of_type(daemon, "message_received"),
+                             what="message event")
     assert len(received) == 1
     payload = received[0]["payload"]
     assert payload["text"] == "hi aman" and payload["platform"] == "telegram"
@@ -108,8 +101,8 @@ def test_notifications_follow_dlq_entries(start_daemon: Callable[..., Daemon]) -
         "forwarders": [{"name": "down", "url": f"http://127.0.0.1:{free_port()}/x",
                         "event_types": ["job"]}]})
     pushed = daemon.client.post("/events/push", json={"source": "test:n", "type": "job"}).json()
-    notes = wait_for(lambda: [n for n in daemon.client.get("/notifications").json()["items"]
-                              if n["category"] == "dlq"], message="DLQ notification")
+    notes = wait_for_sync(lambda: [n for n in daemon.client.get("/notifications").json()["items"]
+                              if n["category"] == "dlq"], what="DLQ notification")
     assert pushed["id"] in notes[0]["message"] and notes[0]["severity"] == "warning"
     assert daemon.client.get("/notifications/unread-count").json()["count"] >= 1
     critical = daemon.client.post("/notifications/test",
@@ -141,18 +134,18 @@ def test_file_watch_and_timer_sources_emit_and_pause(start_daemon: Callable[...,
     assert sources["inbox"]["state"] == "running" and sources["tick"]["type"] == "timer"
     (watched / "note.txt").write_text("hello")
     (watched / "ignored.bin").write_text("x")
-    created = wait_for(lambda: recent_of_type(daemon, "file_created"), message="file_created")
+    created = wait_for_sync(lambda: recent_of_type(daemon, "file_created"), what="file_created")
     assert created[0]["payload"]["path"] == str(watched / "note.txt")
     assert created[0]["source"] == "file:inbox"
     assert all(e["payload"]["path"].endswith(".txt") for e in created)
-    wait_for(lambda: recent_of_type(daemon, "timer_tick"), message="timer ticks")
+    wait_for_sync(lambda: recent_of_type(daemon, "timer_tick"), what="timer ticks")
     assert daemon.client.post("/source/tick/pause").status_code == 200
     paused_at = len(recent_of_type(daemon, "timer_tick"))
     time.sleep(0.7)
     assert len(recent_of_type(daemon, "timer_tick")) <= paused_at + 1
     assert daemon.client.post("/event-source/tick/resume").status_code == 200
-    wait_for(lambda: len(recent_of_type(daemon, "timer_tick")) > paused_at + 1,
-             message="ticks again")
+    wait_for_sync(lambda: len(recent_of_type(daemon, "timer_tick")) > paused_at + 1,
+             what="ticks again")
     bad = daemon.client.put("/event-source/tick/config", json={"interval_ms": 1})
     assert bad.status_code == 400 and "config.interval_ms" in bad.json()["error"]["message"]
     assert daemon.client.post("/event-source/nope/pause").status_code == 404

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
 #: The promise: a written skill is listed within one second.
 LISTED_WITHIN_SEC = 1.0
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"{message} not met within {timeout}s")
 
 
 def md(name: str, description: str, version: str) -> str:
@@ -59,26 +50,26 @@ def test_skills_hot_reload_event_skill_and_rollback(start_daemon: StartDaemon,
     # write -> listed within a second
     written = time.monotonic()
     path.write_text(md("hello", "Say hello", "1.0.0"), encoding="utf-8")
-    wait_for(lambda: skill(daemon, "hello"), timeout=LISTED_WITHIN_SEC, message="listed")
+    wait_for_sync(lambda: skill(daemon, "hello"), timeout=LISTED_WITHIN_SEC, what="listed")
     assert time.monotonic() - written < LISTED_WITHIN_SEC
 
     # edit -> new version
     path.write_text(md("hello", "Say hello twice", "1.1.0"), encoding="utf-8")
-    wait_for(lambda: (s := skill(daemon, "hello")) and s["version"] == "1.1.0", message="edited")
+    wait_for_sync(lambda: (s := skill(daemon, "hello")) and s["version"] == "1.1.0", what="edited")
     versions = daemon.client.get("/skill/hello/versions").json()["items"]
     assert [v["version"] for v in versions] == ["1.1.0", "1.0.0"]
 
     # break -> error with file and line; fix -> healed
     path.write_text("---\nname: hello\ndescription: [broken\n---\n", encoding="utf-8")
-    broken = wait_for(lambda: (s := skill(daemon, "hello")) and s["status"] == "error" and s,
-                      message="broken")
+    broken = wait_for_sync(lambda: (s := skill(daemon, "hello")) and s["status"] == "error" and s,
+                      what="broken")
     assert broken["error"]["file"] == str(path) and broken["error"]["line"] == 4
     path.write_text(md("hello", "Say hello twice", "1.1.0"), encoding="utf-8")
-    wait_for(lambda: (s := skill(daemon, "hello")) and s["status"] == "ok", message="healed")
+    wait_for_sync(lambda: (s := skill(daemon, "hello")) and s["status"] == "ok", what="healed")
 
     # a YAML skill triggered by a pushed event emits its event, visible in the trace
     (folder / "echo.yaml").write_text(ECHO, encoding="utf-8")
-    wait_for(lambda: skill(daemon, "echo"), message="echo listed")
+    wait_for_sync(lambda: skill(daemon, "echo"), what="echo listed")
     accepted = daemon.client.post("/events/push", json={
         "source": "chat:e2e", "type": "message_received", "payload": {"text": "/echo hi"}}).json()
 
@@ -89,7 +80,7 @@ def test_skills_hot_reload_event_skill_and_rollback(start_daemon: StartDaemon,
         return trace if {"test:echoed", "skill:completed"} <= types and "skill:completed" in steps \
             else None
 
-    trace = wait_for(echoed, message="echo emitted")
+    trace = wait_for_sync(echoed, what="echo emitted")
     emitted = next(e for e in trace["events"] if e["event_type"] == "test:echoed")
     assert emitted["payload"] == {"text": "/echo hi", "source": "chat:e2e"}
     assert emitted["metadata"]["parent_event_id"] == accepted["id"]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.daemons import REPO_ROOT, Daemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +29,6 @@ Two cats.
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met within timeout")
 
 
 @pytest.fixture
@@ -102,11 +92,11 @@ def test_edit_on_disk_reloads_and_a_broken_edit_keeps_the_last_good_soul(
 ) -> None:
     daemon, path = soul_daemon
     http = daemon.client
-    time.sleep(0.3)  # the watcher arms just after ready
+    daemon.wait_watching(path.parent)
     path.write_text(NEW_SOUL, encoding="utf-8")
-    wait_for(lambda: http.get("/soul/info").json()["name"] == "Nova")
+    wait_for_sync(lambda: http.get("/soul/info").json()["name"] == "Nova")
     path.write_text("# Nova\n## identity\nok\n##broken\n", encoding="utf-8")
-    error = wait_for(lambda: http.get("/soul/info").json()["error"])
+    error = wait_for_sync(lambda: http.get("/soul/info").json()["error"])
     assert error["line"] == 4 and error["path"] == str(path)
     assert http.get("/soul/raw").json()["content"] == NEW_SOUL
     assert http.get("/health/ready").status_code == 200

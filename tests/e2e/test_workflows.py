@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -37,15 +37,6 @@ actions: [{emit: {event_type: courier_booked, payload: {order: "{{ payload.order
 """
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met within {timeout}s")
-
 
 def push(daemon: Daemon, instance_id: str, event_type: str, **payload: Any) -> None:
     response = daemon.client.post("/events/push", json={
@@ -62,8 +53,9 @@ def instance(daemon: Daemon, instance_id: str) -> dict[str, Any]:
 
 def wait_state(daemon: Daemon, instance_id: str, state: str,
                timeout: float = 10.0) -> dict[str, Any]:
-    return dict(wait_for(lambda: (found := instance(daemon, instance_id))["current_state"] == state
-                         and found, timeout, f"instance {instance_id} in {state}"))
+    return dict(wait_for_sync(
+        lambda: (found := instance(daemon, instance_id))["current_state"] == state and found,
+        timeout, what=f"instance {instance_id} in {state}"))
 
 
 def create(daemon: Daemon, workflow: str, data: dict[str, Any] | None = None) -> str:

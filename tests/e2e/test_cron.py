@@ -82,7 +82,10 @@ def test_catch_up_latest_fires_once_at_boot_after_a_stop(start_daemon: StartDaem
     wait_for_sync(lambda: any(r["outcome"] == "ok" for r in runs(first, "e2e-catch")),
              what="a first run")
     assert first.stop() == 0
-    time.sleep(3.0)  # at least one even second passes while the daemon is down
+    # A firing time falls while the daemon is down: the next even second after the stop passes.
+    missed_ms = (int(time.time() * 1000) // 2000 + 1) * 2000
+    wait_for_sync(lambda: time.time() * 1000 > missed_ms + 50,
+                  what="an even second to pass while the daemon is down")
 
     second = start_daemon(extra_config=config, home=first.home)
     caught = [r for r in runs(second, "e2e-catch") if r["catch_up"] and r["outcome"] == "ok"]

@@ -105,7 +105,10 @@ def test_the_scheduler_fires_after_quiet_and_chat_cancels_it(idle_daemon: Daemon
                                            json={"text": "still here"})
         assert response.status_code == 202, response.text
         sent_at.append(int(time.time() * 1000))
-        time.sleep(0.3)
+        # The user answers as soon as they have read the reply.
+        wait_for_sync(lambda: (found := messages(idle_daemon, session_id))
+                      and len(found) == 2 * len(sent_at) and found[-1]["status"] == "complete",
+                      what="the reply to the last message")
     first, last = sent_at[0], sent_at[-1]
 
     def run_after_talk() -> dict[str, Any] | None:

@@ -80,7 +80,15 @@ def test_approval_walked_by_pushed_events_and_a_guard_rejection(start_daemon: St
     final = wait_state(daemon, approved, "approved")
     assert [h["to"] for h in final["history"]] == ["pending", "reviewing", "approved"]
     assert final["status"] == "finished"
-    recent = daemon.client.get("/events/recent?limit=200").json()["items"]
+
+    def stored() -> list[dict[str, Any]]:  # events reach the log a moment after the move
+        recent = daemon.client.get("/events/recent?limit=200").json()["items"]
+        moves = {e["payload"]["to"] for e in recent if e["event_type"] == "workflow_state_changed"
+                 and e["payload"]["instance_id"] == approved}
+        granted = any(e["event_type"] == "approval_granted" for e in recent)
+        return recent if granted and "approved" in moves else []
+
+    recent = wait_for_sync(stored, what="the approval's events in the log")
     granted = [e for e in recent if e["event_type"] == "approval_granted"]
     assert granted and granted[0]["payload"]["request"] == "new laptop"
     changes = [e for e in recent if e["event_type"] == "workflow_state_changed"
@@ -146,9 +154,9 @@ def test_state_timeout_fires_live_and_across_a_restart(start_daemon: StartDaemon
     # Held, then the daemon stops before the second passes; it fires after the next boot.
     held = create(daemon, "delivery")
     push(daemon, held, "hold")
-    wait_state(daemon, held, "waiting")
+    due_at = wait_state(daemon, held, "waiting")["timer"]["due_at"]
     assert daemon.stop() == 0
-    time.sleep(1.2)
+    wait_for_sync(lambda: time.time() * 1000 > due_at, what="the timeout to fall due while down")
     again = start_daemon(home=home)
     fired = wait_state(again, held, "expired", timeout=5.0)
     assert fired["history"][-1]["reason"] == "timeout"

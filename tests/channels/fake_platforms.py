@@ -22,7 +22,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -115,17 +114,10 @@ class FakePlatforms:
         with self._lock:
             return [s.text for s in self.sent if s.path.endswith(path_suffix)]
 
-    def wait_for(self, predicate: Callable[[list[Sent]], bool], timeout: float = 10.0) -> None:
-        """Block until ``predicate(sent)`` holds (the server runs on its own thread)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if predicate(list(self.sent)):
-                    return
-            time.sleep(0.02)
+    def sent_now(self) -> list[Sent]:
+        """A copy of what was accepted so far (the server runs on its own thread)."""
         with self._lock:
-            raise AssertionError(f"fake platform never got what was expected; sent: "
-                                 f"{[(s.path, s.text[:60]) for s in self.sent]}")
+            return list(self.sent)
 
     def close(self) -> None:
         """Stop serving and free the ports."""

@@ -23,6 +23,7 @@ from tests.channels.samples import (
     telegram_message,
 )
 from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -61,8 +62,15 @@ def telegram(daemon: Daemon, update_id: int, text: str, chat_id: int = 1111) -> 
 
 
 def texts(fake: FakePlatforms, count: int, timeout: float = 10.0) -> list[str]:
-    fake.wait_for(lambda sent: len(sent) >= count, timeout)
-    return [s.text for s in fake.sent]
+    wait_for_sync(lambda: len(fake.sent_now()) >= count, timeout,
+                  what=f"{count} message(s) at the fake platform")
+    return [s.text for s in fake.sent_now()]
+
+
+def of_type(daemon: Daemon, event_type: str) -> list[dict[str, Any]]:
+    """Stored events of ``event_type``."""
+    items = daemon.client.get("/events/recent", params={"limit": 1000}).json()["items"]
+    return [e for e in items if e["event_type"] == event_type]
 
 
 def sessions(daemon: Daemon) -> list[dict[str, Any]]:
@@ -85,7 +93,9 @@ def test_a_telegram_update_delivered_twice_is_answered_once_and_long_replies_are
     parts = texts(platform, 3)[1:]
     assert len(parts) == 2 and all(len(p) <= 4096 for p in parts)
     assert " ".join(parts) == LONG
-    time.sleep(0.3)
+    # Once both replies are recorded delivered, every part of them has been sent.
+    wait_for_sync(lambda: len(of_type(daemon, "im:delivered")) == 2,
+                  what="both replies recorded delivered")
     assert len(platform.sent) == 3
 
 
@@ -94,11 +104,8 @@ def test_a_failing_platform_lands_the_reply_in_the_dlq_and_a_retry_delivers_it(
     daemon = start_daemon(extra_config=config(platform))
     platform.fail_next(3, status=503)
     telegram(daemon, 20, "are you there")
-    deadline = time.monotonic() + 10
-    while not (entries := daemon.client.get("/dlq").json()["items"]):
-        assert time.monotonic() < deadline, "the reply never reached the DLQ"
-        time.sleep(0.05)
-    (entry,) = entries
+    (entry,) = wait_for_sync(lambda: daemon.client.get("/dlq").json()["items"],
+                             what="the reply in the DLQ")
     assert entry["handler"] == "im-outbound" and entry["event_type"] == "im:outbound"
     assert "503" in entry["reason"] and platform.sent == []
     refused = daemon.client.post(f"/dlq/{entry['id']}/retry")
@@ -154,11 +161,7 @@ def test_slack_replies_in_the_thread_and_conversations_survive_a_kill_9(
     texts(platform, 1)
     # Kill only once the sent part is recorded: a kill between the platform taking it and the
     # record would send it again after the restart (at-least-once, docs/channels.md).
-    deadline = time.monotonic() + 10
-    while not any(e["event_type"] == "im:delivered"
-                  for e in first.client.get("/events/recent").json()["items"]):
-        assert time.monotonic() < deadline, "the delivery was never recorded"
-        time.sleep(0.05)
+    wait_for_sync(lambda: of_type(first, "im:delivered"), what="the delivery to be recorded")
     assert platform.sent[0].body["thread_ts"] == "1700000000.000100"
     assert platform.sent[0].headers["authorization"] == "Bearer xoxb-1"
     first.process.kill()

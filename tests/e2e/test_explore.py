@@ -3,7 +3,6 @@ scoring (one answer unusable) and summarising, the session ending with the diges
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon
 from tests.explore.samples import FeedServer, rss_with
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -58,13 +58,12 @@ def test_explore_over_a_served_feed_posts_its_summary(start_daemon: StartDaemon,
     assert body["source"] == "local" and body["url"] == feeds.base + "/feed.xml"
     session_id = body["session_id"]
 
-    deadline = time.monotonic() + 15
-    while True:
+    def digested() -> dict[str, Any] | None:
         state = daemon.client.get(f"/chat/session/{session_id}/state").json()
-        if state["messages"] and state["messages"][-1]["content"].startswith("## Explore digest"):
-            break
-        assert time.monotonic() < deadline, f"no digest: {state}"
-        time.sleep(0.05)
+        last = state["messages"][-1]["content"] if state["messages"] else ""
+        return state if last.startswith("## Explore digest") else None
+
+    state = wait_for_sync(digested, 15, what="the explore digest")
     contents = [m["content"] for m in state["messages"]]
     assert len(contents) == 5  # fetched, scored, two summaries, digest
     assert "4 item(s)" in contents[0]
@@ -74,14 +73,12 @@ def test_explore_over_a_served_feed_posts_its_summary(start_daemon: StartDaemon,
     assert "4 read, 3 scored, 1 skipped, 2 kept" in contents[4]
     assert feeds.hits == ["/feed.xml"]
 
-    deadline = time.monotonic() + 10
-    while True:
+    def finished_stored() -> list[dict[str, Any]]:
         events = recent(daemon)
-        finished = [e for e in events if e["event_type"] == "explore:finished"]
-        if finished:
-            break
-        assert time.monotonic() < deadline, "explore:finished never published"
-        time.sleep(0.05)
+        return events if any(e["event_type"] == "explore:finished" for e in events) else []
+
+    events = wait_for_sync(finished_stored, what="explore:finished")
+    finished = [e for e in events if e["event_type"] == "explore:finished"]
     assert finished[0]["payload"]["skipped"] == 1 and finished[0]["payload"]["kept"] == 2
     posts = sorted((e for e in events if e["event_type"] == "agent:reply_ready"
                     and e["payload"].get("session_id") == session_id), key=lambda e: e["seq"])

@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.daemons import StartDaemon
 from tests.e2e.test_stream import open_stream
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -40,14 +41,7 @@ def test_agent_write_is_approved_over_http_and_runs(start_daemon: StartDaemon,
         answer = daemon.client.post("/tool-auth/respond",
                                     json={"auth_id": prompt["auth_id"], "approved": True})
         assert answer.status_code == 200, answer.text
-    deadline = time.monotonic() + 10
-    while True:
-        messages = daemon.client.get(f"/chat/session/{session_id}/state").json()["messages"]
-        if messages[-1]["role"] == "assistant" and messages[-1]["status"] != "streaming":
-            break
-        assert time.monotonic() < deadline, messages
-        time.sleep(0.05)
-    reply = messages[-1]
+    reply = finished_reply(daemon, session_id)
     assert reply["status"] == "complete" and reply["content"].startswith("Saved:")
     assert reply["tool_steps"][0]["results"][0]["status"] == "success"
     assert (workspace / "notes.md").read_text() == "hello"
@@ -62,15 +56,14 @@ def calls(name: str, **arguments: Any) -> str:
     return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
 
 
-def finished_reply(daemon: Any, session_id: str, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+def finished_reply(daemon: Any, session_id: str) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
         messages = daemon.client.get(f"/chat/session/{session_id}/state").json()["messages"]
-        if messages and messages[-1]["role"] == "assistant" and \
-                messages[-1]["status"] != "streaming":
-            return dict(messages[-1])
-        assert time.monotonic() < deadline, messages
-        time.sleep(0.05)
+        last = messages[-1] if messages else None
+        done = last and last["role"] == "assistant" and last["status"] != "streaming"
+        return dict(last) if done else None
+
+    return wait_for_sync(finished, what=f"the reply in session {session_id} to finish")
 
 
 def test_high_tool_asks_every_time_and_a_denial_is_fed_back(start_daemon: StartDaemon,
@@ -142,10 +135,7 @@ def test_exec_timeout_kills_the_group_and_detach_streams_progress(start_daemon: 
     output = timed.json()["output"]
     assert output["timed_out"] is True
     child = int(output["stdout"].split()[0])
-    deadline = time.monotonic() + 5
-    while not _gone(child):
-        assert time.monotonic() < deadline, f"child {child} outlived the timeout"
-        time.sleep(0.05)
+    wait_for_sync(lambda: _gone(child), what=f"child {child} killed with its group")
 
     with open_stream(daemon, params={"types": "tool:progress,tool:completed"}) as sse:
         started = daemon.client.post("/tools/exec/execute", headers=confirm, json={

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 from tests.llm.fakes import FakeOpenAIServer, Reply, fail
 
 pytestmark = pytest.mark.e2e
@@ -27,15 +27,13 @@ def ask(daemon: Daemon, session_id: str, text: str) -> dict[str, Any]:
     return dict(response.json()["reply"])
 
 
-def llm_notification(daemon: Daemon, title_part: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+def llm_notification(daemon: Daemon, title_part: str) -> list[dict[str, Any]]:
     """The llm notifications whose title names ``title_part`` (they are stored asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def stored() -> list[dict[str, Any]]:
         items = daemon.client.get("/notifications").json()["items"]
-        found = [n for n in items if n["category"] == "llm" and title_part in n["title"]]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+        return [n for n in items if n["category"] == "llm" and title_part in n["title"]]
+
+    return wait_for_sync(stored, what=f"an llm notification naming {title_part}")
 
 
 def test_fallback_then_backend_down_then_recovery(start_daemon: StartDaemon,

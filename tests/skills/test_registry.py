@@ -154,18 +154,22 @@ async def test_serial_skill_runs_one_at_a_time(skills_runtime: Runtime, skills_d
     running = 0
     peak = 0
     original = runner.run
+    gate = asyncio.Event()
 
-    async def slow(*args: object) -> None:
+    async def held(*args: object) -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.02)
+        await gate.wait()
         running -= 1
         await original(*args)  # type: ignore[arg-type]
 
-    runner.run = slow  # type: ignore[method-assign]
-    for _ in range(3):
-        await skills_runtime.bus.publish(Event.create(source="t:x", event_type="go"))
+    runner.run = held  # type: ignore[method-assign]
+    for n in range(3):  # three sources: the bus dispatches them at once
+        await skills_runtime.bus.publish(Event.create(source=f"t:{n}", event_type="go"))
+    await wait_for(lambda: running == 1 and skills_runtime.bus.stats.inflight == 3,
+                   what="one run holding the skill's slot, two dispatched and waiting for it")
+    gate.set()
     await wait_for(lambda: skills_runtime.bus.stats.delivered >= 3 and running == 0)
     await skills_runtime.bus.wait_idle()
     assert peak == 1 and skill.ok

@@ -364,6 +364,7 @@ async def start_memory(runtime: Runtime, stack: LifecycleStack) -> None:
     runtime.memory.root().mkdir(parents=True, exist_ok=True)
     await runtime.memory.start()
     watcher = FolderWatcher("memory", lambda: [runtime.memory.root()], runtime.memory.sync_all)
+    runtime.memory.watcher = watcher
     watcher.start()
     stack.push("memory_watch", watcher.stop)
 

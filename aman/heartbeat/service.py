@@ -220,7 +220,7 @@ class HeartbeatService:
     async def _tick_forever(self, agent_id: str) -> None:
         every = self._settings(agent_id).heartbeat.every_sec
         while True:
-            await asyncio.sleep(every)
+            await self._clock.sleep(every)
             try:
                 await self.tick(agent_id)
             except Exception:  # one bad tick never ends the heartbeat

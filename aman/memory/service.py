@@ -60,6 +60,8 @@ class MemoryService:
         self._workspace = workspace
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._snapshots: dict[str, str | None] = {}
+        #: The files' watcher while running (set at boot; ``armed`` says it sees hand edits).
+        self.watcher: Any = None
 
     # --- places ----------------------------------------------------------------------------
 

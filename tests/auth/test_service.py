@@ -12,22 +12,7 @@ from aman.errors import ConflictError, InvalidInputError, NotFoundError, Unautho
 from aman.store.api_keys import SqliteApiKeyRepository
 from aman.store.db import Database
 from aman.store.migrate import migrate
-
-
-class ManualClock:
-    """A clock the test moves by hand (milliseconds since the epoch)."""
-
-    def __init__(self, now_ms: int) -> None:
-        self._now = now_ms
-
-    def now_ms(self) -> int:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._now / 1000
-
-    def advance(self, seconds: float) -> None:
-        self._now += int(seconds * 1000)
+from tests.helpers import ManualClock
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ skipped and runs at the next tick, and the heartbeat session stays short."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,13 @@ from typing import Any
 import pytest
 
 from tests.channels.fake_platforms import FakePlatforms
-from tests.e2e.conftest import Daemon, daemon_context
+from tests.e2e.daemons import Daemon, daemon_context
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
 ALERT = "The build server has been down since noon. " * 10
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout}s"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +73,7 @@ def tick(daemon: Daemon, agent: str) -> dict[str, Any]:
     before = len(runs(daemon, agent))
     woken = daemon.client.post(f"/agents/{agent}/heartbeat/wake")
     assert woken.status_code == 202, woken.text
-    return dict(wait_for(lambda: (found := runs(daemon, agent)) and len(found) > before
+    return dict(wait_for_sync(lambda: (found := runs(daemon, agent)) and len(found) > before
                          and found[0], what=f"a heartbeat tick of {agent}"))
 
 
@@ -116,7 +107,8 @@ def test_ok_delivers_nothing_and_an_alert_is_sent_once(daemon: Daemon, workspace
     alerted = tick(daemon, "aman")
     assert alerted["outcome"] == "alerted"
     assert alerted["delivered_to"] == "telegram:bot:42"
-    platform.wait_for(lambda sent: len(sent) >= 1, 10.0)
+    wait_for_sync(lambda: len(platform.sent_now()) >= 1, 10.0,
+                  what="a message at the fake platform")
     assert [s.text for s in platform.sent] == [ALERT.strip(" .")]
     assert platform.sent[0].body["chat_id"] in ("42", 42)
     purposes = daemon.client.get("/usage", params={"group_by": "purpose"}).json()["groups"]
@@ -135,10 +127,10 @@ def test_a_busy_agent_is_skipped_and_runs_at_the_next_tick(daemon: Daemon,
     (workspace / "HEARTBEAT.md").write_text("- look around\n")
     session = daemon.client.post("/chat/session/create", json={"agent_id": "busy"}).json()
     daemon.client.post(f"/chat/session/{session['id']}/send", json={"text": "talk slowly"})
-    wait_for(lambda: any(m["status"] == "streaming" for m in daemon.client.get(
+    wait_for_sync(lambda: any(m["status"] == "streaming" for m in daemon.client.get(
         f"/chat/session/{session['id']}/state").json()["messages"]), what="a running turn")
     assert tick(daemon, "busy")["reason"] == "busy"
-    wait_for(lambda: all(m["status"] != "streaming" for m in daemon.client.get(
+    wait_for_sync(lambda: all(m["status"] != "streaming" for m in daemon.client.get(
         f"/chat/session/{session['id']}/state").json()["messages"]), what="the turn to end")
     after = tick(daemon, "busy")
     assert after["outcome"] in ("ok", "alerted") and after["reason"] is None

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import TEST_TOKEN, Daemon, daemon_context
+from tests.e2e.daemons import TEST_TOKEN, Daemon, daemon_context
 from tests.e2e.test_stream import open_stream
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,7 @@ files are read unchanged, hand edits become versions, stale writes conflict, res
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import pytest
 
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import encode, telegram_headers, telegram_message
-from tests.e2e.conftest import Daemon, daemon_context
+from tests.e2e.daemons import Daemon, daemon_context
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -26,15 +26,6 @@ SECRET = "hook-secret"
 def call(name: str, **arguments: Any) -> str:
     return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout}s"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +111,7 @@ def turn(daemon: Daemon, agent: str, text: str, session_id: str | None = None) -
         last = messages[-1]
         return last if last["role"] == "assistant" and last["status"] != "streaming" else None
 
-    reply = dict(wait_for(final, what="the reply"))
+    reply = dict(wait_for_sync(final, what="the reply"))
     reply["session_id"] = session_id
     return reply
 
@@ -179,12 +170,14 @@ def test_a_second_telegram_user_never_sees_the_owners_memory(daemon: Daemon,
         "content": "The owner's birthday is on 3 March."})
     assert put.status_code == 200, put.text
     telegram(daemon, 501, 1111, "When is my birthday?")
-    platform.wait_for(lambda sent: len(sent) >= 1, 15.0)
+    wait_for_sync(lambda: len(platform.sent_now()) >= 1, 15.0,
+                  what="a message at the fake platform")
     owner = " ".join(s.text for s in platform.sent)
     assert "3 March" in owner
     before = len(platform.sent)
     telegram(daemon, 502, 2222, "When is the owner's birthday?")
-    platform.wait_for(lambda sent: len(sent) > before, 15.0)
+    wait_for_sync(lambda: len(platform.sent_now()) > before, 15.0,
+                  what="a message at the fake platform")
     stranger = " ".join(s.text for s in platform.sent[before:])
     assert "3 March" not in stranger and "birthday is on" not in stranger
     assert "memory is not available in this conversation" in stranger
@@ -228,7 +221,7 @@ def test_hand_edits_become_versions_stale_writes_conflict_and_restore_works(
     based_on = put.json()["version"]
     path = dirs["workspace"] / "memories" / "aman" / "MEMORY.md"
     path.write_text("Edited by hand in an editor.\n")
-    versions = wait_for(lambda: [v for v in daemon.client.get(
+    versions = wait_for_sync(lambda: [v for v in daemon.client.get(
         "/agents/aman/memory/memory/versions").json()["items"] if v["author"] == "disk"],
         what="the hand edit to become a version")
     assert versions[0]["version"] == based_on + 1

@@ -5,28 +5,19 @@ turn over its token budget stops, and a looping background turn is stopped."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon, daemon_context
+from tests.e2e.daemons import Daemon, daemon_context
+from tests.helpers import wait_for_sync
 from tests.llm.fakes import FakeOpenAIServer, Reply
 
 pytestmark = pytest.mark.e2e
 
 LOOP_CALL = json.dumps({"tool_calls": [{"name": "list", "arguments": {"path": "."}}]})
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout}s"
-        time.sleep(0.05)
 
 
 def reply_of(daemon: Daemon, session_id: str) -> dict[str, Any]:
@@ -37,7 +28,7 @@ def reply_of(daemon: Daemon, session_id: str) -> dict[str, Any]:
         if last and last["role"] == "assistant" and last["status"] != "streaming":
             return dict(last)
         return None
-    return dict(wait_for(final, what=f"a final reply in {session_id}"))
+    return dict(wait_for_sync(final, what=f"a final reply in {session_id}"))
 
 
 def chat(daemon: Daemon, text: str, agent_id: str | None = None) -> dict[str, Any]:
@@ -112,7 +103,7 @@ def test_a_spent_budget_skips_background_runs_once_warned_while_chat_answers(
         refused = budgeted.client.post("/idle-run", json={"tag": "fun"})
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["code"] == "budget_exhausted"
-    notes = wait_for(lambda: [n for n in budgeted.client.get("/notifications").json()["items"]
+    notes = wait_for_sync(lambda: [n for n in budgeted.client.get("/notifications").json()["items"]
                               if n["category"] == "budget"], what="a budget notification")
     assert len(notes) == 1 and "aman" in notes[0]["title"]
     assert budgeted.client.post("/agents/aman/heartbeat/wake").status_code == 202

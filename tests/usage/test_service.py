@@ -15,19 +15,9 @@ from aman.store.usage import SqliteUsageRepository
 from aman.store.writer import BatchWriter
 from aman.usage.model import BudgetExhaustedError, purpose_of
 from aman.usage.service import UsageService, cost_of
+from tests.helpers import ManualClock
 
 DAY_MS = 86_400_000
-
-
-class ManualClock:
-    def __init__(self, now_ms: int) -> None:
-        self.now = now_ms
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now / 1000
 
 
 @pytest.fixture

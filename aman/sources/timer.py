@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
-from aman.clock import Clock, SystemClock
-from aman.core.lifecycle import Spawner
+from aman.clock import Clock, SystemClock, sleep_unless
+from aman.core.lifecycle import Spawner, TaskTracker
 from aman.events import types as t
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import Publish, SourceConfig
@@ -62,19 +62,16 @@ class TimerSource(BaseSource):
 
     async def _run(self, stop: asyncio.Event) -> None:
         interval = self.interval_ms / 1000
-        loop = asyncio.get_running_loop()
-        due = loop.time() + interval
+        clock = self._clock
+        due = clock.monotonic() + interval
         while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, due - loop.time()))
+            if await sleep_unless(clock, max(0.0, due - clock.monotonic()), stop):
                 return
-            except TimeoutError:
-                pass
             # Schedule from the planned time, not from now, so ticks do not drift; after a
             # stall (a suspended machine) skip the missed ticks instead of bursting them.
             due += interval
-            if due < loop.time():
-                due = loop.time() + interval
+            if due < clock.monotonic():
+                due = clock.monotonic() + interval
             if self._paused:
                 self.stats.suppressed_while_paused += 1
                 continue

@@ -30,6 +30,23 @@ def timer(capture: FakeBus, tasks: TaskTracker, interval_ms: int = 100) -> Timer
                        tasks=tasks)
 
 
+async def test_a_timer_ticks_as_its_clock_moves(tasks: TaskTracker) -> None:
+    clock, capture = ManualClock(), FakeBus()
+    source = TimerSource("t1", TimerConfig(interval_ms=1000), publish=capture.publish,
+                         tasks=tasks, clock=clock)
+    await source.start()
+    try:
+        await wait_for(lambda: clock.deadlines == [1.0], what="the timer to wait one interval")
+        assert capture.published == []
+        clock.advance(1)
+        await wait_for(lambda: clock.deadlines == [2.0], what="the wait for the next tick")
+        assert [e.payload for e in capture.published] == [{"tick": 1}]
+        clock.advance(1)
+        await wait_for(lambda: len(capture.published) == 2, what="the second tick")
+    finally:
+        await source.stop()
+
+
 async def test_timer_ticks_with_its_source_name_priority_and_delivery(tasks: TaskTracker) -> None:
     capture = FakeBus()
     source = timer(capture, tasks)

@@ -44,6 +44,7 @@ def test_skills_hot_reload_event_skill_and_rollback(start_daemon: StartDaemon,
     folder = tmp_path / "skills"
     folder.mkdir()
     daemon = start_daemon(extra_config={"skills": {"dirs": [str(folder)]}})
+    daemon.wait_watching(folder)  # the promise holds from the armed watch on
     path = folder / "hello" / "SKILL.md"
     path.parent.mkdir()
 

@@ -39,7 +39,9 @@ def folder(tmp_path: Path) -> Path:
 async def served(make_settings: SettingsFactory, folder: Path) -> AsyncIterator[Quart]:
     application = create_app(make_settings(**{"skills.dirs": [str(folder)]}))
     async with application.test_app() as test_app:
-        await wait_for(lambda: runtime_of(application).ready)
+        rt = runtime_of(application)
+        await wait_for(lambda: rt.ready and rt.skills.watcher.armed.is_set(),
+                       what="boot and an armed skill watch")
         yield test_app
 
 

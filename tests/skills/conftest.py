@@ -24,7 +24,9 @@ def skills_dir(tmp_path: Path) -> Path:
 async def skills_app(make_settings: SettingsFactory, skills_dir: Path) -> AsyncIterator[Quart]:
     application = create_app(make_settings(**{"skills.dirs": [str(skills_dir)]}))
     async with application.test_app():
-        await wait_for(lambda: runtime_of(application).ready)
+        rt = runtime_of(application)
+        await wait_for(lambda: rt.ready and rt.skills.watcher.armed.is_set(),
+                       what="boot and an armed skill watch")
         yield application
 
 

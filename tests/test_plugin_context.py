@@ -16,7 +16,7 @@ from aman.errors import NotFoundError
 from aman.events.filters import EventFilter
 from aman.events.model import Event
 from aman.plugins.records import PluginLoadError
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 CONFIRM = {"x-aman-confirm": "yes"}
 
@@ -81,7 +81,7 @@ async def served(make_settings: SettingsFactory, folder: Path, **overrides: Any
                  ) -> AsyncIterator[Quart]:
     app = create_app(make_settings(plugins__dirs=[str(folder)], **overrides))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready or runtime_of(app).state.value == "failed")
+        await wait_for(lambda: runtime_of(app).ready or runtime_of(app).state.value == "failed")
         yield app
 
 
@@ -109,7 +109,7 @@ async def test_a_plugin_reaches_the_daemon_through_its_own_context(
         rt.bus.subscribe("test:heard", collect,
                          EventFilter(event_types=frozenset({"listener.heard"})))
         await rt.bus.publish(Event.create(source="test", event_type="ping"))
-        await wait_until(lambda: bool(heard))
+        await wait_for(lambda: bool(heard))
         assert heard[0].source == "plugin:listener" and heard[0].payload == {"heard": "ping"}
 
         # Asked alone through the host's public call, with its context.

@@ -301,7 +301,7 @@ class PullSource(ABC):
         if self._failures == 1 or hint:
             log.warning("%s: %s; retrying in %.1fs%s", self.id, error, delay,
                         f" ({hint})" if hint else "")
-        await self.interruptibly(asyncio.sleep(delay))
+        await self.interruptibly(self._clock.sleep(delay))
         self.connecting()
 
     def _note_error(self, error: str, hint: str | None = None) -> None:

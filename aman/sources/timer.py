@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from aman.clock import Clock, SystemClock, sleep_unless
-from aman.core.lifecycle import Spawner, TaskTracker
+from aman.core.lifecycle import Spawner
 from aman.events import types as t
 from aman.events.model import Delivery, Event, Priority
 from aman.events.sources import Publish, SourceConfig

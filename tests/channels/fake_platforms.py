@@ -22,6 +22,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
+from tests.helpers import wait_for_sync
 from tests.llm.fakes import answer_json
 
 #: Longest a fake getUpdates holds a request, whatever timeout was asked (keeps shutdown quick).
@@ -148,13 +150,11 @@ class FakePlatforms:
 
     def wait_polls(self, predicate: Callable[[list[Poll]], bool], timeout: float = 15.0) -> None:
         """Block until ``predicate(polls)`` holds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def matched() -> bool:
             with self._lock:
-                if predicate(list(self.polls)):
-                    return
-            time.sleep(0.02)
-        raise AssertionError(f"getUpdates never matched; polls: {self.polls}")
+                return predicate(list(self.polls))
+
+        wait_for_sync(matched, timeout, what="getUpdates calls that match")
 
     def _get_updates(self, handler: BaseHTTPRequestHandler, token: str,
                      body: dict[str, Any]) -> None:
@@ -219,23 +219,19 @@ class FakePlatforms:
 
     def wait_sockets(self, count: int, timeout: float = 15.0) -> None:
         """Block until ``count`` sockets were opened and greeted."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def opened() -> bool:
             with self._lock:
-                if len(self.sockets) >= count:
-                    return
-            time.sleep(0.02)
-        raise AssertionError(f"only {len(self.sockets)} socket(s) opened")
+                return len(self.sockets) >= count
+
+        wait_for_sync(opened, timeout, what=f"{count} socket(s) opened")
 
     def wait_acks(self, envelope_id: str, timeout: float = 15.0) -> None:
         """Block until ``envelope_id`` was acknowledged."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def acknowledged() -> bool:
             with self._lock:
-                if envelope_id in self.acks:
-                    return
-            time.sleep(0.02)
-        raise AssertionError(f"{envelope_id} never acknowledged; acks: {self.acks}")
+                return envelope_id in self.acks
+
+        wait_for_sync(acknowledged, timeout, what=f"{envelope_id} acknowledged")
 
     def _socket_session(self, connection: ServerConnection) -> None:
         connection.send(json.dumps({"type": "hello", "num_connections": 1,

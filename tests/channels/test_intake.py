@@ -29,7 +29,7 @@ from tests.channels import samples as s
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import telegram_message
 from tests.chat.helpers import scripted
-from tests.conftest import SettingsFactory, wait_until
+from tests.helpers import SettingsFactory, wait_for
 
 
 @pytest.mark.parametrize(("platform", "fields", "mode"), [
@@ -144,7 +144,7 @@ async def test_a_bus_refusal_is_retried_in_place_and_a_malformed_update_skipped(
         seen.add(source.state)
         return len(platform.sent) >= 3
 
-    await wait_until(done, timeout=20)
+    await wait_for(done, timeout=20)
     assert platform.texts() == ["You said: one", "You said: three", "You said: four"]
     assert SourceState.BACKING_OFF in seen  # the rate limit said wait; nothing was lost
     assert source.state is SourceState.POLLING
@@ -158,10 +158,10 @@ async def test_the_sources_follow_the_platform_being_served(runtime: Runtime) ->
     # What the plugin host does when the plugin registering a platform's adapter goes and comes.
     assert runtime.channel_intake.source("telegram", "bot") is not None
     runtime.channels.remove_platform("telegram")
-    await wait_until(lambda: runtime.channel_intake.source("telegram", "bot") is None)
+    await wait_for(lambda: runtime.channel_intake.source("telegram", "bot") is None)
     assert all(s.id != "im:telegram:bot" for s in runtime.sources.list())
     runtime.channels.add_platform(TelegramAdapter)
-    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
+    await wait_for(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
                      and s.state is SourceState.POLLING, timeout=10)
 
 
@@ -170,7 +170,7 @@ async def test_the_offset_is_kept_per_bot(runtime: Runtime, platform: FakePlatfo
     assert source is not None
     other = source.channel_config.model_copy(update={"bot_token": SecretStr("999:zzz")})
     runtime.channels.reload("telegram", "bot", other)
-    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
+    await wait_for(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
                      and s is not source and s.state is SourceState.POLLING, timeout=10)
     replaced = runtime.channel_intake.source("telegram", "bot")
     assert isinstance(replaced, TelegramPoller) and replaced.cursor_key == "telegram:bot:999"
@@ -191,10 +191,10 @@ async def test_a_token_telegram_does_not_know_fails_with_the_fix_then_recovers(
     source = runtime.channel_intake.source("telegram", "bot")
     assert source is not None
     platform.fail_polls(2, status=401, description="Unauthorized")
-    await wait_until(lambda: source.state is SourceState.FAILED, timeout=15)
+    await wait_for(lambda: source.state is SourceState.FAILED, timeout=15)
     assert "401" in str(source.last_error) and "bot_token" in str(source.hint)
     assert source.health()["status"] == "failed"
-    await wait_until(lambda: source.state is SourceState.POLLING, timeout=15)
+    await wait_for(lambda: source.state is SourceState.POLLING, timeout=15)
     assert source.health()["status"] == "ok"
 
 
@@ -207,7 +207,7 @@ async def test_network_errors_back_off_with_the_state_shown_until_api_base_is_fi
         closed.bind(("127.0.0.1", 0))
         nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
     runtime.channels.reload("telegram", "bot", config.model_copy(update={"api_base": nowhere}))
-    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not first
+    await wait_for(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not first
                      and s is not None and s.state is SourceState.BACKING_OFF, timeout=10)
     broken = runtime.channel_intake.source("telegram", "bot")
     assert broken is not None and broken.config["api_base"] == nowhere
@@ -215,7 +215,7 @@ async def test_network_errors_back_off_with_the_state_shown_until_api_base_is_fi
     assert "getUpdates failed" in health["last_error"] and health["retry_at_ms"] is not None
     assert health["status"] == "degraded" and "123:abc" not in str(health)
     runtime.channels.reload("telegram", "bot", config)
-    await wait_until(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
+    await wait_for(lambda: (s := runtime.channel_intake.source("telegram", "bot")) is not None
                      and s.state is SourceState.POLLING, timeout=10)
     platform.queue_update(telegram_message(7, 1111, "reachable"))
-    await wait_until(lambda: "You said: reachable" in platform.texts(), timeout=15)
+    await wait_for(lambda: "You said: reachable" in platform.texts(), timeout=15)

@@ -15,7 +15,7 @@ from aman.core.runtime import Runtime
 from aman.events.sources import SourceState
 from tests.channels.fake_platforms import FakePlatforms
 from tests.chat.helpers import scripted
-from tests.conftest import SettingsFactory, wait_until
+from tests.helpers import SettingsFactory, wait_for
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def settings(make_settings: SettingsFactory, platform: FakePlatforms) -> Setting
 
 
 async def sockets(platform: FakePlatforms, count: int) -> None:
-    await wait_until(lambda: len(platform.sockets) >= count, timeout=15)
+    await wait_for(lambda: len(platform.sockets) >= count, timeout=15)
 
 
 async def test_a_429_from_connections_open_is_waited_out_then_connected(
@@ -45,9 +45,9 @@ async def test_a_429_from_connections_open_is_waited_out_then_connected(
     source = runtime.channel_intake.source("slack", "ws")
     assert source is not None and source.config["mode"] == "socket"
     started = time.monotonic()
-    await wait_until(lambda: source.state is SourceState.BACKING_OFF, timeout=10)
+    await wait_for(lambda: source.state is SourceState.BACKING_OFF, timeout=10)
     assert "429" in str(source.last_error)
-    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
+    await wait_for(lambda: source.state is SourceState.CONNECTED, timeout=15)
     assert time.monotonic() - started >= 1.0 - 0.05 and platform.connections_opened == 2
 
 
@@ -55,31 +55,31 @@ async def test_a_refused_token_and_link_disabled_show_the_fix(
         runtime: Runtime, platform: FakePlatforms) -> None:
     source = runtime.channel_intake.source("slack", "ws")
     assert source is not None
-    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
+    await wait_for(lambda: source.state is SourceState.CONNECTED, timeout=15)
     platform.slack_open_error = "invalid_auth"
     platform.slack_disconnect("link_disabled")
-    await wait_until(lambda: source.state is SourceState.FAILED, timeout=10)
+    await wait_for(lambda: source.state is SourceState.FAILED, timeout=10)
     assert "Socket Mode" in str(source.hint) and "link_disabled" in str(source.last_error)
-    await wait_until(lambda: "invalid_auth" in str(source.last_error), timeout=10)
+    await wait_for(lambda: "invalid_auth" in str(source.last_error), timeout=10)
     assert source.state is SourceState.FAILED and "app_token" in str(source.hint)
     capabilities = await runtime.capabilities.current()
     assert capabilities["im:slack:ws"][0]["status"] == "error"
     platform.slack_open_error = None
-    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=20)
+    await wait_for(lambda: source.state is SourceState.CONNECTED, timeout=20)
 
 
 async def test_pausing_closes_the_socket_and_resuming_opens_a_new_one(
         runtime: Runtime, platform: FakePlatforms) -> None:
     source = runtime.channel_intake.source("slack", "ws")
     assert source is not None
-    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
+    await wait_for(lambda: source.state is SourceState.CONNECTED, timeout=15)
     opened = platform.connections_opened
     await runtime.sources.pause(source.id)
     assert source.state is SourceState.PAUSED
     assert source.health()["status"] == "degraded"
-    await wait_until(lambda: all(c.state.name == "CLOSED" for c in platform.sockets), timeout=10)
+    await wait_for(lambda: all(c.state.name == "CLOSED" for c in platform.sockets), timeout=10)
     await runtime.sources.resume(source.id)
-    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
+    await wait_for(lambda: source.state is SourceState.CONNECTED, timeout=15)
     assert platform.connections_opened == opened + 1
 
 
@@ -87,7 +87,7 @@ async def test_envelopes_the_bus_refuses_for_a_while_are_acked_once_committed(
         runtime: Runtime, platform: FakePlatforms) -> None:
     source = runtime.channel_intake.source("slack", "ws")
     assert source is not None
-    await wait_until(lambda: source.state is SourceState.CONNECTED, timeout=15)
+    await wait_for(lambda: source.state is SourceState.CONNECTED, timeout=15)
     envelopes = [platform.slack_event({"type": "message", "text": f"m{n}", "user": "U1",
                                        "ts": f"170000000{n}.000100", "channel": "C9"},
                                       event_id=f"Ev{n}") for n in range(3)]
@@ -100,8 +100,8 @@ async def test_envelopes_the_bus_refuses_for_a_while_are_acked_once_committed(
             acked_while_refused.append(sum(e in platform.acks for e in envelopes))
         return all(e in platform.acks for e in envelopes)
 
-    await wait_until(all_acked, timeout=20)
+    await wait_for(all_acked, timeout=20)
     assert SourceState.BACKING_OFF in seen and source.state is SourceState.CONNECTED
     assert acked_while_refused and max(acked_while_refused) < 3  # the refused one waited
-    await wait_until(lambda: len(platform.sent) >= 3, timeout=20)
+    await wait_for(lambda: len(platform.sent) >= 3, timeout=20)
     assert sorted(platform.texts()) == ["You said: m0", "You said: m1", "You said: m2"]

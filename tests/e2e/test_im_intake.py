@@ -7,8 +7,7 @@ can be paused, and restarted alone by POST /config/set."""
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ import pytest
 
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import telegram_message
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -50,15 +50,6 @@ def slack_app(fake: FakePlatforms) -> dict[str, Any]:
             "api_base": fake.url, "chat": {"session_per": "thread"}}
 
 
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def source(daemon: Daemon, source_id: str) -> dict[str, Any]:
     items = daemon.client.get("/event-sources").json()["items"]
@@ -66,8 +57,8 @@ def source(daemon: Daemon, source_id: str) -> dict[str, Any]:
 
 
 def in_state(daemon: Daemon, source_id: str, state: str) -> dict[str, Any]:
-    return dict(wait_until(lambda: (found := source(daemon, source_id))["state"] == state
-                           and found, f"{source_id} to be {state}"))
+    return dict(wait_for_sync(lambda: (found := source(daemon, source_id))["state"] == state
+                           and found, timeout=20, what=f"{source_id} to be {state}"))
 
 
 def capability(daemon: Daemon, name: str) -> str:
@@ -112,8 +103,8 @@ def test_kill_9_between_two_updates_loses_and_repeats_nothing(
     platform.queue_update(telegram_message(200, 1111, "one"))
     assert replies(platform, 1) == ["You said: one"]
     # Kill once the reply is recorded, so only the intake is under test here.
-    wait_until(lambda: any(e["event_type"] == "im:delivered" for e in first.client.get(
-        "/events/recent").json()["items"]), "the delivery record")
+    wait_for_sync(lambda: any(e["event_type"] == "im:delivered" for e in first.client.get(
+        "/events/recent").json()["items"]), timeout=20, what="the delivery record")
     first.process.kill()
     first.process.wait(timeout=10)
     # A message written while the daemon is down waits at Telegram.
@@ -141,8 +132,8 @@ def test_kill_9_between_two_updates_loses_and_repeats_nothing(
     platform.queue_update(telegram_message(201, 1111, "two"))
     third = start_daemon(extra_config=config(platform), home=home)
     platform.wait_polls(lambda polls: sum(p.offset == 202 for p in polls) >= 2)
-    assert wait_until(lambda: source(third, "im:telegram:bot")["health"]["duplicates"] == 1,
-                      "the redelivered update to count as a duplicate")
+    assert wait_for_sync(lambda: source(third, "im:telegram:bot")["health"]["duplicates"] == 1,
+                      timeout=20, what="the redelivered update to count as a duplicate")
     assert platform.texts() == ["You said: one", "You said: two"]
     assert received_texts(third) == ["one", "two"]
 
@@ -156,14 +147,14 @@ def test_a_webhook_conflict_shows_the_fix_and_polling_recovers_once_it_is_remove
     assert health["status"] == "failed" and "409" in health["last_error"]
     assert "deleteWebhook" in health["hint"] and "mode: webhook" in health["hint"]
     assert "deleteWebhook" in health["detail"]
-    assert wait_until(lambda: capability(daemon, "im:telegram:bot") == "error",
-                      "capabilities to show the channel as error")
+    assert wait_for_sync(lambda: capability(daemon, "im:telegram:bot") == "error",
+                      timeout=20, what="capabilities to show the channel as error")
     platform.webhook_set = False  # the operator called deleteWebhook
     platform.queue_update(telegram_message(300, 1111, "back"))
     assert replies(platform, 1) == ["You said: back"]
     in_state(daemon, "im:telegram:bot", "polling")
-    assert wait_until(lambda: capability(daemon, "im:telegram:bot") == "healthy",
-                      "capabilities to recover")
+    assert wait_for_sync(lambda: capability(daemon, "im:telegram:bot") == "healthy",
+                      timeout=20, what="capabilities to recover")
 
 
 def test_a_429_retry_after_is_obeyed_with_the_state_shown(
@@ -208,8 +199,8 @@ def test_pause_resume_and_a_config_change_restarts_only_that_instance(
     changed = daemon.client.post("/config/set", headers={"x-aman-confirm": "yes"},
                                  json={"changes": {"channels.telegram.b.poll_timeout_sec": 3}})
     assert changed.status_code == 200, changed.text
-    restarted = wait_until(lambda: (b := source(daemon, "im:telegram:b"))["config"][
-        "poll_timeout_sec"] == 3 and b, "b to restart")
+    restarted = wait_for_sync(lambda: (b := source(daemon, "im:telegram:b"))["config"][
+        "poll_timeout_sec"] == 3 and b, timeout=20, what="b to restart")
     assert restarted["health"]["received"] == 0  # a new source
     a = source(daemon, "im:telegram:a")
     assert a["health"]["received"] == 2 and a["config"]["poll_timeout_sec"] == 5  # untouched
@@ -221,8 +212,8 @@ def test_pause_resume_and_a_config_change_restarts_only_that_instance(
     changed = daemon.client.post("/config/set", headers={"x-aman-confirm": "yes"}, json={
         "changes": {"channels.telegram.b.mode": "webhook", "channels.telegram.b.secret": "s"}})
     assert changed.status_code == 200, changed.text
-    wait_until(lambda: all(item["id"] != "im:telegram:b" for item in daemon.client.get(
-        "/event-sources").json()["items"]), "b's source to go")
+    wait_for_sync(lambda: all(item["id"] != "im:telegram:b" for item in daemon.client.get(
+        "/event-sources").json()["items"]), timeout=20, what="b's source to go")
     platform.queue_update(telegram_message(3, 11, "a still"), token="1:a")
     assert replies(platform, 4)[3] == "You said: a still"
     assert source(daemon, "im:telegram:a")["health"]["received"] == 3

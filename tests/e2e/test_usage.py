@@ -107,8 +107,9 @@ def test_a_spent_budget_skips_background_runs_once_warned_while_chat_answers(
                               if n["category"] == "budget"], what="a budget notification")
     assert len(notes) == 1 and "aman" in notes[0]["title"]
     assert budgeted.client.post("/agents/aman/heartbeat/wake").status_code == 202
-    tick = wait_for(lambda: budgeted.client.get("/agents/aman/heartbeat/runs").json()["items"],
-                    what="a heartbeat tick")[0]
+    tick = wait_for_sync(
+        lambda: budgeted.client.get("/agents/aman/heartbeat/runs").json()["items"],
+        what="a heartbeat tick")[0]
     assert tick["outcome"] == "skipped" and tick["reason"] == "budget_exhausted"
     assert chat(budgeted, "still there?")["status"] == "complete"
     spent = budgeted.client.get("/usage", params={"group_by": "purpose"}).json()["groups"]

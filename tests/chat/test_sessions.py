@@ -63,7 +63,7 @@ async def test_stop_keeps_the_partial_reply_as_interrupted(client: TestClientPro
 
 async def started_streaming(events: list[Event]) -> None:
     """Wait until the provider took its reply (so stopping now cuts that reply, not a queue)."""
-    await wait_until(lambda: any(e.event_type == "agent:reply_chunk" for e in events))
+    await wait_for(lambda: any(e.event_type == "agent:reply_chunk" for e in events))
 
 
 async def test_retry_supersedes_the_last_reply(client: TestClientProtocol,

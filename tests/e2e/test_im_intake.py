@@ -66,7 +66,8 @@ def capability(daemon: Daemon, name: str) -> str:
 
 
 def replies(fake: FakePlatforms, count: int) -> list[str]:
-    fake.wait_for(lambda sent: len(sent) >= count, 20.0)
+    wait_for_sync(lambda: len(fake.sent_now()) >= count, 20.0,
+                  what=f"{count} message(s) at the fake platform")
     return fake.texts()
 
 

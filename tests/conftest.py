@@ -17,8 +17,9 @@ from aman.config.settings import Settings
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
 from tests.helpers import (
-    E2E_DIR,
+    DaemonGate,
     SettingsFactory,
+    assert_daemon_allowed,
     is_daemon_command,
     runtime_of,
     unmarked_e2e,
@@ -93,26 +94,36 @@ def no_leaked_connections() -> Iterator[None]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Refuse to run when an e2e test lacks its marker."""
+    """Refuse to run when a test under tests/e2e lacks the e2e marker."""
     missing = unmarked_e2e(items)
     if missing:
         raise pytest.UsageError("tests under tests/e2e must be marked e2e "
                                 "(pytestmark = pytest.mark.e2e): " + ", ".join(missing))
 
 
-class _NoDaemonPopen(subprocess.Popen):  # type: ignore[type-arg]
-    """Popen that refuses to start the daemon (outside e2e tests)."""
+class _GuardedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """Popen that refuses to start the daemon unless the running test is marked e2e."""
 
     def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
         if is_daemon_command(args):
-            raise AssertionError("only tests under tests/e2e (marked e2e) may start the daemon "
-                                 f"process: {args!r}")
+            assert_daemon_allowed(args)
         super().__init__(args, *rest, **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def no_daemon_outside_e2e(request: pytest.FixtureRequest,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test outside tests/e2e that spawns ``aman run`` fails (the daemon is e2e's alone)."""
-    if not request.node.path.is_relative_to(E2E_DIR):
-        monkeypatch.setattr(subprocess, "Popen", _NoDaemonPopen)
+_REAL_POPEN = subprocess.Popen
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every process the tests start goes through the guard (asyncio's included)."""
+    subprocess.Popen = _GuardedPopen  # type: ignore[misc]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put the real Popen back."""
+    subprocess.Popen = _REAL_POPEN  # type: ignore[misc]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of the test (module-scoped daemons included): may it start one?"""
+    DaemonGate.allowed = item.get_closest_marker("e2e") is not None

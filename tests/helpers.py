@@ -30,7 +30,8 @@ _FIRST_POLL_SEC = 0.005
 _MAX_POLL_SEC = 0.05
 
 
-#: Where the e2e tests live: the only tests that start the daemon process.
+#: Where the e2e tests live: every test there is marked e2e (others may be too, e.g. the
+#: console's browser tests; only marked tests may start the daemon).
 E2E_DIR = Path(__file__).resolve().parent / "e2e"
 
 
@@ -220,6 +221,18 @@ def unmarked_e2e(items: Sequence[_Item]) -> list[str]:
     """Tests under tests/e2e without the ``e2e`` marker (``-m "not e2e"`` would start daemons)."""
     return [item.nodeid for item in items
             if item.path.is_relative_to(E2E_DIR) and item.get_closest_marker("e2e") is None]
+
+
+class DaemonGate:
+    """Whether the running test may start the daemon: set before each test from its marker."""
+
+    allowed = False
+
+
+def assert_daemon_allowed(what: object) -> None:
+    """Fail unless the running test is marked e2e (only those start the daemon)."""
+    if not DaemonGate.allowed:
+        raise AssertionError(f"only tests marked e2e may start the daemon process: {what!r}")
 
 
 def is_daemon_command(args: Any) -> bool:

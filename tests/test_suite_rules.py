@@ -1,5 +1,5 @@
-"""The suite's own rules: e2e tests carry their marker, only they start the daemon, and tests
-import helpers, never a conftest."""
+"""The suite's own rules: tests that drive the daemon carry the e2e marker, only those start it,
+and tests import helpers, never a conftest."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class _Item:
 def test_an_unmarked_e2e_test_is_reported_and_others_are_not() -> None:
     items = [_Item("tests/e2e/test_x.py::test_a", E2E_DIR / "test_x.py", marked=False),
              _Item("tests/e2e/test_y.py::test_b", E2E_DIR / "test_y.py", marked=True),
+             _Item("tests/ui/test_w.py::test_d", TESTS / "ui" / "test_w.py", marked=False),
              _Item("tests/test_z.py::test_c", TESTS / "test_z.py", marked=False)]
     assert unmarked_e2e(items) == ["tests/e2e/test_x.py::test_a"]
 
@@ -51,8 +52,8 @@ def test_daemon_commands_are_recognised(args: object, starts: bool) -> None:
     assert is_daemon_command(args) is starts
 
 
-def test_a_test_outside_e2e_cannot_start_the_daemon(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="only tests under tests/e2e"):
+def test_a_test_not_marked_e2e_cannot_start_the_daemon(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="only tests marked e2e may start the daemon"):
         subprocess.Popen([sys.executable, "-m", "aman", "run", "--home", str(tmp_path)])
     done = subprocess.run([sys.executable, "-c", "print('other commands run')"],
                           capture_output=True, text=True, check=True)

@@ -2,8 +2,9 @@
 
 ``launch_daemon(workdir, token=None, extra_config=None, ...)`` starts one daemon with its own
 temp config and runtime dir, waits until ``/health/ready`` answers 200 and returns a ``Daemon``
-(base_url, httpx client, Popen, home dir, log path). Only e2e tests start daemons: the root
-``tests/conftest.py`` refuses an unmarked test under tests/e2e and a daemon spawned elsewhere.
+(base_url, httpx client, Popen, home dir, log path). Only tests marked e2e start daemons: the
+root ``tests/conftest.py`` refuses an unmarked test under tests/e2e, and fails any other test
+that spawns one.
 """
 
 
@@ -24,20 +25,13 @@ import httpx
 import pytest
 import yaml
 
-from tests.helpers import wait_for_sync
+from tests.helpers import assert_daemon_allowed, wait_for_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SEC = 15.0
 STOP_TIMEOUT_SEC = 10.0
 #: A token distinctive enough that finding it in a log or body cannot be a coincidence.
 TEST_TOKEN = "e2e-secret-token-7f3c9a1b5d"
-
-
-def assert_e2e_test() -> None:
-    """Fail unless the running test lives under ``tests/e2e`` (only e2e tests start daemons)."""
-    current = os.environ.get("PYTEST_CURRENT_TEST", "")
-    assert current.startswith("tests/e2e/"), (
-        f"only tests under tests/e2e (marked e2e) may start the daemon, not {current!r}")
 
 
 def free_port() -> int:
@@ -195,7 +189,7 @@ def launch_daemon(
     wait: bool = True,
 ) -> Daemon:
     """Start ``python -m aman run`` with a temp config under ``workdir``; wait until ready."""
-    assert_e2e_test()
+    assert_daemon_allowed(f"aman run in {workdir}")
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     bind = f"127.0.0.1:{port}"

@@ -116,7 +116,7 @@ async def test_runtime_config_still_answers(app: Quart) -> None:
 
 async def test_effective_settings_hide_every_secret(make_settings: Any) -> None:
     from aman.core.app import create_app
-    from tests.conftest import runtime_of, wait_until
+    from tests.helpers import runtime_of, wait_for
 
     settings = make_settings(**{
         "http.token": "tok-123456789", "llm.default_provider": "o",
@@ -125,7 +125,7 @@ async def test_effective_settings_hide_every_secret(make_settings: Any) -> None:
         "forwarders": [{"name": "f", "url": "http://127.0.0.1:9/x", "secret": "fwd-secret"}]})
     app = create_app(settings)
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         response = await app.test_client().get(
             "/config/effective", headers={"Authorization": "Bearer tok-123456789"})
     assert response.status_code == 200

@@ -195,7 +195,7 @@ async def test_run_now_fires_once_and_keeps_the_schedule(client: TestClientProto
     assert response.status_code == 200
     run = (await response.get_json())["run"]
     assert run["outcome"] == "ok" and run["note"] == "run now" and run["event_id"]
-    await wait_until(lambda: [e.id for e in seen] == [run["event_id"]])
+    await wait_for(lambda: [e.id for e in seen] == [run["event_id"]])
     again = await (await client.get("/cron/report")).get_json()
     assert again["last_outcome"] == "ok" and again["next_run_at"] == job["next_run_at"] is None
     runs = (await (await client.get("/cron/report/runs")).get_json())["items"]

@@ -12,7 +12,7 @@ from quart import Quart
 
 from aman.core.app import create_app
 from aman.ui import session
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 
 TOKEN = "t0ken-for-console-tests"
 
@@ -21,7 +21,7 @@ TOKEN = "t0ken-for-console-tests"
 async def token_app(make_settings: SettingsFactory) -> AsyncIterator[Quart]:
     app = create_app(make_settings(**{"http.token": TOKEN}))
     async with app.test_app():
-        await wait_until(lambda: runtime_of(app).ready)
+        await wait_for(lambda: runtime_of(app).ready)
         yield app
 
 
@@ -108,7 +108,7 @@ async def test_a_new_token_revokes_every_cookie(token_app: Quart, make_settings:
     other = create_app(make_settings(**{"http.token": "a-different-token",
                                         "runtime.dir": str(tmp_path / "other")}))
     async with other.test_app():
-        await wait_until(lambda: runtime_of(other).ready)
+        await wait_for(lambda: runtime_of(other).ready)
         response = await other.test_client().get(
             "/runtime/status", headers={"Cookie": f"{session.COOKIE_NAME}={value}"})
     assert response.status_code == 401

@@ -4,36 +4,27 @@
 it). ``open_console(daemon, ...)`` opens a page on the daemon's ``/ui/``, signs in when the daemon
 has a token, and records every request the page makes: at teardown each one must have gone to
 the daemon (or be ``data:``), and the page must have thrown no uncaught error.
-``shoot(page, name)`` saves a screenshot to ``docs/console/<name>.png`` for the README.
+``shoot(page, name)`` (``tests/ui/console.py``) saves a screenshot for the README.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.e2e.conftest import (  # noqa: F401 (the daemon fixtures and failure logs, here too)
-    REPO_ROOT,
-    Daemon,
+from tests.e2e.daemons import Daemon
+from tests.e2e.fixtures import (  # noqa: F401 (the daemon fixtures and failure logs, here too)
     daemon,
     pytest_runtest_makereport,
     start_daemon,
 )
-
-CHROMIUM = os.environ.get("AMAN_TEST_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "docs" / "console"
-#: Generous: the machine running the suite may be busy.
-WAIT_MS = 15_000
-
-OpenConsole = Callable[..., Page]
-expect.set_options(timeout=WAIT_MS)
+from tests.ui.console import CHROMIUM, WAIT_MS, OpenConsole, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +43,6 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
-
-
-def sign_in(page: Page, token: str) -> None:
-    """Answer the sign-in dialog."""
-    page.locator("#signin-token").fill(token)
-    page.locator("#signin-ok").click()
 
 
 @pytest.fixture
@@ -92,11 +77,3 @@ def open_console(browser: Browser) -> Iterator[OpenConsole]:
         assert elsewhere == [], f"the console reached beyond the daemon: {elsewhere}"
         assert requests, "the page made no request at all"
         assert errors == [], f"uncaught errors in the page: {errors}"
-
-
-def shoot(page: Page, name: str, *, full_page: bool = False) -> Path:
-    """Save a screenshot for docs/console/ (and the README)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
-    return path

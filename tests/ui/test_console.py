@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import TEST_TOKEN, Daemon, daemon_context
+from tests.e2e.daemons import TEST_TOKEN, Daemon, daemon_context
 from tests.e2e.receiver import Receiver
-from tests.ui.conftest import WAIT_MS, OpenConsole, shoot
+from tests.helpers import wait_for_sync
+from tests.ui.console import WAIT_MS, OpenConsole, shoot
 
 pytestmark = pytest.mark.e2e
 
@@ -62,15 +63,6 @@ def console(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Ite
                         extra_config=console_config(receiver, workdir / "ws")) as running:
         yield running
 
-
-def wait_for(check: Callable[[], Any], *, timeout: float = 15.0, message: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {message or check}"
-        time.sleep(0.05)
 
 
 def new_session(page: Page, agent: str) -> str:
@@ -283,8 +275,8 @@ def test_a_dlq_entry_is_retried_from_the_page(console: Daemon, receiver: Receive
     receiver.failing = True
     pushed = console.client.post("/events/push", headers=console.auth,
                                  json={"source": "billing:x", "type": "invoice.paid"}).json()
-    wait_for(lambda: console.client.get("/dlq", headers=console.auth).json()["items"],
-             message="a DLQ entry")
+    wait_for_sync(lambda: console.client.get("/dlq", headers=console.auth).json()["items"], 15,
+                  what="a DLQ entry")
     receiver.failing = False
     page = open_console(console, "#/dlq")
     row = page.locator("tr[data-entry]")
@@ -294,7 +286,7 @@ def test_a_dlq_entry_is_retried_from_the_page(console: Daemon, receiver: Receive
     expect(page.locator("#confirm-dialog")).to_be_visible()
     page.locator("#operator").fill("alice")
     page.locator("#confirm-ok").click()
-    wait_for(lambda: pushed["id"] in receiver.ids(), message="the re-sent event")
+    wait_for_sync(lambda: pushed["id"] in receiver.ids(), 15, what="the re-sent event")
     expect(page.locator("[data-empty]")).to_be_visible()
     audit = console.client.get("/audit-log", params={"action": "dlq.retry"},
                                headers=console.auth).json()["items"]
@@ -307,9 +299,9 @@ def test_a_notification_is_marked_read_from_the_status_view(
     try:
         console.client.post("/events/push", headers=console.auth,
                             json={"source": "billing:y", "type": "invoice.paid"})
-        unread = wait_for(lambda: [n for n in console.client.get(
-            "/notifications", headers=console.auth).json()["items"] if not n["read"]],
-            message="an unread notification (the DLQ parks the delivery)")
+        unread = wait_for_sync(lambda: [n for n in console.client.get(
+            "/notifications", headers=console.auth).json()["items"] if not n["read"]], 15,
+            what="an unread notification (the DLQ parks the delivery)")
     finally:
         receiver.failing = False
     page = open_console(console, "#/status")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon
-from tests.ui.conftest import OpenConsole
+from tests.e2e.daemons import Daemon
+from tests.ui.console import OpenConsole
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ import time
 import pytest
 from playwright.sync_api import Route, expect
 
-from tests.e2e.conftest import TEST_TOKEN, StartDaemon
-from tests.ui.conftest import OpenConsole, shoot
+from tests.e2e.daemons import TEST_TOKEN, StartDaemon
+from tests.ui.console import OpenConsole, shoot
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 
 from aman.ui import STATIC_DIR
-from tests.e2e.conftest import REPO_ROOT
+from tests.e2e.daemons import REPO_ROOT
 
 
 def test_every_static_file_is_installed_with_the_package() -> None:

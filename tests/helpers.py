@@ -44,6 +44,24 @@ def runtime_of(app: Quart) -> Runtime:
 # --- waiting ---------------------------------------------------------------------------------
 
 
+class _Polling:
+    """One wait's deadline, growing pause and failure message (shared by both waits)."""
+
+    def __init__(self, condition: Callable[..., Any], timeout: float, what: str | None) -> None:
+        self.condition, self.timeout, self.what = condition, timeout, what
+        self.deadline = time.monotonic() + timeout
+        self.pause = _FIRST_POLL_SEC
+
+    def next_pause(self, value: object) -> float:
+        """How long to pause before polling again; fail the test once time is up."""
+        if time.monotonic() > self.deadline:
+            raise AssertionError(f"timed out after {self.timeout}s waiting for "
+                                 f"{self.what or _described(self.condition)} "
+                                 f"(last value: {value!r})")
+        pause, self.pause = self.pause, min(self.pause * 2, _MAX_POLL_SEC)
+        return pause
+
+
 async def wait_for(condition: Callable[[], T | Awaitable[T]], timeout: float = WAIT_SEC, *,
                    what: str | None = None) -> T:
     """Poll ``condition`` (sync or async) until it is truthy and return its value.
@@ -51,20 +69,26 @@ async def wait_for(condition: Callable[[], T | Awaitable[T]], timeout: float = W
     Fails the test after ``timeout`` seconds naming what was awaited (``what``, else the
     condition's own source line) and the last value seen.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    pause = _FIRST_POLL_SEC
+    polling = _Polling(condition, timeout, what)
     while True:
         value = condition()
         if inspect.isawaitable(value):
             value = await value
         if value:
             return value  # type: ignore[return-value]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for "
-                                 f"{what or _described(condition)} (last value: {value!r})")
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, _MAX_POLL_SEC)
+        await asyncio.sleep(polling.next_pause(value))
+
+
+def wait_for_sync(condition: Callable[[], T], timeout: float = WAIT_SEC, *,
+                  what: str | None = None) -> T:
+    """``wait_for`` for blocking code: the e2e and browser tests talk to the daemon blocking (a
+    browser test's thread may even hold an event loop, so this one never starts one)."""
+    polling = _Polling(condition, timeout, what)
+    while True:
+        value = condition()
+        if value:
+            return value
+        time.sleep(polling.next_pause(value))
 
 
 async def hang() -> None:
@@ -78,12 +102,6 @@ def _described(condition: Callable[..., Any]) -> str:
         return " ".join(inspect.getsource(condition).split())
     except (OSError, TypeError):
         return getattr(condition, "__qualname__", repr(condition))
-
-
-def wait_for_sync(condition: Callable[[], T], timeout: float = WAIT_SEC, *,
-                  what: str | None = None) -> T:
-    """``wait_for`` for code without a running loop (e2e tests talk to the daemon blocking)."""
-    return asyncio.run(wait_for(condition, timeout=timeout, what=what))
 
 
 # --- the fake bus ----------------------------------------------------------------------------

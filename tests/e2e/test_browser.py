@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import TEST_TOKEN, Daemon, StartDaemon
+from tests.e2e.daemons import TEST_TOKEN, Daemon, StartDaemon
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import StartDaemon
+from tests.e2e.daemons import StartDaemon
 from tests.explore.samples import FeedServer, rss_with
 
 pytestmark = pytest.mark.e2e

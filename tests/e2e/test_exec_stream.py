@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import StartDaemon
+from tests.e2e.daemons import StartDaemon
 from tests.e2e.test_stream import open_stream
 
 pytestmark = pytest.mark.e2e

@@ -123,9 +123,9 @@ def test_kill_9_between_two_updates_loses_and_repeats_nothing(
     # was stored. Telegram sends it again; the dedup index refuses it. (Kill once the second
     # reply's delivery is recorded: a reply sent but not yet recorded goes out again, which is
     # the outbound path's documented at-least-once window, not what this test is about.)
-    wait_until(lambda: sum(e["event_type"] == "im:delivered" for e in second.client.get(
+    wait_for_sync(lambda: sum(e["event_type"] == "im:delivered" for e in second.client.get(
         "/events/recent", params={"limit": 500}).json()["items"]) >= 2,
-        "the second delivery record")
+        timeout=20, what="the second delivery record")
     second.process.kill()
     second.process.wait(timeout=10)
     with sqlite3.connect(home / "aman.db") as db:

@@ -15,9 +15,9 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.e2e.conftest import REPO_ROOT, TEST_TOKEN, Daemon, StartDaemon, clean_env
+from tests.e2e.daemons import REPO_ROOT, TEST_TOKEN, Daemon, StartDaemon, clean_env
 from tests.e2e.test_agent_tools import calls, finished_reply, scripted
-from tests.mcp.conftest import marked, new_mark, processes_with, time_server
+from tests.mcp.helpers import marked, new_mark, processes_with, time_server
 
 pytestmark = pytest.mark.e2e
 

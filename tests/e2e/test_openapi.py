@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import TEST_TOKEN, StartDaemon
+from tests.e2e.daemons import TEST_TOKEN, StartDaemon
 
 pytestmark = pytest.mark.e2e
 

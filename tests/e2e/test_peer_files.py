@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.e2e.daemons import Daemon, StartDaemon
 from tests.llm.fakes import FakeOpenAIServer, Reply
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Daemon
+from tests.e2e.daemons import Daemon
 from tests.e2e.receiver import Receiver
 from tests.pg import PgServer, pg_server
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import StartDaemon
+from tests.e2e.daemons import StartDaemon
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from aman.config.loader import load_settings
 from aman.config.settings import HttpSettings
 from aman.core.app import create_app
 from aman.http.cors import ALLOW_HEADERS, BrowserPolicy
-from tests.conftest import SettingsFactory
+from tests.helpers import SettingsFactory
 
 ORIGIN = "tauri://localhost"
 

@@ -4,6 +4,7 @@ user messages cancel it, and quiet hours, the hourly limit and missing skills sk
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import time
@@ -148,14 +149,14 @@ async def test_runs_never_pile_up_behind_a_slow_reply(make_settings: SettingsFac
         runtime = runtime_of(app)
         events: list[Event] = []
         runtime.bus.observe(events.append)
-        await wait_until(lambda: bool(of(events, e.RUN_STARTED)), timeout=10)
+        await wait_for(lambda: bool(of(events, e.RUN_STARTED)), timeout=10)
         loop = asyncio.get_running_loop()
         first_seen = loop.time()
-        await wait_until(lambda: bool(of(events, e.RUN_FINISHED)), timeout=15)
+        await wait_for(lambda: bool(of(events, e.RUN_FINISHED)), timeout=15)
         finished_at = loop.time()
         # Nothing else started while the first reply was being written (1.5 s of 0.1 s quiet).
         assert len(of(events, e.RUN_STARTED)) == 1, (first_seen, finished_at)
         # The next one comes after_sec after that reply, and a manual run is answered meanwhile.
-        await wait_until(lambda: len(of(events, e.RUN_STARTED)) >= 2, timeout=10)
+        await wait_for(lambda: len(of(events, e.RUN_STARTED)) >= 2, timeout=10)
         finished = of(events, e.RUN_FINISHED)[0].payload
         assert finished["status"] == "complete"

@@ -1,18 +1,9 @@
-"""MCP test helpers: real servers (the PyPI time and git servers, an SDK HTTP server in its own
-process), a served app with chosen ``mcp.servers``, and a look at which processes still run."""
+"""MCP fixtures: the SDK HTTP servers and a served app with chosen ``mcp.servers``."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,85 +11,8 @@ from quart import Quart
 
 from aman.core.app import create_app
 from aman.core.runtime import Runtime
-from tests.conftest import SettingsFactory, runtime_of, wait_until
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def time_server(**extra: Any) -> dict[str, Any]:
-    """mcp-server-time over stdio, answering in UTC."""
-    return {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone",
-                                                "UTC"], **extra}
-
-
-def marked(server: dict[str, Any], mark: str) -> dict[str, Any]:
-    """``server`` with an env marker, so its processes can be found in /proc."""
-    return {**server, "env": {**server.get("env", {}), "AMAN_TEST_MARK": mark}}
-
-
-def processes_with(mark: str) -> list[int]:
-    """Pids of live processes whose environment holds ``AMAN_TEST_MARK=<mark>``."""
-    needle = f"AMAN_TEST_MARK={mark}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def new_mark() -> str:
-    """A marker unique to one test."""
-    return uuid.uuid4().hex
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class HttpServer:
-    """The SDK-built HTTP MCP server of ``tests/mcp/servers/http_server.py`` in its own process."""
-
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-    sse: bool = False
-
-    @property
-    def url(self) -> str:
-        """Its MCP endpoint."""
-        return f"http://127.0.0.1:{self.port}/{'sse' if self.sse else 'mcp'}"
-
-    def start(self) -> None:
-        """Start it and wait until it accepts connections."""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.mcp.servers.http_server", str(self.port),
-             *(["sse"] if self.sse else [])],
-            cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the test HTTP MCP server exited"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("the test HTTP MCP server did not start")
-
-    def kill(self) -> None:
-        """Kill it hard."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
+from tests.helpers import SettingsFactory, runtime_of, wait_for
+from tests.mcp.helpers import HttpServer, ServedApp, free_port
 
 
 @pytest.fixture
@@ -119,9 +33,6 @@ def sse_server() -> Iterator[HttpServer]:
     server.kill()
 
 
-ServedApp = Callable[..., Any]
-
-
 @pytest.fixture
 def serve(make_settings: SettingsFactory) -> ServedApp:
     """``async with serve(servers) as (app, runtime)``: a ready app with these MCP servers."""
@@ -134,12 +45,8 @@ def serve(make_settings: SettingsFactory) -> ServedApp:
         # killed); under load that can pass the test app's default of 6 s.
         async with app.test_app_class(app, startup_timeout=60, shutdown_timeout=60):
             runtime = runtime_of(app)
-            await wait_until(lambda: runtime.ready or runtime.state.value == "failed", 30)
+            await wait_for(lambda: runtime.ready or runtime.state.value == "failed", 30,
+                           what="boot to end")
             yield app, runtime
 
     return start
-
-
-async def wait_state(runtime: Runtime, name: str, state: str, timeout: float = 60) -> None:
-    """Wait until server ``name`` is in ``state``."""
-    await wait_until(lambda: runtime.mcp.states().get(name) == state, timeout)

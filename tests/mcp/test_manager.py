@@ -18,8 +18,8 @@ from aman.config.loader import load_settings
 from aman.mcp.connection import BACKOFF_START_SEC, next_delay
 from aman.tools.model import ToolContext
 from aman.tools.registry import ToolNotFoundError
-from tests.conftest import wait_until
-from tests.mcp.conftest import (
+from tests.helpers import wait_for
+from tests.mcp.helpers import (
     HttpServer,
     ServedApp,
     marked,
@@ -85,7 +85,7 @@ async def test_broken_servers_never_delay_readiness_and_show_why(
         assert capabilities["mcp:missing"][0]["status"] == "error"
         # Failed servers keep being probed.
         attempts = listing["quits"]["attempts"]
-        await wait_until(lambda: runtime.mcp.describe("quits")["attempts"] > attempts, 30)
+        await wait_for(lambda: runtime.mcp.describe("quits")["attempts"] > attempts, 30)
     # Readiness waited for none of them: the boot step only read the configuration.
     assert mcp_step["duration_ms"] < 500 and ready_after < 30
 
@@ -96,7 +96,7 @@ async def test_stop_leaves_no_server_process(serve: ServedApp) -> None:
     async with serve({"time": marked(time_server(), mark),
                       "stubborn": marked(BROKEN["silent"], stubborn)}) as (_, runtime):
         await wait_state(runtime, "time", "ready")
-        await wait_until(lambda: bool(processes_with(stubborn)), 30)
+        await wait_for(lambda: bool(processes_with(stubborn)), 30)
         assert processes_with(mark)
         started = time.monotonic()
         await runtime.mcp.stop()
@@ -134,7 +134,7 @@ async def test_http_server_headers_timeout_list_changed_and_reconnect(
         # tools/list_changed lists the tools again.
         grown = await runtime.tools.execute("mcp__web__grow", {"name": "fresh"}, ctx())
         assert grown.status == "success"
-        await wait_until(lambda: "mcp__web__fresh" in runtime.tools.names(), 20)
+        await wait_for(lambda: "mcp__web__fresh" in runtime.tools.names(), 20)
         # Killed: failed and its tools withdrawn; restarted: connected again by itself.
         http_server.kill()
         await wait_state(runtime, "web", "failed", 30)
@@ -154,13 +154,13 @@ async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
         await wait_state(runtime, "time", "ready")
         first = runtime.mcp.describe("time")["attempts"]
         await runtime.mcp.reconnect("time")
-        await wait_until(lambda: runtime.mcp.describe("time")["attempts"] > first, 30)
+        await wait_for(lambda: runtime.mcp.describe("time")["attempts"] > first, 30)
         await wait_state(runtime, "time", "ready")
         # One server replaced live: it reconnects with its new settings.
         await runtime.config.set({"mcp.servers.time": {**marked(time_server(), mark),
                                                        "timeout_sec": 5}}, operator="test")
         assert runtime.mcp.states()["time"] in ("connecting", "ready")  # listed throughout
-        await wait_until(lambda: runtime.mcp.states()["time"] == "ready"
+        await wait_for(lambda: runtime.mcp.states()["time"] == "ready"
                          and getattr(runtime.mcp.get("time").resolved, "timeout_sec", 0) == 5, 60)
         # Added live.
         second = new_mark()
@@ -176,13 +176,13 @@ async def test_reconnect_on_demand_and_live_changes(serve: ServedApp) -> None:
         # Disabled live: its process stops and its tools go.
         await runtime.config.set({"mcp.servers.clock.enabled": False}, operator="test")
         await wait_state(runtime, "clock", "disabled")
-        await wait_until(lambda: not processes_with(second), 30)
-        await wait_until(lambda: not [n for n in runtime.tools.names()
+        await wait_for(lambda: not processes_with(second), 30)
+        await wait_for(lambda: not [n for n in runtime.tools.names()
                                       if n.startswith("mcp__clock__")], 30)
         # Removed live: gone from the list, and the removal survives a restart.
         await runtime.config.set({"mcp.servers": {"time": marked(time_server(), mark)}},
                                  operator="test")
-        await wait_until(lambda: "clock" not in runtime.mcp.names(), 30)
+        await wait_for(lambda: "clock" not in runtime.mcp.names(), 30)
         reread = load_settings(env={}, overrides={"runtime.dir": str(runtime.settings.runtime.dir)})
         assert sorted(reread.mcp.servers) == ["time"]
     assert processes_with(mark) == []

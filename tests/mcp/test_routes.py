@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.mcp.conftest import ServedApp, time_server, wait_state
+from tests.mcp.helpers import ServedApp, time_server, wait_state
 
 
 async def test_routes_answer_and_are_documented(serve: ServedApp) -> None:

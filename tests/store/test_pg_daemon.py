@@ -9,7 +9,7 @@ from pathlib import Path
 from aman.core.app import create_app
 from aman.core.phases import RuntimeState
 from aman.core.runtime import Runtime
-from tests.conftest import SettingsFactory, runtime_of, wait_until
+from tests.helpers import SettingsFactory, runtime_of, wait_for
 from tests.pg import PgServer, pg_server
 
 __all__ = ["pg_server"]
@@ -30,7 +30,7 @@ async def test_the_daemon_runs_on_postgresql_and_keeps_its_state(
     app = create_app(settings)
     rt: Runtime = runtime_of(app)
     async with app.test_app() as served:
-        await wait_until(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
         assert rt.ready, rt.phases.failure
         client = served.test_client()
         config = await (await client.get("/runtime/config")).get_json()
@@ -50,7 +50,7 @@ async def test_the_daemon_runs_on_postgresql_and_keeps_its_state(
     app = create_app(settings)
     rt = runtime_of(app)
     async with app.test_app() as served:
-        await wait_until(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
         assert rt.ready, rt.phases.failure
         client = served.test_client()
         dump = await client.get(f"/events/dump/{event_id}")
@@ -70,7 +70,7 @@ async def boot_failure(make_settings: SettingsFactory, url: str) -> tuple[str, s
     app = create_app(make_settings(store__url=url))
     rt = runtime_of(app)
     async with app.test_app() as served:
-        await wait_until(lambda: rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        await wait_for(lambda: rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
         ready = await served.test_client().get("/health/ready")
         assert ready.status_code == 503
         failure = (await ready.get_json())["failure"]
@@ -115,7 +115,7 @@ async def test_a_second_daemon_on_the_same_database_is_refused(
     first = create_app(make_settings(store__url=url))
     rt = runtime_of(first)
     async with first.test_app():
-        await wait_until(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
         assert rt.ready, rt.phases.failure
         second = make_settings(store__url=url, runtime__dir=str(tmp_path / "second"))
         step, error = await boot_failure(lambda **_: second, url)
@@ -124,5 +124,5 @@ async def test_a_second_daemon_on_the_same_database_is_refused(
     again = create_app(second)
     rt = runtime_of(again)
     async with again.test_app():
-        await wait_until(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+        await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
         assert rt.ready, rt.phases.failure

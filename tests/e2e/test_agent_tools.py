@@ -56,14 +56,14 @@ def calls(name: str, **arguments: Any) -> str:
     return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
 
 
-def finished_reply(daemon: Any, session_id: str) -> dict[str, Any]:
+def finished_reply(daemon: Any, session_id: str, timeout: float = 10.0) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
         messages = daemon.client.get(f"/chat/session/{session_id}/state").json()["messages"]
         last = messages[-1] if messages else None
         done = last and last["role"] == "assistant" and last["status"] != "streaming"
         return dict(last) if done else None
 
-    return wait_for_sync(finished, what=f"the reply in session {session_id} to finish")
+    return wait_for_sync(finished, timeout, what=f"the reply in session {session_id} to finish")
 
 
 def test_high_tool_asks_every_time_and_a_denial_is_fed_back(start_daemon: StartDaemon,

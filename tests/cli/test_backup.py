@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.conftest import aman_json, run
-from tests.e2e.conftest import Daemon, StartDaemon
+from tests.cli.helpers import aman_json, run
+from tests.e2e.daemons import Daemon, StartDaemon
 
 pytestmark = pytest.mark.e2e
 

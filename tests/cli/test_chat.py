@@ -17,7 +17,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, Daemon, StartDaemon, aman_command, clean_env
+from tests.e2e.daemons import REPO_ROOT, Daemon, StartDaemon, aman_command, clean_env
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import aman, aman_json, run
-from tests.e2e.conftest import TEST_TOKEN, Daemon, StartDaemon, aman_command, clean_env, free_port
+from tests.cli.helpers import aman, aman_json, run
+from tests.e2e.daemons import TEST_TOKEN, Daemon, StartDaemon, aman_command, clean_env, free_port
 from tests.plugin_archives import archive
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import run
-from tests.e2e.conftest import Daemon, StartDaemon, free_port
+from tests.cli.helpers import run
+from tests.e2e.daemons import Daemon, StartDaemon, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 
-from tests.cli.conftest import aman, aman_json, run
-from tests.e2e.conftest import Daemon
+from tests.cli.helpers import aman, aman_json, run
+from tests.e2e.daemons import Daemon
+
+pytestmark = pytest.mark.e2e
 
 
 def test_keys_create_list_use_and_revoke(token_daemon: Daemon) -> None:

@@ -125,7 +125,9 @@ async function conversation(pane, id, onChange) {
   let current = null;
   let previous = new Map();  // streaming text kept across a refresh (the store lags up to 1 s)
 
-  const refresh = async () => {
+  let editing = false;  // an open editor is never redrawn away by a late update
+  const refresh = async ({ force = false } = {}) => {
+    if (editing && !force) return;
     try {
       current = await get(`/chat/session/${encodeURIComponent(id)}/state`);
       let shown = current.messages;
@@ -164,14 +166,16 @@ async function conversation(pane, id, onChange) {
   const edit = (m, el) => {
     const area = h("textarea", { rows: 3, "aria-label": "New text" }, m.content);
     const save = h("button", { class: "primary", type: "submit" }, "Save and regenerate");
-    const form = h("form", {}, area, h("div", { class: "row" }, save, h("button", { type: "button", onclick: refresh }, "Cancel")));
+    const done = () => { editing = false; return refresh({ force: true }); };
+    const form = h("form", {}, area, h("div", { class: "row" }, save, h("button", { type: "button", onclick: done }, "Cancel")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
         await post(`/chat/session/${encodeURIComponent(id)}/edit`, { message_id: m.id, new_text: area.value });
-        await refresh();
+        await done();
       } catch (err) { showError(form, err); }
     });
+    editing = true;
     el.replaceWith(form);
     area.focus();
   };

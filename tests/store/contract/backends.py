@@ -5,10 +5,6 @@ Every test in this folder talks to a store only through the repository protocols
 adding one entry to ``BACKENDS``: a factory that, given a fresh temporary folder, returns a
 ``Backend`` (open the store migrated and empty, reopen it on the same data, close it, and the few
 raw operations the audit tests need to attack the log from outside the repositories).
-
-A backend that does not have every repository yet fills the others with ``NotYet`` placeholders
-and names them in ``missing``: their contract tests are marked as expected to fail with
-``NotYetImplementedError`` (strict, so a repository that starts passing must be unmarked).
 """
 
 from __future__ import annotations
@@ -106,9 +102,6 @@ class Repositories:
 class Backend(Protocol):
     """One store implementation under test, on data of its own."""
 
-    #: Repositories this backend does not have yet (fields of ``Repositories``).
-    missing: frozenset[str]
-
     async def open(self) -> Repositories:
         """Open the store (migrated; empty the first time) and return its repositories."""
         ...
@@ -134,8 +127,6 @@ class Backend(Protocol):
 
 class SqliteBackend:
     """The embedded backend: a real SQLite file in the test's temporary folder."""
-
-    missing: frozenset[str] = frozenset()
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / "aman.db"
@@ -186,25 +177,8 @@ class SqliteBackend:
             conn.execute(sql)
 
 
-class NotYetImplementedError(NotImplementedError):
-    """A repository this backend does not have yet was used."""
-
-
-class NotYet:
-    """Stands in for a repository a backend lacks; any use raises ``NotYetImplementedError``."""
-
-    def __init__(self, backend: str, name: str) -> None:
-        self._what = f"the {name} repository is not implemented on {backend} yet"
-
-    def __getattr__(self, attribute: str) -> Any:
-        raise NotYetImplementedError(self._what)
-
-
 class PgBackend:
     """PostgreSQL: a fresh database on the session's throwaway server (``tests/pg.py``)."""
-
-    #: Contract modules (``test_<name>.py``) not run for real on PostgreSQL yet.
-    missing: frozenset[str] = frozenset()
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -218,21 +192,18 @@ class PgBackend:
         writer = BatchWriter(db)
         await writer.start()
         self._db, self._writer = db, writer
-        built: dict[str, Any] = {
-            "events": PgEventLog(db, writer), "dlq": PgDlqRepository(db, writer),
-            "audit": PgAuditRepository(db),
-            "notifications": PgNotificationRepository(db, writer),
-            "api_keys": PgApiKeyRepository(db), "soul": PgSoulRepository(db),
-            "plugins": PgPluginStateRepository(db), "tool_auth": PgToolAuthRepository(db, writer),
-            "usage": PgUsageRepository(db, writer), "heartbeat": PgHeartbeatRepository(db, writer),
-            "cursors": PgCursorRepository(db, writer), "cron": PgCronRepository(db, writer),
-            "chat": PgChatRepository(db, writer), "workflows": PgWorkflowRepository(db, writer),
-            "conversations": PgConversationRepository(db, writer),
-            "skills": PgSkillRepository(db), "memory": PgMemoryRepository(db),
-        }
-        for name in self.missing:
-            built[name] = NotYet("PostgreSQL", name)
-        return Repositories(**built, settle=writer.flush)
+        return Repositories(
+            events=PgEventLog(db, writer), dlq=PgDlqRepository(db, writer),
+            audit=PgAuditRepository(db),
+            notifications=PgNotificationRepository(db, writer),
+            api_keys=PgApiKeyRepository(db), soul=PgSoulRepository(db),
+            plugins=PgPluginStateRepository(db), tool_auth=PgToolAuthRepository(db, writer),
+            usage=PgUsageRepository(db, writer), heartbeat=PgHeartbeatRepository(db, writer),
+            cursors=PgCursorRepository(db, writer), cron=PgCronRepository(db, writer),
+            chat=PgChatRepository(db, writer), workflows=PgWorkflowRepository(db, writer),
+            conversations=PgConversationRepository(db, writer),
+            skills=PgSkillRepository(db), memory=PgMemoryRepository(db),
+            settle=writer.flush)
 
     async def reopen(self) -> Repositories:
         await self.close()

@@ -18,6 +18,21 @@ _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
+def key_name(value: str) -> str:
+    """A valid key name (config file and ``POST /auth/keys`` share the rule)."""
+    if not _NAME.match(value):
+        raise ValueError("must be 1-64 letters, digits, '.', '_', ':' or '-', "
+                         "starting with a letter or digit")
+    return value
+
+
+def aware_time(value: datetime | None) -> datetime | None:
+    """An expiry with a time zone (a bare local time would mean a different moment per host)."""
+    if value is not None and value.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2027-01-01T00:00:00Z")
+    return value
+
+
 class ConfigKeySettings(BaseModel):
     """One key given in the config: ``{name, scopes, hash, agents?, expires_at?}``."""
 
@@ -32,10 +47,7 @@ class ConfigKeySettings(BaseModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be 1-64 letters, digits, '.', '_', ':' or '-', "
-                             "starting with a letter or digit")
-        return value
+        return key_name(value)
 
     @field_validator("scopes")
     @classmethod
@@ -57,9 +69,7 @@ class ConfigKeySettings(BaseModel):
     @field_validator("expires_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a time zone, e.g. 2027-01-01T00:00:00Z")
-        return value
+        return aware_time(value)
 
 
 class AuthSettings(BaseModel):

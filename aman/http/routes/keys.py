@@ -5,7 +5,6 @@ Every route here needs the admin scope; making and revoking need ``x-aman-confir
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from pydantic import Field, field_validator
 from quart import Blueprint, Response, g, jsonify
 
 from aman.auth.model import SCOPES
+from aman.config.auth import aware_time, key_name
 from aman.http.context import runtime
 from aman.http.policy import policy
 from aman.http.schemas import BodyModel, ErrorBody, ResponseModel
@@ -20,7 +20,6 @@ from aman.http.validation import responds, validate_body
 
 bp = Blueprint("keys", __name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
 
 class CreateKeyRequest(BodyModel):
@@ -39,17 +38,12 @@ class CreateKeyRequest(BodyModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError("must be letters, digits, '.', '_', ':' or '-', starting with a "
-                             "letter or digit")
-        return value
+        return key_name(value)
 
     @field_validator("expires_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a time zone, e.g. 2027-01-01T00:00:00Z")
-        return value
+        return aware_time(value)
 
 
 class KeyEntry(ResponseModel):

@@ -19,7 +19,8 @@ async def test_boot_reaches_phase_five_with_every_step_timed(runtime: Runtime) -
     assert all(p["status"] == "done" and p["duration_ms"] is not None for p in phases)
     steps = [s["name"] for p in phases for s in p["steps"]]
     assert steps == [
-        "runtime_dir", "instance_lock", "database", "store_writer", "audit_log", "api_keys",
+        "runtime_dir", "instance_lock", "database", "store_writer", "cluster", "audit_log",
+        "api_keys",
         "crash_recovery", "event_bus", "event_stream", "dlq", "notifications", "tools",
         "memory_tools", "plugin_host", "forwarders", "skills", "soul", "agents", "memory",
         "approvals", "llm", "workflows",

@@ -27,6 +27,7 @@ from pydantic import (
 from aman.config.agents import AgentSettings, ChatSettings, LlmSettings, ToolsSettings
 from aman.config.auth import AuthSettings
 from aman.config.budgets import BudgetSettings
+from aman.config.cluster import ClusterSettings
 from aman.config.reach import ChannelSettings, IdleSettings, InfoHubSettings, channel_problem
 from aman.config.store import StoreSettings
 from aman.cron.model import CronJobSpec, build_trigger, resolve_timezone
@@ -317,6 +318,7 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     event_bus: EventBusSettings = Field(default_factory=EventBusSettings)
     skills: SkillsSettings = Field(default_factory=SkillsSettings)
     souls: SoulsSettings = Field(default_factory=SoulsSettings)

@@ -56,6 +56,7 @@ BOOT_TABLE: tuple[PhaseSpec, ...] = (
         (
             Step("database", steps.open_database),
             Step("store_writer", steps.start_store_writer),
+            Step("cluster", steps.join_cluster),
             Step("audit_log", steps.start_audit_log),
             Step("api_keys", steps.load_api_keys),
             Step("crash_recovery", steps.recover_after_crash),

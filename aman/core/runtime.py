@@ -27,6 +27,7 @@ from aman.chat.definition import session_definitions
 from aman.chat.react import ToolLoop
 from aman.chat.sessions import ChatService
 from aman.clock import Clock, SystemClock
+from aman.cluster.service import Cluster, default_name
 from aman.config.appliers import live_appliers
 from aman.config.changes import ConfigService
 from aman.config.loader import reread_settings
@@ -99,7 +100,8 @@ class Runtime:
         self.phases = PhaseState()
         self.instance_lock = instance_lock or InstanceLock(settings.runtime.dir)
         # The store store.url names (the SQLite file by default); opened in phase 2.
-        self.store = open_backend(settings.store.url, settings.database_path)
+        daemon_name = settings.cluster.node_name or default_name(settings.http.bind)
+        self.store = open_backend(settings.store.url, settings.database_path, daemon=daemon_name)
         self.db = self.store.db
         self.audit = AuditLog(
             self.store.audit,
@@ -121,6 +123,12 @@ class Runtime:
         self.tasks = TaskTracker()
         self.writer = self.store.writer
         self.event_log = self.store.events
+        # This daemon among those sharing the store: claims, takeover, leadership, the feed.
+        self.cluster = Cluster(
+            members=self.store.members, coordination=self.store.coordination,
+            events=self.event_log, clock=self.clock, tasks=self.tasks, name=daemon_name,
+            url=f"http://{settings.http.bind}", heartbeat_sec=settings.cluster.heartbeat_sec,
+            dead_after_sec=settings.cluster.dead_after_sec)
         self.event_types = declared_event_types()
         bus_settings = settings.event_bus
         self.rate_limiter = RateLimiter(bus_settings.rate_limit_per_sec,
@@ -273,7 +281,7 @@ class Runtime:
         self.mcp = build_mcp(self)  # MCP servers: they connect in the background once ready
         #: (name, callback) run in phase 2 to re-queue work accepted before a crash.
         self.recovery_hooks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("event_bus", self.bus.recover),
+            ("event_bus", self._requeue_unfinished),
         ]
         self._stack = LifecycleStack()
         self._boot_task: asyncio.Task[None] | None = None
@@ -303,7 +311,12 @@ class Runtime:
 
     def status(self) -> dict[str, Any]:
         """What /runtime/status serves."""
-        return {**self.phases.snapshot(), "version": self.version}
+        return {**self.phases.snapshot(), "version": self.version,
+                "cluster": self.cluster.status()}
+
+    async def _requeue_unfinished(self) -> int:
+        """Events accepted but not done before this daemon (or a dead one) stopped."""
+        return self.bus.requeue(await self.cluster.recover())
 
     @property
     def explore(self) -> ExploreService:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aman.core.lifecycle import LifecycleStack
@@ -52,6 +53,13 @@ async def start_store_writer(runtime: Runtime, stack: LifecycleStack) -> None:
     await runtime.writer.start()
     # Unwound after everything that writes: the final flush of stop stage 3.
     stack.push("store_writer", runtime.writer.stop)
+
+
+async def join_cluster(runtime: Runtime, stack: LifecycleStack) -> None:
+    """Register among the daemons sharing the store (a live one of the same name refuses this
+    one). Its stop gives pending claims back and leaves, before the writer's last flush."""
+    stack.push("cluster", runtime.cluster.stop)
+    await runtime.cluster.join()
 
 
 async def start_audit_log(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -171,10 +179,24 @@ async def start_workflows(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def start_workflow_timers(runtime: Runtime, stack: LifecycleStack) -> None:
-    """After dispatch opens: a timeout that fell due while the daemon was down fires now."""
-    stack.push("workflow_timers", runtime.workflows.stop_timers)
-    count = await runtime.workflows.start_timers()
-    log.info("workflow timers: %d pending", count)
+    """After dispatch opens: a timeout that fell due while the daemon was down fires now. One
+    daemon among those sharing the store runs the timers (its leader)."""
+    async def start() -> None:
+        count = await runtime.workflows.start_timers()
+        log.info("workflow timers: %d pending", count)
+
+    await _lead(runtime, stack, "workflow_timers", start, runtime.workflows.stop_timers)
+
+
+async def _lead(runtime: Runtime, stack: LifecycleStack, role: str,
+                start: Callable[[], Awaitable[object]],
+                stop: Callable[[], Awaitable[object]]) -> None:
+    """Run a once-per-cluster role here whenever this daemon leads it; withdrawn at stop."""
+    async def withdraw() -> None:
+        await runtime.cluster.withdraw(role)
+
+    stack.push(role, withdraw)  # first: withdraws whatever a cut-short start began
+    await runtime.cluster.lead(role, start, stop)
 
 
 async def start_llm(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -229,8 +251,10 @@ async def start_conversations(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def open_dispatch(runtime: Runtime, stack: LifecycleStack) -> None:
-    """Every subscriber registered in phases 3-4 is in place: recovered and new events may flow."""
+    """Every subscriber registered in phases 3-4 is in place: recovered and new events may flow,
+    and events other daemons leave behind are taken over from now on."""
     runtime.bus.open_dispatch()
+    runtime.cluster.attach(runtime.bus)
 
     async def drain() -> None:
         # Read at stop: runtime.drain_timeout_sec may have changed live.
@@ -243,18 +267,25 @@ async def start_maintenance(runtime: Runtime, stack: LifecycleStack) -> None:
     """Start retention pruning and DLQ expiry."""
     from aman.core.maintenance import start_maintenance
 
-    stop = start_maintenance(settings=lambda: runtime.settings, event_log=runtime.event_log,
-                             clock=runtime.clock, tasks=runtime.tasks,
-                             dlq_sweep=runtime.dlq.sweep)
-    stack.push("maintenance", stop)
+    stops: list[Callable[[], Awaitable[None]]] = []
+
+    async def start() -> None:
+        stops.append(start_maintenance(
+            settings=lambda: runtime.settings, event_log=runtime.event_log, clock=runtime.clock,
+            tasks=runtime.tasks, dlq_sweep=runtime.dlq.sweep))
+
+    async def stop() -> None:
+        while stops:
+            await stops.pop()()
+
+    await _lead(runtime, stack, "maintenance", start, stop)
 
 
 async def start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
     """After dispatch opens, so runs missed while the daemon was down (catch-up) reach their
     subscribers; stopped before the bus drains, so no firing lands in a closing bus.
     """
-    stack.push("cron", runtime.cron.stop)  # first: stops whatever a cut-short start began
-    await runtime.cron.start()
+    await _lead(runtime, stack, "cron", runtime.cron.start, runtime.cron.stop)
 
 
 async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -268,14 +299,19 @@ async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:
 
     scheduler = IdleScheduler(runtime.idle, runtime.bus, runtime.clock, runtime.tasks,
                               lambda: runtime.settings.idle)
-    stack.push("idle", scheduler.stop)
-    scheduler.start()
+
+    async def start() -> None:
+        scheduler.start()
+
+    await _lead(runtime, stack, "idle", start, scheduler.stop)
 
 
 async def start_heartbeat(runtime: Runtime, stack: LifecycleStack) -> None:
     """After dispatch opened: tickers for agents whose heartbeat is on, and cron wake-ups."""
-    stack.push("heartbeat", runtime.heartbeat.stop)
+    stack.push("heartbeat_wakes", runtime.heartbeat.stop)
     runtime.heartbeat.start()
+    await _lead(runtime, stack, "heartbeat", runtime.heartbeat.start_tickers,
+                runtime.heartbeat.stop_tickers)
 
 
 async def start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:

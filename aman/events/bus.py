@@ -82,7 +82,6 @@ class EventBus:
         self._outstanding: dict[str, int] = {}
         self._settled_before: dict[str, set[str]] = {}
         self._facts_pending = 0
-        self._seq = 0
         self._accepting = False
         self._dispatching = False
         self._workers: list[asyncio.Task[None]] = []
@@ -127,20 +126,19 @@ class EventBus:
 
     async def start(self) -> None:
         """Open intake; dispatch waits for ``open_dispatch`` so no event meets a missing handler."""
-        self._seq = await self._log.max_seq()
         self._accepting = True
         self._idle.set()
 
-    async def recover(self) -> int:
-        """Re-queue guaranteed events accepted before a crash but not done; return how many."""
-        recovered = await self._log.pending()
+    def requeue(self, recovered: list[tuple[Event, set[str]]]) -> int:
+        """Queue guaranteed events accepted earlier but not done (before a crash, or by a daemon
+        that died), each for the handlers not yet settled; return how many."""
         for event, settled in recovered:
             self._outstanding.pop(event.id, None)
             self._settled_before[event.id] = settled
             self._log.record_step(event, "requeued", detail={"settled_handlers": sorted(settled)})
             self._enqueue(event)
         if recovered:
-            log.info("re-queued %d event(s) accepted before the last stop", len(recovered))
+            log.info("re-queued %d event(s) accepted but not done", len(recovered))
         return len(recovered)
 
     def open_dispatch(self) -> None:
@@ -221,12 +219,12 @@ class EventBus:
                     "dedup_key": event.dedup_key, "source": event.source})
                 return PublishResult(event.with_changes(id=original), duplicate=True)
             expires = now + self._dedup.window_ms
-        self._seq += 1
+        seq = await self._log.allocate_seq()
         if event.metadata.max_retries is None:
             event = event.with_changes(
-                seq=self._seq, metadata=replace(event.metadata, max_retries=self.retry.max_retries))
+                seq=seq, metadata=replace(event.metadata, max_retries=self.retry.max_retries))
         else:
-            event = event.with_changes(seq=self._seq)
+            event = event.with_changes(seq=seq)
         try:
             await self._log.append(event, durable=event.delivery.guaranteed,
                                    dedup_expires_at=expires)
@@ -338,6 +336,7 @@ class EventBus:
                 observer(event)
             except Exception:
                 log.exception("event observer failed")
+        self._log.dispatched(event)
         self.stats.delivered += 1
         if not targets:
             self._log.mark_status(event, "done")

@@ -8,6 +8,7 @@ repositories implement these structurally.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from aman.events.model import DlqEntry, DlqQuery, Event
@@ -47,16 +48,16 @@ class EventLog(Protocol):
         """Set the event's life status: done, expired or dropped."""
         ...
 
-    async def pending(self) -> list[tuple[Event, set[str]]]:
-        """Guaranteed events not yet done, oldest first, with handlers already settled."""
+    async def allocate_seq(self) -> int:
+        """The next acceptance sequence number (unique across daemons sharing the store)."""
+        ...
+
+    def dispatched(self, event: Event) -> None:
+        """Let other daemons sharing the store show ``event`` to their stream clients."""
         ...
 
     async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
         """The event id holding ``key`` within its window, if any."""
-        ...
-
-    async def max_seq(self) -> int:
-        """Highest acceptance sequence number stored."""
         ...
 
 
@@ -100,6 +101,25 @@ class DlqRepository(Protocol):
 class EventStore(EventLog, Protocol):
     """The whole event log: the bus's port plus the reads of the event routes, the stream's
     replay and retention."""
+
+    async def max_seq(self) -> int:
+        """Highest acceptance sequence number stored."""
+        ...
+
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
+                            limit: int) -> list[tuple[Event, set[str]]]:
+        """Claim for ``claimant`` the guaranteed events not done that no daemon, or one of
+        ``orphans_of``, holds (every such event on a one-daemon store), oldest first, with the
+        handlers already settled; at-most-once leftovers among them are marked dropped."""
+        ...
+
+    async def release_claims(self, claimant: str) -> int:
+        """Unclaim ``claimant``'s pending events (a clean stop); return how many."""
+        ...
+
+    async def by_seqs(self, seqs: Sequence[int]) -> list[Event]:
+        """Stored events with these sequence numbers, in seq order."""
+        ...
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         """Newest events first, each as its wire shape with a ``status``."""

@@ -87,23 +87,30 @@ class HeartbeatService:
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start a ticker for every agent whose heartbeat is on; listen for wake events."""
-        for agent_id, settings in self._agents().items():
-            if settings.enabled and settings.heartbeat.every_sec:
-                self._tickers[agent_id] = self._tasks.spawn(f"heartbeat:{agent_id}",
-                                                            self._tick_forever(agent_id))
+        """Listen for wake events (on every daemon, so a wake accepted anywhere is handled)."""
         self._unsubscribe = self._bus.subscribe(
             SUBSCRIBER, self._on_wake, EventFilter(event_types=frozenset({HEARTBEAT_WAKE})))
 
-    async def stop(self) -> None:
+    async def start_tickers(self) -> None:
+        """Start a ticker for every agent whose heartbeat is on (on one daemon: the leader)."""
+        for agent_id, settings in self._agents().items():
+            if settings.enabled and settings.heartbeat.every_sec and agent_id not in self._tickers:
+                self._tickers[agent_id] = self._tasks.spawn(f"heartbeat:{agent_id}",
+                                                            self._tick_forever(agent_id))
+
+    async def stop_tickers(self) -> None:
         """Stop the tickers (a tick in flight is cancelled; its turn is interrupted)."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         tickers, self._tickers = list(self._tickers.values()), {}
         for task in tickers:
             task.cancel()
         await asyncio.gather(*tickers, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop listening and stop the tickers."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self.stop_tickers()
 
     def state(self, agent_id: str) -> dict[str, object]:
         """What ``GET /agent/{id}`` shows: whether the heartbeat is on, and how often."""

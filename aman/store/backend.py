@@ -14,6 +14,7 @@ from pathlib import Path
 from aman.store.api_keys import SqliteApiKeyRepository
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
+from aman.store.cluster import SoloCoordination, SqliteMemberRepository
 from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
@@ -27,6 +28,7 @@ from aman.store.notifications import SqliteNotificationRepository
 from aman.store.pg.api_keys import PgApiKeyRepository
 from aman.store.pg.audit import PgAuditRepository
 from aman.store.pg.chat import PgChatRepository
+from aman.store.pg.cluster import PgCoordination, PgMemberRepository
 from aman.store.pg.cron import PgCronRepository
 from aman.store.pg.db import PgDatabase, describe
 from aman.store.pg.dlq import PgDlqRepository
@@ -52,11 +54,6 @@ from aman.store.workflows import SqliteWorkflowRepository
 from aman.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
-
-#: The advisory lock a daemon holds on its PostgreSQL database for as long as it runs: event
-#: dispatch, timers and maintenance are not shared between daemons yet, so a second daemon on
-#: the same database is refused instead of running everything twice.
-DAEMON_LOCK = 0x616D616E_0003
 
 __all__ = ["StoreBackend", "open_backend"]
 
@@ -86,14 +83,13 @@ class StoreBackend:
     heartbeat: SqliteHeartbeatRepository | PgHeartbeatRepository
     memory: SqliteMemoryRepository | PgMemoryRepository
     cursors: SqliteCursorRepository | PgCursorRepository
+    members: SqliteMemberRepository | PgMemberRepository
+    coordination: SoloCoordination | PgCoordination
 
     async def open(self) -> int:
         """Connect and bring the schema up to date; return the schema version in force."""
         await self.db.open()
         if isinstance(self.db, PgDatabase):
-            await self.db.hold_exclusive(
-                DAEMON_LOCK, "another aman daemon (one daemon per database for now: stop it, or"
-                " give this one its own database in store.url)")
             version = await migrate_pg(self.db)
         else:
             version = await migrate(self.db)
@@ -105,19 +101,20 @@ class StoreBackend:
         await self.db.close()
 
 
-def open_backend(url: str | None, sqlite_path: Path) -> StoreBackend:
-    """The store ``url`` names (PostgreSQL), else the SQLite file; nothing connects yet."""
+def open_backend(url: str | None, sqlite_path: Path, *, daemon: str = "") -> StoreBackend:
+    """The store ``url`` names (PostgreSQL), else the SQLite file; nothing connects yet.
+    ``daemon`` names this daemon in the claims it makes on events."""
     if url is not None and url.startswith(("postgresql://", "postgres://")):
-        return _postgresql(url)
-    return _sqlite(sqlite_path)
+        return _postgresql(url, daemon)
+    return _sqlite(sqlite_path, daemon)
 
 
-def _sqlite(path: Path) -> StoreBackend:
+def _sqlite(path: Path, daemon: str) -> StoreBackend:
     db = Database(path)
     writer = BatchWriter(db)
     return StoreBackend(
         kind="sqlite", where=str(path), db=db, writer=writer,
-        events=SqliteEventLog(db, writer), dlq=SqliteDlqRepository(db, writer),
+        events=SqliteEventLog(db, writer, claimant=daemon), dlq=SqliteDlqRepository(db, writer),
         audit=SqliteAuditRepository(db),
         notifications=SqliteNotificationRepository(db, writer),
         skills=SqliteSkillRepository(db), soul=SqliteSoulRepository(db),
@@ -127,15 +124,16 @@ def _sqlite(path: Path) -> StoreBackend:
         conversations=SqliteConversationRepository(db, writer),
         api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
         heartbeat=SqliteHeartbeatRepository(db, writer), memory=SqliteMemoryRepository(db),
-        cursors=SqliteCursorRepository(db, writer))
+        cursors=SqliteCursorRepository(db, writer),
+        members=SqliteMemberRepository(db, writer), coordination=SoloCoordination())
 
 
-def _postgresql(url: str) -> StoreBackend:
+def _postgresql(url: str, daemon: str) -> StoreBackend:
     db = PgDatabase(url)
     writer = BatchWriter(db)
     return StoreBackend(
         kind="postgresql", where=describe(url), db=db, writer=writer,
-        events=PgEventLog(db, writer), dlq=PgDlqRepository(db, writer),
+        events=PgEventLog(db, writer, claimant=daemon), dlq=PgDlqRepository(db, writer),
         audit=PgAuditRepository(db), notifications=PgNotificationRepository(db, writer),
         skills=PgSkillRepository(db), soul=PgSoulRepository(db),
         plugins=PgPluginStateRepository(db), workflows=PgWorkflowRepository(db, writer),
@@ -144,4 +142,5 @@ def _postgresql(url: str) -> StoreBackend:
         conversations=PgConversationRepository(db, writer),
         api_keys=PgApiKeyRepository(db), usage=PgUsageRepository(db, writer),
         heartbeat=PgHeartbeatRepository(db, writer), memory=PgMemoryRepository(db),
-        cursors=PgCursorRepository(db, writer))
+        cursors=PgCursorRepository(db, writer),
+        members=PgMemberRepository(db, writer), coordination=PgCoordination(url))

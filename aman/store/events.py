@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from aman.events.model import Event
@@ -12,7 +14,7 @@ from aman.store.writer import BatchWriter
 
 _INSERT_EVENT = (
     "INSERT INTO events (seq, id, trace_id, parent_event_id, source, event_type, delivery,"
-    " created_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
+    " created_at, status, body, claimed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
 )
 _INSERT_STEP = (
     "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
@@ -35,11 +37,18 @@ def _dumps(value: Any) -> str:
 
 
 class SqliteEventLog:
-    """The bus's event log and the read side used by the event routes and the stream."""
+    """The bus's event log and the read side used by the event routes and the stream.
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    One daemon uses the file at a time, so it numbers events itself (from the highest stored)
+    and every pending event is its own to recover.
+    """
+
+    def __init__(self, db: Database, writer: BatchWriter, *, claimant: str = "") -> None:
         self._db = db
         self._writer = writer
+        self._claimant = claimant
+        self._last_seq: int | None = None
+        self._seq_lock = asyncio.Lock()
 
     # --- the bus's port ------------------------------------------------------------------
 
@@ -49,7 +58,7 @@ class SqliteEventLog:
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (_INSERT_EVENT, (event.seq, event.id, meta.trace_id, meta.parent_event_id,
                              event.source, event.event_type, event.delivery.value,
-                             meta.created_at, _dumps(event.to_json()))),
+                             meta.created_at, _dumps(event.to_json()), self._claimant or None)),
         ]
         if event.dedup_key and dedup_expires_at is not None:
             statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))
@@ -93,18 +102,53 @@ class SqliteEventLog:
         """Queue a status change."""
         self._writer.submit(_SET_STATUS, (status, event.id))
 
-    async def pending(self) -> list[tuple[Event, set[str]]]:
-        """Guaranteed events not done, oldest first; at-most-once leftovers are marked dropped."""
-        await self._writer.execute([(
-            "UPDATE events SET status = 'dropped'"
-            " WHERE status = 'pending' AND delivery = 'at_most_once'", ())])
+    async def allocate_seq(self) -> int:
+        """The next acceptance sequence number (numbered here: one daemon per file)."""
+        if self._last_seq is None:
+            async with self._seq_lock:
+                if self._last_seq is None:
+                    self._last_seq = await self.max_seq()
+        self._last_seq += 1
+        return self._last_seq
+
+    def dispatched(self, event: Event) -> None:
+        """Nothing to announce: no other daemon shares the file."""
+
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
+                            limit: int) -> list[tuple[Event, set[str]]]:
+        """Every guaranteed event not done, oldest first, claimed by ``claimant`` (one daemon per
+        file, so every claim is an orphan); at-most-once leftovers are marked dropped."""
+        await self._writer.execute([
+            ("UPDATE events SET status = 'dropped'"
+             " WHERE status = 'pending' AND delivery = 'at_most_once'", ()),
+            ("UPDATE events SET claimed_by = ? WHERE status = 'pending'", (claimant,)),
+        ])
         rows = await self._db.fetchall(
             "SELECT e.seq, e.body, group_concat(d.handler, char(31)) AS settled FROM events e"
             " LEFT JOIN deliveries d ON d.event_id = e.id"
-            " WHERE e.status = 'pending' GROUP BY e.seq ORDER BY e.seq"
+            " WHERE e.status = 'pending' GROUP BY e.seq ORDER BY e.seq LIMIT ?", (limit,)
         )
         return [(_event(row), set(row["settled"].split("\x1f")) if row["settled"] else set())
                 for row in rows]
+
+    async def release_claims(self, claimant: str) -> int:
+        """Unclaim this daemon's pending events; return how many."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM events WHERE status = 'pending' AND claimed_by = ?",
+            (claimant,))
+        await self._writer.execute([(
+            "UPDATE events SET claimed_by = NULL WHERE status = 'pending' AND claimed_by = ?",
+            (claimant,))])
+        return int(row["n"]) if row else 0
+
+    async def by_seqs(self, seqs: Sequence[int]) -> list[Event]:
+        """Stored events with these sequence numbers, in seq order."""
+        if not seqs:
+            return []
+        marks = ", ".join("?" for _ in seqs)
+        rows = await self._db.fetchall(
+            f"SELECT seq, body FROM events WHERE seq IN ({marks}) ORDER BY seq", tuple(seqs))
+        return [_event(row) for row in rows]
 
     async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
         """The event holding ``key`` if its window is still open."""

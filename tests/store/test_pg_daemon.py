@@ -109,20 +109,36 @@ async def test_a_schema_newer_than_the_code_fails_boot(make_settings: SettingsFa
     assert "upgrade aman" in error
 
 
-async def test_a_second_daemon_on_the_same_database_is_refused(
+async def test_two_daemons_share_a_database_and_a_name_is_taken_once(
         make_settings: SettingsFactory, pg_server: PgServer, tmp_path: Path) -> None:
     url = pg_server.new_database()
-    first = create_app(make_settings(store__url=url))
+    first = create_app(make_settings(store__url=url, cluster__node_name="first"))
     rt = runtime_of(first)
     async with first.test_app():
         await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
         assert rt.ready, rt.phases.failure
-        second = make_settings(store__url=url, runtime__dir=str(tmp_path / "second"))
-        step, error = await boot_failure(lambda **_: second, url)
-        assert step == "database" and "another aman daemon" in error
-    # Once the first stopped, the database is free again.
-    again = create_app(second)
-    rt = runtime_of(again)
-    async with again.test_app():
-        await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
-        assert rt.ready, rt.phases.failure
+        # Another daemon under the same name is refused at the cluster step, naming the fix.
+        same_name = make_settings(store__url=url, cluster__node_name="first",
+                                  runtime__dir=str(tmp_path / "same"))
+        step, error = await boot_failure(lambda **_: same_name, url)
+        assert step == "cluster" and "cluster.node_name" in error
+        # Under its own name it runs beside the first, and each sees the other.
+        second = create_app(make_settings(store__url=url, cluster__node_name="second",
+                                          runtime__dir=str(tmp_path / "second"),
+                                          cluster__heartbeat_sec=0.2,
+                                          cluster__dead_after_sec=2))
+        rt2 = runtime_of(second)
+        async with second.test_app() as served:
+            await wait_for(lambda: rt2.ready or rt2.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+            assert rt2.ready, rt2.phases.failure
+            status = await (await served.test_client().get("/runtime/status")).get_json()
+            cluster = status["cluster"]
+            assert cluster["store_shared"] is True and cluster["daemon"]["name"] == "second"
+            # The first daemon booted first, so it leads every role; the second leads none.
+            assert cluster["daemon"]["leads"] == []
+            await wait_for(lambda: [m["name"] for m in rt2.cluster.status()["others"]]
+                           == ["first"], BOOT_TIMEOUT)
+            assert set(rt.cluster.led) == {"cron", "workflow_timers", "maintenance", "heartbeat"}
+    # The first stopped cleanly: its row is gone and its roles are free again.
+    rows = pg_server.psql("SELECT count(*) FROM daemons", url.rsplit("/", 1)[1])
+    assert rows.strip() == "0"

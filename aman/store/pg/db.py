@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 Row = Mapping[str, Any]
 
 #: Errors that mean the server is gone or unreachable rather than a statement being wrong.
-_UNREACHABLE = (OSError, TimeoutError, asyncpg.InterfaceError,
+UNREACHABLE = (OSError, TimeoutError, asyncpg.InterfaceError,
                 asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)
 
 
@@ -75,7 +75,7 @@ class PgTransaction:
             await self._conn.execute(sql, *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database write failed: {exc}") from exc
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database write failed: {exc}") from exc
         return 0
 
@@ -94,7 +94,7 @@ class PgTransaction:
                 await self._conn.executemany(sql, pending)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database write failed: {exc}") from exc
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database write failed: {exc}") from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
@@ -103,7 +103,7 @@ class PgTransaction:
             row: Row | None = await self._conn.fetchrow(sql, *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database read failed: {exc}") from exc
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database read failed: {exc}") from exc
         return row
 
@@ -117,7 +117,6 @@ class PgDatabase:
         self._max = max_connections
         self._timeout = connect_timeout_s
         self._pool: asyncpg.Pool | None = None
-        self._holder: asyncpg.Connection | None = None
 
     @property
     def is_open(self) -> bool:
@@ -135,42 +134,18 @@ class PgDatabase:
                              "(createdb) or fix store.url") from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"cannot open database {describe(self.url)}: {exc}") from exc
-        except (*_UNREACHABLE, ValueError) as exc:
+        except (*UNREACHABLE, ValueError) as exc:
             raise StoreUnavailableError(
                 f"cannot reach PostgreSQL at {describe(self.url)}: {exc or type(exc).__name__};"
                 " check that the server runs and store.url names it") from exc
 
-    async def hold_exclusive(self, key: int, what: str) -> None:
-        """Hold a session advisory lock on a connection of its own until ``close``; another
-        holder (a daemon on the same database) makes this fail naming ``what``. The server
-        releases the lock when the holding process dies, even by ``kill -9``."""
-        try:
-            holder = await asyncpg.connect(self.url, timeout=self._timeout)
-        except (asyncpg.PostgresError, *_UNREACHABLE) as exc:
-            raise StoreUnavailableError(f"cannot reach {describe(self.url)}: {exc}") from exc
-        try:
-            taken = await holder.fetchval("SELECT pg_try_advisory_lock($1)", key)
-        except BaseException:
-            await holder.close()
-            raise
-        if not taken:
-            await holder.close()
-            raise StoreError(f"{what} already uses {describe(self.url)}")
-        self._holder = holder
-
     async def close(self) -> None:
-        """Close the pool (and release a held lock); safe to call twice."""
-        holder, self._holder = self._holder, None
-        if holder is not None:
-            try:
-                await asyncio.wait_for(holder.close(), timeout=10)
-            except (TimeoutError, *_UNREACHABLE, asyncpg.PostgresError):
-                holder.terminate()
+        """Close the pool; safe to call twice."""
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=10)
-            except (TimeoutError, *_UNREACHABLE, asyncpg.PostgresError):
+            except (TimeoutError, *UNREACHABLE, asyncpg.PostgresError):
                 log.exception("closing %s failed", describe(self.url))
                 pool.terminate()
 
@@ -185,7 +160,7 @@ class PgDatabase:
         try:
             async with self._require().acquire() as conn:
                 yield conn
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database connection failed: {exc}") from exc
 
     @asynccontextmanager
@@ -202,7 +177,7 @@ class PgDatabase:
             except BaseException:
                 try:
                     await tx.rollback()
-                except (asyncpg.PostgresError, *_UNREACHABLE):
+                except (asyncpg.PostgresError, *UNREACHABLE):
                     log.exception("rollback failed")
                 raise
             try:
@@ -216,7 +191,7 @@ class PgDatabase:
             rows: list[Row] = await self._require().fetch(sql, *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database read failed: {exc}") from exc
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database read failed: {exc}") from exc
         return rows
 
@@ -226,7 +201,7 @@ class PgDatabase:
             row: Row | None = await self._require().fetchrow(sql, *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database read failed: {exc}") from exc
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database read failed: {exc}") from exc
         return row
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from aman.events.model import Event
@@ -12,7 +15,8 @@ from aman.store.writer import BatchWriter
 
 _INSERT_EVENT = (
     "INSERT INTO events (seq, id, trace_id, parent_event_id, source, event_type, delivery,"
-    " created_at, status, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)"
+    " created_at, status, body, claimed_by)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)"
 )
 _INSERT_STEP = (
     "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
@@ -39,12 +43,24 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class PgEventLog:
-    """The bus's event log and the read side used by the event routes and the stream."""
+#: Sequence numbers reserved per round trip: daemons sharing the server draw from one sequence.
+_SEQ_BLOCK = 32
+_NOTIFY = "SELECT pg_notify('aman_dispatched', $1)"
 
-    def __init__(self, db: PgDatabase, writer: BatchWriter) -> None:
+
+class PgEventLog:
+    """The bus's event log and the read side used by the event routes and the stream.
+
+    Daemons sharing the server number events from one database sequence (reserved a block at a
+    time), claim the events they accept, and take over the pending events of dead daemons.
+    """
+
+    def __init__(self, db: PgDatabase, writer: BatchWriter, *, claimant: str = "") -> None:
         self._db = db
         self._writer = writer
+        self._claimant = claimant
+        self._reserved: deque[int] = deque()
+        self._seq_lock = asyncio.Lock()
 
     # --- the bus's port ------------------------------------------------------------------
 
@@ -54,7 +70,7 @@ class PgEventLog:
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (_INSERT_EVENT, (event.seq, event.id, meta.trace_id, meta.parent_event_id,
                              event.source, event.event_type, event.delivery.value,
-                             meta.created_at, _dumps(event.to_json()))),
+                             meta.created_at, _dumps(event.to_json()), self._claimant or None)),
         ]
         if event.dedup_key and dedup_expires_at is not None:
             statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))
@@ -98,17 +114,55 @@ class PgEventLog:
         """Queue a status change."""
         self._writer.submit(_SET_STATUS, (status, event.id))
 
-    async def pending(self) -> list[tuple[Event, set[str]]]:
-        """Guaranteed events not done, oldest first; at-most-once leftovers are marked dropped."""
+    async def allocate_seq(self) -> int:
+        """The next acceptance sequence number, from the sequence every daemon shares."""
+        if not self._reserved:
+            async with self._seq_lock:
+                if not self._reserved:
+                    rows = await self._db.fetchall(
+                        "SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS s"
+                        " FROM generate_series(1, $1)", (_SEQ_BLOCK,))
+                    self._reserved.extend(sorted(int(r["s"]) for r in rows))
+        return self._reserved.popleft()
+
+    def dispatched(self, event: Event) -> None:
+        """Tell the other daemons (their stream clients) in the next batch."""
+        self._writer.submit(_NOTIFY, (f"{self._claimant}:{event.seq}",))
+
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
+                            limit: int) -> list[tuple[Event, set[str]]]:
+        """Claim the guaranteed pending events that no daemon or one of ``orphans_of`` holds,
+        oldest first; rows another daemon is claiming right now are skipped, not waited for.
+        Their at-most-once leftovers are marked dropped."""
+        owners = list(orphans_of)
         await self._writer.execute([(
-            "UPDATE events SET status = 'dropped'"
-            " WHERE status = 'pending' AND delivery = 'at_most_once'", ())])
+            "UPDATE events SET status = 'dropped' WHERE status = 'pending'"
+            " AND delivery = 'at_most_once' AND (claimed_by IS NULL OR claimed_by = ANY($1))",
+            (owners,))])
         rows = await self._db.fetchall(
-            "SELECT e.seq, e.body, array_remove(array_agg(d.handler), NULL) AS settled"
-            " FROM events e LEFT JOIN deliveries d ON d.event_id = e.id"
-            " WHERE e.status = 'pending' GROUP BY e.seq ORDER BY e.seq"
-        )
+            "WITH taken AS (SELECT seq FROM events WHERE status = 'pending'"
+            " AND (claimed_by IS NULL OR claimed_by = ANY($2::text[])) ORDER BY seq LIMIT $3"
+            " FOR UPDATE SKIP LOCKED),"
+            " claimed AS (UPDATE events e SET claimed_by = $1 FROM taken WHERE e.seq = taken.seq"
+            " RETURNING e.seq, e.id, e.body)"
+            " SELECT c.seq, c.body, array_remove(array_agg(d.handler), NULL) AS settled"
+            " FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id"
+            " GROUP BY c.seq, c.body ORDER BY c.seq", (claimant, owners, limit))
         return [(_event(row), set(row["settled"] or ())) for row in rows]
+
+    async def release_claims(self, claimant: str) -> int:
+        """Unclaim this daemon's pending events; return how many."""
+        rows = await self._db.fetchall(
+            "UPDATE events SET claimed_by = NULL WHERE status = 'pending' AND claimed_by = $1"
+            " RETURNING seq", (claimant,))
+        return len(rows)
+
+    async def by_seqs(self, seqs: Sequence[int]) -> list[Event]:
+        """Stored events with these sequence numbers, in seq order."""
+        rows = await self._db.fetchall(
+            "SELECT seq, body FROM events WHERE seq = ANY($1::bigint[]) ORDER BY seq",
+            (list(seqs),))
+        return [_event(row) for row in rows]
 
     async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
         """The event holding ``key`` if its window is still open."""

@@ -22,6 +22,7 @@ from aman.audit.model import AuditRepository
 from aman.auth.service import KeyRepository
 from aman.channels.model import ConversationRepository, CursorRepository
 from aman.chat.model import ChatRepository
+from aman.cluster.model import MemberRepository
 from aman.cron.service import CronRepository
 from aman.events.ports import DlqRepository, EventStore
 from aman.heartbeat.model import HeartbeatRepository
@@ -33,6 +34,7 @@ from aman.soul.model import SoulRepository
 from aman.store.api_keys import SqliteApiKeyRepository
 from aman.store.audit import SqliteAuditRepository
 from aman.store.chat import SqliteChatRepository
+from aman.store.cluster import SqliteMemberRepository
 from aman.store.cron import SqliteCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqliteDlqRepository
@@ -46,6 +48,7 @@ from aman.store.notifications import SqliteNotificationRepository
 from aman.store.pg.api_keys import PgApiKeyRepository
 from aman.store.pg.audit import PgAuditRepository
 from aman.store.pg.chat import PgChatRepository
+from aman.store.pg.cluster import PgMemberRepository
 from aman.store.pg.cron import PgCronRepository
 from aman.store.pg.db import PgDatabase
 from aman.store.pg.dlq import PgDlqRepository
@@ -95,6 +98,7 @@ class Repositories:
     heartbeat: HeartbeatRepository
     memory: MemoryRepository
     cursors: CursorRepository
+    members: MemberRepository
     #: Wait until every queued (not awaited) write is committed and visible to reads.
     settle: Callable[[], Awaitable[None]]
 
@@ -151,7 +155,8 @@ class SqliteBackend:
             conversations=SqliteConversationRepository(db, writer),
             api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
             heartbeat=SqliteHeartbeatRepository(db, writer), memory=SqliteMemoryRepository(db),
-            cursors=SqliteCursorRepository(db, writer), settle=writer.flush,
+            cursors=SqliteCursorRepository(db, writer),
+            members=SqliteMemberRepository(db, writer), settle=writer.flush,
         )
 
     async def reopen(self) -> Repositories:
@@ -199,7 +204,8 @@ class PgBackend:
             api_keys=PgApiKeyRepository(db), soul=PgSoulRepository(db),
             plugins=PgPluginStateRepository(db), tool_auth=PgToolAuthRepository(db, writer),
             usage=PgUsageRepository(db, writer), heartbeat=PgHeartbeatRepository(db, writer),
-            cursors=PgCursorRepository(db, writer), cron=PgCronRepository(db, writer),
+            cursors=PgCursorRepository(db, writer), members=PgMemberRepository(db, writer),
+            cron=PgCronRepository(db, writer),
             chat=PgChatRepository(db, writer), workflows=PgWorkflowRepository(db, writer),
             conversations=PgConversationRepository(db, writer),
             skills=PgSkillRepository(db), memory=PgMemoryRepository(db),

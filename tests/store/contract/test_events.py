@@ -32,7 +32,7 @@ async def append_all(log: EventStore, *events: Event) -> None:
 
 async def test_an_empty_log(store: Repositories) -> None:
     assert await store.events.max_seq() == 0
-    assert await store.events.pending() == []
+    assert await store.events.claim_pending("me", [], 1000) == []
     assert await store.events.recent(10) == []
     assert await store.events.get("nope") is None
     assert await store.events.after(0, 10) == []
@@ -59,7 +59,7 @@ async def test_a_queued_append_is_committed_in_order(store: Repositories) -> Non
         await store.events.append(e, durable=False, dedup_expires_at=None)
     await store.settle()
     assert await store.events.max_seq() == 3
-    assert [e for e, _ in await store.events.pending()] == events
+    assert [e for e, _ in await store.events.claim_pending("me", [], 1000)] == events
 
 
 async def test_an_event_id_is_stored_once(store: Repositories) -> None:
@@ -74,7 +74,7 @@ async def test_an_event_id_is_stored_once(store: Repositories) -> None:
     assert found is not None and [s["step"] for s in found["steps"]] == ["accepted"]
 
 
-async def test_pending_lists_guaranteed_events_with_their_settled_handlers(
+async def test_claiming_lists_guaranteed_events_with_their_settled_handlers(
         store: Repositories) -> None:
     a, b, c, d = event(1), event(2), event(3, delivery=Delivery.AT_MOST_ONCE), event(4)
     await append_all(store.events, a, b, c, d)
@@ -82,7 +82,7 @@ async def test_pending_lists_guaranteed_events_with_their_settled_handlers(
     await store.events.record_delivery(a, "h2", "dead", 4, durable=False)
     store.events.mark_status(b, "done")
     await store.settle()
-    pending = await store.events.pending()
+    pending = await store.events.claim_pending("me", [], 1000)
     assert pending == [(a, {"h1", "h2"}), (d, set())]
     # An at-most-once event left pending by a crash is dropped, never delivered late.
     dropped = await store.events.get(c.id)
@@ -211,4 +211,4 @@ async def test_the_log_survives_a_restart(store_backend: Backend, store: Reposit
     await store.events.record_delivery(a, "h", "ok", 1, durable=True)
     reopened = await store_backend.reopen()
     assert await reopened.events.max_seq() == 2
-    assert await reopened.events.pending() == [(a, {"h"}), (b, set())]
+    assert await reopened.events.claim_pending("me", [], 1000) == [(a, {"h"}), (b, set())]

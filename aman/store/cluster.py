@@ -1,0 +1,91 @@
+"""The ``daemons`` table, and the coordination of a store only one daemon can use.
+
+On the embedded SQLite file one daemon runs at a time (the instance lock sees to it), so every
+lock is granted at once and no other daemon dispatches anything to hear about.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from aman.cluster.model import DispatchListener, Member
+from aman.store.db import Database
+from aman.store.writer import BatchWriter
+
+_COLUMNS = "name, incarnation, host, pid, url, started_at, last_seen, leads"
+
+
+def member_from(row: Mapping[str, Any] | sqlite3.Row) -> Member:
+    """A ``daemons`` row as a Member."""
+    return Member(name=row["name"], incarnation=row["incarnation"], host=row["host"],
+                  pid=int(row["pid"]), url=row["url"], started_at=int(row["started_at"]),
+                  last_seen=int(row["last_seen"]), leads=list(json.loads(row["leads"])))
+
+
+class SqliteMemberRepository:
+    """Rows of ``daemons`` in the SQLite file."""
+
+    def __init__(self, db: Database, writer: BatchWriter) -> None:
+        self._db = db
+        self._writer = writer
+
+    async def join(self, member: Member) -> None:
+        """Insert or replace this daemon's row."""
+        await self._writer.execute([(
+            f"INSERT OR REPLACE INTO daemons ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (member.name, member.incarnation, member.host, member.pid, member.url,
+             member.started_at, member.last_seen, json.dumps(member.leads)))])
+
+    async def beat(self, name: str, incarnation: str, now_ms: int, leads: list[str]) -> bool:
+        """Refresh this daemon's row; False when it is gone or another incarnation's."""
+        await self._writer.execute([(
+            "UPDATE daemons SET last_seen = ?, leads = ? WHERE name = ? AND incarnation = ?",
+            (now_ms, json.dumps(leads), name, incarnation))])
+        row = await self._db.fetchone("SELECT incarnation FROM daemons WHERE name = ?", (name,))
+        return row is not None and row["incarnation"] == incarnation
+
+    async def members(self) -> list[Member]:
+        """Every row, by name."""
+        rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM daemons ORDER BY name")
+        return [member_from(r) for r in rows]
+
+    async def leave(self, name: str, incarnation: str) -> None:
+        """Delete this daemon's row."""
+        await self._writer.execute([(
+            "DELETE FROM daemons WHERE name = ? AND incarnation = ?", (name, incarnation))])
+
+    async def forget(self, names: list[str]) -> None:
+        """Delete the named rows."""
+        await self._writer.execute([("DELETE FROM daemons WHERE name = ?", (n,)) for n in names])
+
+
+class SoloCoordination:
+    """Coordination for a store with one daemon: every lock is this daemon's."""
+
+    shared = False
+
+    def __init__(self) -> None:
+        self._open = False
+
+    async def open(self, on_dispatched: DispatchListener) -> None:
+        """Nothing to connect."""
+        self._open = True
+
+    async def close(self) -> None:
+        """Nothing to disconnect."""
+        self._open = False
+
+    @property
+    def connected(self) -> bool:
+        """Always, once open."""
+        return self._open
+
+    async def try_lock(self, key: int) -> bool:
+        """Granted: no other daemon can want it."""
+        return True
+
+    async def unlock(self, key: int) -> None:
+        """Nothing held elsewhere to give back."""

@@ -1,0 +1,135 @@
+"""The ``daemons`` table on PostgreSQL, and coordination between daemons sharing the server.
+
+Locks are session advisory locks on one connection of this daemon's own: the server releases
+them when that connection ends, so a daemon killed with ``kill -9`` gives its roles up within
+moments. The same connection LISTENs for the dispatch notices other daemons send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import asyncpg
+
+from aman.cluster.model import DispatchListener, Member
+from aman.errors import StoreUnavailableError
+from aman.store.cluster import member_from
+from aman.store.pg.db import UNREACHABLE, PgDatabase, describe
+from aman.store.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+#: The channel dispatch notices travel on; each payload is ``<daemon name>:<seq>``.
+DISPATCH_CHANNEL = "aman_dispatched"
+_COLUMNS = "name, incarnation, host, pid, url, started_at, last_seen, leads"
+
+
+class PgMemberRepository:
+    """Rows of ``daemons`` on PostgreSQL."""
+
+    def __init__(self, db: PgDatabase, writer: BatchWriter) -> None:
+        self._db = db
+        self._writer = writer
+
+    async def join(self, member: Member) -> None:
+        """Insert or replace this daemon's row."""
+        await self._writer.execute([(
+            f"INSERT INTO daemons ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (name) DO UPDATE SET incarnation = excluded.incarnation,"
+            " host = excluded.host, pid = excluded.pid, url = excluded.url,"
+            " started_at = excluded.started_at, last_seen = excluded.last_seen,"
+            " leads = excluded.leads",
+            (member.name, member.incarnation, member.host, member.pid, member.url,
+             member.started_at, member.last_seen, json.dumps(member.leads)))])
+
+    async def beat(self, name: str, incarnation: str, now_ms: int, leads: list[str]) -> bool:
+        """Refresh this daemon's row; False when it is gone or another incarnation's."""
+        row = await self._db.fetchone(
+            "UPDATE daemons SET last_seen = $1, leads = $2 WHERE name = $3 AND incarnation = $4"
+            " RETURNING name", (now_ms, json.dumps(leads), name, incarnation))
+        return row is not None
+
+    async def members(self) -> list[Member]:
+        """Every row, by name."""
+        rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM daemons ORDER BY name")
+        return [member_from(r) for r in rows]
+
+    async def leave(self, name: str, incarnation: str) -> None:
+        """Delete this daemon's row."""
+        await self._writer.execute([(
+            "DELETE FROM daemons WHERE name = $1 AND incarnation = $2", (name, incarnation))])
+
+    async def forget(self, names: list[str]) -> None:
+        """Delete the named rows."""
+        await self._writer.execute([("DELETE FROM daemons WHERE name = ANY($1::text[])",
+                                     (names,))])
+
+
+class PgCoordination:
+    """Advisory locks and dispatch notices on one dedicated connection."""
+
+    shared = True
+
+    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
+        self._url = url
+        self._timeout = connect_timeout_s
+        self._conn: asyncpg.Connection | None = None
+        self._listener: DispatchListener | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self, on_dispatched: DispatchListener) -> None:
+        """Connect and LISTEN."""
+        self._listener = on_dispatched
+        try:
+            conn = await asyncpg.connect(self._url, timeout=self._timeout)
+            await conn.add_listener(DISPATCH_CHANNEL, self._notified)
+        except (asyncpg.PostgresError, *UNREACHABLE) as exc:
+            raise StoreUnavailableError(
+                f"cannot reach {describe(self._url)} for cluster locks: {exc}") from exc
+        self._conn = conn
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        origin, _, seq = payload.rpartition(":")
+        if self._listener is not None and seq.isdigit():
+            self._listener(origin, [int(seq)])
+
+    async def close(self) -> None:
+        """Disconnect; the server releases every lock held."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await asyncio.wait_for(conn.close(), timeout=5)
+        except (TimeoutError, asyncpg.PostgresError, *UNREACHABLE):
+            conn.terminate()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection (and so every lock held on it) is still up."""
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def try_lock(self, key: int) -> bool:
+        """``pg_try_advisory_lock``: True when taken (or already held by this daemon)."""
+        conn = self._require()
+        async with self._lock:
+            try:
+                return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+            except (asyncpg.PostgresError, *UNREACHABLE) as exc:
+                raise StoreUnavailableError(f"taking a cluster lock failed: {exc}") from exc
+
+    async def unlock(self, key: int) -> None:
+        """``pg_advisory_unlock``."""
+        conn = self._require()
+        async with self._lock:
+            try:
+                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            except (asyncpg.PostgresError, *UNREACHABLE) as exc:
+                raise StoreUnavailableError(f"releasing a cluster lock failed: {exc}") from exc
+
+    def _require(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            raise StoreUnavailableError("the cluster lock connection is down")
+        return self._conn

@@ -85,15 +85,14 @@ class ToolLoop:
         return [await one(call) for call in calls]
 
     def _level(self, name: str, agent: AgentSettings) -> Sensitivity | None:
+        """The level a call runs at for this agent (its own overrides first); None if the tool
+        is not offered to it or does not exist."""
         if not is_offered(name, agent.tools):
             return None
         try:
-            level = self._tools.sensitivity(name)
+            return self._tools.sensitivity(name, agent.tool_sensitivity())
         except AmanError:
             return None
-        if name == "memory" and agent.memory.write_approval and level is Sensitivity.LOW:
-            return Sensitivity.HIGH  # memory.write_approval: every write is asked for
-        return level
 
     async def _one(self, call: ToolCall, agent: AgentSettings,
                    base: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from aman.config.memory import MemorySettings
 from aman.parsing import regex_pattern
 
 ProviderKind = Literal["openai", "anthropic", "local", "scripted"]
+#: A tool's sensitivity as the config file writes it (``aman.tools.model.Sensitivity``).
+Level = Literal["low", "medium", "high"]
 
 
 class _Section(BaseModel):
@@ -82,10 +84,12 @@ class LlmSettings(_Section):
 
 
 class AgentToolSettings(_Section):
-    """Which tools an agent's model is offered (glob patterns)."""
+    """Which tools an agent's model is offered (glob patterns), and at which levels."""
 
     allow: list[str] = Field(default_factory=lambda: ["*"])
     deny: list[str] = Field(default_factory=list)
+    sensitivity: dict[str, Level] = Field(
+        default_factory=dict, description="Per-tool levels for this agent, over tools.sensitivity.")
 
 
 class NetworkSettings(_Section):
@@ -112,7 +116,7 @@ class ToolsSettings(_Section):
     exec_timeout_sec: float = Field(60.0, gt=0, le=86_400)
     approval_timeout_sec: float = Field(60.0, gt=0, le=86_400)
     auto_approve: list[str] = Field(default_factory=list, description="Tools that never ask.")
-    sensitivity: dict[str, Literal["low", "medium", "high"]] = Field(
+    sensitivity: dict[str, Level] = Field(
         default_factory=dict, description="Per-tool level overrides.")
     network: NetworkSettings = Field(default_factory=NetworkSettings)
 
@@ -136,6 +140,11 @@ class AgentSettings(_Section):
                                          description="Checking in on its own; off by default.")
     memory: MemorySettings = Field(default_factory=MemorySettings,
                                    description="Long-term memory files, imports and scope.")
+
+    def tool_sensitivity(self) -> dict[str, Level]:
+        """This agent's per-tool levels: its ``tools.sensitivity``, then what its other settings
+        impose (``memory.write_approval``), which a level of its own cannot undo."""
+        return {**self.tools.sensitivity, **self.memory.tool_sensitivity()}
 
 
 class ContentRule(_Section):

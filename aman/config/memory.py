@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The tool that writes memory files (``aman.memory.tools``); ``write_approval`` raises its level.
+WRITE_TOOL = "memory"
 
 
 class MemoryLimits(BaseModel):
@@ -30,3 +34,7 @@ class MemorySettings(BaseModel):
                                   description="IM chats besides the owner's that see memory: "
                                               "<platform>.<instance>:<chat id>.")
     write_approval: bool = Field(False, description="Every memory write asks for approval.")
+
+    def tool_sensitivity(self) -> dict[str, Literal["high"]]:
+        """Levels these settings impose on tools: with ``write_approval`` every write asks."""
+        return {WRITE_TOOL: "high"} if self.write_approval else {}

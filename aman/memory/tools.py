@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aman.config.memory import WRITE_TOOL
 from aman.errors import AmanError
 from aman.memory.model import MemoryWriteError
 from aman.memory.service import MemoryService
@@ -132,7 +133,7 @@ def memory_tools(service: MemoryService) -> list[Tool]:
         return ToolOutput({"path": params.path, "text": text})
 
     return [
-        Tool("memory", "Change your long-term memory: add, replace or remove entries of "
+        Tool(WRITE_TOOL, "Change your long-term memory: add, replace or remove entries of "
              "MEMORY.md (target memory: facts, decisions, preferences of the work) or USER.md "
              "(target user: about your person). old_text must match exactly one entry. "
              "Use operations for several changes at once.", MemoryParams, Sensitivity.LOW,

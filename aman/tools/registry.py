@@ -12,7 +12,7 @@ import asyncio
 import difflib
 import fnmatch
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -199,9 +199,10 @@ class ToolRegistry:
                                     details={"close": close})
         return tool
 
-    def sensitivity(self, name: str) -> Sensitivity:
-        """The effective level: ``tools.sensitivity`` override, else the tool's own."""
-        override = self._settings().tools.sensitivity.get(name)
+    def sensitivity(self, name: str, overrides: Mapping[str, str] | None = None) -> Sensitivity:
+        """The effective level: the caller's ``overrides`` (an agent's), else the
+        ``tools.sensitivity`` override, else the tool's own."""
+        override = (overrides or {}).get(name) or self._settings().tools.sensitivity.get(name)
         return Sensitivity(override) if override else self.get(name).sensitivity
 
     def listing(self) -> list[dict[str, Any]]:

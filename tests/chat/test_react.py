@@ -165,3 +165,49 @@ async def test_stop_during_a_running_exec(make_settings: SettingsFactory) -> Non
         reply = await h.reply(sid)
         assert reply["status"] == "interrupted"
         assert h.rt.clock.monotonic() - started < 5
+
+
+async def test_an_agents_own_level_decides_whether_it_asks(make_settings: SettingsFactory) -> None:
+    replies = (call("read", path="a.txt"), "saw {tool_result}")
+    async with harness(make_settings, *replies, **{
+            "agents": {"aman": {"tools": {"sensitivity": {"read": "high"}}}}}) as (h, sid):
+        (h.rt.settings.runtime.dir / "workspace").mkdir(parents=True, exist_ok=True)
+        (h.rt.settings.runtime.dir / "workspace" / "a.txt").write_text("guarded")
+        await h.send(sid)
+        prompt = await h.ask(1)
+        assert prompt["tool_name"] == "read" and prompt["sensitivity"] == "high"
+        await h.rt.approvals.respond(prompt["auth_id"], True, None, operator="alice")
+        assert (await h.reply(sid))["content"] == "saw guarded"
+        assert h.rt.tools.sensitivity("read").value == "low"  # other agents: unchanged
+
+
+def remember(fact: str) -> str:
+    return call("memory", action="add", content=fact)
+
+
+async def test_memory_writes_run_without_asking_by_default(make_settings: SettingsFactory) -> None:
+    async with harness(make_settings, remember("likes tea"), "kept") as (h, sid):
+        await h.send(sid)
+        assert (await h.reply(sid))["content"] == "kept"
+        assert h.of("tool_auth_required") == []
+        assert [p["status"] for p in h.of("llm_tool_result")] == ["success"]
+        assert "likes tea" in h.rt.memory.path("aman", "memory").read_text(encoding="utf-8")
+
+
+async def test_memory_write_approval_asks_for_every_write(make_settings: SettingsFactory) -> None:
+    replies = (remember("likes tea"), "kept", remember("likes coffee"), "saw {tool_result}")
+    async with harness(make_settings, *replies, **{
+            "agents": {"aman": {"memory": {"write_approval": True}}}}) as (h, sid):
+        await h.send(sid)
+        first = await h.ask(1)
+        assert first["tool_name"] == "memory" and first["sensitivity"] == "high"
+        await h.rt.approvals.respond(first["auth_id"], True, "session", operator="alice")
+        assert (await h.reply(sid))["content"] == "kept"
+        await h.send(sid)
+        second = await h.ask(2)  # approved for the session, asked again all the same
+        assert second["tool_name"] == "memory" and second["sensitivity"] == "high"
+        await h.rt.approvals.respond(second["auth_id"], False, None, operator="alice")
+        assert (await h.reply(sid))["content"].startswith("saw [denied]")
+        assert [p["status"] for p in h.of("llm_tool_result")] == ["success", "denied"]
+        kept = h.rt.memory.path("aman", "memory").read_text(encoding="utf-8")
+        assert "likes tea" in kept and "likes coffee" not in kept

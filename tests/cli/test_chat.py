@@ -9,7 +9,6 @@ terminal while the daemon still holds the reply as ``streaming``; an approval is
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pexpect
 import pytest
 
 from tests.e2e.daemons import REPO_ROOT, Daemon, StartDaemon, aman_command, clean_env
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -50,16 +50,6 @@ def messages(daemon: Daemon) -> list[dict[str, Any]]:
     return list(daemon.client.get(f"/chat/session/{session['id']}/state").json()["messages"])
 
 
-def wait_for(condition: Any, timeout: float = TIMEOUT_SEC) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_chat_streams_asks_approval_and_ctrl_c_stops(chat_daemon: Daemon, tmp_path: Path) -> None:
     child = chat(chat_daemon)
     try:
@@ -84,7 +74,8 @@ def test_chat_streams_asks_approval_and_ctrl_c_stops(chat_daemon: Daemon, tmp_pa
         child.sendintr()
         child.expect(r"\[stopped\]")
         child.expect("you> ")
-        last = wait_for(lambda: (m := messages(chat_daemon)[-1])["status"] != "streaming" and m)
+        last = wait_for_sync(lambda: (m := messages(chat_daemon)[-1])["status"] != "streaming"
+                             and m, TIMEOUT_SEC, what="the stopped reply to be kept")
         assert last["status"] == "interrupted" and "word199" not in last["content"]
 
         # 4. Ctrl-C at the prompt leaves.

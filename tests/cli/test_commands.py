@@ -6,7 +6,6 @@ import json
 import queue
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.cli.helpers import aman, aman_json, run
 from tests.e2e.daemons import TEST_TOKEN, Daemon, StartDaemon, aman_command, clean_env, free_port
+from tests.helpers import wait_for_sync
 from tests.plugin_archives import archive
 
 pytestmark = pytest.mark.e2e
@@ -191,16 +191,15 @@ def test_events_tail_resumes_after_a_restart(start_daemon: StartDaemon) -> None:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        # Push until the tail shows one: it may connect after the first push.
-        seen = None
-        deadline = time.monotonic() + 30
-        while seen is None:
-            assert time.monotonic() < deadline, "the tail never printed an event"
+        def pushed_and_printed() -> dict[str, Any] | None:
             aman_json(first, "events", "push", "cli.restart", "--payload", '{"phase": "before"}')
             try:
-                seen = json.loads(lines.get(timeout=1.0))
+                return dict(json.loads(lines.get(timeout=1.0)))
             except queue.Empty:
-                continue
+                return None
+
+        # Push until the tail shows one: it may connect after the first push.
+        seen = wait_for_sync(pushed_and_printed, 30, what="the tail to print an event")
         assert first.stop() == 0
         second = start_daemon(home=first.home, port=first.port)
         after = aman_json(second, "events", "push", "cli.restart", "--payload",
@@ -237,11 +236,12 @@ def test_logs_prints_the_end_and_follows(daemon: Daemon) -> None:
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        deadline = time.monotonic() + 30
-        while not found.is_set():  # a reload writes one INFO line; repeat until -f shows one
-            assert time.monotonic() < deadline, "logs -f showed no new line"
+        def reloaded_and_shown() -> bool:
             assert daemon.client.post("/skills/reload").status_code == 200
-            found.wait(0.5)
+            return found.wait(0.5)
+
+        # A reload writes one INFO line; repeat until -f shows one.
+        wait_for_sync(reloaded_and_shown, 30, what="logs -f to show a new line")
     finally:
         follow.kill()
         follow.communicate()
@@ -256,11 +256,8 @@ def test_approvals_listed_and_approved_by_code(start_daemon: StartDaemon, tmp_pa
             "kind": "scripted", "replies": [write, "Done: {tool_result}"]}}},
         "tools": {"workspace_dir": str(tmp_path / "ws")}})
     queued = aman_json(daemon, "send", "write it", "--no-wait")
-    deadline = time.monotonic() + 30
-    while not (pending := aman_json(daemon, "approvals", "ls")["items"]):
-        assert time.monotonic() < deadline, "no approval was asked"
-        time.sleep(0.1)
-    [request] = pending
+    [request] = wait_for_sync(lambda: aman_json(daemon, "approvals", "ls")["items"], 30,
+                              what="an approval to be asked")
     assert request["tool_name"] == "write" and request["session_id"] == queued["session_id"]
     listed = aman(daemon, "approvals", "ls")
     assert request["code"] in listed.stdout and "write" in listed.stdout
@@ -268,10 +265,7 @@ def test_approvals_listed_and_approved_by_code(start_daemon: StartDaemon, tmp_pa
     assert answer.returncode == 0 and "approved" in answer.stdout, answer.stderr
     again = aman(daemon, "approvals", "deny", request["code"])
     assert again.returncode == 1 and "already" in again.stderr
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "ws" / "a.md").exists():
-        assert time.monotonic() < deadline, "the approved write did not run"
-        time.sleep(0.1)
+    wait_for_sync((tmp_path / "ws" / "a.md").exists, 30, what="the approved write to run")
     assert (tmp_path / "ws" / "a.md").read_text() == "yes"
 
 
@@ -283,11 +277,9 @@ def test_dlq_entries_shown_retried_and_discarded(start_daemon: StartDaemon) -> N
                         "timeout_sec": 2}]})
     for n in range(2):
         aman_json(daemon, "events", "push", "cli.dlq", "--payload", json.dumps({"n": n}))
-    deadline = time.monotonic() + 30
-    while len(entries := aman_json(daemon, "dlq", "ls")["items"]) < 2:
-        assert time.monotonic() < deadline, "no DLQ entries"
-        time.sleep(0.1)
-    first, second = entries
+    first, second = wait_for_sync(
+        lambda: len(items := aman_json(daemon, "dlq", "ls")["items"]) >= 2 and items, 30,
+        what="two DLQ entries")
     shown = aman_json(daemon, "dlq", "show", first["id"])
     assert shown["id"] == first["id"] and shown["handler"] == "forward:sink"
     human = aman(daemon, "dlq", "ls")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.cli.helpers import run
 from tests.e2e.daemons import Daemon, StartDaemon, free_port
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -128,10 +128,8 @@ def test_a_failed_mcp_server_is_named(start_daemon: StartDaemon, tmp_path: Path)
     missing = str(tmp_path / "no-such-mcp-server")
     daemon = start_daemon(extra_config={**SCRIPTED, "mcp": {"servers": {
         "broken": {"command": missing}}}})
-    deadline = time.monotonic() + 30
-    while daemon.client.get("/mcp/servers").json()["items"][0]["state"] != "failed":
-        assert time.monotonic() < deadline, daemon.client.get("/mcp/servers").json()
-        time.sleep(0.1)
+    wait_for_sync(lambda: daemon.client.get("/mcp/servers").json()["items"][0]["state"]
+                  == "failed", 30, what="the broken MCP server to be failed")
     code, report = doctor(daemon)
     assert code == 1
     [server] = by_name(report, "mcp")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from mcp.client.stdio import stdio_client
 
 from tests.e2e.daemons import REPO_ROOT, TEST_TOKEN, Daemon, StartDaemon, clean_env
 from tests.e2e.test_agent_tools import calls, finished_reply, scripted
+from tests.helpers import wait_for_sync
 from tests.mcp.helpers import marked, new_mark, processes_with, time_server
 
 pytestmark = pytest.mark.e2e
@@ -37,30 +37,28 @@ def git_repo(path: Path) -> Path:
 
 def wait_servers(daemon: Daemon, wanted: dict[str, str], timeout: float = 90) -> dict[str, Any]:
     """Poll GET /mcp/servers until each named server is in the wanted state."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def servers_in_state() -> dict[str, Any] | None:
         answer = daemon.client.get("/mcp/servers", headers=daemon.auth)
         assert answer.status_code == 200, answer.text
         servers = {s["name"]: s for s in answer.json()["items"]}
-        if all(servers.get(n, {}).get("state") == s for n, s in wanted.items()):
-            return servers
-        assert time.monotonic() < deadline, servers
-        time.sleep(0.1)
+        done = all(servers.get(n, {}).get("state") == s for n, s in wanted.items())
+        return servers if done else None
+
+    return wait_for_sync(servers_in_state, timeout, what=f"MCP servers to be {wanted}")
 
 
 def approve_next(daemon: Daemon, tool: str, timeout: float = 30) -> None:
     """Approve the first pending request for ``tool``."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def asked() -> str | None:
         pending = daemon.client.get("/tool-auth/pending", headers=daemon.auth).json()["items"]
-        found = [p for p in pending if p["tool_name"] == tool]
-        if found:
-            answer = daemon.client.post("/tool-auth/respond", headers=daemon.auth,
-                                        json={"auth_id": found[0]["auth_id"], "approved": True})
-            assert answer.status_code == 200, answer.text
-            return
-        assert time.monotonic() < deadline, pending
-        time.sleep(0.05)
+        return next((p["auth_id"] for p in pending if p["tool_name"] == tool), None)
+
+    auth_id = wait_for_sync(asked, timeout, what=f"an approval request for {tool}")
+    answer = daemon.client.post("/tool-auth/respond", headers=daemon.auth,
+                                json={"auth_id": auth_id, "approved": True})
+    assert answer.status_code == 200, answer.text
 
 
 def test_a_chat_turn_calls_time_and_git_through_approvals(start_daemon: StartDaemon,
@@ -87,10 +85,12 @@ def test_a_chat_turn_calls_time_and_git_through_approvals(start_daemon: StartDae
     assert '"timezone": "Asia/Tokyo"' in reply["content"]
     daemon.client.post(f"/chat/session/{session}/send", json={"text": "git status?"})
     approve_next(daemon, "mcp__git__git_status")
-    deadline = time.monotonic() + 60
-    while "Git:" not in (reply := finished_reply(daemon, session, timeout=60))["content"]:
-        assert time.monotonic() < deadline, reply
-        time.sleep(0.05)
+
+    def git_reply() -> dict[str, Any] | None:
+        last = finished_reply(daemon, session, timeout=60)
+        return last if "Git:" in last["content"] else None
+
+    reply = wait_for_sync(git_reply, 60, what="the reply that carries the git status")
     assert "untracked-note.md" in reply["content"]
     assert reply["tool_steps"][0]["results"][0]["status"] == "success"
 
@@ -147,10 +147,8 @@ def test_no_server_process_is_left_after_shutdown_or_live_removal(
     changed = daemon.client.post("/config/set", headers={"x-aman-confirm": "yes"}, json={
         "changes": {"mcp.servers": {"kept": marked(time_server(), kept)}}})
     assert changed.status_code == 200, changed.text
-    deadline = time.monotonic() + 30
-    while processes_with(removed):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_sync(lambda: not processes_with(removed), 30,
+                  what="the removed server's process to exit")
     reconnect = daemon.client.post("/mcp/servers/kept/reconnect")
     assert reconnect.status_code == 200 and reconnect.json()["name"] == "kept"
     wait_servers(daemon, {"kept": "ready"})

@@ -9,7 +9,6 @@ workspace of its own, given to ``souls.active`` by its absolute path.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.daemons import Daemon, StartDaemon
+from tests.helpers import wait_for_sync
 from tests.llm.fakes import FakeOpenAIServer, Reply
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +109,5 @@ def test_a_soul_given_by_path_is_watched_where_it_is(
     daemon, _, soul = peer_daemon
     soul.write_text(soul.read_text(encoding="utf-8").replace("# Wren", "# Robin"),
                     encoding="utf-8")
-    deadline = time.monotonic() + 15
-    while daemon.client.get("/soul/info").json()["name"] != "Robin":
-        assert time.monotonic() < deadline, "the edited soul file was not reloaded"
-        time.sleep(0.05)
+    wait_for_sync(lambda: daemon.client.get("/soul/info").json()["name"] == "Robin", 15,
+                  what="the edited soul file to be reloaded")

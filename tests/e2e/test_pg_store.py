@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.daemons import Daemon
 from tests.e2e.receiver import Receiver
+from tests.helpers import wait_for_sync
 from tests.pg import PgServer, pg_server
 
 pytestmark = pytest.mark.e2e
@@ -26,16 +25,6 @@ def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server
     server.close()
-
-
-def wait_for(check: Callable[[], Any], timeout: float, message: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{message} not met within {timeout}s")
 
 
 def test_kill_9_on_postgresql_loses_no_accepted_event(start_daemon: Callable[..., Daemon],
@@ -66,7 +55,7 @@ def test_kill_9_on_postgresql_loses_no_accepted_event(start_daemon: Callable[...
     threads = [threading.Thread(target=pusher, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
-    wait_for(lambda: len(accepted) >= 300, timeout=60, message="300 accepted pushes")
+    wait_for_sync(lambda: len(accepted) >= 300, 60, what="300 accepted pushes")
     os.kill(daemon.process.pid, signal.SIGKILL)
     daemon.process.wait(timeout=10)
     stop.set()
@@ -78,5 +67,5 @@ def test_kill_9_on_postgresql_loses_no_accepted_event(start_daemon: Callable[...
     for event_id in answered:
         response = revived.client.get(f"/events/dump/{event_id}")
         assert response.status_code == 200, f"accepted event {event_id} was lost"
-    wait_for(lambda: set(answered) <= set(receiver.ids()), timeout=60,
-             message=f"all {len(answered)} accepted events delivered")
+    wait_for_sync(lambda: set(answered) <= set(receiver.ids()), 60,
+                  what=f"all {len(answered)} accepted events delivered")

@@ -5,7 +5,6 @@ server on 127.0.0.1."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.daemons import StartDaemon
+from tests.helpers import wait_for_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -80,11 +80,12 @@ def test_inside_addresses_are_blocked_audited_and_announced(
     audit = http.get("/audit-log", params={"action": "tool.blocked"}).json()["items"]
     assert len(audit) == 4 and all(r["outcome"] == "blocked" for r in audit)
     assert {r["detail"]["rule"] for r in audit} == {"internal_address"}
-    deadline = time.monotonic() + 15  # events are published in the background
-    while True:
+
+    def denials() -> list[dict[str, Any]]:
         events = http.get("/events/recent", params={"limit": 500}).json()["items"]
-        denied = [e for e in events if e["event_type"] == "tool:security_denied"]
-        if len(denied) == 4 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        return [e for e in events if e["event_type"] == "tool:security_denied"]
+
+    # Events are published in the background.
+    denied = wait_for_sync(lambda: len(found := denials()) >= 4 and found, 15,
+                           what="four tool:security_denied events")
     assert len(denied) == 4 and all(e["payload"]["rule"] == "internal_address" for e in denied)

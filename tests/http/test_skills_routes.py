@@ -41,7 +41,9 @@ async def served(make_settings: SettingsFactory, folder: Path) -> AsyncIterator[
     async with application.test_app() as test_app:
         rt = runtime_of(application)
         await wait_for(lambda: rt.ready)
-        await rt.skills.watcher.stop()  # reloads are the test's own, so their counts are exact
+        # Reloads are the test's own, so their counts are exact: no watch is left to race them.
+        await rt.skills.watcher.stop()
+        assert not rt.skills.watcher.running and not rt.skills.watcher.armed.is_set()
         yield test_app
 
 

@@ -3,7 +3,6 @@ own process, and servers that cannot start, exit at once or never answer."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -210,13 +209,12 @@ async def test_agents_allow_and_deny_mcp_tools_by_glob(serve: ServedApp) -> None
         only = AgentToolSettings(allow=["mcp__*"])
         assert {t.name for t in runtime.tools.offered(only)} == {"mcp__time__get_current_time"}
         assert "mcp:tools_changed" in {t["event_type"] for t in runtime.event_types.listing()}
-        for _ in range(200):  # the event log is written in batches
+
+        async def connected_stored() -> bool:  # the event log is written in batches
             recent = await runtime.event_log.recent(200)
-            if any(e["event_type"] == "mcp:server_connected" for e in recent):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("no mcp:server_connected event stored")
+            return any(e["event_type"] == "mcp:server_connected" for e in recent)
+
+        await wait_for(connected_stored, 30, what="an mcp:server_connected event stored")
 
 
 async def test_a_stdio_server_that_dies_is_noticed_and_started_again(serve: ServedApp) -> None:

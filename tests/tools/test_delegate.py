@@ -96,10 +96,22 @@ async def test_third_level_is_refused(make_settings: SettingsFactory) -> None:
 
 async def test_timeout_fails_the_call_and_stops_the_sub_turn(
         make_settings: SettingsFactory) -> None:
-    replies = (call("delegate_task", task="slow work", timeout_sec=0.05),
-               "a slow answer that takes a while", "root saw: {tool_result}")
-    async with app_with(make_settings, *replies, token_ms=100) as (_rt, client, events, sid):
+    # The sub-agent's provider never gets to its first word, so the timeout fires however
+    # loaded the machine is; the root's replies come from a provider of their own.
+    replies = (call("delegate_task", task="slow work", agent_id="stuck", timeout_sec=0.2),
+               "root saw: {tool_result}")
+    never = {"kind": "scripted", "replies": ["never said"], "first_token_ms": 600_000}
+    async with app_with(make_settings, *replies, **{
+            "llm.providers.never": never, "agents": {"aman": {}, "stuck": {
+                "provider": "never"}}}) as (rt, client, events, sid):
         reply = await send_and_settle(client, sid)
         assert reply["status"] == "complete"
-        assert "did not reply within" in reply["content"]
+        assert "did not reply within 0.2 s" in reply["content"]
+        assert "its turn was stopped" in reply["content"]
         assert [p["status"] for p in results(events)] == ["failed"]
+        sessions = (await (await client.get("/chat/sessions")).get_json())["items"]
+        child = next(s for s in sessions if s["id"] != sid)
+        assert child["agent_id"] == "stuck"
+        state = await settle(client, child["id"], timeout=10.0)  # stopped, not still waiting
+        assert "never said" not in [m["content"] for m in state["messages"]]
+        assert all(m["status"] != "streaming" for m in state["messages"])

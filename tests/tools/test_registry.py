@@ -158,6 +158,16 @@ def test_listing_shows_the_effective_sensitivity(make_settings: SettingsFactory,
     assert items["echo"]["source"] == "builtin"
 
 
+def test_an_agents_levels_come_before_the_global_ones(make_settings: SettingsFactory,
+                                                     facts: FakeBus, audit: Audit) -> None:
+    registry = make_registry(make_settings(tools__sensitivity={"echo": "high"}), facts, audit)
+    assert registry.sensitivity("echo", {"echo": "low"}) is Sensitivity.LOW
+    assert registry.sensitivity("echo", {"write_file": "low"}) is Sensitivity.HIGH
+    assert registry.sensitivity("write_file", {"write_file": "high"}) is Sensitivity.HIGH
+    assert registry.sensitivity("write_file", {}) is Sensitivity.MEDIUM
+    assert registry.listing()[0]["sensitivity"] == "high"  # GET /tools: no agent, global levels
+
+
 def test_offered_by_allow_and_deny_globs(registry: ToolRegistry) -> None:
     def offered(**kw: Any) -> list[str]:
         return [t.name for t in registry.offered(AgentToolSettings(**kw))]

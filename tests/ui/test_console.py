@@ -146,13 +146,14 @@ def test_a_reply_streams_token_by_token_and_stop_cuts_it(console: Daemon,
     send(page, "hello")
     body = page.locator("article.msg.assistant .body").last
     lengths: list[int] = []
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while len(set(lengths)) < 4:  # four different lengths seen while it streams
+
+    def streamed() -> bool:  # four different lengths seen while it streams
         text = body.text_content() if body.count() else ""
         if text:
             lengths.append(len(text))
-        assert time.monotonic() < deadline, f"the reply never streamed: {lengths}"
-        page.wait_for_timeout(30)
+        return len(set(lengths)) >= 4
+
+    wait_for_sync(streamed, WAIT_MS / 1000, what="the reply to stream")
     assert lengths == sorted(lengths)  # it only grows
     shoot(page, "chat-streaming")
     page.locator("button[data-action=stop]").click()

@@ -113,6 +113,7 @@ class Cluster:
         self._others: list[Member] = []
         self._joined = False
         self._role_lock = asyncio.Lock()
+        self._on_tick: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         self.taken_over = 0
 
     @property
@@ -171,6 +172,13 @@ class Cluster:
                 log.warning("leaving the cluster table failed: %s", exc)
             self._joined = False
         await self._coordination.close()
+
+    def on_tick(self, name: str, refresh: Callable[[], Awaitable[object]]) -> Callable[[], None]:
+        """Call ``refresh`` at every tick (a shared store only): state other daemons changed in
+        the store is taken in. Return the undo."""
+        entry = (name, refresh)
+        self._on_tick.append(entry)
+        return lambda: self._on_tick.remove(entry) if entry in self._on_tick else None
 
     # --- leadership ----------------------------------------------------------------------
 
@@ -270,6 +278,11 @@ class Cluster:
         for role in list(self._roles.values()):
             if not role.running:
                 await self._try_lead(role)
+        for name, refresh in list(self._on_tick):
+            try:
+                await refresh()
+            except AmanError as exc:
+                log.warning("refreshing %s from the store failed: %s", name, exc)
 
     async def _dead_names(self) -> list[str]:
         now = self._clock.now_ms()

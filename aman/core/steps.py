@@ -186,6 +186,18 @@ async def start_workflow_timers(runtime: Runtime, stack: LifecycleStack) -> None
         log.info("workflow timers: %d pending", count)
 
     await _lead(runtime, stack, "workflow_timers", start, runtime.workflows.stop_timers)
+    _refresh_each_tick(runtime, stack, "workflow_timers_sync", runtime.workflows.resync_timers)
+
+
+def _refresh_each_tick(runtime: Runtime, stack: LifecycleStack, name: str,
+                       refresh: Callable[[], Awaitable[object]]) -> None:
+    """On a shared store, take in what other daemons changed at every cluster tick."""
+    undo = runtime.cluster.on_tick(name, refresh)
+
+    async def stop() -> None:
+        undo()
+
+    stack.push(name, stop)
 
 
 async def _lead(runtime: Runtime, stack: LifecycleStack, role: str,
@@ -285,7 +297,9 @@ async def start_cron(runtime: Runtime, stack: LifecycleStack) -> None:
     """After dispatch opens, so runs missed while the daemon was down (catch-up) reach their
     subscribers; stopped before the bus drains, so no firing lands in a closing bus.
     """
+    await runtime.cron.load()
     await _lead(runtime, stack, "cron", runtime.cron.start, runtime.cron.stop)
+    _refresh_each_tick(runtime, stack, "cron_sync", runtime.cron.refresh)
 
 
 async def start_idle(runtime: Runtime, stack: LifecycleStack) -> None:

@@ -108,15 +108,29 @@ class CronService:
         self._scheduler: CronScheduler | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._running = False
+        self._loaded = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Merge the config's jobs, catch up on missed runs, then start timing enabled jobs."""
-        self._running = True
+    async def load(self) -> None:
+        """Merge the config's jobs and read every job: any daemon answers for them and takes
+        edits, while only the one leading cron times them (``start``)."""
         now_ms = self._clock.now_ms()
         self._jobs = await self._merge_config_jobs({j.id: j for j in await self._repo.jobs()},
                                                    now_ms)
+        for job in self._jobs.values():
+            self._types.register(job.event_type, owner=job.source)
+        self._loaded = True
+
+    async def start(self) -> None:
+        """Catch up on missed runs, then start timing enabled jobs (read afresh: another
+        daemon sharing the store may have edited them)."""
+        if not self._loaded:
+            await self.load()
+        else:
+            self._jobs = {j.id: j for j in await self._repo.jobs()}
+        self._running = True
+        now_ms = self._clock.now_ms()
         now = ms_to_datetime(now_ms)
         for job in self._jobs.values():
             self._types.register(job.event_type, owner=job.source)
@@ -133,6 +147,34 @@ class CronService:
             # Times after `now` belong to the scheduler; any already due fire at once.
             self._schedule(job.id, trigger, first_run=trigger.get_next_fire_time(now, now))
         log.info("cron: %d job(s), %d enabled", len(self._jobs), len(self._triggers))
+
+    async def refresh(self) -> None:
+        """Take in jobs other daemons sharing the store added, changed or removed; the daemon
+        timing them re-times what changed."""
+        async with self._edit_lock:
+            stored = {j.id: j for j in await self._repo.jobs()}
+            now = ms_to_datetime(self._clock.now_ms())
+            for job_id in set(self._jobs) - set(stored):
+                self._unschedule(job_id)
+                self._types.unregister_owner(self._jobs.pop(job_id).source)
+            for job_id, job in stored.items():
+                old = self._jobs.get(job_id)
+                if old is not None and old.definition() == job.definition():
+                    continue
+                self._jobs[job_id] = job
+                if old is not None and old.event_type != job.event_type:
+                    self._types.unregister_owner(old.source)
+                self._types.register(job.event_type, owner=job.source)
+                if not job.enabled:
+                    self._unschedule(job_id)
+                elif self._running and (old is None or _retimed(old, job)):
+                    try:
+                        trigger = build_trigger(job.expression, job.timezone, now)
+                    except AmanError as exc:
+                        log.error("cron job %s cannot be scheduled: %s", job_id, exc)
+                        continue
+                    self._triggers[job_id] = trigger
+                    self._schedule(job_id, trigger)
 
     async def stop(self) -> None:
         """Stop timing, and let firings already handed over finish."""
@@ -273,6 +315,8 @@ class CronService:
 
     def _schedule(self, job_id: str, trigger: CronTrigger,
                   first_run: datetime | None = None) -> None:
+        if not self._running:  # another daemon times the jobs (it picks up edits by refresh)
+            return
         if self._scheduler is None:
             from aman.cron.scheduler import CronScheduler  # first enabled job: load APScheduler
 

@@ -100,6 +100,13 @@ class WorkflowService:
         self._timers.start()
         return len(wakes)
 
+    async def resync_timers(self) -> None:
+        """Where timers fire (the leading daemon of a shared store), reload them from the store:
+        instances other daemons moved set timers this daemon did not schedule."""
+        if self._timers.running:
+            wakes = await self._repo.wakes()
+            self._timers.load([(w.instance_id, w.kind, w.due_at) for w in wakes])
+
     async def stop_timers(self) -> None:
         """Stop firing timers; they stay stored."""
         await self._timers.stop()

@@ -43,6 +43,11 @@ class TimerHeap:
         if self._heap[0][0] == due_at:
             self._changed.set()
 
+    @property
+    def running(self) -> bool:
+        """Whether due timers are being fired here."""
+        return self._task is not None and not self._task.done()
+
     def load(self, timers: list[tuple[str, str, int]]) -> None:
         """Replace the heap with ``(instance, kind, due_at)`` rows (boot recovery)."""
         self._heap = [(due, instance, kind, due) for instance, kind, due in timers]

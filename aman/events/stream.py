@@ -10,7 +10,9 @@ events (the store only lists events whose handlers have settled, so an event sti
 or retried is found in the ring), bounded by ``replay_limit``. The client is registered before
 the replay is read, so nothing dispatched meanwhile is missed; events the replay already gave are
 skipped when they come live. Deduplication is by the replayed set, not by ``seq <= last``: with
-several workers and priorities, dispatch order is not ``seq`` order.
+several workers and priorities, and several daemons numbering events from one shared sequence,
+dispatch order is not ``seq`` order; so the ring also gives back what was dispatched after the
+client's last event, whatever its number.
 """
 
 from __future__ import annotations
@@ -233,7 +235,7 @@ class StreamHub:
         if limit <= 0:
             return []
         stored = await self._store.after(after, limit)
-        recent = [e for e in self._recent if e.seq > after]
+        recent = self._dispatched_after(after)
         newest = max(self._last_seq, await self._store.max_seq()) if len(stored) >= limit else 0
         lost, events = plan_replay(stored, recent, after=after, limit=limit,
                                    store_full=len(stored) >= limit, newest=newest,
@@ -247,6 +249,18 @@ class StreamHub:
         return items
 
 
+    def _dispatched_after(self, after: int) -> list[Event]:
+        """Ring events the client cannot have seen: those dispatched after the event ``after``
+        (when the ring still holds it) and any numbered above it. An event numbered below
+        ``after`` but dispatched later (a lower priority, another daemon's event, one taken over
+        from a dead daemon) is found this way, where ``seq > after`` alone would miss it."""
+        ring = list(self._recent)
+        for index in range(len(ring) - 1, -1, -1):
+            if ring[index].seq == after:
+                return [e for e in ring[:index] if e.seq > after] + ring[index + 1:]
+        return [e for e in ring if e.seq > after]
+
+
 def plan_replay(
     stored: list[Event],
     recent: list[Event],
@@ -257,13 +271,14 @@ def plan_replay(
     newest: int,
     event_filter: EventFilter,
 ) -> tuple[int, list[Event]]:
-    """Merge stored and recent events above ``after``; return (events left out, newest ``limit``).
+    """Merge stored events above ``after`` with the ``recent`` ones the client missed; return
+    (events left out, newest ``limit``).
 
     ``store_full`` says the store may hold more than it returned: the seqs between its last row
     and the first recent event (or ``newest``) were not read and count as left out.
     """
     merged = {e.seq: e for e in stored if e.seq > after}
-    merged.update((e.seq, e) for e in recent if e.seq > after)
+    merged.update((e.seq, e) for e in recent)
     left_out = 0
     if store_full and stored:
         stored_last = stored[-1].seq

@@ -182,6 +182,19 @@ async def test_replay_finds_dispatched_events_not_yet_settled_in_the_store() -> 
     assert seqs(await hub.replay(client, 1)) == [2]
 
 
+async def test_replay_finds_an_event_numbered_below_the_last_seen_but_dispatched_after_it(
+) -> None:
+    # Another daemon's event, or one taken over from a dead daemon, carries a lower number
+    # than events this client already saw: it is missed only if it was dispatched before.
+    bus = FakeBus()
+    hub = await hub_on(bus, FakeLog([]))
+    for seq in (1, 4, 2, 5, 3):
+        bus.dispatch(make(seq))
+    client = hub.connect()
+    assert seqs(await hub.replay(client, 4)) == [2, 3, 5]
+    assert seqs(await hub.replay(hub.connect(), 5)) == [3]
+
+
 async def test_replay_applies_the_client_filter() -> None:
     bus = FakeBus()
     log = FakeLog([make(1, "a"), make(2, "b"), make(3, "a")])

@@ -92,6 +92,19 @@ class KeyService:
         """Write the last-used times still in memory."""
         await self.flush()
 
+    async def refresh(self) -> None:
+        """Re-read the stored keys: a key made or revoked on another daemon sharing the store
+        counts here from now on, and a revoked key's open streams end here too."""
+        stored = {key.id: key for key in await self._repo.all()}
+        newly_revoked = [key_id for key_id, key in stored.items()
+                         if key.revoked_at_ms is not None and key_id in self._stored
+                         and self._stored[key_id].revoked_at_ms is None]
+        self._stored = stored
+        self._rebuild()
+        for key_id in newly_revoked:
+            for on_revoke in list(self._watchers.pop(key_id, ())):
+                on_revoke()
+
     @property
     def enforced(self) -> bool:
         """Whether requests must authenticate (``http.token`` set)."""

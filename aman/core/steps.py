@@ -72,6 +72,7 @@ async def load_api_keys(runtime: Runtime, stack: LifecycleStack) -> None:
     """Load the stored API keys; their last-used times are written on the way down."""
     await runtime.keys.start()
     stack.push("api_keys", runtime.keys.stop)
+    _refresh_each_tick(runtime, stack, "api_keys_sync", runtime.keys.refresh)
 
 
 async def recover_after_crash(runtime: Runtime, stack: LifecycleStack) -> None:
@@ -238,6 +239,7 @@ async def start_usage(runtime: Runtime, stack: LifecycleStack) -> None:
     """Rebuild today's token counters (budgets) from the store; queued rows commit on stop."""
     await runtime.usage.start()
     stack.push("usage", runtime.usage.stop)
+    _refresh_each_tick(runtime, stack, "usage_sync", runtime.usage.refresh)
 
 
 async def start_chat(runtime: Runtime, stack: LifecycleStack) -> None:

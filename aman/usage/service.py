@@ -79,6 +79,19 @@ class UsageService:
         """Commit the rows still queued."""
         await self._repo.flush()
 
+    async def refresh(self) -> None:
+        """Recount today's tokens from the store: daemons sharing it spend the same budgets."""
+        await self._repo.flush()
+        self._roll()
+        day = self._day
+        spent = await self._repo.spent_since(day * _DAY_MS)
+        if day != self._day:  # midnight passed meanwhile: the roll already reset the counters
+            return
+        self._background.clear()
+        self._all.clear()
+        for agent, purpose, tokens in spent:
+            self._count(agent, purpose, tokens)
+
     # --- recording -------------------------------------------------------------------------
 
     def record(self, call: CallRecord) -> UsageRecord:

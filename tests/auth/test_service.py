@@ -47,6 +47,26 @@ async def test_a_key_authenticates_with_its_scopes_and_is_stored_only_as_a_hash(
     assert reloaded.authenticate(secret).name == "desk"
 
 
+async def test_keys_made_or_revoked_by_another_daemon_count_after_a_refresh(
+        db: Database) -> None:
+    clock = ManualClock(1_000)
+    here, there = service(db, clock), service(db, clock)
+    await here.start()
+    await there.start()
+    key, secret = await there.create(name="elsewhere", scopes=["read"])
+    with pytest.raises(UnauthorizedError):
+        here.authenticate(secret)
+    await here.refresh()
+    assert here.authenticate(secret).name == "elsewhere"
+    ended: list[str] = []
+    here.watch(key.id, lambda: ended.append(key.id))
+    await there.revoke(key.id)
+    await here.refresh()
+    with pytest.raises(UnauthorizedError, match="revoked"):
+        here.authenticate(secret)
+    assert ended == [key.id]  # its open streams here end too
+
+
 async def test_the_bootstrap_token_has_every_scope(db: Database) -> None:
     keys = service(db, ManualClock(0), token="boot")
     await keys.start()

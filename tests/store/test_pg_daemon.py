@@ -9,6 +9,7 @@ from pathlib import Path
 from aman.core.app import create_app
 from aman.core.phases import RuntimeState
 from aman.core.runtime import Runtime
+from aman.errors import AmanError
 from tests.helpers import SettingsFactory, runtime_of, wait_for
 from tests.pg import PgServer, pg_server
 
@@ -109,6 +110,15 @@ async def test_a_schema_newer_than_the_code_fails_boot(make_settings: SettingsFa
     assert "upgrade aman" in error
 
 
+def accepts(rt: Runtime, secret: str) -> bool:
+    """Whether ``rt`` lets ``secret`` in."""
+    try:
+        rt.keys.authenticate(secret)
+    except AmanError:
+        return False
+    return True
+
+
 async def test_two_daemons_share_a_database_and_a_name_is_taken_once(
         make_settings: SettingsFactory, pg_server: PgServer, tmp_path: Path) -> None:
     url = pg_server.new_database()
@@ -139,6 +149,13 @@ async def test_two_daemons_share_a_database_and_a_name_is_taken_once(
             await wait_for(lambda: [m["name"] for m in rt2.cluster.status()["others"]]
                            == ["first"], BOOT_TIMEOUT)
             assert set(rt.cluster.led) == {"cron", "workflow_timers", "maintenance", "heartbeat"}
+            # A key made on one daemon works on the other; revoked there, it stops here.
+            key, secret = await rt.keys.create(name="shared", scopes=["read"])
+            await wait_for(lambda: accepts(rt2, secret), BOOT_TIMEOUT,
+                           what="the second daemon knows the key made on the first")
+            await rt2.keys.revoke(key.id)
+            await wait_for(lambda: not accepts(rt, secret), BOOT_TIMEOUT,
+                           what="the first daemon refuses the key revoked on the second")
     # The first stopped cleanly: its row is gone and its roles are free again.
     rows = pg_server.psql("SELECT count(*) FROM daemons", url.rsplit("/", 1)[1])
     assert rows.strip() == "0"

@@ -82,6 +82,24 @@ async def test_background_budget_spares_chat_and_survives_a_restart(
     again.check("a", "idle")
 
 
+async def test_spending_on_another_daemon_counts_after_a_refresh(
+        store: tuple[Database, BatchWriter]) -> None:
+    # Two daemons sharing one store: each records its own calls; refresh recounts from the store.
+    clock = ManualClock(10 * DAY_MS + 1000)
+    budgets = BudgetSettings(daily_tokens=100)
+    here, there = service(store, clock, budgets, []), service(store, clock, budgets, [])
+    await here.start()
+    await there.start()
+    here.record(call("a", "idle", (30, 30)))
+    there.record(call("a", "idle", (30, 30)))
+    here.check("a", "idle")  # each saw only its own 60 tokens
+    await there.stop()
+    await here.refresh()
+    assert here.spent_today("a") == {"background": 120, "all": 120}
+    with pytest.raises(BudgetExhaustedError):
+        here.check("a", "idle")
+
+
 async def test_all_purposes_budget_stops_chat(store: tuple[Database, BatchWriter]) -> None:
     usage = service(store, ManualClock(0), BudgetSettings(daily_tokens_all=10), [])
     await usage.start()

@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 
 from aman.errors import StoreError, StoreUnavailableError
+from aman.store.sql import SQLITE, Dialect
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,22 @@ class Transaction:
             raise StoreError(f"database write failed: {exc}") from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        """Read inside the transaction (sees its own writes)."""
+        """Read inside the transaction (sees its own writes); the statement is finished before
+        this returns, so an ``INSERT ... RETURNING`` never holds the commit up."""
         try:
             cursor = await self._conn.execute(sql, params)
-            return await cursor.fetchone()
+            row = await cursor.fetchone()
+            await cursor.close()
         except sqlite3.Error as exc:
             raise StoreError(f"database read failed: {exc}") from exc
+        return row
 
 
 class Database:
     """Owns the connections to one SQLite file; open and close may repeat (agent start/stop)."""
+
+    #: SQLite's SQL where it differs from PostgreSQL's.
+    dialect: Dialect = SQLITE
 
     def __init__(self, path: Path) -> None:
         self.path = path

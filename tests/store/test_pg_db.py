@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from aman.errors import StoreError, StoreUnavailableError
-from aman.store.pg.db import PgDatabase, describe, multi_row
+from aman.store.pg.db import PgDatabase, describe, multi_row, numbered
 from aman.store.writer import BatchWriter
 from tests.pg import PgServer, pg_server
 
@@ -37,6 +37,37 @@ def test_plain_inserts_become_multi_row_statements() -> None:
     upsert = "INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
     assert multi_row(upsert, 2, 2) is None
     assert multi_row("INSERT INTO t (n) SELECT n FROM t WHERE id = $1", 1, 2) is None
+
+
+def test_question_marks_become_numbered_placeholders_outside_quotes_and_comments() -> None:
+    assert numbered("SELECT a FROM t WHERE a = ? AND b IN (?, ?)") == (
+        "SELECT a FROM t WHERE a = $1 AND b IN ($2, $3)")
+    assert numbered("SELECT '?', 'it''s ?', \"x?\", ? -- why?\n, ? /* ? */") == (
+        "SELECT '?', 'it''s ?', \"x?\", $1 -- why?\n, $2 /* ? */")
+    assert numbered("SELECT E'a\\'?', $$ ? $$, $q$ ? $q$, ?") == (
+        "SELECT E'a\\'?', $$ ? $$, $q$ ? $q$, $1")
+
+
+def test_a_statement_already_numbered_is_sent_as_written() -> None:
+    sql = "SELECT v FROM kv WHERE k = $1 AND '?' = '?'"
+    assert numbered(sql) is sql
+    assert numbered("SELECT 1") == "SELECT 1"
+
+
+def test_an_unterminated_quote_is_refused_not_guessed_at() -> None:
+    with pytest.raises(StoreError, match="unterminated"):
+        numbered("SELECT 'open, ?")
+
+
+async def test_question_mark_statements_run_and_batch_as_multi_row_inserts(
+        db: PgDatabase) -> None:
+    rows = [(i, f"row {i}?") for i in range(70)]
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO t (n, label, kind) VALUES (?, ?, '?')", rows)
+        inserted = await tx.fetchone("SELECT COUNT(*) AS c FROM t WHERE kind = ?", ("?",))
+    assert inserted is not None and inserted["c"] == 70
+    stored = await db.fetchall("SELECT n, label FROM t WHERE n < ? ORDER BY n", (3,))
+    assert [(r["n"], r["label"]) for r in stored] == rows[:3]
 
 
 async def test_many_rows_go_in_whole_and_in_order(db: PgDatabase) -> None:

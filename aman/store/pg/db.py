@@ -2,7 +2,9 @@
 
 It offers the same shape as the embedded ``Database`` (``transaction()`` with ``execute``,
 ``executemany`` and ``fetchone``; committed reads through ``fetchall`` and ``fetchone``), so the
-group-committing ``BatchWriter`` drives both. Statements use PostgreSQL's ``$1`` placeholders.
+group-committing ``BatchWriter`` and the repositories drive both. Statements are written with
+``?`` placeholders, numbered here into PostgreSQL's ``$1 .. $n`` (a statement already numbered is
+sent as written).
 Driver errors become ``StoreError`` here and nowhere else; a server that cannot be reached is
 ``StoreUnavailableError``.
 """
@@ -10,6 +12,7 @@ Driver errors become ``StoreError`` here and nowhere else; a server that cannot 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from aman.errors import StoreError, StoreUnavailableError
+from aman.store.sql import POSTGRESQL, Dialect
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,46 @@ def describe(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     user = f"{parts.username}@" if parts.username else ""
     return f"postgresql://{user}{host}{port}{parts.path}"
+
+
+#: What ``numbered`` reads past: a ``?`` placeholder, else a quoted string or identifier, a
+#: comment or a dollar-quoted string (whose ``?`` are text, not placeholders), else the opening of
+#: one left unterminated.
+_LEXEME = re.compile(r"""
+    (?P<mark>\?)
+  | (?<!\w)[Ee]'(?:[^'\\]|\\.|'')*'
+  | '(?:[^']|'')*'
+  | "(?:[^"]|"")*"
+  | --[^\n]*
+  | /\*.*?\*/
+  | \$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?\$(?P=tag)\$
+  | (?P<open>['"]|/\*)
+""", re.DOTALL | re.VERBOSE)
+_NUMBERED = re.compile(r"\$\d")
+
+
+@functools.lru_cache(maxsize=1024)
+def numbered(sql: str) -> str:
+    """``sql`` with its ``?`` placeholders numbered ``$1 .. $n`` in order of appearance.
+
+    A ``?`` inside a string, a quoted name or a comment is left alone; a statement that already
+    uses ``$n`` placeholders is returned as written; an unterminated quote or comment is refused
+    rather than guessed at.
+    """
+    if "?" not in sql or _NUMBERED.search(sql):
+        return sql
+    count = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group("open"):
+            raise StoreError(f"unterminated {match.group('open')} in SQL: {sql[:80]!r}")
+        if match.group("mark"):
+            count += 1
+            return f"${count}"
+        return match.group(0)
+
+    return _LEXEME.sub(replace, sql)
 
 
 #: ``INSERT INTO t (cols) VALUES ($1, 'literal', ..., $n)`` with no tail or ``ON CONFLICT DO
@@ -72,7 +116,7 @@ class PgTransaction:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return 0 (rows that need their id use RETURNING)."""
         try:
-            await self._conn.execute(sql, *params)
+            await self._conn.execute(numbered(sql) if params else sql, *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database write failed: {exc}") from exc
         except UNREACHABLE as exc:
@@ -83,6 +127,7 @@ class PgTransaction:
         """Run one statement for many rows: plain inserts as multi-row statements, anything
         else pipelined in one round trip."""
         pending = [tuple(row) for row in rows]
+        sql = numbered(sql)
         try:
             width = len(pending[0]) if pending else 0
             for size in _CHUNKS:
@@ -100,7 +145,8 @@ class PgTransaction:
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Read inside the transaction (sees its own writes)."""
         try:
-            row: Row | None = await self._conn.fetchrow(sql, *params)
+            row: Row | None = await self._conn.fetchrow(numbered(sql) if params else sql,
+                                                        *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database read failed: {exc}") from exc
         except UNREACHABLE as exc:
@@ -110,6 +156,9 @@ class PgTransaction:
 
 class PgDatabase:
     """Owns a connection pool to one PostgreSQL database; open and close may repeat."""
+
+    #: PostgreSQL's SQL where it differs from SQLite's.
+    dialect: Dialect = POSTGRESQL
 
     def __init__(self, url: str, *, max_connections: int = 10,
                  connect_timeout_s: float = 10.0) -> None:
@@ -188,7 +237,8 @@ class PgDatabase:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Read committed rows."""
         try:
-            rows: list[Row] = await self._require().fetch(sql, *params)
+            rows: list[Row] = await self._require().fetch(numbered(sql) if params else sql,
+                                                          *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database read failed: {exc}") from exc
         except UNREACHABLE as exc:
@@ -198,7 +248,8 @@ class PgDatabase:
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Read one committed row."""
         try:
-            row: Row | None = await self._require().fetchrow(sql, *params)
+            row: Row | None = await self._require().fetchrow(
+                numbered(sql) if params else sql, *params)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"database read failed: {exc}") from exc
         except UNREACHABLE as exc:

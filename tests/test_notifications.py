@@ -22,7 +22,7 @@ from aman.notifications.service import (
 )
 from aman.store.db import Database
 from aman.store.migrate import migrate
-from aman.store.notifications import SqliteNotificationRepository
+from aman.store.notifications import SqlNotificationRepository
 from aman.store.writer import BatchWriter
 from tests.helpers import wait_for
 
@@ -36,7 +36,7 @@ async def service(tmp_path: Path) -> AsyncIterator[NotificationService]:
     try:
         await migrate(db)
         await writer.start()
-        yield NotificationService(SqliteNotificationRepository(db, writer), SystemClock(),
+        yield NotificationService(SqlNotificationRepository(db, writer), SystemClock(),
                                   max_stored=10)
     finally:
         await writer.stop()

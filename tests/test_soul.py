@@ -26,10 +26,10 @@ from aman.soul.format import (
 )
 from aman.soul.locate import is_soul_path, soul_candidates
 from aman.soul.service import SOUL_CHANGED, SoulService
-from aman.store.audit import SqliteAuditRepository
+from aman.store.audit import SqlAuditRepository
 from aman.store.db import Database
 from aman.store.migrate import migrate
-from aman.store.soul import SqliteSoulRepository
+from aman.store.soul import SqlSoulRepository
 from tests.helpers import FakeBus, wait_for
 
 REPO_SOULS = Path(__file__).resolve().parents[1] / "souls"
@@ -201,10 +201,10 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     await db.open()
     try:
         await migrate(db)
-        audit = AuditLog(SqliteAuditRepository(db), SystemClock())
+        audit = AuditLog(SqlAuditRepository(db), SystemClock())
         await audit.start()
         bus = FakeBus()
-        service = SoulService(dirs=[folder], active="atlas", repository=SqliteSoulRepository(db),
+        service = SoulService(dirs=[folder], active="atlas", repository=SqlSoulRepository(db),
                               audit=audit, bus=bus, clock=SystemClock(), debounce_ms=50,
                               skills_index=lambda: [{"name": "s", "description": "d"}])
         await service.load()

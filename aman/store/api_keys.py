@@ -1,4 +1,4 @@
-"""SQLite repository for the API keys made through the API (config keys are not stored)."""
+"""Repository for the API keys made through the API (config keys are not stored)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 from aman.auth.model import ApiKey
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 
 
 def _key(row: Row) -> ApiKey:
@@ -18,10 +18,10 @@ def _key(row: Row) -> ApiKey:
                   last_used_at_ms=row["last_used_at"], origin="api")
 
 
-class SqliteApiKeyRepository:
+class SqlApiKeyRepository:
     """Rows of ``api_keys``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def all(self) -> list[ApiKey]:

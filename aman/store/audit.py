@@ -1,4 +1,4 @@
-"""SQLite repository for the audit log."""
+"""Repository for the audit log: one hash chain however many daemons append."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aman.audit.model import AuditQuery, AuditRecord
-from aman.store.db import Database, Row
+from aman.audit.model import GENESIS_HASH, AuditQuery, AuditRecord
+from aman.errors import StoreError
+from aman.store.sql import Row, SqlDatabase
+
+#: The transaction lock appends hold until they commit, where several daemons may share the
+#: database: one appender at a time.
+AUDIT_APPEND_LOCK = 0x616D616E_0002
 
 
-class SqliteAuditRepository:
+class SqlAuditRepository:
     """Audit records in the ``audit_log`` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def tail(self) -> tuple[int, str] | None:
@@ -22,8 +27,21 @@ class SqliteAuditRepository:
         return (int(row["id"]), str(row["hash"])) if row else None
 
     async def append(self, record: AuditRecord) -> None:
-        """Insert one record."""
+        """Insert one record, refused unless it links to the tail the database holds now.
+
+        Where several daemons may share the database, a transaction lock serialises appenders
+        across connections and processes, so two can never both extend the same tail.
+        """
+        lock = self._db.dialect.transaction_lock
         async with self._db.transaction() as tx:
+            if lock is not None:
+                await tx.execute(lock, (AUDIT_APPEND_LOCK,))
+            row = await tx.fetchone("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            tail_hash = str(row["hash"]) if row else GENESIS_HASH
+            if record.prev_hash != tail_hash or (row is not None and record.id <= row["id"]):
+                raise StoreError(
+                    f"audit record {record.id} does not follow the log's tail"
+                    f" ({row['id'] if row else 0}); another writer appended first")
             await tx.execute(
                 "INSERT INTO audit_log (id, ts_ms, operator, action, target, outcome, detail,"
                 " request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -96,6 +114,7 @@ class SqliteAuditRepository:
 
 
 def _escape_like(text: str) -> str:
+    """Make ``%``, ``_`` and the backslash literal for ``LIKE ... ESCAPE '\\'``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

@@ -1,4 +1,4 @@
-"""SQLite repository of chat sessions and their messages.
+"""Repository of chat sessions and their messages.
 
 Changes a caller answers on (a user message, a finished reply, a version bump) are awaited
 through the group-committing writer; the partial text of a streaming reply is queued, at most
@@ -19,7 +19,7 @@ from aman.chat.model import (
     encode_error,
     encode_steps,
 )
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 
 _SESSION_COLUMNS = ("s.id, s.instance_id, s.agent_id, s.session_type, s.title, s.version,"
@@ -67,10 +67,10 @@ def _insert(message: StoredMessage) -> tuple[str, Sequence[Any]]:
         message.created_at, message.updated_at, encode_steps(message.tool_steps))
 
 
-class SqliteChatRepository:
+class SqlChatRepository:
     """Tables ``chat_sessions`` and ``chat_messages``."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 
@@ -130,12 +130,15 @@ class SqliteChatRepository:
             return 0
         await self._writer.execute([(
             "DELETE FROM chat_messages WHERE session_id = ? AND seq < (SELECT MIN(seq) FROM"
-            " (SELECT seq FROM chat_messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?))",
+            " (SELECT seq FROM chat_messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?)"
+            " AS kept)",
             (session_id, session_id, keep))])
         return total - keep
 
     async def sessions_in_states(self, states: Sequence[str]) -> list[tuple[str, str]]:
         """(session id, instance id) of sessions whose workflow instance is in ``states``."""
+        if not states:
+            return []
         marks = ", ".join("?" for _ in states)
         rows = await self._db.fetchall(
             "SELECT s.id, s.instance_id FROM chat_sessions s JOIN workflow_instances w"
@@ -161,9 +164,11 @@ class SqliteChatRepository:
                        after_seq: int = 0, limit: int | None = None) -> list[StoredMessage]:
         """The session's messages in order, from ``after_seq`` on."""
         visible = "" if include_superseded else " AND status != 'superseded'"
+        bounded = " LIMIT ?" if limit else ""
         rows = await self._db.fetchall(
             f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = ? AND seq > ?"
-            f"{visible} ORDER BY seq LIMIT ?", (session_id, after_seq, limit or -1))
+            f"{visible} ORDER BY seq{bounded}",
+            (session_id, after_seq, limit) if limit else (session_id, after_seq))
         return [_message(row) for row in rows]
 
     async def streaming(self) -> list[StoredMessage]:

@@ -1,4 +1,4 @@
-"""SQLite repository for cron jobs and their runs (tables ``cron_jobs`` and ``cron_runs``)."""
+"""Repository for cron jobs and their runs (tables ``cron_jobs`` and ``cron_runs``)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import json
 
 from aman.cron.model import CatchUp, CronJob, CronRun, Origin, Outcome
 from aman.events.model import Priority
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 
 _JOB_COLUMNS = ("id, expression, timezone, event_type, payload, priority, enabled, catch_up,"
                 " origin, created_at, updated_at, handled_until, last_run_at, last_outcome")
 
 
-class SqliteCronRepository:
+class SqlCronRepository:
     """Jobs by id; runs newest first by ``seq``, at most ``keep`` per job."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 
@@ -60,7 +60,8 @@ class SqliteCronRepository:
         ]
         if handled_until_ms is not None:
             statements.append((
-                "UPDATE cron_jobs SET handled_until = MAX(handled_until, ?) WHERE id = ?",
+                "UPDATE cron_jobs SET handled_until ="
+                f" {self._db.dialect.greatest('handled_until', '?')} WHERE id = ?",
                 (handled_until_ms, run.job_id)))
         if last_run:
             statements.append((

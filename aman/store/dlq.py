@@ -1,4 +1,4 @@
-"""SQLite repository for DLQ entries."""
+"""Repository for DLQ entries."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 from typing import Any
 
 from aman.events.model import DlqEntry, DlqQuery, Event
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 
 
-class SqliteDlqRepository:
+class SqlDlqRepository:
     """DLQ entries in the ``dlq`` table."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 
@@ -45,13 +45,13 @@ class SqliteDlqRepository:
 
     async def page(self, query: DlqQuery, after: tuple[int, str] | None,
                    limit: int) -> list[DlqEntry]:
-        """Entries oldest first."""
+        """Entries oldest first; the text filters ignore (ASCII) case."""
         clauses = ["status = ?"]
         params: list[Any] = [query.status]
         for column in ("reason", "source", "event_type"):
             value = getattr(query, column)
             if value:
-                clauses.append(f"{column} = ? COLLATE NOCASE")
+                clauses.append(f"lower({column}) = lower(?)")
                 params.append(value)
         if after is not None:
             clauses.append("(enqueued_at, id) > (?, ?)")

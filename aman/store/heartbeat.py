@@ -1,19 +1,19 @@
-"""SQLite repository for heartbeat runs."""
+"""Repository for heartbeat runs."""
 
 from __future__ import annotations
 
 from aman.heartbeat.model import HeartbeatRun
-from aman.store.db import Database
+from aman.store.sql import SqlDatabase
 from aman.store.writer import BatchWriter
 
 _COLUMNS = ("id, agent_id, ts, trigger, outcome, reason, session_id, input_tokens, "
             "output_tokens, delivered_to, text")
 
 
-class SqliteHeartbeatRepository:
+class SqlHeartbeatRepository:
     """Rows of ``heartbeat_runs``."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 

@@ -1,4 +1,4 @@
-"""SQLite repository of IM conversations.
+"""Repository of IM conversations.
 
 Session bindings, reply targets, inbound and sent marks.
 """
@@ -9,14 +9,14 @@ import json
 from collections.abc import Sequence
 
 from aman.channels.model import ReplyTarget
-from aman.store.db import Database
+from aman.store.sql import SqlDatabase
 from aman.store.writer import BatchWriter
 
 
-class SqliteConversationRepository:
+class SqlConversationRepository:
     """The ``im_*`` tables (migration 0012)."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 
@@ -73,15 +73,16 @@ class SqliteConversationRepository:
                            message_id: str | None, now: int) -> None:
         """Mark a delivery handled (committed before it returns)."""
         await self._writer.execute([
-            ("INSERT OR IGNORE INTO im_inbound (dedup_key, session_id, message_id, taken_at)"
-             " VALUES (?, ?, ?, ?)", (dedup_key, session_id, message_id, now)),
+            ("INSERT INTO im_inbound (dedup_key, session_id, message_id, taken_at)"
+             " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+             (dedup_key, session_id, message_id, now)),
         ])
 
     async def unsent_replies(self, since_ms: int) -> list[tuple[str, str, str]]:
         """``(message_id, session_id, content)`` of complete replies in conversation sessions,
         finished since ``since_ms``, of which no part was sent (a crash lost their fact).
 
-        Reads the chat table too: both live in the one SQLite file.
+        Reads the chat table too: both live in the one database.
         """
         rows = await self._db.fetchall(
             "SELECT m.id, m.session_id, m.content FROM chat_messages m"
@@ -101,7 +102,8 @@ class SqliteConversationRepository:
     async def mark_sent(self, delivery_key: str, part: int, now: int) -> None:
         """Record one accepted part (committed before it returns, so a retry skips it)."""
         await self._writer.execute([
-            ("INSERT OR IGNORE INTO im_sent_parts (delivery_key, part, sent_at) VALUES (?, ?, ?)",
+            ("INSERT INTO im_sent_parts (delivery_key, part, sent_at) VALUES (?, ?, ?)"
+             " ON CONFLICT DO NOTHING",
              (delivery_key, part, now)),
         ])
 

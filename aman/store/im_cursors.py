@@ -1,15 +1,15 @@
-"""SQLite repository of IM intake cursors: where a pulling channel instance goes on from."""
+"""Repository of IM intake cursors: where a pulling channel instance goes on from."""
 
 from __future__ import annotations
 
-from aman.store.db import Database
+from aman.store.sql import SqlDatabase
 from aman.store.writer import BatchWriter
 
 
-class SqliteCursorRepository:
+class SqlCursorRepository:
     """The ``im_cursors`` table (migration 0017)."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 

@@ -1,4 +1,9 @@
-"""SQLite repository for memory: file versions, and full-text search of memory and chats."""
+"""Repository for memory: file versions, and full-text search of memory and chats.
+
+Search runs on the engine the dialect names: SQLite's FTS5 tables (BM25), or PostgreSQL's own
+text search ('simple' configuration: words as written, no stemming; chat messages searched in
+place through an expression index). Scores keep one sign on both: smaller is better.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from aman.memory.model import MemoryVersion
-from aman.store.db import Database
+from aman.store.sql import SqlDatabase
 
 _WORD = re.compile(r"\w+", re.U)
 #: A word in more messages than this tells few of them apart: it is left out of a search that
 #: has rarer words, and a search of only such words looks at the newest messages only.
 _COMMON_DOCS = 2_000
 _RECENT_ROWS = 20_000
+
+
+_HEADLINE = "'StartSel=[, StopSel=], MaxWords=16, MinWords=6, ShortWord=0'"
+#: The indexed expression of finished messages (PostgreSQL's expression index).
+_MESSAGE_DOC = "to_tsvector('simple', m.content)"
 
 
 def match_query(text: str, *, every: bool = False) -> str | None:
@@ -23,10 +33,32 @@ def match_query(text: str, *, every: bool = False) -> str | None:
     return (" " if every else " OR ").join(f'"{w}"' for w in words) if words else None
 
 
-class SqliteMemoryRepository:
-    """Rows of ``memory_versions``, ``memory_fts`` and ``chat_fts``."""
+def ts_query(text: str, *, every: bool = False) -> str | None:
+    """A ``to_tsquery`` expression for free text: each word quoted (no operator syntax); with
+    ``every`` all words must match, else any may."""
+    words = _WORD.findall(text.lower())[:32]
+    return (" & " if every else " | ").join(f"'{w}'" for w in words) if words else None
 
-    def __init__(self, db: Database) -> None:
+
+#: Memory lines matching a query (its one ``?``), of one agent, best (smallest score) first.
+_MEMORY_SEARCH = {
+    "fts5": (match_query,
+             "SELECT path, line, ts, snippet(memory_fts, 0, '[', ']', '…', 16) AS snippet,"
+             " bm25(memory_fts) AS score FROM memory_fts WHERE memory_fts MATCH ?"
+             " AND agent_id = ? ORDER BY score LIMIT ?"),
+    "tsvector": (ts_query,
+                 f"SELECT path, line, ts, ts_headline('simple', text, q, {_HEADLINE})"
+                 " AS snippet, -ts_rank(doc, q) AS score"
+                 " FROM memory_fts, to_tsquery('simple', ?) AS q"
+                 " WHERE doc @@ q AND agent_id = ? ORDER BY score, path, line LIMIT ?"),
+}
+
+
+class SqlMemoryRepository:
+    """Rows of ``memory_versions`` and ``memory_fts``; chat messages through ``chat_fts``
+    (SQLite) or in place (PostgreSQL)."""
+
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def latest(self, agent_id: str, target: str) -> MemoryVersion | None:
@@ -68,50 +100,76 @@ class SqliteMemoryRepository:
                 [(text, agent_id, path, line, ts) for path, line, ts, text in rows])
 
     async def search_memory(self, agent_id: str, query: str, limit: int) -> list[dict[str, Any]]:
-        """Memory and imported-note lines matching ``query``, best first (BM25)."""
-        match = match_query(query)
+        """Memory and imported-note lines matching ``query``, best first."""
+        build, sql = _MEMORY_SEARCH[self._db.dialect.text_search]
+        match = build(query)
         if match is None:
             return []
-        rows = await self._db.fetchall(
-            "SELECT path, line, ts, snippet(memory_fts, 0, '[', ']', '…', 16) AS snippet,"
-            " bm25(memory_fts) AS score FROM memory_fts WHERE memory_fts MATCH ?"
-            " AND agent_id = ? ORDER BY score LIMIT ?", (match, agent_id, limit))
+        rows = await self._db.fetchall(sql, (match, agent_id, limit))
         return [{"kind": "memory", "path": r["path"], "line": r["line"], "ts": r["ts"],
-                 "snippet": r["snippet"], "score": r["score"]} for r in rows]
+                 "snippet": r["snippet"], "score": float(r["score"])} for r in rows]
 
     async def search_chats(self, query: str, limit: int, *, agent_id: str | None,
                            exclude_sessions: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Finished chat messages matching ``query`` (of one agent's sessions), best first.
 
         Messages holding every word come first; any word is tried only when those are too
-        few. Ranking reads the index alone; rows, scope and snippets are fetched for the best
-        candidates only, so a common word over many messages stays cheap.
+        few. With FTS5, ranking reads the index alone; rows, scope and snippets are fetched for
+        the best candidates only, so a common word over many messages stays cheap.
         """
         words = _WORD.findall(query)[:32]
         if not words:
             return []
-        counts = {row["term"]: row["doc"] for row in await self._db.fetchall(
-            f"SELECT term, doc FROM chat_fts_vocab WHERE term IN ({', '.join('?' for _ in words)})",
-            [w.lower() for w in words])}
-        rare = [w for w in words if counts.get(w.lower(), 0) <= _COMMON_DOCS]
-        recent_only = not rare  # only common words: rank the newest messages
-        chosen = " ".join(rare or words)
+        fts5 = self._db.dialect.text_search == "fts5"
+        chosen, recent_only = (await self._rare_words(words) if fts5 else (query, False))
         found: list[dict[str, Any]] = []
         for every in (True, False):
-            match = match_query(chosen, every=every)
+            match = (match_query if fts5 else ts_query)(chosen, every=every)
             if match is None:
                 return []
             seen = {hit["message_id"] for hit in found}
-            found += [hit for hit in await self._ranked(match, limit, agent_id, exclude_sessions,
-                                                        recent_only=recent_only)
-                      if hit["message_id"] not in seen]
+            ranked = (await self._ranked_fts5(match, limit, agent_id, exclude_sessions,
+                                              recent_only=recent_only) if fts5
+                      else await self._ranked_tsvector(match, limit, agent_id, exclude_sessions))
+            found += [hit for hit in ranked if hit["message_id"] not in seen]
             if len(found) >= limit:
                 break
         return found[:limit]
 
-    async def _ranked(self, match: str, limit: int, agent_id: str | None,
-                      exclude_sessions: Sequence[str], *,
-                      recent_only: bool) -> list[dict[str, Any]]:
+    async def _rare_words(self, words: list[str]) -> tuple[str, bool]:
+        """The words to search by (the rarer ones, from FTS5's vocabulary table) and whether
+        only the newest messages are worth ranking (every word is common)."""
+        counts = {row["term"]: row["doc"] for row in await self._db.fetchall(
+            f"SELECT term, doc FROM chat_fts_vocab WHERE term IN ({', '.join('?' for _ in words)})",
+            [w.lower() for w in words])}
+        rare = [w for w in words if counts.get(w.lower(), 0) <= _COMMON_DOCS]
+        return " ".join(rare or words), not rare
+
+    async def _ranked_tsvector(self, match: str, limit: int, agent_id: str | None,
+                               exclude_sessions: Sequence[str]) -> list[dict[str, Any]]:
+        params: list[object] = [match]
+        where = [f"m.status = 'complete' AND {_MESSAGE_DOC} @@ q"]
+        if agent_id is not None:
+            where.append("s.agent_id = ?")
+            params.append(agent_id)
+        if exclude_sessions:
+            where.append(f"m.session_id NOT IN ({', '.join('?' for _ in exclude_sessions)})")
+            params.extend(exclude_sessions)
+        rows = await self._db.fetchall(
+            "SELECT m.id, m.session_id, m.role, m.created_at, s.agent_id,"
+            f" -ts_rank({_MESSAGE_DOC}, q) AS score,"
+            f" ts_headline('simple', m.content, q, {_HEADLINE}) AS snippet"
+            " FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id,"
+            " to_tsquery('simple', ?) AS q"
+            f" WHERE {' AND '.join(where)} ORDER BY score, m.created_at DESC LIMIT ?",
+            (*params, limit))
+        return [{"kind": "message", "session_id": r["session_id"], "message_id": r["id"],
+                 "role": r["role"], "agent_id": r["agent_id"], "ts": r["created_at"],
+                 "snippet": r["snippet"], "score": float(r["score"])} for r in rows]
+
+    async def _ranked_fts5(self, match: str, limit: int, agent_id: str | None,
+                           exclude_sessions: Sequence[str], *,
+                           recent_only: bool) -> list[dict[str, Any]]:
         # Scope filters may drop candidates: take a generous slice of the best, then filter.
         recent = ("AND rowid > (SELECT COALESCE(MAX(rowid), 0) FROM chat_messages) - ?"
                   if recent_only else "AND ? >= 0")

@@ -1,4 +1,4 @@
-"""SQLite repository for notifications."""
+"""Repository for notifications."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import builtins
 from typing import Any
 
 from aman.notifications.model import Notification, Severity
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 
 _ACTIVE = "read = 0 AND dismissed = 0"
 
 
-class SqliteNotificationRepository:
+class SqlNotificationRepository:
     """Notifications in the ``notifications`` table, newest first by ``seq``."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 
@@ -26,15 +26,17 @@ class SqliteNotificationRepository:
         for an acknowledgement however many others arrive.
         """
         n = notification
+        excess = self._db.dialect.greatest(
+            "0", "(SELECT COUNT(*) FROM notifications) - CAST(? AS BIGINT)")
         await self._writer.execute([
-            ("INSERT OR IGNORE INTO notifications (id, severity, category, title, message,"
+            ("INSERT INTO notifications (id, severity, category, title, message,"
              " action_route, action_label, event_id, created_at, read, dismissed)"
-             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
              (n.id, n.severity.value, n.category, n.title, n.message, n.action_route,
               n.action_label, n.event_id, n.created_at_ms, int(n.read), int(n.dismissed))),
             ("DELETE FROM notifications WHERE seq IN (SELECT seq FROM notifications"
              " WHERE NOT (severity = 'critical' AND read = 0 AND dismissed = 0) ORDER BY seq"
-             " LIMIT MAX(0, (SELECT COUNT(*) FROM notifications) - ?))",
+             f" LIMIT {excess})",
              (keep,)),
         ])
 
@@ -87,8 +89,8 @@ class SqliteNotificationRepository:
     async def dismiss_all(self) -> int:
         """Dismiss every active non-critical notification; return how many.
 
-        The caller serializes changes, so the rows counted are the rows updated; the ``seq``
-        bound keeps it so even if a row arrives in between.
+        The ``seq`` bound keeps the rows updated to the rows counted even if one arrives in
+        between.
         """
         row = await self._db.fetchone(
             "SELECT COUNT(*) AS n, MAX(seq) AS last FROM notifications"

@@ -1,14 +1,14 @@
-"""SQLite repository for the enabled/disabled state of plugins."""
+"""Repository for the enabled/disabled state of plugins."""
 
 from __future__ import annotations
 
-from aman.store.db import Database
+from aman.store.sql import SqlDatabase
 
 
-class SqlitePluginStateRepository:
+class SqlPluginStateRepository:
     """Rows of ``plugin_state``: one per plugin an operator enabled or disabled."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def all(self) -> dict[str, bool]:

@@ -1,4 +1,5 @@
-"""SQLite repository for skills: enabled state, version history and the FTS5 search index."""
+"""Repository for skills: enabled state, version history and the full-text search index
+(SQLite's FTS5 table, or PostgreSQL's ``tsvector`` column, as the dialect says)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from typing import Any
 
 from aman.skills.model import IndexEntry, SkillVersionRow
-from aman.store.db import Database
+from aman.store.sql import SqlDatabase
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -16,10 +17,31 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{token}"*' for token in _TOKEN.findall(text.lower()))
 
 
-class SqliteSkillRepository:
+def ts_query(text: str) -> str:
+    """A safe ``to_tsquery`` expression: each word quoted, prefix-matched, any word may hit."""
+    return " | ".join(f"'{token}':*" for token in _TOKEN.findall(text.lower()))
+
+
+#: Best matches first, per text-search engine: (query builder, SQL taking the query and the
+#: limit, whether a larger rank is better).
+_SEARCH = {
+    "fts5": (fts_query,
+             "SELECT name, bm25(skills_fts, 10.0, 4.0, 3.0, 1.0) AS rank,"
+             " snippet(skills_fts, -1, '[', ']', '...', 12) AS snippet"
+             " FROM skills_fts WHERE skills_fts MATCH ? ORDER BY rank LIMIT ?", False),
+    "tsvector": (ts_query,
+                 "SELECT name, ts_rank(doc, q) AS rank, ts_headline('simple',"
+                 " description || ' ' || tags || ' ' || body, q,"
+                 " 'StartSel=[, StopSel=], MaxWords=12, MinWords=4, ShortWord=0') AS snippet"
+                 " FROM skills_fts, to_tsquery('simple', ?) AS q WHERE doc @@ q"
+                 " ORDER BY rank DESC, name LIMIT ?", True),
+}
+
+
+class SqlSkillRepository:
     """Tables ``skill_state``, ``skill_versions`` and ``skills_fts``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def disabled(self) -> set[str]:
@@ -77,12 +99,11 @@ class SqliteSkillRepository:
 
     async def search(self, text: str, limit: int) -> list[dict[str, Any]]:
         """Best matches first: ``{name, score, snippet}`` (score: larger is better)."""
-        match = fts_query(text)
+        build, sql, larger_is_better = _SEARCH[self._db.dialect.text_search]
+        match = build(text)
         if not match:
             return []
-        rows = await self._db.fetchall(
-            "SELECT name, bm25(skills_fts, 10.0, 4.0, 3.0, 1.0) AS rank,"
-            " snippet(skills_fts, -1, '[', ']', '...', 12) AS snippet"
-            " FROM skills_fts WHERE skills_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit))
-        return [{"name": r["name"], "score": round(-float(r["rank"]), 6),
+        rows = await self._db.fetchall(sql, (match, limit))
+        sign = 1.0 if larger_is_better else -1.0
+        return [{"name": r["name"], "score": round(sign * float(r["rank"]), 6),
                  "snippet": r["snippet"]} for r in rows]

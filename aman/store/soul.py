@@ -1,28 +1,29 @@
-"""SQLite repository for the soul's version history."""
+"""Repository for the soul's version history."""
 
 from __future__ import annotations
 
 from aman.soul.model import SoulVersion
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 
 
-class SqliteSoulRepository:
+class SqlSoulRepository:
     """Soul versions in the ``soul_versions`` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self._db = db
 
     async def add(self, *, soul: str, hash: str, content: str, operator: str, reason: str,
                   created_at_ms: int) -> SoulVersion:
         """Store one version and return it (committed)."""
         async with self._db.transaction() as tx:
-            row_id = await tx.execute(
+            row = await tx.fetchone(
                 "INSERT INTO soul_versions (soul, hash, content, operator, reason, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (soul, hash, content, operator, reason, created_at_ms),
             )
-        return SoulVersion(id=row_id, soul=soul, hash=hash, content=content, operator=operator,
-                           reason=reason, created_at_ms=created_at_ms)
+        assert row is not None  # RETURNING always yields the inserted row
+        return SoulVersion(id=int(row["id"]), soul=soul, hash=hash, content=content,
+                           operator=operator, reason=reason, created_at_ms=created_at_ms)
 
     async def latest(self, soul: str) -> SoulVersion | None:
         """The newest version of ``soul``."""

@@ -1,10 +1,10 @@
-"""SQLite repository for tool approval requests."""
+"""Repository for tool approval requests."""
 
 from __future__ import annotations
 
 import builtins
 
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 from aman.tools.model import ToolAuthRequest
 
@@ -13,10 +13,10 @@ _COLUMNS = ("auth_id, code, session_id, agent_id, tool, sensitivity, arguments_s
             " expires_at, decided_at")
 
 
-class SqliteToolAuthRepository:
+class SqlToolAuthRepository:
     """Approval requests in ``tool_auth_requests``, in creation order by ``seq``."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 

@@ -1,4 +1,4 @@
-"""SQLite repository for workflows: definition versions, instances and transition history.
+"""Repository for workflows: definition versions, instances and transition history.
 
 Instance writes go through the group-committing writer and are awaited, so a transition is
 committed before the bus records its delivery as done: a crash in between redelivers the event,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 from aman.workflows.model import DefinitionRow, HistoryEntry, Wake, WorkflowInstance
 
@@ -28,10 +28,10 @@ _BODY_FIELDS = ("data", "last_active_state", "total_retry_count", "session_retry
                 "last_event_at", "started_by", "recent_events")
 
 
-class SqliteWorkflowRepository:
+class SqlWorkflowRepository:
     """Tables ``workflow_definitions``, ``workflow_instances`` and ``workflow_history``."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 

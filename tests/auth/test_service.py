@@ -9,7 +9,7 @@ import pytest
 from aman.auth.service import KeyService, hash_secret
 from aman.config.auth import AuthSettings
 from aman.errors import ConflictError, InvalidInputError, NotFoundError, UnauthorizedError
-from aman.store.api_keys import SqliteApiKeyRepository
+from aman.store.api_keys import SqlApiKeyRepository
 from aman.store.db import Database
 from aman.store.migrate import migrate
 from tests.helpers import ManualClock
@@ -26,7 +26,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 def service(db: Database, clock: ManualClock, *, token: str = "boot",
             config: AuthSettings | None = None) -> KeyService:
-    return KeyService(SqliteApiKeyRepository(db), clock, token=lambda: token,
+    return KeyService(SqlApiKeyRepository(db), clock, token=lambda: token,
                       config=lambda: config or AuthSettings(),
                       known_agents=lambda: ["aman", "other"])
 

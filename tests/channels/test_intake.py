@@ -24,7 +24,7 @@ from aman.config.settings import Settings
 from aman.core.runtime import Runtime
 from aman.errors import ConfigError
 from aman.events.sources import SourceState
-from aman.store.im_cursors import SqliteCursorRepository
+from aman.store.im_cursors import SqlCursorRepository
 from tests.channels import samples as s
 from tests.channels.fake_platforms import FakePlatforms
 from tests.channels.samples import telegram_message
@@ -133,7 +133,7 @@ async def test_a_bus_refusal_is_retried_in_place_and_a_malformed_update_skipped(
         runtime: Runtime, platform: FakePlatforms) -> None:
     source = runtime.channel_intake.source("telegram", "bot")
     assert source is not None and runtime.sources.get("im:telegram:bot") is source
-    cursors = SqliteCursorRepository(runtime.db, runtime.writer)
+    cursors = SqlCursorRepository(runtime.db, runtime.writer)
     platform.queue_update(telegram_message(1, 1111, "one"))
     platform.queue_update({"update_id": 2, "message": {"text": "no chat"}})  # malformed
     platform.queue_update(telegram_message(3, 1111, "three"))

@@ -12,7 +12,7 @@ from aman.audit.model import AuditQuery
 from aman.config.agents import ToolsSettings
 from aman.core.runtime import Runtime
 from aman.events.model import Event
-from aman.store.tool_auth import SqliteToolAuthRepository
+from aman.store.tool_auth import SqlToolAuthRepository
 from aman.tools.approvals import (
     SUMMARY_LIMIT,
     AlreadyAnsweredError,
@@ -34,7 +34,7 @@ async def make_service(runtime: Runtime) -> AsyncIterator[MakeService]:
     built: list[ApprovalService] = []
 
     def build(**tools: Any) -> ApprovalService:
-        service = ApprovalService(SqliteToolAuthRepository(runtime.db, runtime.writer),
+        service = ApprovalService(SqlToolAuthRepository(runtime.db, runtime.writer),
                                   runtime.bus, runtime.audit, runtime.clock,
                                   lambda: ToolsSettings(**tools))
         built.append(service)

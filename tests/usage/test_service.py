@@ -11,7 +11,7 @@ from aman.config.budgets import BudgetSettings
 from aman.llm.registry import CallRecord
 from aman.store.db import Database
 from aman.store.migrate import migrate
-from aman.store.usage import SqliteUsageRepository
+from aman.store.usage import SqlUsageRepository
 from aman.store.writer import BatchWriter
 from aman.usage.model import BudgetExhaustedError, purpose_of
 from aman.usage.service import UsageService, cost_of
@@ -44,7 +44,7 @@ def service(store: tuple[Database, BatchWriter], clock: ManualClock,
         warned.append(key)
 
     spawned: list[Any] = []
-    return UsageService(SqliteUsageRepository(*store), clock, prices=lambda name: None,
+    return UsageService(SqlUsageRepository(*store), clock, prices=lambda name: None,
                         budgets=lambda: budgets, warn=warn,
                         spawn=lambda name, coro: spawned.append(coro.close()))
 

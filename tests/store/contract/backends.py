@@ -31,46 +31,31 @@ from aman.notifications.model import NotificationRepository
 from aman.plugins.model import PluginStateRepository
 from aman.skills.model import SkillRepository
 from aman.soul.model import SoulRepository
-from aman.store.api_keys import SqliteApiKeyRepository
-from aman.store.audit import SqliteAuditRepository
-from aman.store.chat import SqliteChatRepository
+from aman.store.api_keys import SqlApiKeyRepository
+from aman.store.audit import SqlAuditRepository
+from aman.store.chat import SqlChatRepository
 from aman.store.cluster import SqliteMemberRepository
-from aman.store.cron import SqliteCronRepository
+from aman.store.cron import SqlCronRepository
 from aman.store.db import Database
-from aman.store.dlq import SqliteDlqRepository
+from aman.store.dlq import SqlDlqRepository
 from aman.store.events import SqliteEventLog
-from aman.store.heartbeat import SqliteHeartbeatRepository
-from aman.store.im import SqliteConversationRepository
-from aman.store.im_cursors import SqliteCursorRepository
-from aman.store.memory import SqliteMemoryRepository
+from aman.store.heartbeat import SqlHeartbeatRepository
+from aman.store.im import SqlConversationRepository
+from aman.store.im_cursors import SqlCursorRepository
+from aman.store.memory import SqlMemoryRepository
 from aman.store.migrate import migrate
-from aman.store.notifications import SqliteNotificationRepository
-from aman.store.pg.api_keys import PgApiKeyRepository
-from aman.store.pg.audit import PgAuditRepository
-from aman.store.pg.chat import PgChatRepository
+from aman.store.notifications import SqlNotificationRepository
 from aman.store.pg.cluster import PgMemberRepository
-from aman.store.pg.cron import PgCronRepository
 from aman.store.pg.db import PgDatabase
-from aman.store.pg.dlq import PgDlqRepository
 from aman.store.pg.events import PgEventLog
-from aman.store.pg.heartbeat import PgHeartbeatRepository
-from aman.store.pg.im import PgConversationRepository
-from aman.store.pg.im_cursors import PgCursorRepository
-from aman.store.pg.memory import PgMemoryRepository
 from aman.store.pg.migrate import migrate_pg
-from aman.store.pg.notifications import PgNotificationRepository
-from aman.store.pg.plugins import PgPluginStateRepository
-from aman.store.pg.skills import PgSkillRepository
-from aman.store.pg.soul import PgSoulRepository
-from aman.store.pg.tool_auth import PgToolAuthRepository
-from aman.store.pg.usage import PgUsageRepository
-from aman.store.pg.workflows import PgWorkflowRepository
-from aman.store.plugins import SqlitePluginStateRepository
-from aman.store.skills import SqliteSkillRepository
-from aman.store.soul import SqliteSoulRepository
-from aman.store.tool_auth import SqliteToolAuthRepository
-from aman.store.usage import SqliteUsageRepository
-from aman.store.workflows import SqliteWorkflowRepository
+from aman.store.plugins import SqlPluginStateRepository
+from aman.store.skills import SqlSkillRepository
+from aman.store.soul import SqlSoulRepository
+from aman.store.sql import SqlDatabase
+from aman.store.tool_auth import SqlToolAuthRepository
+from aman.store.usage import SqlUsageRepository
+from aman.store.workflows import SqlWorkflowRepository
 from aman.store.writer import BatchWriter
 from aman.tools.model import ToolAuthRepository
 from aman.usage.service import UsageRepository
@@ -129,6 +114,22 @@ class Backend(Protocol):
         ...
 
 
+def repositories(db: SqlDatabase, writer: BatchWriter, events: EventStore,
+                 members: MemberRepository) -> Repositories:
+    """The one set of repository classes on ``db`` (either database), with its event log."""
+    return Repositories(
+        events=events, dlq=SqlDlqRepository(db, writer), audit=SqlAuditRepository(db),
+        notifications=SqlNotificationRepository(db, writer),
+        skills=SqlSkillRepository(db), soul=SqlSoulRepository(db),
+        plugins=SqlPluginStateRepository(db), workflows=SqlWorkflowRepository(db, writer),
+        cron=SqlCronRepository(db, writer), chat=SqlChatRepository(db, writer),
+        tool_auth=SqlToolAuthRepository(db, writer),
+        conversations=SqlConversationRepository(db, writer),
+        api_keys=SqlApiKeyRepository(db), usage=SqlUsageRepository(db, writer),
+        heartbeat=SqlHeartbeatRepository(db, writer), memory=SqlMemoryRepository(db),
+        cursors=SqlCursorRepository(db, writer), members=members, settle=writer.flush)
+
+
 class SqliteBackend:
     """The embedded backend: a real SQLite file in the test's temporary folder."""
 
@@ -144,20 +145,8 @@ class SqliteBackend:
         writer = BatchWriter(db)
         await writer.start()
         self._db, self._writer = db, writer
-        return Repositories(
-            events=SqliteEventLog(db, writer), dlq=SqliteDlqRepository(db, writer),
-            audit=SqliteAuditRepository(db),
-            notifications=SqliteNotificationRepository(db, writer),
-            skills=SqliteSkillRepository(db), soul=SqliteSoulRepository(db),
-            plugins=SqlitePluginStateRepository(db), workflows=SqliteWorkflowRepository(db, writer),
-            cron=SqliteCronRepository(db, writer), chat=SqliteChatRepository(db, writer),
-            tool_auth=SqliteToolAuthRepository(db, writer),
-            conversations=SqliteConversationRepository(db, writer),
-            api_keys=SqliteApiKeyRepository(db), usage=SqliteUsageRepository(db, writer),
-            heartbeat=SqliteHeartbeatRepository(db, writer), memory=SqliteMemoryRepository(db),
-            cursors=SqliteCursorRepository(db, writer),
-            members=SqliteMemberRepository(db, writer), settle=writer.flush,
-        )
+        return repositories(db, writer, SqliteEventLog(db, writer),
+                            SqliteMemberRepository(db, writer))
 
     async def reopen(self) -> Repositories:
         await self.close()
@@ -197,19 +186,7 @@ class PgBackend:
         writer = BatchWriter(db)
         await writer.start()
         self._db, self._writer = db, writer
-        return Repositories(
-            events=PgEventLog(db, writer), dlq=PgDlqRepository(db, writer),
-            audit=PgAuditRepository(db),
-            notifications=PgNotificationRepository(db, writer),
-            api_keys=PgApiKeyRepository(db), soul=PgSoulRepository(db),
-            plugins=PgPluginStateRepository(db), tool_auth=PgToolAuthRepository(db, writer),
-            usage=PgUsageRepository(db, writer), heartbeat=PgHeartbeatRepository(db, writer),
-            cursors=PgCursorRepository(db, writer), members=PgMemberRepository(db, writer),
-            cron=PgCronRepository(db, writer),
-            chat=PgChatRepository(db, writer), workflows=PgWorkflowRepository(db, writer),
-            conversations=PgConversationRepository(db, writer),
-            skills=PgSkillRepository(db), memory=PgMemoryRepository(db),
-            settle=writer.flush)
+        return repositories(db, writer, PgEventLog(db, writer), PgMemberRepository(db, writer))
 
     async def reopen(self) -> Repositories:
         await self.close()

@@ -1,8 +1,9 @@
-"""Storage: the SQLite database, its migrations and one repository class per concept.
+"""Storage: the databases (embedded SQLite, or PostgreSQL in ``pg``), their migrations and one
+repository class per concept.
 
 SQL lives only in this package, and it imports only the values it stores (``model`` modules),
-``aman.errors`` and ``aman.ids``. Each class implements the repository protocol declared beside
-those values, which the services depend on, so another backend (PostgreSQL) implements the same
-protocols, passes the same contract suite (``tests/store/contract``) and replaces these classes
-without touching the services.
+``aman.errors`` and ``aman.ids``. Each repository implements the protocol declared beside those
+values, which the services depend on, and runs on either database: its SQL is written once, and
+the few fragments where the two databases differ come from the database's dialect (``sql``). The
+contract suite (``tests/store/contract``) runs every repository on both.
 """

@@ -1,1 +1,2 @@
-"""The PostgreSQL store: the same repositories as the embedded one, for a shared server."""
+"""The PostgreSQL database: its connection pool, event log and migrations (the repositories are
+the store's own, which run on it through its dialect)."""

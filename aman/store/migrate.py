@@ -25,10 +25,10 @@ class Migration:
     sql: str
 
 
-def bundled_migrations() -> list[Migration]:
-    """The migrations shipped in ``aman/store/migrations``, sorted by number."""
+def bundled_migrations(package: str = "aman.store") -> list[Migration]:
+    """The migrations shipped in ``package``'s ``migrations`` folder, sorted by number."""
     found = []
-    for entry in resources.files("aman.store").joinpath("migrations").iterdir():
+    for entry in resources.files(package).joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))

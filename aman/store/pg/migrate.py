@@ -8,33 +8,21 @@ this code's migrations refuses to open rather than be written by code that does 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from importlib import resources
 
 from aman.errors import StoreError
-from aman.store.migrate import Migration
+from aman.store.migrate import Migration, bundled_migrations
 from aman.store.pg.db import PgDatabase, describe
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 #: The advisory lock key migrations hold (any fixed number shared by every daemon).
 MIGRATION_LOCK = 0x616D616E_0001
 
 
 def bundled_pg_migrations() -> list[Migration]:
     """The migrations shipped in ``aman/store/pg/migrations``, sorted by number."""
-    found = []
-    for entry in resources.files("aman.store.pg").joinpath("migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise StoreError(f"duplicate migration numbers in {versions}")
-    return found
+    return bundled_migrations("aman.store.pg")
 
 
 async def migrate_pg(db: PgDatabase, migrations: list[Migration] | None = None) -> int:
@@ -42,7 +30,7 @@ async def migrate_pg(db: PgDatabase, migrations: list[Migration] | None = None) 
     wanted = migrations if migrations is not None else bundled_pg_migrations()
     newest = max((m.version for m in wanted), default=0)
     async with db.transaction() as tx:
-        await tx.execute("SELECT pg_advisory_xact_lock($1)", (MIGRATION_LOCK,))
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
             " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)")
@@ -58,7 +46,7 @@ async def migrate_pg(db: PgDatabase, migrations: list[Migration] | None = None) 
             log.info("applying migration %s (PostgreSQL)", migration.name)
             await tx.execute(migration.sql)
             await tx.execute(
-                "INSERT INTO schema_version (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+                "INSERT INTO schema_version (version, name, applied_at_ms) VALUES (?, ?, ?)",
                 (migration.version, migration.name, time.time_ns() // 1_000_000))
             current = migration.version
     return current

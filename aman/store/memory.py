@@ -147,14 +147,8 @@ class SqlMemoryRepository:
 
     async def _ranked_tsvector(self, match: str, limit: int, agent_id: str | None,
                                exclude_sessions: Sequence[str]) -> list[dict[str, Any]]:
-        params: list[object] = [match]
-        where = [f"m.status = 'complete' AND {_MESSAGE_DOC} @@ q"]
-        if agent_id is not None:
-            where.append("s.agent_id = ?")
-            params.append(agent_id)
-        if exclude_sessions:
-            where.append(f"m.session_id NOT IN ({', '.join('?' for _ in exclude_sessions)})")
-            params.extend(exclude_sessions)
+        scope, params = _scope(agent_id, exclude_sessions)
+        where = [f"m.status = 'complete' AND {_MESSAGE_DOC} @@ q", *scope]
         rows = await self._db.fetchall(
             "SELECT m.id, m.session_id, m.role, m.created_at, s.agent_id,"
             f" -ts_rank({_MESSAGE_DOC}, q) AS score,"
@@ -162,10 +156,8 @@ class SqlMemoryRepository:
             " FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id,"
             " to_tsquery('simple', ?) AS q"
             f" WHERE {' AND '.join(where)} ORDER BY score, m.created_at DESC LIMIT ?",
-            (*params, limit))
-        return [{"kind": "message", "session_id": r["session_id"], "message_id": r["id"],
-                 "role": r["role"], "agent_id": r["agent_id"], "ts": r["created_at"],
-                 "snippet": r["snippet"], "score": float(r["score"])} for r in rows]
+            (match, *params, limit))
+        return [_message_hit(r, r["snippet"], float(r["score"])) for r in rows]
 
     async def _ranked_fts5(self, match: str, limit: int, agent_id: str | None,
                            exclude_sessions: Sequence[str], *,
@@ -180,17 +172,11 @@ class SqlMemoryRepository:
             return []
         rank = {row["rowid"]: row["rank"] for row in candidates}
         marks = ", ".join("?" for _ in rank)
-        where, params = [f"m.rowid IN ({marks})"], list[object](rank)
-        if agent_id is not None:
-            where.append("s.agent_id = ?")
-            params.append(agent_id)
-        if exclude_sessions:
-            where.append(f"m.session_id NOT IN ({', '.join('?' for _ in exclude_sessions)})")
-            params.extend(exclude_sessions)
+        scope, params = _scope(agent_id, exclude_sessions)
         rows = await self._db.fetchall(
             "SELECT m.rowid, m.id, m.session_id, m.role, m.created_at, s.agent_id"
             " FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id"
-            f" WHERE {' AND '.join(where)}", params)
+            f" WHERE {' AND '.join([f'm.rowid IN ({marks})', *scope])}", [*rank, *params])
         best = sorted(rows, key=lambda r: rank[r["rowid"]])[:limit]
         if not best:
             return []
@@ -198,10 +184,7 @@ class SqlMemoryRepository:
             "SELECT rowid, snippet(chat_fts, 0, '[', ']', '…', 16) AS snippet FROM chat_fts"
             f" WHERE chat_fts MATCH ? AND rowid IN ({', '.join('?' for _ in best)})",
             [match, *(r["rowid"] for r in best)])}
-        return [{"kind": "message", "session_id": r["session_id"], "message_id": r["id"],
-                 "role": r["role"], "agent_id": r["agent_id"], "ts": r["created_at"],
-                 "snippet": snippets.get(r["rowid"], ""), "score": rank[r["rowid"]]}
-                for r in best]
+        return [_message_hit(r, snippets.get(r["rowid"], ""), rank[r["rowid"]]) for r in best]
 
     async def im_sessions(self, agent_id: str) -> list[tuple[str, str, str, str]]:
         """(session id, platform, instance, target JSON) of the agent's IM sessions."""
@@ -209,6 +192,27 @@ class SqlMemoryRepository:
             "SELECT t.session_id, t.platform, t.instance, t.target FROM im_session_targets t"
             " JOIN chat_sessions s ON s.id = t.session_id WHERE s.agent_id = ?", (agent_id,))
         return [(r["session_id"], r["platform"], r["instance"], r["target"]) for r in rows]
+
+
+def _scope(agent_id: str | None,
+           exclude_sessions: Sequence[str]) -> tuple[list[str], list[object]]:
+    """The conditions (and their parameters) keeping a chat search to one agent's sessions and
+    out of ``exclude_sessions``."""
+    where: list[str] = []
+    params: list[object] = []
+    if agent_id is not None:
+        where.append("s.agent_id = ?")
+        params.append(agent_id)
+    if exclude_sessions:
+        where.append(f"m.session_id NOT IN ({', '.join('?' for _ in exclude_sessions)})")
+        params.extend(exclude_sessions)
+    return where, params
+
+
+def _message_hit(row: Any, snippet: str, score: float) -> dict[str, Any]:
+    return {"kind": "message", "session_id": row["session_id"], "message_id": row["id"],
+            "role": row["role"], "agent_id": row["agent_id"], "ts": row["created_at"],
+            "snippet": snippet, "score": score}
 
 
 def _version(row: Any) -> MemoryVersion:

@@ -39,6 +39,18 @@ def bundled_migrations(package: str = "aman.store") -> list[Migration]:
     return found
 
 
+def pending(migrations: list[Migration], current: int, where: str, *,
+            refuse_newer: bool = True) -> list[Migration]:
+    """The migrations newer than the ``current`` version, in order; a database whose version is
+    newer than every migration is refused rather than written by code that does not know it."""
+    newest = max((m.version for m in migrations), default=0)
+    if refuse_newer and current > newest:
+        raise StoreError(
+            f"the database {where} has schema version {current}, newer than this aman knows"
+            f" ({newest}): upgrade aman, or point store.url at another database")
+    return [m for m in migrations if m.version > current]
+
+
 async def migrate(db: Database, migrations: list[Migration] | None = None) -> int:
     """Apply every migration newer than the recorded version; return the version now in force."""
     await db.executescript(
@@ -47,16 +59,9 @@ async def migrate(db: Database, migrations: list[Migration] | None = None) -> in
     )
     row = await db.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
     current = int(row["v"]) if row else 0
-    if migrations is None:
-        migrations = bundled_migrations()
-        newest = max((m.version for m in migrations), default=0)
-        if current > newest:
-            raise StoreError(
-                f"the database {db.path} has schema version {current}, newer than this aman"
-                f" knows ({newest}): upgrade aman, or point store.url at another file")
-    for migration in migrations:
-        if migration.version <= current:
-            continue
+    bundled = migrations is None
+    wanted = bundled_migrations() if migrations is None else migrations
+    for migration in pending(wanted, current, str(db.path), refuse_newer=bundled):
         log.info("applying migration %s", migration.name)
         # executescript commits on its own, so the script and its record go in one script.
         await db.executescript(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from aman.errors import StoreError
-from aman.store.migrate import Migration, bundled_migrations
+from aman.store.migrate import Migration, bundled_migrations, pending
 from aman.store.pg.db import PgDatabase, describe
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,6 @@ def bundled_pg_migrations() -> list[Migration]:
 async def migrate_pg(db: PgDatabase, migrations: list[Migration] | None = None) -> int:
     """Apply every migration newer than the recorded version; return the version now in force."""
     wanted = migrations if migrations is not None else bundled_pg_migrations()
-    newest = max((m.version for m in wanted), default=0)
     async with db.transaction() as tx:
         await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
         await tx.execute(
@@ -36,13 +34,7 @@ async def migrate_pg(db: PgDatabase, migrations: list[Migration] | None = None) 
             " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)")
         row = await tx.fetchone("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
         current = int(row["v"]) if row else 0
-        if current > newest:
-            raise StoreError(
-                f"the database {describe(db.url)} has schema version {current}, newer than this"
-                f" aman knows ({newest}): upgrade aman, or point store.url at another database")
-        for migration in wanted:
-            if migration.version <= current:
-                continue
+        for migration in pending(wanted, current, describe(db.url)):
             log.info("applying migration %s (PostgreSQL)", migration.name)
             await tx.execute(migration.sql)
             await tx.execute(

@@ -4,14 +4,15 @@ Every test in this folder talks to a store only through the repository protocols
 ``Repositories`` bundle below) and runs once per registered backend. A second backend joins by
 adding one entry to ``BACKENDS``: a factory that, given a fresh temporary folder, returns a
 ``Backend`` (open the store migrated and empty, reopen it on the same data, close it, and the few
-raw operations the audit tests need to attack the log from outside the repositories).
+raw operations the audit tests need to attack the log from outside the repositories). Each opens
+the store exactly as the daemon does (``open_backend``), so the suite tests the wiring it runs.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -31,32 +32,7 @@ from aman.notifications.model import NotificationRepository
 from aman.plugins.model import PluginStateRepository
 from aman.skills.model import SkillRepository
 from aman.soul.model import SoulRepository
-from aman.store.api_keys import SqlApiKeyRepository
-from aman.store.audit import SqlAuditRepository
-from aman.store.chat import SqlChatRepository
-from aman.store.cluster import SqliteMemberRepository
-from aman.store.cron import SqlCronRepository
-from aman.store.db import Database
-from aman.store.dlq import SqlDlqRepository
-from aman.store.events import SqliteEventLog
-from aman.store.heartbeat import SqlHeartbeatRepository
-from aman.store.im import SqlConversationRepository
-from aman.store.im_cursors import SqlCursorRepository
-from aman.store.memory import SqlMemoryRepository
-from aman.store.migrate import migrate
-from aman.store.notifications import SqlNotificationRepository
-from aman.store.pg.cluster import PgMemberRepository
-from aman.store.pg.db import PgDatabase
-from aman.store.pg.events import PgEventLog
-from aman.store.pg.migrate import migrate_pg
-from aman.store.plugins import SqlPluginStateRepository
-from aman.store.skills import SqlSkillRepository
-from aman.store.soul import SqlSoulRepository
-from aman.store.sql import SqlDatabase
-from aman.store.tool_auth import SqlToolAuthRepository
-from aman.store.usage import SqlUsageRepository
-from aman.store.workflows import SqlWorkflowRepository
-from aman.store.writer import BatchWriter
+from aman.store.backend import StoreBackend, open_backend
 from aman.tools.model import ToolAuthRepository
 from aman.usage.service import UsageRepository
 from aman.workflows.model import WorkflowRepository
@@ -114,51 +90,48 @@ class Backend(Protocol):
         ...
 
 
-def repositories(db: SqlDatabase, writer: BatchWriter, events: EventStore,
-                 members: MemberRepository) -> Repositories:
-    """The one set of repository classes on ``db`` (either database), with its event log."""
-    return Repositories(
-        events=events, dlq=SqlDlqRepository(db, writer), audit=SqlAuditRepository(db),
-        notifications=SqlNotificationRepository(db, writer),
-        skills=SqlSkillRepository(db), soul=SqlSoulRepository(db),
-        plugins=SqlPluginStateRepository(db), workflows=SqlWorkflowRepository(db, writer),
-        cron=SqlCronRepository(db, writer), chat=SqlChatRepository(db, writer),
-        tool_auth=SqlToolAuthRepository(db, writer),
-        conversations=SqlConversationRepository(db, writer),
-        api_keys=SqlApiKeyRepository(db), usage=SqlUsageRepository(db, writer),
-        heartbeat=SqlHeartbeatRepository(db, writer), memory=SqlMemoryRepository(db),
-        cursors=SqlCursorRepository(db, writer), members=members, settle=writer.flush)
+def bundle(store: StoreBackend) -> Repositories:
+    """The repositories of ``store``, as the suite sees them (through their protocols)."""
+    wired = {f.name: getattr(store, f.name) for f in fields(Repositories) if f.name != "settle"}
+    return Repositories(**wired, settle=store.writer.flush)
 
 
-class SqliteBackend:
-    """The embedded backend: a real SQLite file in the test's temporary folder."""
+class DaemonStore:
+    """The store exactly as a daemon wires it (``open_backend``): the database ``url`` names,
+    else the SQLite file at ``path``."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "aman.db"
-        self._db: Database | None = None
-        self._writer: BatchWriter | None = None
+    def __init__(self, url: str | None, path: Path) -> None:
+        self._url, self._path = url, path
+        self._store: StoreBackend | None = None
 
     async def open(self) -> Repositories:
-        db = Database(self.path)
-        await db.open()
-        await migrate(db)
-        writer = BatchWriter(db)
-        await writer.start()
-        self._db, self._writer = db, writer
-        return repositories(db, writer, SqliteEventLog(db, writer),
-                            SqliteMemberRepository(db, writer))
+        store = open_backend(self._url, self._path)
+        try:
+            await store.open()
+            await store.writer.start()
+        except BaseException:
+            await store.close()
+            raise
+        self._store = store
+        return bundle(store)
 
     async def reopen(self) -> Repositories:
         await self.close()
         return await self.open()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await self._writer.stop()
-            self._writer = None
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        store, self._store = self._store, None
+        if store is not None:
+            await store.writer.stop()
+            await store.close()
+
+
+class SqliteBackend(DaemonStore):
+    """The embedded backend: a real SQLite file in the test's temporary folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "aman.db"
+        super().__init__(None, self.path)
 
     async def edit_audit_directly(self, sql: str) -> None:
         with sqlite3.connect(self.path) as conn:
@@ -171,34 +144,12 @@ class SqliteBackend:
             conn.execute(sql)
 
 
-class PgBackend:
+class PgBackend(DaemonStore):
     """PostgreSQL: a fresh database on the session's throwaway server (``tests/pg.py``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, folder: Path) -> None:
         self.url = url
-        self._db: PgDatabase | None = None
-        self._writer: BatchWriter | None = None
-
-    async def open(self) -> Repositories:
-        db = PgDatabase(self.url)
-        await db.open()
-        await migrate_pg(db)
-        writer = BatchWriter(db)
-        await writer.start()
-        self._db, self._writer = db, writer
-        return repositories(db, writer, PgEventLog(db, writer), PgMemberRepository(db, writer))
-
-    async def reopen(self) -> Repositories:
-        await self.close()
-        return await self.open()
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            await self._writer.stop()
-            self._writer = None
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        super().__init__(url, folder / "unused.db")
 
     async def _run(self, *statements: str) -> None:
         conn = await asyncpg.connect(self.url)
@@ -221,7 +172,7 @@ def _sqlite(folder: Path, request: pytest.FixtureRequest) -> Backend:
 
 
 def _postgresql(folder: Path, request: pytest.FixtureRequest) -> Backend:
-    return PgBackend(cast(Any, request.getfixturevalue("pg_server")).new_database())
+    return PgBackend(cast(Any, request.getfixturevalue("pg_server")).new_database(), folder)
 
 
 #: name → factory of a backend on fresh data (a temporary folder; the test's request for the

@@ -9,9 +9,10 @@ differ, the few fragments that differ come from ``db.dialect``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 
 class Row(Protocol):
@@ -59,34 +60,36 @@ class SqlDatabase(Protocol):
         ...
 
 
-class Dialect:
-    """The SQL fragments in which SQLite and PostgreSQL differ; one instance per database kind.
+class Dialect(ABC):
+    """The SQL fragments in which SQLite and PostgreSQL differ; one instance per database kind
+    (``SQLITE``, ``POSTGRESQL``), reached as ``db.dialect``.
 
     Everything else is written once: both accept ``INSERT ... ON CONFLICT DO NOTHING / DO
     UPDATE``, ``RETURNING``, row-value comparisons and ``CAST(x AS BIGINT)``.
     """
 
     #: "sqlite" or "postgresql", for messages.
-    name: str = ""
+    name: ClassVar[str]
     #: The full-text engine the migrations built: SQLite's FTS5 virtual tables, or PostgreSQL's
     #: ``tsvector`` columns and expression indexes. Search code picks its queries by this.
-    text_search: Literal["fts5", "tsvector"] = "fts5"
+    text_search: ClassVar[Literal["fts5", "tsvector"]]
     #: A statement taking a lock (key: its one ``?``) held until the transaction ends, for
     #: writes that several daemons sharing the database must take turns at; None where the
     #: database already admits one writer at a time.
-    transaction_lock: str | None = None
+    transaction_lock: ClassVar[str | None]
 
+    @abstractmethod
     def greatest(self, *exprs: str) -> str:
-        """The largest of ``exprs`` (SQLite's many-argument ``MAX``, PostgreSQL's ``GREATEST``)."""
-        raise NotImplementedError
+        """The largest of ``exprs``, none of which may be NULL (SQLite's answer would be NULL,
+        PostgreSQL's the largest of the others)."""
 
+    @abstractmethod
     def utc_day(self, ms: str) -> str:
         """``YYYY-MM-DD`` (UTC) of the epoch-milliseconds expression ``ms``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def bytewise(self, expr: str) -> str:
         """``expr`` compared byte by byte whatever the database's collation, for ORDER BY."""
-        raise NotImplementedError
 
 
 class SqliteDialect(Dialect):

@@ -15,7 +15,7 @@ from pathlib import Path
 from aman.store.api_keys import SqlApiKeyRepository
 from aman.store.audit import SqlAuditRepository
 from aman.store.chat import SqlChatRepository
-from aman.store.cluster import SoloCoordination, SqliteMemberRepository
+from aman.store.cluster import SoloCoordination, SqlMemberRepository
 from aman.store.cron import SqlCronRepository
 from aman.store.db import Database
 from aman.store.dlq import SqlDlqRepository
@@ -26,7 +26,7 @@ from aman.store.im_cursors import SqlCursorRepository
 from aman.store.memory import SqlMemoryRepository
 from aman.store.migrate import migrate
 from aman.store.notifications import SqlNotificationRepository
-from aman.store.pg.cluster import PgCoordination, PgMemberRepository
+from aman.store.pg.cluster import PgCoordination
 from aman.store.pg.db import PgDatabase, describe
 from aman.store.pg.events import PgEventLog
 from aman.store.pg.migrate import migrate_pg
@@ -46,8 +46,7 @@ __all__ = ["StoreBackend", "open_backend"]
 @dataclass(frozen=True)
 class StoreBackend:
     """Every repository of one store; the repositories run on either database through its
-    dialect, only the event log, the members and the coordination have one class per
-    database."""
+    dialect; only the event log and the coordination have one class per database."""
 
     kind: str  #: "sqlite" or "postgresql"
     where: str  #: the file or the URL without its password, for status and logs
@@ -70,7 +69,7 @@ class StoreBackend:
     heartbeat: SqlHeartbeatRepository
     memory: SqlMemoryRepository
     cursors: SqlCursorRepository
-    members: SqliteMemberRepository | PgMemberRepository
+    members: SqlMemberRepository
     coordination: SoloCoordination | PgCoordination
 
     async def open(self) -> int:
@@ -100,20 +99,18 @@ def _sqlite(path: Path, daemon: str) -> StoreBackend:
     db = Database(path)
     writer = BatchWriter(db)
     return _backend("sqlite", str(path), db, writer, SqliteEventLog(db, writer, claimant=daemon),
-                    SqliteMemberRepository(db, writer), SoloCoordination())
+                    SoloCoordination())
 
 
 def _postgresql(url: str, daemon: str) -> StoreBackend:
     db = PgDatabase(url)
     writer = BatchWriter(db)
     return _backend("postgresql", describe(url), db, writer,
-                    PgEventLog(db, writer, claimant=daemon), PgMemberRepository(db, writer),
-                    PgCoordination(url))
+                    PgEventLog(db, writer, claimant=daemon), PgCoordination(url))
 
 
 def _backend(kind: str, where: str, db: Database | PgDatabase, writer: BatchWriter,
              events: SqliteEventLog | PgEventLog,
-             members: SqliteMemberRepository | PgMemberRepository,
              coordination: SoloCoordination | PgCoordination) -> StoreBackend:
     """The one set of repositories, on ``db``."""
     return StoreBackend(
@@ -127,4 +124,5 @@ def _backend(kind: str, where: str, db: Database | PgDatabase, writer: BatchWrit
         conversations=SqlConversationRepository(db, writer),
         api_keys=SqlApiKeyRepository(db), usage=SqlUsageRepository(db, writer),
         heartbeat=SqlHeartbeatRepository(db, writer), memory=SqlMemoryRepository(db),
-        cursors=SqlCursorRepository(db, writer), members=members, coordination=coordination)
+        cursors=SqlCursorRepository(db, writer), members=SqlMemberRepository(db, writer),
+        coordination=coordination)

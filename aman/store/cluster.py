@@ -1,4 +1,5 @@
-"""The ``daemons`` table, and the coordination of a store only one daemon can use.
+"""The ``daemons`` table (on either database), and the coordination of a store only one daemon
+can use.
 
 On the embedded SQLite file one daemon runs at a time (the instance lock sees to it), so every
 lock is granted at once and no other daemon dispatches anything to hear about.
@@ -7,45 +8,46 @@ lock is granted at once and no other daemon dispatches anything to hear about.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Mapping
-from typing import Any
 
 from aman.cluster.model import DispatchListener, Member
-from aman.store.db import Database
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 
 _COLUMNS = "name, incarnation, host, pid, url, started_at, last_seen, leads"
 
 
-def member_from(row: Mapping[str, Any] | sqlite3.Row) -> Member:
+def member_from(row: Row) -> Member:
     """A ``daemons`` row as a Member."""
     return Member(name=row["name"], incarnation=row["incarnation"], host=row["host"],
                   pid=int(row["pid"]), url=row["url"], started_at=int(row["started_at"]),
                   last_seen=int(row["last_seen"]), leads=list(json.loads(row["leads"])))
 
 
-class SqliteMemberRepository:
-    """Rows of ``daemons`` in the SQLite file."""
+class SqlMemberRepository:
+    """Rows of ``daemons``."""
 
-    def __init__(self, db: Database, writer: BatchWriter) -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter) -> None:
         self._db = db
         self._writer = writer
 
     async def join(self, member: Member) -> None:
         """Insert or replace this daemon's row."""
         await self._writer.execute([(
-            f"INSERT OR REPLACE INTO daemons ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO daemons ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET incarnation = excluded.incarnation,"
+            " host = excluded.host, pid = excluded.pid, url = excluded.url,"
+            " started_at = excluded.started_at, last_seen = excluded.last_seen,"
+            " leads = excluded.leads",
             (member.name, member.incarnation, member.host, member.pid, member.url,
              member.started_at, member.last_seen, json.dumps(member.leads)))])
 
     async def beat(self, name: str, incarnation: str, now_ms: int, leads: list[str]) -> bool:
         """Refresh this daemon's row; False when it is gone or another incarnation's."""
-        await self._writer.execute([(
-            "UPDATE daemons SET last_seen = ?, leads = ? WHERE name = ? AND incarnation = ?",
-            (now_ms, json.dumps(leads), name, incarnation))])
-        row = await self._db.fetchone("SELECT incarnation FROM daemons WHERE name = ?", (name,))
-        return row is not None and row["incarnation"] == incarnation
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE daemons SET last_seen = ?, leads = ? WHERE name = ? AND incarnation = ?"
+                " RETURNING name", (now_ms, json.dumps(leads), name, incarnation))
+        return row is not None
 
     async def members(self) -> list[Member]:
         """Every row, by name."""

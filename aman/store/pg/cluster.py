@@ -1,4 +1,5 @@
-"""The ``daemons`` table on PostgreSQL, and coordination between daemons sharing the server.
+"""Coordination between daemons sharing a PostgreSQL server (their ``daemons`` rows are the
+store's ``SqlMemberRepository``).
 
 Locks are session advisory locks on one connection of this daemon's own: the server releases
 them when that connection ends, so a daemon killed with ``kill -9`` gives its roles up within
@@ -8,64 +9,19 @@ moments. The same connection LISTENs for the dispatch notices other daemons send
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 import asyncpg
 
-from aman.cluster.model import DispatchListener, Member
+from aman.cluster.model import DispatchListener
 from aman.errors import StoreUnavailableError
-from aman.store.cluster import member_from
-from aman.store.pg.db import UNREACHABLE, PgDatabase, describe
-from aman.store.writer import BatchWriter
+from aman.store.pg.db import UNREACHABLE, describe
 
 log = logging.getLogger(__name__)
 
 #: The channel dispatch notices travel on; each payload is ``<daemon name>:<seq>``.
 DISPATCH_CHANNEL = "aman_dispatched"
-_COLUMNS = "name, incarnation, host, pid, url, started_at, last_seen, leads"
-
-
-class PgMemberRepository:
-    """Rows of ``daemons`` on PostgreSQL."""
-
-    def __init__(self, db: PgDatabase, writer: BatchWriter) -> None:
-        self._db = db
-        self._writer = writer
-
-    async def join(self, member: Member) -> None:
-        """Insert or replace this daemon's row."""
-        await self._writer.execute([(
-            f"INSERT INTO daemons ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (name) DO UPDATE SET incarnation = excluded.incarnation,"
-            " host = excluded.host, pid = excluded.pid, url = excluded.url,"
-            " started_at = excluded.started_at, last_seen = excluded.last_seen,"
-            " leads = excluded.leads",
-            (member.name, member.incarnation, member.host, member.pid, member.url,
-             member.started_at, member.last_seen, json.dumps(member.leads)))])
-
-    async def beat(self, name: str, incarnation: str, now_ms: int, leads: list[str]) -> bool:
-        """Refresh this daemon's row; False when it is gone or another incarnation's."""
-        row = await self._db.fetchone(
-            "UPDATE daemons SET last_seen = $1, leads = $2 WHERE name = $3 AND incarnation = $4"
-            " RETURNING name", (now_ms, json.dumps(leads), name, incarnation))
-        return row is not None
-
-    async def members(self) -> list[Member]:
-        """Every row, by name."""
-        rows = await self._db.fetchall(f"SELECT {_COLUMNS} FROM daemons ORDER BY name")
-        return [member_from(r) for r in rows]
-
-    async def leave(self, name: str, incarnation: str) -> None:
-        """Delete this daemon's row."""
-        await self._writer.execute([(
-            "DELETE FROM daemons WHERE name = $1 AND incarnation = $2", (name, incarnation))])
-
-    async def forget(self, names: list[str]) -> None:
-        """Delete the named rows."""
-        await self._writer.execute([("DELETE FROM daemons WHERE name = ANY($1::text[])",
-                                     (names,))])
 
 
 class PgCoordination:

@@ -16,7 +16,8 @@ from aman.cluster.service import Cluster
 from aman.core.lifecycle import TaskTracker
 from aman.errors import StoreError
 from aman.events.model import Event
-from aman.store.pg.cluster import PgCoordination, PgMemberRepository
+from aman.store.cluster import SqlMemberRepository
+from aman.store.pg.cluster import PgCoordination
 from aman.store.pg.db import PgDatabase
 from aman.store.pg.events import PgEventLog
 from aman.store.pg.migrate import migrate_pg
@@ -67,7 +68,7 @@ class Nodes:
         await writer.start()
         log = PgEventLog(db, writer, claimant=name)
         coordination = PgCoordination(self.url)
-        cluster = Cluster(members=PgMemberRepository(db, writer), coordination=coordination,
+        cluster = Cluster(members=SqlMemberRepository(db, writer), coordination=coordination,
                           events=log, clock=self.clock, tasks=TaskTracker(), name=name,
                           url=None, heartbeat_sec=1.0, dead_after_sec=5.0)
         try:

@@ -1,4 +1,4 @@
-"""CronService: cron jobs stored in SQLite, timed by APScheduler, each firing an event on the bus.
+"""CronService: cron jobs kept in the store, timed by APScheduler, each firing an event on the bus.
 
 - Jobs come from ``cron.jobs`` in the config (origin ``config``, reset from the file at every
   boot; removed from the store when gone from the file) and from the API (origin ``api``).
@@ -20,10 +20,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aman.clock import Clock
+from aman.cron.changes import changed_job, merge_config_jobs, new_job, retimed, skip_note
 from aman.cron.model import (
     CRON_FAILED,
-    CatchUp,
-    CatchUpPlan,
     CronJob,
     CronJobChanges,
     CronJobExistsError,
@@ -116,8 +115,8 @@ class CronService:
         """Merge the config's jobs and read every job: any daemon answers for them and takes
         edits, while only the one leading cron times them (``start``)."""
         now_ms = self._clock.now_ms()
-        self._jobs = await self._merge_config_jobs({j.id: j for j in await self._repo.jobs()},
-                                                   now_ms)
+        self._jobs = await merge_config_jobs(
+            self._repo, self._settings, {j.id: j for j in await self._repo.jobs()}, now_ms)
         for job in self._jobs.values():
             self._types.register(job.event_type, owner=job.source)
         self._loaded = True
@@ -134,12 +133,8 @@ class CronService:
         now = ms_to_datetime(now_ms)
         for job in self._jobs.values():
             self._types.register(job.event_type, owner=job.source)
-            if not job.enabled:
-                continue
-            try:
-                trigger = build_trigger(job.expression, job.timezone, now)
-            except AmanError as exc:  # e.g. a zone gone from the system's tz database
-                log.error("cron job %s cannot be scheduled: %s", job.id, exc)
+            trigger = self._trigger_for(job, now) if job.enabled else None
+            if trigger is None:
                 continue
             self._triggers[job.id] = trigger
             async with self._lock(job.id):
@@ -167,14 +162,18 @@ class CronService:
                 self._types.register(job.event_type, owner=job.source)
                 if not job.enabled:
                     self._unschedule(job_id)
-                elif self._running and (old is None or _retimed(old, job)):
-                    try:
-                        trigger = build_trigger(job.expression, job.timezone, now)
-                    except AmanError as exc:
-                        log.error("cron job %s cannot be scheduled: %s", job_id, exc)
-                        continue
-                    self._triggers[job_id] = trigger
-                    self._schedule(job_id, trigger)
+                elif self._running and (old is None or retimed(old, job)):
+                    trigger = self._trigger_for(job, now)
+                    if trigger is not None:
+                        self._triggers[job_id] = trigger
+                        self._schedule(job_id, trigger)
+
+    def _trigger_for(self, job: CronJob, now: datetime) -> CronTrigger | None:
+        try:
+            return build_trigger(job.expression, job.timezone, now)
+        except AmanError as exc:  # e.g. a zone gone from the system's tz database
+            log.error("cron job %s cannot be scheduled: %s", job.id, exc)
+            return None
 
     async def stop(self) -> None:
         """Stop timing, and let firings already handed over finish."""
@@ -234,7 +233,7 @@ class CronService:
             if spec.id in self._jobs:
                 raise CronJobExistsError(f"a cron job with id {spec.id!r} exists already")
             now_ms = self._clock.now_ms()
-            job = self._new_job(spec, Origin.API, now_ms)
+            job = new_job(spec, Origin.API, now_ms, self._settings.timezone)
             trigger = build_trigger(job.expression, job.timezone, ms_to_datetime(now_ms))
             await self._repo.save(job)
             self._jobs[job.id] = job
@@ -249,7 +248,7 @@ class CronService:
         async with self._edit_lock, self._lock(job_id):
             old = self._require(job_id)
             now_ms = self._clock.now_ms()
-            new = _changed(old, changes.changes(), now_ms)
+            new = changed_job(old, changes.changes(), now_ms)
             trigger = build_trigger(new.expression, new.timezone, ms_to_datetime(now_ms))
             if new.definition() == old.definition():
                 return old, old
@@ -260,7 +259,7 @@ class CronService:
                 self._types.register(new.event_type, owner=new.source)
             if not new.enabled:
                 self._unschedule(job_id)
-            elif _retimed(old, new):  # new timing, or enabled again
+            elif retimed(old, new):  # new timing, or enabled again
                 self._triggers[job_id] = trigger
                 self._schedule(job_id, trigger)
             return old, new
@@ -275,38 +274,6 @@ class CronService:
             self._types.unregister_owner(old.source)
             self._locks.pop(job_id, None)
             return old
-
-    def _new_job(self, spec: CronJobSpec, origin: Origin, now_ms: int) -> CronJob:
-        return CronJob(
-            id=spec.id, expression=spec.expression,
-            timezone=spec.timezone or self._settings.timezone, event_type=spec.event_type,
-            payload=dict(spec.payload), priority=spec.priority, enabled=spec.enabled,
-            catch_up=spec.catch_up, origin=origin, created_at_ms=now_ms, updated_at_ms=now_ms,
-            handled_until_ms=now_ms,  # a new job has missed nothing
-        )
-
-    async def _merge_config_jobs(self, stored: dict[str, CronJob],
-                                 now_ms: int) -> dict[str, CronJob]:
-        """The config file wins for its ids; config jobs gone from the file are removed."""
-        configured: set[str] = set()
-        for spec in self._settings.jobs:
-            configured.add(spec.id)
-            wanted = self._new_job(spec, Origin.CONFIG, now_ms)
-            old = stored.get(spec.id)
-            if old is not None:
-                if old.definition() == wanted.definition() and old.origin is Origin.CONFIG:
-                    continue
-                wanted = _changed(replace(old, origin=Origin.CONFIG),
-                                  _definition_fields(wanted), now_ms)
-            await self._repo.save(wanted)
-            stored[spec.id] = wanted
-            log.info("cron job %s %s from the config", spec.id, "updated" if old else "added")
-        for job_id in [i for i, j in stored.items()
-                       if j.origin is Origin.CONFIG and i not in configured]:
-            await self._repo.delete(job_id)
-            del stored[job_id]
-            log.info("cron job %s removed: no longer in cron.jobs", job_id)
-        return stored
 
     # --- timing ----------------------------------------------------------------------------
 
@@ -365,7 +332,7 @@ class CronService:
                      else plan.last_missed)
             await self._record_skipped(
                 job, plan.first_missed, plan.skipped, until=until, catch_up=True,
-                note=_skip_note(job.catch_up, plan, self._settings.max_catch_up))
+                note=skip_note(job.catch_up, plan, self._settings.max_catch_up))
         for moment in plan.fire:
             await self._fire(job_id, moment, catch_up=True)
 
@@ -458,37 +425,3 @@ class CronService:
             # The event (if any) is out; a lost record at worst repeats as a duplicate at boot.
             log.exception("cron job %s: the run could not be recorded", job.id)
 
-
-def _definition_fields(job: CronJob) -> dict[str, Any]:
-    return {"expression": job.expression, "timezone": job.timezone,
-            "event_type": job.event_type, "payload": job.payload, "priority": job.priority,
-            "enabled": job.enabled, "catch_up": job.catch_up}
-
-
-def _changed(old: CronJob, fields: dict[str, Any], now_ms: int) -> CronJob:
-    """``old`` with ``fields`` applied; new timing or re-enabling restarts its mark at now."""
-    new = replace(old, **fields)
-    if new.definition() == old.definition() and new.origin is old.origin:
-        return old
-    return replace(new, updated_at_ms=now_ms,
-                   handled_until_ms=now_ms if _retimed(old, new) else old.handled_until_ms)
-
-
-def _retimed(old: CronJob, new: CronJob) -> bool:
-    """A new schedule, or enabled again: times before the change are not owed."""
-    return (new.expression != old.expression or new.timezone != old.timezone
-            or (new.enabled and not old.enabled))
-
-
-def _skip_note(policy: CatchUp, plan: CatchUpPlan, max_catch_up: int) -> str:
-    assert plan.first_missed is not None
-    count = f"{'' if plan.exact else 'more than '}{plan.skipped}"
-    since = plan.first_missed.isoformat()
-    if policy is CatchUp.SKIP:
-        return (f"{count} run(s) missed while the daemon was down (from {since}); not fired: "
-                "catch_up is skip")
-    if policy is CatchUp.LATEST:
-        return (f"{count} earlier run(s) missed while the daemon was down (from {since}); only "
-                "the latest was fired: catch_up is latest")
-    return (f"{count} earlier run(s) missed while the daemon was down (from {since}); not "
-            f"fired: catch_up all fires at most cron.max_catch_up = {max_catch_up}")

@@ -7,13 +7,15 @@ a job's handled mark and are ignored; only what the test's clock says is missed 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from aman.core.runtime import Runtime
-from aman.cron.model import CatchUp, CronJobChanges, CronJobSpec, CronRun, Outcome
+from aman.cron.changes import new_job
+from aman.cron.model import CatchUp, CronJobChanges, CronJobSpec, CronRun, Origin, Outcome
 from aman.errors import BackpressureError
 from aman.events.model import Event
 from tests.helpers import ManualClock, SettingsFactory, wait_for
@@ -205,3 +207,32 @@ async def test_late_due_times_fire_the_latest_and_record_the_rest(make_runtime: 
     assert fired.outcome is Outcome.OK and not fired.catch_up
     assert fired.scheduled_at_ms == int(due[-1].timestamp() * 1000)
     assert skipped.outcome is Outcome.SKIPPED and skipped.count == 2
+
+
+async def test_jobs_another_daemon_stored_are_taken_in_by_refresh(make_runtime: Factory) -> None:
+    # A daemon sharing the store added, changed and removed jobs: the one timing them follows.
+    rt = make_runtime(start_clock())
+    await rt.start()
+    await rt.cron.add(CronJobSpec(id="doomed", expression="0 * * * *"))
+    made = new_job(CronJobSpec(id="elsewhere", expression="0 * * * *"), Origin.API,
+                   rt.clock.now_ms(), "UTC")
+    await rt.store.cron.save(made)
+    await rt.store.cron.delete("doomed")
+    await rt.cron.refresh()
+    assert [j["id"] for j in rt.cron.listing()] == ["elsewhere"]
+    await wait_for(lambda: rt.cron.next_run_ms("elsewhere") is not None)
+    hourly = rt.cron.next_run_ms("elsewhere")
+    await rt.store.cron.save(replace(made, expression="*/5 * * * *"))
+    await rt.cron.refresh()
+    assert rt.cron.get("elsewhere").expression == "*/5 * * * *"
+    await wait_for(lambda: rt.cron.next_run_ms("elsewhere") != hourly)
+
+
+async def test_a_daemon_not_leading_cron_keeps_jobs_but_times_none(make_runtime: Factory) -> None:
+    rt = make_runtime(start_clock())
+    await rt.start()
+    await rt.cluster.withdraw("cron")  # as on a daemon another one leads cron for
+    await rt.cron.add(CronJobSpec(id="edited-here", expression="* * * * *"))
+    assert rt.cron.get("edited-here").enabled and rt.cron.next_run_ms("edited-here") is None
+    await rt.cron.start()  # this daemon becomes the leader
+    await wait_for(lambda: rt.cron.next_run_ms("edited-here") is not None)

@@ -171,6 +171,16 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"database read failed: {exc}") from exc
 
+    async def batches(self, sql: str, size: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Committed rows ``size`` at a time, so a large table is read without holding it all."""
+        conn = self._require(self._reader)
+        try:
+            cursor = await conn.execute(sql)
+            while rows := await cursor.fetchmany(size):
+                yield [tuple(row) for row in rows]
+        except sqlite3.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
     async def integrity_problems(self) -> list[str]:
         """What ``PRAGMA integrity_check`` finds wrong (empty when the file is sound)."""
         try:

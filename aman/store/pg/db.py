@@ -256,6 +256,18 @@ class PgDatabase:
             raise StoreUnavailableError(f"database read failed: {exc}") from exc
         return row
 
+    async def batches(self, sql: str, size: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Committed rows ``size`` at a time through a server-side cursor (one read-only
+        transaction), so a large table is read without holding it all."""
+        async with self.connection() as conn:
+            try:
+                async with conn.transaction(readonly=True):
+                    cursor = await conn.cursor(sql)
+                    while rows := await cursor.fetch(size):
+                        yield [tuple(row) for row in rows]
+            except asyncpg.PostgresError as exc:
+                raise StoreError(f"database read failed: {exc}") from exc
+
     async def executescript(self, script: str) -> None:
         """Run a multi-statement script in one transaction (migrations only)."""
         async with self.connection() as conn:

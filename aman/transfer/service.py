@@ -1,0 +1,129 @@
+"""Moving a stopped installation's whole store to the other backend, then checking the copy.
+
+The order keeps every refusal free of writes: the source is read and the target inspected
+before anything is created. Then the source's schema is brought up to date (what its daemon
+would do at the next boot), the target is opened (its migrations run), every table is copied in
+one transaction, and the copy is checked: row counts table by table, and the audit log's hash
+chain walked on the target by the audit log's own verification.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aman.audit.log import AuditLog
+from aman.clock import SystemClock
+from aman.errors import StoreError
+from aman.store.backend import StoreBackend, open_backend
+from aman.store.transfer import (
+    copy_tables,
+    count_rows,
+    newest_version,
+    occupied,
+    plan_copy,
+    schema_version,
+    tables,
+    upgrade_schema,
+)
+from aman.transfer.model import (
+    StoreLocation,
+    TableReport,
+    TransferRefusedError,
+    TransferReport,
+)
+
+log = logging.getLogger(__name__)
+
+#: Occupied tables named in a refusal; the rest are counted.
+_NAMED = 5
+
+
+def backend_of(location: StoreLocation) -> StoreBackend:
+    """The store ``location`` names, not yet connected."""
+    if location.path is None:  # PostgreSQL: the file argument is not used
+        return open_backend(location.url, Path())
+    return open_backend(None, location.path)
+
+
+async def migrate_store(source: StoreLocation, target: StoreLocation, *,
+                        on_table: Callable[[str, int], None] | None = None) -> TransferReport:
+    """Copy the store at ``source`` into the empty store at ``target`` and check the copy;
+    ``TransferRefusedError`` (nothing written) when it must not start."""
+    if source.kind == target.kind:
+        raise TransferRefusedError(
+            f"both stores are {source.kind}: migrate-store moves a store to the other backend",
+            hint="copy a SQLite store with aman backup and aman restore, a PostgreSQL "
+                 "database with pg_dump and pg_restore")
+    started = time.monotonic()
+    src, dst = backend_of(source), backend_of(target)
+    try:
+        await _open_source(source, src)
+        await _check_target(target, dst)
+        version = await schema_version(src.db)
+        upgraded_from = None
+        if version < newest_version(src.db):
+            log.info("bringing the source's schema from version %d up to date", version)
+            upgraded_from, version = version, await upgrade_schema(src.db)
+        target_version = await dst.open()
+        plan = plan_copy(await tables(src.db), await tables(dst.db))
+        try:
+            await copy_tables(src.db, dst.db, plan, on_table=on_table)
+        except StoreError as exc:
+            raise StoreError(f"the copy failed and was rolled back (the target holds the empty "
+                             f"schema, no rows): {exc.message}", hint=exc.hint) from exc
+        names = [table.name for _, table in plan.pairs]
+        before, after = await count_rows(src.db, names), await count_rows(dst.db, names)
+        audit = await AuditLog(dst.audit, SystemClock()).verify()
+        source_audit = None if audit.ok else await AuditLog(src.audit, SystemClock()).verify()
+    finally:
+        await dst.close()
+        await src.close()
+    return TransferReport(
+        source=source, target=target, schema_version=min(version, target_version),
+        tables=tuple(TableReport(name, before[name], after[name]) for name in names),
+        skipped=plan.skipped, audit=audit, source_audit=source_audit,
+        upgraded_from=upgraded_from, seconds=time.monotonic() - started)
+
+
+async def _open_source(location: StoreLocation, src: StoreBackend) -> None:
+    """Connect to the source; refuse one that is missing, not aman's or newer than this aman."""
+    if location.path is not None and not location.path.is_file():
+        raise TransferRefusedError(
+            f"there is no SQLite store at {location.path}",
+            hint="give --from the aman.db of the installation to move (in its runtime dir)")
+    await src.db.open()
+    version = await schema_version(src.db)
+    if version == 0:
+        raise TransferRefusedError(f"{location.describe()} holds no aman store",
+                                   hint="give --from the store of the installation to move")
+    newest = newest_version(src.db)
+    if version > newest:
+        raise TransferRefusedError(
+            f"{location.describe()} has schema version {version}, newer than this aman knows"
+            f" ({newest})", hint="run migrate-store with the aman version that wrote it")
+
+
+async def _check_target(location: StoreLocation, dst: StoreBackend) -> None:
+    """Refuse a target that already holds rows; a SQLite file that does not exist is empty
+    (and is not created by looking)."""
+    if location.path is not None:
+        if location.path.is_dir():
+            raise TransferRefusedError(f"{location.path} is a folder, not a SQLite file",
+                                       hint="give --to sqlite:///<folder>/aman.db")
+        if not location.path.exists():
+            return
+    await dst.db.open()
+    try:
+        found = await occupied(dst.db)
+    finally:
+        await dst.db.close()
+    if found:
+        named = ", ".join(f"{name} ({rows} rows)" for name, rows in sorted(found.items())[:_NAMED])
+        more = f" and {len(found) - _NAMED} more tables" if len(found) > _NAMED else ""
+        raise TransferRefusedError(
+            f"the target {location.describe()} already holds data: {named}{more}",
+            hint="migrate into an empty database (dropdb and createdb, or a new file); "
+                 "migrate-store never overwrites a store")

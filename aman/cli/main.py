@@ -26,6 +26,7 @@ from aman.cli import (
     keys,
     logs,
     mcp,
+    migrate_store,
     plugins,
     serve,
     sessions,
@@ -74,7 +75,7 @@ def completion(shell: str) -> None:
 
 
 for _module in (serve, chat, sessions, approvals, events, dlq, skills, cron, workflows, plugins,
-                config, keys, logs, audit, doctor, backup, mcp):
+                config, keys, logs, audit, doctor, backup, migrate_store, mcp):
     _module.register(cli)
 
 

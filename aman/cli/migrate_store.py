@@ -98,7 +98,7 @@ def _source_held(source: StoreLocation, settings: Settings | None) -> Iterator[N
     from aman.core.lock import LOCK_NAME, InstanceLock
     from aman.errors import LockHeldError
 
-    if source.path is None:
+    if source.path is None or not source.path.is_file():  # nothing to hold (or refused later)
         yield
         return
     folders = [source.path.parent] if (source.path.parent / LOCK_NAME).exists() else []

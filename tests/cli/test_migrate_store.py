@@ -131,3 +131,13 @@ def test_an_occupied_target_and_a_bad_url_are_refused(start_daemon: StartDaemon,
     lines = {line.split()[0]: line.split()[1:] for line in moved.stdout.splitlines() if line}
     assert lines["TABLE"] == ["SOURCE_ROWS", "TARGET_ROWS", "CHECK"]
     assert lines["events"][2] == "ok" and lines["events"][0] == lines["events"][1]
+
+
+def test_a_missing_default_source_is_refused_without_creating_anything(tmp_path: Path) -> None:
+    home = tmp_path / "never-ran"
+    result = run("migrate-store", "--home", str(home), "--to",
+                 "postgresql://aman@127.0.0.1:1/unreached")
+    assert result.returncode == 1, result.stderr
+    assert f"there is no SQLite store at {home / 'aman.db'}" in result.stderr
+    assert "nothing was written" in result.stderr and "hint: give --from" in result.stderr
+    assert not home.exists()

@@ -2,8 +2,8 @@
 backend (SQLite to PostgreSQL, or back) and check the copy.
 
 The copy, its checks and its refusals live in ``aman/transfer/``; this module reads the flags,
-holds the source runtime dir's instance lock while it works (a running daemon refuses the move,
-and none can start meanwhile), and prints the summary.
+holds a SQLite source's runtime dir lock while it works (a running daemon refuses the move, and
+none can start meanwhile), and prints the summary.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def migrate_store(source: str | None, target: str) -> None:
     The target must be empty (a new PostgreSQL database, or a SQLite file that does not exist
     yet); its schema is created first. Every table is copied with its ids in one transaction,
     then row counts are compared table by table and the audit chain is verified on the target.
-    A SQLite source's daemon must be stopped (its runtime dir's lock is checked and held); for a
-    PostgreSQL source this is not checked: stop its daemon first. Exit 0 when the copy matches,
-    1 when something differs or the move is refused, 2 for a malformed URL.
+    The source's daemons must be stopped: a SQLite source's runtime dir lock is checked and held
+    to the end; on a PostgreSQL source a daemon whose heartbeat row is fresh refuses the move
+    (checked once, at the start). Exit 0 when the copy matches, 1 when something differs or the
+    move is refused, 2 for a malformed URL.
     """
     from aman.errors import AmanError
     from aman.transfer import InvalidStoreUrlError, TransferRefusedError, parse_store_url
@@ -59,9 +60,11 @@ def migrate_store(source: str | None, target: str) -> None:
     except InvalidStoreUrlError as exc:
         raise UsageError(exc.message, exc.hint) from None
     progress = None if options().json else _progress
+    extra: dict[str, Any] = {} if settings is None else {
+        "dead_after_ms": int(settings.cluster.dead_after_sec * 1000)}
     with _source_held(where_from, settings):
         try:
-            report = asyncio.run(run_transfer(where_from, where_to, on_table=progress))
+            report = asyncio.run(run_transfer(where_from, where_to, on_table=progress, **extra))
         except TransferRefusedError as exc:
             raise CliError(f"{exc.message}; nothing was written", exc.hint) from None
         except AmanError as exc:
@@ -132,9 +135,8 @@ def _summary(report: TransferReport) -> None:
         {"table": t.name, "source_rows": t.source_rows, "target_rows": t.target_rows,
          "check": "ok" if t.matches else "DIFFERS"} for t in report.tables]
     table(rows, ["table", "source_rows", "target_rows", "check"])
-    if report.skipped:
-        click.echo(f"not copied: {', '.join(report.skipped)} (search indexes the target "
-                   "keeps in its own way)")
+    for name, why in report.skipped:
+        click.echo(f"not copied: {name} ({why})")
     if report.upgraded_from is not None:
         click.echo(f"the source's schema was brought from version {report.upgraded_from} to "
                    f"{report.schema_version} first")

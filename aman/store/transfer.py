@@ -2,10 +2,12 @@
 
 The tables and columns copied are read from the two databases themselves, never listed here, so a
 table or column that a later migration adds on both backends is copied with no change to this
-module. Primary keys and ids are copied as they are; on PostgreSQL every identity or serial
-column's sequence is then moved past the copied ids, so the daemon's next insert does not collide.
-Each database keeps its own ``schema_version`` (the migrations run on the target itself). The
-copy is one transaction on the target, written in batches: a failure leaves it without any row.
+module. The one exception is state that belongs to the daemons running on a store rather than to
+the installation (``NOT_MOVED``, and the claims stopped daemons held on pending events). Primary
+keys and ids are copied as they are; on PostgreSQL every identity or serial column's sequence is
+then moved past the copied ids, so the daemon's next insert does not collide. Each database keeps
+its own ``schema_version`` (the migrations run on the target itself). The copy is one transaction
+on the target, written in batches: a failure leaves it without any row.
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ from aman.store.pg.migrate import bundled_pg_migrations, migrate_pg
 
 #: The migrations' own bookkeeping: each database records the scripts it ran itself.
 BOOKKEEPING = frozenset({"schema_version"})
+#: Tables whose rows belong to the daemons running on a store rather than to the installation:
+#: the cluster's member rows (the source's daemons are stopped; each daemon on the target
+#: registers itself when it boots), with why each stays behind.
+NOT_MOVED: dict[str, str] = {
+    "daemons": "who runs on the source; each daemon on the target registers itself"}
+#: Why a source-only SQLite virtual table is not copied.
+DERIVED_INDEX = "a search index the target keeps in its own way"
+#: Claims a stopped daemon held on pending events name a daemon the target never sees; released,
+#: the first daemon on the target claims and re-queues those events at boot.
+_RELEASE_CLAIMS = ("UPDATE events SET claimed_by = NULL"
+                   " WHERE status = 'pending' AND claimed_by IS NOT NULL")
 #: Rows read and written per batch: large tables (events, steps, messages) stream through in
 #: pieces of this size, and PostgreSQL gets them as a few multi-row inserts per batch.
 BATCH_ROWS = 500
@@ -48,9 +61,9 @@ class CopyPlan:
     """Which source table goes into which target table, and what is left out and why."""
 
     pairs: tuple[tuple[Table, Table], ...]
-    #: source tables not copied: SQLite search indexes the target keeps in its own way
-    #: (PostgreSQL searches chat messages in place)
-    skipped: tuple[str, ...] = field(default=())
+    #: source tables not copied, each with why: SQLite search indexes the target keeps in its
+    #: own way (PostgreSQL searches chat messages in place), and ``NOT_MOVED``
+    skipped: tuple[tuple[str, str], ...] = field(default=())
 
 
 def quote(name: str) -> str:
@@ -161,12 +174,18 @@ def plan_copy(source: dict[str, Table], target: dict[str, Table]) -> CopyPlan:
     """Pair every source table with the target's; a table or column the target lacks (other
     than a search index it keeps its own way) fails here, before a row is written."""
     pairs: list[tuple[Table, Table]] = []
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     missing: list[str] = []
     for name in sorted(source):
         table = source[name]
+        if name in NOT_MOVED:
+            skipped.append((name, NOT_MOVED[name]))
+            continue
         if name not in target:
-            (skipped if table.virtual else missing).append(name)
+            if table.virtual:
+                skipped.append((name, DERIVED_INDEX))
+            else:
+                missing.append(name)
             continue
         lost = [c for c in table.columns if c not in target[name].columns]
         if lost:
@@ -200,6 +219,8 @@ async def copy_tables(source: AnyDatabase, target: AnyDatabase, plan: CopyPlan, 
             copied[write_to.name] = count
             if on_table is not None:
                 on_table(write_to.name, count)
+        if any(t.name == "events" and "claimed_by" in t.columns for _, t in plan.pairs):
+            await tx.execute(_RELEASE_CLAIMS)
         if isinstance(tx, PgTransaction):
             await _move_sequences(tx, [write_to for _, write_to in plan.pairs])
     return copied
@@ -265,6 +286,6 @@ _CONVERT: dict[str, _Convert] = {
     "boolean": bool, "bytea": _to_bytes,
 }
 
-__all__ = ["BATCH_ROWS", "BOOKKEEPING", "AnyDatabase", "CopyPlan", "Table", "copy_tables",
-           "count_rows", "kind_of", "newest_version", "occupied", "plan_copy", "quote",
-           "schema_version", "tables", "upgrade_schema"]
+__all__ = ["BATCH_ROWS", "BOOKKEEPING", "DERIVED_INDEX", "NOT_MOVED", "AnyDatabase", "CopyPlan",
+           "Table", "copy_tables", "count_rows", "kind_of", "newest_version", "occupied",
+           "plan_copy", "quote", "schema_version", "tables", "upgrade_schema"]

@@ -93,8 +93,9 @@ class TransferReport:
     target: StoreLocation
     schema_version: int
     tables: tuple[TableReport, ...]
-    #: source tables left out: search indexes the target backend keeps in its own way
-    skipped: tuple[str, ...]
+    #: source tables left out, each with why (a search index the target keeps in its own way,
+    #: the source's daemon rows)
+    skipped: tuple[tuple[str, str], ...]
     audit: VerifyReport  #: the hash chain walked on the target
     #: the chain walked on the source, only when the target's failed (was it broken before?)
     source_audit: VerifyReport | None = None
@@ -131,7 +132,7 @@ class TransferReport:
             "schema_version": self.schema_version,
             "upgraded_from": self.upgraded_from,
             "tables": [t.to_json() for t in self.tables],
-            "skipped": list(self.skipped),
+            "skipped": [{"table": name, "why": why} for name, why in self.skipped],
             "audit": self.audit.to_json(),
             "source_audit": self.source_audit.to_json() if self.source_audit else None,
             "problems": self.problems,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aman.audit.log import AuditLog
 from aman.clock import SystemClock
+from aman.config.cluster import ClusterSettings
 from aman.errors import StoreError
 from aman.store.backend import StoreBackend, open_backend
 from aman.store.transfer import (
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Occupied tables named in a refusal; the rest are counted.
 _NAMED = 5
+#: When a PostgreSQL daemon's heartbeat row counts as a running daemon (cluster.dead_after_sec's
+#: default; the command passes the configured value).
+DEAD_AFTER_MS = int(ClusterSettings().dead_after_sec * 1000)
 
 
 def backend_of(location: StoreLocation) -> StoreBackend:
@@ -49,9 +53,11 @@ def backend_of(location: StoreLocation) -> StoreBackend:
 
 
 async def migrate_store(source: StoreLocation, target: StoreLocation, *,
-                        on_table: Callable[[str, int], None] | None = None) -> TransferReport:
+                        on_table: Callable[[str, int], None] | None = None,
+                        dead_after_ms: int = DEAD_AFTER_MS) -> TransferReport:
     """Copy the store at ``source`` into the empty store at ``target`` and check the copy;
-    ``TransferRefusedError`` (nothing written) when it must not start."""
+    ``TransferRefusedError`` (nothing written) when it must not start. A daemon whose row in
+    a shared (PostgreSQL) source is younger than ``dead_after_ms`` counts as running."""
     if source.kind == target.kind:
         raise TransferRefusedError(
             f"both stores are {source.kind}: migrate-store moves a store to the other backend",
@@ -61,6 +67,7 @@ async def migrate_store(source: StoreLocation, target: StoreLocation, *,
     src, dst = backend_of(source), backend_of(target)
     try:
         await _open_source(source, src)
+        await _refuse_running_daemons(source, src, dead_after_ms)
         await _check_target(target, dst)
         version = await schema_version(src.db)
         upgraded_from = None
@@ -104,6 +111,23 @@ async def _open_source(location: StoreLocation, src: StoreBackend) -> None:
         raise TransferRefusedError(
             f"{location.describe()} has schema version {version}, newer than this aman knows"
             f" ({newest})", hint="run migrate-store with the aman version that wrote it")
+
+
+async def _refuse_running_daemons(location: StoreLocation, src: StoreBackend,
+                                  dead_after_ms: int) -> None:
+    """Refuse a shared source on which a daemon beats (its heartbeat row is fresh): the copy
+    would miss what it writes meanwhile. A SQLite daemon does not beat; its lock tells."""
+    if not src.coordination.shared or "daemons" not in await tables(src.db):
+        return
+    now = SystemClock().now_ms()
+    running = [m for m in await src.members.members() if m.alive(now, dead_after_ms)]
+    if running:
+        named = ", ".join(f"{m.name} (pid {m.pid} on {m.host}, seen "
+                          f"{(now - m.last_seen) / 1000:.1f} s ago)" for m in running)
+        raise TransferRefusedError(
+            f"a daemon runs on the source {location.describe()}: {named}",
+            hint="stop every daemon on it first (a daemon that just died counts as running "
+                 f"until its row is {dead_after_ms / 1000:g} s old), then migrate again")
 
 
 async def _check_target(location: StoreLocation, dst: StoreBackend) -> None:

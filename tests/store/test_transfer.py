@@ -13,6 +13,7 @@ import pytest
 from aman.audit.log import AuditLog
 from aman.chat.model import ChatSession, StoredMessage
 from aman.clock import SystemClock
+from aman.cluster.model import Member
 from aman.errors import StoreError
 from aman.events.model import Event
 from aman.memory.model import MemoryVersion
@@ -45,6 +46,8 @@ __all__ = ["pg_server"]
 #: More events than one copy batch holds, so a table crosses batch boundaries.
 EVENTS = 1_234
 NOW = 1_780_000_000_000
+#: The name the source's (stopped) daemon claimed its pending events under.
+OLD_DAEMON = "old-host:8080"
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class Filled:
     audit_records: int
 
 
-async def _opened(url: str | None, path: Path) -> StoreBackend:
-    backend = open_backend(url, path)
+async def _opened(url: str | None, path: Path, daemon: str = "") -> StoreBackend:
+    backend = open_backend(url, path, daemon=daemon)
     await backend.open()
     await backend.writer.start()
     return backend
@@ -69,7 +72,7 @@ async def _closed(backend: StoreBackend) -> None:
 
 async def fill(path: Path) -> Filled:
     """A SQLite store with rows in most tables, written through the daemon's repositories."""
-    store = await _opened(None, path)
+    store = await _opened(None, path, daemon=OLD_DAEMON)  # its events carry its claims
     try:
         events = [Event.create(source="test:transfer", event_type="moved.thing",
                                payload={"n": n, "text": "é ünïcode"}, max_retries=3,
@@ -140,7 +143,10 @@ async def test_a_sqlite_store_moves_to_postgresql_whole(tmp_path: Path,
     assert counts["skills_fts"] == (1, 1) and counts["llm_usage"] == (1, 1)
     assert "schema_version" not in counts
     # The SQLite search index over chat messages is PostgreSQL's expression index instead.
-    assert set(report.skipped) == {"chat_fts", "chat_fts_vocab"}
+    assert dict(report.skipped) == {
+        "chat_fts": "a search index the target keeps in its own way",
+        "chat_fts_vocab": "a search index the target keeps in its own way",
+        "daemons": "who runs on the source; each daemon on the target registers itself"}
     assert dict(seen) == {name: rows for name, (rows, _) in counts.items()}
     assert report.audit.ok and report.audit.checked == filled.audit_records
 
@@ -159,6 +165,10 @@ async def test_a_sqlite_store_moves_to_postgresql_whole(tmp_path: Path,
         workflow = await moved.workflows.get("i1", with_history=True)
         assert workflow is not None and workflow.data == {"ticket": 7}
         assert workflow.history is not None and len(workflow.history) == 1
+        # The stopped daemon's claims were released: a daemon booting on the target (under
+        # any name) claims every pending event and re-queues it.
+        claimed = await moved.events.claim_pending("new-host:9090", [], limit=10_000)
+        assert len(claimed) == EVENTS
         # Sequences moved past the copied ids: the next rows take fresh numbers.
         late = Event.create(source="test:transfer", event_type="after.move", payload={},
                             max_retries=3, now_ms=NOW + EVENTS + 1)
@@ -187,7 +197,7 @@ async def test_a_postgresql_store_moves_back_to_sqlite(tmp_path: Path,
     back = tmp_path / "back" / "aman.db"
     report = await migrate_store(pg_location(url), sqlite_location(back))
     assert report.ok, report.problems
-    assert report.skipped == ()
+    assert [name for name, _ in report.skipped] == ["daemons"]
     store = await _opened(None, back)
     try:
         found = await store.events.get(filled.event_ids[-1])
@@ -359,3 +369,33 @@ async def test_a_column_the_target_lacks_fails_the_plan_before_any_write(
     finally:
         await dst.close()
         await src.close()
+
+
+async def test_a_daemon_beating_on_a_postgresql_source_refuses_the_move(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    url = pg_server.new_database()
+    assert (await migrate_store(sqlite_location(await _filled(tmp_path)), pg_location(url))).ok
+    source = await _opened(url, Path("/unused"))
+    now = SystemClock().now_ms()
+    try:
+        await source.members.join(Member(name="db-host:8080", incarnation="i1", host="db-host",
+                                         pid=4321, url=None, started_at=now, last_seen=now))
+        await source.writer.flush()
+    finally:
+        await _closed(source)
+    back = tmp_path / "back.db"
+    with pytest.raises(TransferRefusedError, match=r"a daemon runs on the source .*: "
+                                                   r"db-host:8080 \(pid 4321 on db-host"):
+        await migrate_store(pg_location(url), sqlite_location(back))
+    assert not back.exists()
+    # A row older than the death threshold is a daemon that died: it does not stop the move.
+    report = await migrate_store(pg_location(url), sqlite_location(back), dead_after_ms=0)
+    assert report.ok, report.problems
+    with sqlite3.connect(back) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM daemons").fetchone() == (0,)
+
+
+async def _filled(folder: Path) -> Path:
+    path = folder / "filled.db"
+    await fill(path)
+    return path

@@ -7,7 +7,7 @@ the installation (``NOT_MOVED``, and the claims stopped daemons held on pending 
 keys and ids are copied as they are; on PostgreSQL every identity or serial column's sequence is
 then moved past the copied ids, so the daemon's next insert does not collide. Each database keeps
 its own ``schema_version`` (the migrations run on the target itself). The copy is one transaction
-on the target, written in batches: a failure leaves it without any row.
+on the target, written in batches (PostgreSQL through COPY): a failure leaves it without any row.
 """
 
 from __future__ import annotations
@@ -209,12 +209,15 @@ async def copy_tables(source: AnyDatabase, target: AnyDatabase, plan: CopyPlan, 
             columns = [c for c in write_to.columns if c in read_from.columns]
             convert = _converters(write_to, columns) if isinstance(target, PgDatabase) else None
             select = _select(read_from, columns, ordered=isinstance(source, PgDatabase))
-            insert = _insert(write_to.name, columns, numbered=isinstance(target, PgDatabase))
+            insert = _insert(write_to.name, columns)
             count = 0
             async for rows in source.batches(select, batch_rows):
                 if convert is not None:
                     rows = [_convert_row(write_to.name, columns, convert, row) for row in rows]
-                await tx.executemany(insert, rows)
+                if isinstance(tx, PgTransaction):
+                    await tx.copy_rows(write_to.name, columns, rows)
+                else:
+                    await tx.executemany(insert, rows)
                 count += len(rows)
             copied[write_to.name] = count
             if on_table is not None:
@@ -231,8 +234,9 @@ def _select(table: Table, columns: Sequence[str], *, ordered: bool) -> str:
     return f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)}{order}"
 
 
-def _insert(table: str, columns: Sequence[str], *, numbered: bool) -> str:
-    marks = ", ".join(f"${i}" if numbered else "?" for i in range(1, len(columns) + 1))
+def _insert(table: str, columns: Sequence[str]) -> str:
+    """The SQLite insert of one row (a PostgreSQL target is loaded with COPY instead)."""
+    marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
 
 

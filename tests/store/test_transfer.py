@@ -399,3 +399,20 @@ async def _filled(folder: Path) -> Path:
     path = folder / "filled.db"
     await fill(path)
     return path
+
+
+async def test_a_row_that_does_not_fit_the_target_rolls_the_whole_copy_back(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    source = await _filled(tmp_path)
+    with sqlite3.connect(source) as conn:  # SQLite's columns take any value; PostgreSQL's do not
+        conn.execute("UPDATE skill_state SET updated_at = 'soon' WHERE name = 'weather'")
+    url = pg_server.new_database()
+    with pytest.raises(StoreError, match=r"the copy failed and was rolled back .*a row of "
+                                         r"skill_state does not fit the target's column types"):
+        await migrate_store(sqlite_location(source), pg_location(url))
+    target = open_backend(url, Path("/unused")).db
+    await target.open()
+    try:
+        assert await occupied(target) == {}  # not even the tables copied before it
+    finally:
+        await target.close()

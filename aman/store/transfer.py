@@ -36,7 +36,7 @@ DERIVED_INDEX = "a search index the target keeps in its own way"
 _RELEASE_CLAIMS = ("UPDATE events SET claimed_by = NULL"
                    " WHERE status = 'pending' AND claimed_by IS NOT NULL")
 #: Rows read and written per batch: large tables (events, steps, messages) stream through in
-#: pieces of this size, and PostgreSQL gets them as a few multi-row inserts per batch.
+#: pieces of this size, one COPY (PostgreSQL) or one executemany (SQLite) each.
 BATCH_ROWS = 500
 
 AnyDatabase = Database | PgDatabase
@@ -69,11 +69,6 @@ class CopyPlan:
 def quote(name: str) -> str:
     """``name`` as an SQL identifier (both dialects accept double quotes)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def kind_of(db: AnyDatabase) -> str:
-    """``sqlite`` or ``postgresql``."""
-    return "postgresql" if isinstance(db, PgDatabase) else "sqlite"
 
 
 def newest_version(db: AnyDatabase) -> int:
@@ -291,5 +286,5 @@ _CONVERT: dict[str, _Convert] = {
 }
 
 __all__ = ["BATCH_ROWS", "BOOKKEEPING", "DERIVED_INDEX", "NOT_MOVED", "AnyDatabase", "CopyPlan",
-           "Table", "copy_tables", "count_rows", "kind_of", "newest_version", "occupied",
+           "Table", "copy_tables", "count_rows", "newest_version", "occupied",
            "plan_copy", "quote", "schema_version", "tables", "upgrade_schema"]

@@ -212,6 +212,9 @@ async def test_a_postgresql_store_moves_back_to_sqlite(tmp_path: Path,
     with sqlite3.connect(first) as a, sqlite3.connect(back) as b:
         query = "SELECT seq, id, body FROM events ORDER BY seq"
         assert a.execute(query).fetchall() == b.execute(query).fetchall()
+        # AUTOINCREMENT tables keep counting from the copied ids.
+        assert b.execute("SELECT seq FROM sqlite_sequence WHERE name = 'llm_usage'"
+                         ).fetchone() == (1,)
 
 
 async def test_a_broken_audit_chain_is_reported_as_a_difference(tmp_path: Path,

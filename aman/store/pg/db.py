@@ -148,7 +148,7 @@ class PgTransaction:
         trips and no statement per row); values must already have the columns' types."""
         try:
             await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
-        except asyncpg.PostgresError as exc:
+        except (asyncpg.PostgresError, ValueError) as exc:  # ValueError: a value of another type
             raise StoreError(f"database write failed: {exc}") from exc
         except UNREACHABLE as exc:
             raise StoreUnavailableError(f"database write failed: {exc}") from exc

@@ -18,7 +18,7 @@ from aman.errors import StoreError
 from aman.events.model import Event
 from aman.memory.model import MemoryVersion
 from aman.skills.model import IndexEntry
-from aman.store.audit import SqliteAuditRepository
+from aman.store.audit import SqlAuditRepository
 from aman.store.backend import StoreBackend, open_backend
 from aman.store.db import Database
 from aman.store.migrate import bundled_migrations, migrate
@@ -310,7 +310,7 @@ async def test_a_source_one_schema_behind_is_brought_up_to_date_first(
     await db.open()
     try:
         assert await migrate(db, older) == older[-1].version
-        await AuditLog(SqliteAuditRepository(db), SystemClock()).record("before.upgrade")
+        await AuditLog(SqlAuditRepository(db), SystemClock()).record("before.upgrade")
     finally:
         await db.close()
     report = await migrate_store(sqlite_location(source),

@@ -2,15 +2,21 @@
 the daemon runs the move is refused; once it stopped, the copy matches table by table, and a
 daemon booted on PostgreSQL serves the moved events, chat and audit chain over HTTP. A daemon
 running on a PostgreSQL source, an occupied target and a malformed URL are refused, each leaving
-the target as it was; a stopped PostgreSQL store moves back to SQLite."""
+the target as it was; a stopped PostgreSQL store moves back to SQLite; a copy whose audit chain
+does not verify exits 1 naming the difference."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from aman.audit.log import AuditLog
+from aman.clock import SystemClock
+from aman.store.backend import open_backend
 from tests.cli.helpers import aman_json, run
 from tests.e2e.daemons import Daemon, StartDaemon
 from tests.pg import PgServer, pg_server
@@ -156,3 +162,33 @@ def test_a_missing_default_source_is_refused_without_creating_anything(tmp_path:
     assert f"there is no SQLite store at {home / 'aman.db'}" in result.stderr
     assert "nothing was written" in result.stderr and "hint: give --from" in result.stderr
     assert not home.exists()
+
+
+async def _store_with_audit(path: Path, records: int) -> None:
+    store = open_backend(None, path)
+    await store.open()
+    try:
+        audit = AuditLog(store.audit, SystemClock())
+        for n in range(records):
+            await audit.record("thing.changed", operator="dana", target=f"t{n}")
+    finally:
+        await store.close()
+
+
+def test_a_copy_that_does_not_verify_exits_1_naming_the_difference(
+        pg_server: PgServer, tmp_path: Path) -> None:
+    source = tmp_path / "aman.db"
+    asyncio.run(_store_with_audit(source, 5))
+    with sqlite3.connect(source) as conn:  # someone edited the log behind the daemon's back
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute("UPDATE audit_log SET operator = 'mallory' WHERE id = 3")
+    url = pg_server.new_database()
+    result = run("migrate-store", "--from", f"sqlite://{source}", "--to", url,
+                 "--home", str(tmp_path / "elsewhere"))
+    assert result.returncode == 1, result.stderr
+    assert "audit_log             5            5            ok" in result.stdout
+    assert "audit chain does NOT verify on the target" in result.stdout
+    assert ("aman: the copy does not match the source: the audit chain does not verify on the "
+            "target at record 3 (content does not match its hash (the record was altered)) "
+            "(the source's chain is broken too)") in result.stderr
+    assert "hint: the target" in result.stderr and "is left as copied" in result.stderr

@@ -23,14 +23,14 @@ from aman.store.pg.db import PgDatabase, PgTransaction
 from aman.store.pg.migrate import bundled_pg_migrations, migrate_pg
 
 #: The migrations' own bookkeeping: each database records the scripts it ran itself.
-BOOKKEEPING = frozenset({"schema_version"})
+_BOOKKEEPING = frozenset({"schema_version"})
 #: Tables whose rows belong to the daemons running on a store rather than to the installation:
 #: the cluster's member rows (the source's daemons are stopped; each daemon on the target
 #: registers itself when it boots), with why each stays behind.
 NOT_MOVED: dict[str, str] = {
     "daemons": "who runs on the source; each daemon on the target registers itself"}
 #: Why a source-only SQLite virtual table is not copied.
-DERIVED_INDEX = "a search index the target keeps in its own way"
+_DERIVED_INDEX = "a search index the target keeps in its own way"
 #: Claims a stopped daemon held on pending events name a daemon the target never sees; released,
 #: the first daemon on the target claims and re-queues those events at boot.
 _RELEASE_CLAIMS = ("UPDATE events SET claimed_by = NULL"
@@ -66,7 +66,7 @@ class CopyPlan:
     skipped: tuple[tuple[str, str], ...] = field(default=())
 
 
-def quote(name: str) -> str:
+def _quote(name: str) -> str:
     """``name`` as an SQL identifier (both dialects accept double quotes)."""
     return '"' + name.replace('"', '""') + '"'
 
@@ -101,7 +101,7 @@ async def tables(db: AnyDatabase) -> dict[str, Table]:
     """Every data table of ``db`` by name: not the migrations' bookkeeping, nor the database's
     own internals (SQLite's ``sqlite_*`` and the shadow tables behind a full-text index)."""
     found = await (_pg_tables(db) if isinstance(db, PgDatabase) else _sqlite_tables(db))
-    return {name: table for name, table in found.items() if name not in BOOKKEEPING}
+    return {name: table for name, table in found.items() if name not in _BOOKKEEPING}
 
 
 async def _sqlite_tables(db: Database) -> dict[str, Table]:
@@ -112,7 +112,7 @@ async def _sqlite_tables(db: Database) -> dict[str, Table]:
                 or name.startswith("sqlite_"):
             continue
         # hidden: 0 a stored column, 1 a virtual table's hidden column, 2-3 a generated one
-        columns = [c for c in await db.fetchall(f"PRAGMA table_xinfo({quote(name)})")
+        columns = [c for c in await db.fetchall(f"PRAGMA table_xinfo({_quote(name)})")
                    if c["hidden"] == 0]
         key = tuple(str(c["name"]) for c in sorted(columns, key=lambda c: int(c["pk"]))
                     if c["pk"])
@@ -153,7 +153,7 @@ async def count_rows(db: AnyDatabase, names: Sequence[str]) -> dict[str, int]:
     """How many rows each named table holds."""
     counts: dict[str, int] = {}
     for name in names:
-        row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {quote(name)}")
+        row = await db.fetchone(f"SELECT COUNT(*) AS n FROM {_quote(name)}")
         counts[name] = int(row["n"]) if row else 0
     return counts
 
@@ -178,7 +178,7 @@ def plan_copy(source: dict[str, Table], target: dict[str, Table]) -> CopyPlan:
             continue
         if name not in target:
             if table.virtual:
-                skipped.append((name, DERIVED_INDEX))
+                skipped.append((name, _DERIVED_INDEX))
             else:
                 missing.append(name)
             continue
@@ -225,14 +225,14 @@ async def copy_tables(source: AnyDatabase, target: AnyDatabase, plan: CopyPlan, 
 
 
 def _select(table: Table, columns: Sequence[str], *, ordered: bool) -> str:
-    order = f" ORDER BY {', '.join(quote(c) for c in table.key)}" if ordered and table.key else ""
-    return f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)}{order}"
+    order = f" ORDER BY {', '.join(_quote(c) for c in table.key)}" if ordered and table.key else ""
+    return f"SELECT {', '.join(_quote(c) for c in columns)} FROM {_quote(table.name)}{order}"
 
 
 def _insert(table: str, columns: Sequence[str]) -> str:
     """The SQLite insert of one row (a PostgreSQL target is loaded with COPY instead)."""
     marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
+    return f"INSERT INTO {_quote(table)} ({', '.join(_quote(c) for c in columns)}) VALUES ({marks})"
 
 
 async def _move_sequences(tx: PgTransaction, copied: Sequence[Table]) -> None:
@@ -241,8 +241,8 @@ async def _move_sequences(tx: PgTransaction, copied: Sequence[Table]) -> None:
         for column in table.serial:
             await tx.execute(
                 "SELECT setval(pg_get_serial_sequence($1, $2),"
-                f" COALESCE((SELECT MAX({quote(column)}) FROM {quote(table.name)}), 0) + 1,"
-                " false)", (quote(table.name), column))
+                f" COALESCE((SELECT MAX({_quote(column)}) FROM {_quote(table.name)}), 0) + 1,"
+                " false)", (_quote(table.name), column))
 
 
 def _converters(table: Table, columns: Sequence[str]) -> list[_Convert | None]:
@@ -285,6 +285,6 @@ _CONVERT: dict[str, _Convert] = {
     "boolean": bool, "bytea": _to_bytes,
 }
 
-__all__ = ["BATCH_ROWS", "BOOKKEEPING", "DERIVED_INDEX", "NOT_MOVED", "AnyDatabase", "CopyPlan",
-           "Table", "copy_tables", "count_rows", "newest_version", "occupied",
-           "plan_copy", "quote", "schema_version", "tables", "upgrade_schema"]
+__all__ = ["BATCH_ROWS", "NOT_MOVED", "AnyDatabase", "CopyPlan", "Table", "copy_tables",
+           "count_rows", "newest_version", "occupied", "plan_copy", "schema_version", "tables",
+           "upgrade_schema"]

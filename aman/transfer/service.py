@@ -42,10 +42,10 @@ log = logging.getLogger(__name__)
 _NAMED = 5
 #: When a PostgreSQL daemon's heartbeat row counts as a running daemon (cluster.dead_after_sec's
 #: default; the command passes the configured value).
-DEAD_AFTER_MS = int(ClusterSettings().dead_after_sec * 1000)
+DEAD_AFTER_MS = int(ClusterSettings.model_fields["dead_after_sec"].default * 1000)
 
 
-def backend_of(location: StoreLocation) -> StoreBackend:
+def _backend_of(location: StoreLocation) -> StoreBackend:
     """The store ``location`` names, not yet connected."""
     if location.path is None:  # PostgreSQL: the file argument is not used
         return open_backend(location.url, Path())
@@ -64,7 +64,7 @@ async def migrate_store(source: StoreLocation, target: StoreLocation, *,
             hint="copy a SQLite store with aman backup and aman restore, a PostgreSQL "
                  "database with pg_dump and pg_restore")
     started = time.monotonic()
-    src, dst = backend_of(source), backend_of(target)
+    src, dst = _backend_of(source), _backend_of(target)
     try:
         await _open_source(source, src)
         await _refuse_running_daemons(source, src, dead_after_ms)

@@ -4,7 +4,8 @@
   refreshed for ``cluster.dead_after_sec`` names a daemon that died (``kill -9`` included).
 - **Takeover.** Every event a daemon accepts is claimed by it. The events a dead daemon had
   claimed and not finished are claimed by a survivor (``FOR UPDATE SKIP LOCKED``, so two
-  survivors split them) and dispatched to the handlers that had not settled.
+  survivors split them) and dispatched to the handlers that had not settled; an exactly-once
+  delivery the dead daemon was running is parked in the DLQ as interrupted, not run again.
 - **Leadership.** Work that must happen once (cron, workflow timers, retention, the idle
   scheduler, heartbeats, IM intake and outbound order) is a *role*. A role runs on the daemon
   holding its database lock; the lock dies with that daemon's connection, and a survivor takes
@@ -30,7 +31,7 @@ from aman.clock import Clock
 from aman.cluster.model import ROLES, Coordination, Member, MemberRepository
 from aman.core.lifecycle import Spawner
 from aman.errors import AmanError, StoreError
-from aman.events.model import Event
+from aman.events.model import Event, Unfinished
 from aman.ids import uuid7
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,9 @@ class ClaimingLog(Protocol):
     """The part of the event log takeover needs."""
 
     async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[tuple[Event, set[str]]]:
-        """Claim guaranteed pending events left by the named daemons (or by no one)."""
+                            limit: int) -> list[Unfinished]:
+        """Claim guaranteed pending events left by the named daemons (or by no one), each with
+        its settled handlers and the exactly-once handlers found running."""
         ...
 
     async def release_claims(self, claimant: str) -> int:
@@ -61,8 +63,9 @@ class ClaimingLog(Protocol):
 class Requeue(Protocol):
     """The part of the bus takeover and the feed use."""
 
-    def requeue(self, recovered: list[tuple[Event, set[str]]]) -> int:
-        """Queue events taken over, skipping the handlers already settled."""
+    def requeue(self, recovered: list[Unfinished]) -> int:
+        """Queue events taken over, skipping the handlers already settled; park those found
+        running (interrupted) in the DLQ."""
         ...
 
     def announce(self, event: Event) -> None:
@@ -138,7 +141,7 @@ class Cluster:
             pid=os.getpid(), url=self.url, started_at=now, last_seen=now))
         self._joined = True
 
-    async def recover(self) -> list[tuple[Event, set[str]]]:
+    async def recover(self) -> list[Unfinished]:
         """Events to re-queue at boot: on a shared store, those of this name's previous run and
         of dead daemons; on SQLite, every pending event."""
         orphans = [self.name, *await self._dead_names()]

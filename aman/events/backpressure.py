@@ -1,4 +1,5 @@
-"""Backpressure levels by queue fill, and the per-source token-bucket rate limiter."""
+"""Backpressure levels by queue fill, the per-source token-bucket rate limiter, and the admission
+rule the bus applies to every published event with both."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from aman.errors import BackpressureError, RateLimitedError
+from aman.events.model import Event, Priority
+
+if TYPE_CHECKING:
+    from aman.events.subscribers import BusStats
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +55,35 @@ def level_for(pending: int, capacity: int) -> Level:
         if fill >= threshold:
             return level
     return Level.NORMAL
+
+
+def admit(event: Event, *, level: Level, queued: int, capacity: int, wait: float,
+          stats: BusStats) -> tuple[Event, str | None]:
+    """Apply the source's rate limit (``wait``: seconds until its bucket has a token) and the
+    backpressure ``level``: the event (maybe demoted) or why it is dropped; raise if refused."""
+    if wait > 0:
+        stats.rate_limited += 1
+        raise RateLimitedError(
+            f"source {event.source!r} is over its rate limit", retry_after=wait,
+            hint="Slow down this source or raise event_bus.rate_limit_per_sec / "
+                 "rate_limit_burst.",
+        )
+    if level is Level.CRITICAL and event.priority is Priority.LOW:
+        stats.refused += 1
+        raise BackpressureError("the event queue is full; low-priority events are refused",
+                                retry_after=2.0)
+    if event.delivery.guaranteed:
+        if level.severity >= Level.L3.severity:
+            stats.refused += 1
+            raise BackpressureError(
+                f"the event queue is {level.value} ({queued}/{capacity}); not accepted",
+                retry_after=1.0,
+            )
+    elif level.severity >= Level.L2.severity:
+        return event, f"backpressure_{level.value}"
+    elif level.severity >= Level.L1.severity:
+        event = event.with_changes(priority=event.priority.demoted())
+    return event, None
 
 
 @dataclass

@@ -8,6 +8,9 @@
   retried with backoff without holding up the source; past ``max_retries`` the delivery is parked
   in the DLQ with the reason. An event is done when every delivery has settled.
 - Every step is recorded in the event's trace. Events not done at a crash are re-queued at boot.
+- An exactly-once delivery is committed as ``running`` before its handler is called. One found
+  running after a crash or takeover is never run again by itself: it is parked in the DLQ as
+  interrupted (the handler may or may not have taken effect); a DLQ retry runs it deliberately.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ from typing import Any
 
 from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
-from aman.errors import BackpressureError, NotReadyError, RateLimitedError
+from aman.errors import NotReadyError
 from aman.events import types as t
-from aman.events.backpressure import Level, RateLimiter, level_for
+from aman.events.backpressure import Level, RateLimiter, admit, level_for
 from aman.events.dedup import DedupIndex
 from aman.events.filters import EventFilter, EventMatcher
-from aman.events.model import Delivery, Event, Priority
+from aman.events.model import Delivery, Event, Priority, Unfinished
 from aman.events.ports import DeadLetterPort, EventLog
 from aman.events.queue import SourceFifoQueue
 from aman.events.retry import RetryPolicy
@@ -81,6 +84,7 @@ class EventBus:
         self._idle = asyncio.Event()
         self._outstanding: dict[str, int] = {}
         self._settled_before: dict[str, set[str]] = {}
+        self._interrupted: dict[str, dict[str, int]] = {}
         self._facts_pending = 0
         self._accepting = False
         self._dispatching = False
@@ -129,13 +133,16 @@ class EventBus:
         self._accepting = True
         self._idle.set()
 
-    def requeue(self, recovered: list[tuple[Event, set[str]]]) -> int:
+    def requeue(self, recovered: list[Unfinished]) -> int:
         """Queue guaranteed events accepted earlier but not done (before a crash, or by a daemon
-        that died), each for the handlers not yet settled; return how many."""
-        for event, settled in recovered:
+        that died), each for the handlers not yet settled; those found running are parked at
+        dispatch as interrupted. Return how many."""
+        for event, settled, running in recovered:
             self._outstanding.pop(event.id, None)
             self._settled_before[event.id] = settled
-            self._log.record_step(event, "requeued", detail={"settled_handlers": sorted(settled)})
+            self._interrupted[event.id] = running
+            self._log.record_step(event, "requeued", detail={
+                "settled_handlers": sorted(settled), "interrupted_handlers": sorted(running)})
             self._enqueue(event)
         if recovered:
             log.info("re-queued %d event(s) accepted but not done", len(recovered))
@@ -205,7 +212,9 @@ class EventBus:
         if not self._accepting:
             raise NotReadyError("the event bus is not accepting events (runtime not ready)")
         if not internal:
-            event, dropped = self._admit(event)
+            wait = self._limiter.acquire(event.source, self._clock.monotonic())
+            event, dropped = admit(event, level=self.level, queued=self._queue.size,
+                                   capacity=self.max_queue_size, wait=wait, stats=self.stats)
             if dropped is not None:
                 self.stats.discarded += 1
                 return PublishResult(event, dropped=dropped)
@@ -235,34 +244,6 @@ class EventBus:
         self.stats.published += 1
         self._enqueue(event)
         return PublishResult(event)
-
-    def _admit(self, event: Event) -> tuple[Event, str | None]:
-        """Apply the rate limit and backpressure; return the event (maybe demoted) or a drop."""
-        wait = self._limiter.acquire(event.source, self._clock.monotonic())
-        if wait > 0:
-            self.stats.rate_limited += 1
-            raise RateLimitedError(
-                f"source {event.source!r} is over its rate limit", retry_after=wait,
-                hint="Slow down this source or raise event_bus.rate_limit_per_sec / "
-                     "rate_limit_burst.",
-            )
-        level = self.level
-        if level is Level.CRITICAL and event.priority is Priority.LOW:
-            self.stats.refused += 1
-            raise BackpressureError("the event queue is full; low-priority events are refused",
-                                    retry_after=2.0)
-        if event.delivery.guaranteed:
-            if level.severity >= Level.L3.severity:
-                self.stats.refused += 1
-                raise BackpressureError(
-                    f"the event queue is {level.value} ({self._queue.size}/{self.max_queue_size}); "
-                    "not accepted", retry_after=1.0,
-                )
-        elif level.severity >= Level.L2.severity:
-            return event, f"backpressure_{level.value}"
-        elif level.severity >= Level.L1.severity:
-            event = event.with_changes(priority=event.priority.demoted())
-        return event, None
 
     # --- queue ---------------------------------------------------------------------------
 
@@ -321,37 +302,51 @@ class EventBus:
             self._idle.set()
 
     async def _dispatch(self, event: Event) -> None:
+        interrupted = self._interrupted.pop(event.id, {})
         if event.expired(self._clock.now_ms()):
             self.stats.expired += 1
             self._log.record_step(event, "expired", detail={"ttl_ms": event.metadata.ttl_ms})
+            for handler, attempts in interrupted.items():
+                await self._park_interrupted(event, handler, attempts)
             self._log.mark_status(event, "expired")
             return
         self.types.seen(event.event_type)
         settled = self._settled_before.pop(event.id, set())
-        targets = [s for s in self._subscribers.values()
-                   if s.name not in settled and s.filter.matches(event)]
+        targets = [s for s in self._subscribers.values() if s.name not in settled
+                   and s.name not in interrupted and s.filter.matches(event)]
         self._log.record_step(event, "dispatched", detail={"handlers": [s.name for s in targets]})
-        for observer in list(self._observers):
-            try:
-                observer(event)
-            except Exception:
-                log.exception("event observer failed")
+        self.announce(event)
         self._log.dispatched(event)
         self.stats.delivered += 1
-        if not targets:
+        if not targets and not interrupted:
             self._log.mark_status(event, "done")
             return
-        self._outstanding[event.id] = len(targets)
-        await asyncio.gather(*(self._deliver(event, sub, attempt=1) for sub in targets))
+        self._outstanding[event.id] = len(targets) + len(interrupted)
+        await asyncio.gather(
+            *(self._deliver(event, sub, attempt=1) for sub in targets),
+            *(self._park_interrupted(event, name, n, settle=True)
+              for name, n in interrupted.items()))
+
+    async def _park_interrupted(self, event: Event, handler: str, attempts: int, *,
+                                settle: bool = False) -> None:
+        """Park a delivery found running: running it again could do its work twice."""
+        reason = (f"interrupted: the daemon stopped while handler {handler} ran; it may or may "
+                  "not have taken effect — retry from the DLQ if it did not")
+        self._log.record_step(event, "interrupted", handler=handler, detail={"attempt": attempts})
+        await self._dead_letter(event, handler, reason, attempts)
+        if settle:
+            self._settle(event, None, "dead")
 
     async def _deliver(self, event: Event, sub: Subscriber, attempt: int,
                        outcome: asyncio.Future[str] | None = None) -> None:
+        once = event.delivery is Delivery.EXACTLY_ONCE
+        if once:  # committed first: a crash from here on must not run the handler again
+            await self._log.record_delivery(event, sub.name, "running", attempt, durable=True)
         error, asked_delay = await call_handler(sub, event, self._handler_timeout)
         if error is None:
             self._log.record_step(event, "handler_ok", handler=sub.name,
                                   detail={"attempt": attempt})
-            await self._log.record_delivery(event, sub.name, "ok", attempt,
-                                            durable=event.delivery is Delivery.EXACTLY_ONCE)
+            await self._log.record_delivery(event, sub.name, "ok", attempt, durable=once)
             self._settle(event, outcome, "ok")
             return
         self.stats.handler_failures += 1
@@ -363,6 +358,8 @@ class EventBus:
             self.emit(t.HANDLER_FAILED, {"event_id": event.id, "handler": sub.name,
                                          "event_type": event.event_type, **detail}, cause=event)
         if will_retry:
+            if once:  # no longer running: a crash during the backoff runs it again
+                await self._log.record_delivery(event, sub.name, "failed", attempt, durable=True)
             delay = max(self.retry.delay_sec(attempt), asked_delay or 0.0)
             self._log.record_step(event, "retry_scheduled", handler=sub.name,
                                   detail={"attempt": attempt + 1, "delay_ms": round(delay * 1000)})
@@ -372,6 +369,8 @@ class EventBus:
             return
         reason = f"handler {sub.name} failed {attempt} time(s); last error: {error}"
         if outcome is not None:  # a manual DLQ retry: its caller decides what happens
+            if once:  # back to dead, as its DLQ entry is
+                await self._log.record_delivery(event, sub.name, "dead", attempt, durable=True)
             self._settle(event, outcome, reason)
             return
         await self._dead_letter(event, sub.name, reason, attempt)

@@ -4,15 +4,17 @@ Wire shape (JSON): ``id`` (UUIDv7), ``source`` (``kind:name``), ``event_type``, 
 (epoch ms), ``priority``, ``delivery``, ``dedup_key``, ``agent_id``, ``payload`` (object) and
 ``metadata`` (``trace_id``, ``parent_event_id``, ``retry_count``, ``max_retries``, ``ttl_ms``,
 ``created_at``). ``seq`` is the bus's acceptance order, used for SSE ids and resumption.
-A ``DlqEntry`` is a delivery parked in the DLQ with the event it failed on.
+An ``Unfinished`` is a guaranteed event found not done at recovery or takeover, with what its
+deliveries had reached. A ``DlqEntry`` is a delivery parked in the DLQ with the event it failed on.
 """
 
 from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from aman.ids import uuid7
 
@@ -196,6 +198,31 @@ class Event:
                 created_at=int(meta.get("created_at", data["timestamp"])),
             ),
         )
+
+
+class Unfinished(NamedTuple):
+    """A guaranteed event accepted but not done when its daemon stopped, as claimed back."""
+
+    event: Event
+    #: Handlers whose delivery settled (ok or dead): never delivered again.
+    settled: set[str]
+    #: Exactly-once handlers that were running when the daemon stopped, with that attempt's
+    #: number: parked in the DLQ as interrupted, never run again on their own.
+    running: dict[str, int]
+
+    @classmethod
+    def of(cls, event: Event, deliveries: Iterable[tuple[str, str, int]]) -> Unfinished:
+        """Sort ``(handler, status, attempts)`` delivery rows. ``ok`` and ``dead`` settle a
+        delivery. Only exactly-once ones are also recorded ``running`` (committed before the
+        handler is called) and ``failed`` (before the backoff of a retry): run again."""
+        settled: set[str] = set()
+        running: dict[str, int] = {}
+        for handler, status, attempts in deliveries:
+            if status in ("ok", "dead"):
+                settled.add(handler)
+            elif status == "running":
+                running[handler] = int(attempts)
+        return cls(event, settled, running)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from aman.events.model import DlqEntry, DlqQuery, Event
+from aman.events.model import DlqEntry, DlqQuery, Event, Unfinished
 
 
 class FactEmitter(Protocol):
@@ -36,7 +36,8 @@ class EventLog(Protocol):
 
     async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
                               *, durable: bool) -> None:
-        """Record a settled delivery (ok or dead)."""
+        """Record a delivery's status: ok or dead once settled; for exactly-once events also
+        running (before the handler is called) and failed (before a retry waits)."""
         ...
 
     def record_step_of(self, event_id: str, step: str,
@@ -107,10 +108,11 @@ class EventStore(EventLog, Protocol):
         ...
 
     async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[tuple[Event, set[str]]]:
+                            limit: int) -> list[Unfinished]:
         """Claim for ``claimant`` the guaranteed events not done that no daemon, or one of
         ``orphans_of``, holds (every such event on a one-daemon store), oldest first, with the
-        handlers already settled; at-most-once leftovers among them are marked dropped."""
+        handlers already settled and those found running; at-most-once leftovers among them are
+        marked dropped."""
         ...
 
     async def release_claims(self, claimant: str) -> int:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aman.events.model import Event
+from aman.events.model import Event, Unfinished
 from aman.store.db import Database, Row
 from aman.store.writer import BatchWriter
 
@@ -91,7 +91,7 @@ class SqliteEventLog:
 
     async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
                               *, durable: bool) -> None:
-        """Record a settled delivery."""
+        """Record a delivery's status (ok, dead; running, failed for exactly-once events)."""
         params = (event.id, handler, status, attempts, _now_ms())
         if durable:
             await self._writer.execute([(_UPSERT_DELIVERY, params)])
@@ -115,21 +115,22 @@ class SqliteEventLog:
         """Nothing to announce: no other daemon shares the file."""
 
     async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[tuple[Event, set[str]]]:
+                            limit: int) -> list[Unfinished]:
         """Every guaranteed event not done, oldest first, claimed by ``claimant`` (one daemon per
-        file, so every claim is an orphan); at-most-once leftovers are marked dropped."""
+        file, so every claim is an orphan), with its deliveries' statuses; at-most-once leftovers
+        are marked dropped."""
         await self._writer.execute([
             ("UPDATE events SET status = 'dropped'"
              " WHERE status = 'pending' AND delivery = 'at_most_once'", ()),
             ("UPDATE events SET claimed_by = ? WHERE status = 'pending'", (claimant,)),
         ])
         rows = await self._db.fetchall(
-            "SELECT e.seq, e.body, group_concat(d.handler, char(31)) AS settled FROM events e"
+            "SELECT e.seq, e.body, group_concat(d.handler || char(30) || d.status || char(30)"
+            " || d.attempts, char(31)) AS deliveries FROM events e"
             " LEFT JOIN deliveries d ON d.event_id = e.id"
             " WHERE e.status = 'pending' GROUP BY e.seq ORDER BY e.seq LIMIT ?", (limit,)
         )
-        return [(_event(row), set(row["settled"].split("\x1f")) if row["settled"] else set())
-                for row in rows]
+        return [Unfinished.of(_event(row), _deliveries(row["deliveries"])) for row in rows]
 
     async def release_claims(self, claimant: str) -> int:
         """Unclaim this daemon's pending events; return how many."""
@@ -249,6 +250,17 @@ class SqliteEventLog:
 def _event(row: Row) -> Event:
     event = Event.from_json(json.loads(row["body"]))
     return event.with_changes(seq=int(row["seq"]))
+
+
+def _deliveries(joined: str | None) -> list[tuple[str, str, int]]:
+    """``(handler, status, attempts)`` from ``group_concat``'s joined text."""
+    if not joined:
+        return []
+    rows = []
+    for item in joined.split("\x1f"):
+        handler, status, attempts = item.rsplit("\x1e", 2)
+        rows.append((handler, status, int(attempts)))
+    return rows
 
 
 def _step_json(row: Row) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from aman.events.model import Event
+from aman.events.model import Event, Unfinished
 from aman.store.pg.db import PgDatabase, Row
 from aman.store.writer import BatchWriter
 
@@ -103,7 +103,7 @@ class PgEventLog:
 
     async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
                               *, durable: bool) -> None:
-        """Record a settled delivery."""
+        """Record a delivery's status (ok, dead; running, failed for exactly-once events)."""
         params = (event.id, handler, status, attempts, _now_ms())
         if durable:
             await self._writer.execute([(_UPSERT_DELIVERY, params)])
@@ -130,10 +130,10 @@ class PgEventLog:
         self._writer.submit(_NOTIFY, (f"{self._claimant}:{event.seq}",))
 
     async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[tuple[Event, set[str]]]:
+                            limit: int) -> list[Unfinished]:
         """Claim the guaranteed pending events that no daemon or one of ``orphans_of`` holds,
-        oldest first; rows another daemon is claiming right now are skipped, not waited for.
-        Their at-most-once leftovers are marked dropped."""
+        oldest first, with their deliveries' statuses; rows another daemon is claiming right now
+        are skipped, not waited for. Their at-most-once leftovers are marked dropped."""
         owners = list(orphans_of)
         await self._writer.execute([(
             "UPDATE events SET status = 'dropped' WHERE status = 'pending'"
@@ -145,10 +145,14 @@ class PgEventLog:
             " FOR UPDATE SKIP LOCKED),"
             " claimed AS (UPDATE events e SET claimed_by = $1 FROM taken WHERE e.seq = taken.seq"
             " RETURNING e.seq, e.id, e.body)"
-            " SELECT c.seq, c.body, array_remove(array_agg(d.handler), NULL) AS settled"
+            " SELECT c.seq, c.body,"
+            " array_agg(d.handler ORDER BY d.handler) FILTER (WHERE d.handler IS NOT NULL) AS hs,"
+            " array_agg(d.status ORDER BY d.handler) FILTER (WHERE d.handler IS NOT NULL) AS ss,"
+            " array_agg(d.attempts ORDER BY d.handler) FILTER (WHERE d.handler IS NOT NULL) AS ns"
             " FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id"
             " GROUP BY c.seq, c.body ORDER BY c.seq", (claimant, owners, limit))
-        return [(_event(row), set(row["settled"] or ())) for row in rows]
+        return [Unfinished.of(_event(row), zip(row["hs"] or (), row["ss"] or (),
+                                               row["ns"] or (), strict=True)) for row in rows]
 
     async def release_claims(self, claimant: str) -> int:
         """Unclaim this daemon's pending events; return how many."""

@@ -59,7 +59,7 @@ async def test_a_queued_append_is_committed_in_order(store: Repositories) -> Non
         await store.events.append(e, durable=False, dedup_expires_at=None)
     await store.settle()
     assert await store.events.max_seq() == 3
-    assert [e for e, _ in await store.events.claim_pending("me", [], 1000)] == events
+    assert [u.event for u in await store.events.claim_pending("me", [], 1000)] == events
 
 
 async def test_an_event_id_is_stored_once(store: Repositories) -> None:
@@ -83,10 +83,49 @@ async def test_claiming_lists_guaranteed_events_with_their_settled_handlers(
     store.events.mark_status(b, "done")
     await store.settle()
     pending = await store.events.claim_pending("me", [], 1000)
-    assert pending == [(a, {"h1", "h2"}), (d, set())]
+    assert pending == [(a, {"h1", "h2"}, {}), (d, set(), {})]
     # An at-most-once event left pending by a crash is dropped, never delivered late.
     dropped = await store.events.get(c.id)
     assert dropped is not None and dropped["status"] == "dropped"
+
+
+async def test_claiming_tells_settled_running_and_failed_deliveries_apart(
+        store: Repositories) -> None:
+    """An exactly-once delivery is ``running`` while its handler runs and ``failed`` while a retry
+    waits: a claim returns the running ones (with their attempt) apart from the settled ones, and
+    neither for a failed one, which is delivered again."""
+    a, b = event(1, delivery=Delivery.EXACTLY_ONCE), event(2, delivery=Delivery.EXACTLY_ONCE)
+    await append_all(store.events, a, b)
+    await store.events.record_delivery(a, "done", "running", 1, durable=True)
+    await store.events.record_delivery(a, "done", "ok", 1, durable=True)
+    await store.events.record_delivery(a, "parked", "dead", 4, durable=True)
+    await store.events.record_delivery(a, "cut", "running", 1, durable=True)
+    await store.events.record_delivery(a, "cut-later", "failed", 1, durable=True)
+    await store.events.record_delivery(a, "cut-later", "running", 2, durable=True)
+    await store.events.record_delivery(a, "waiting", "running", 1, durable=True)
+    await store.events.record_delivery(a, "waiting", "failed", 1, durable=True)
+    await store.events.record_delivery(b, "waiting", "failed", 3, durable=True)
+    pending = await store.events.claim_pending("me", [], 1000)
+    assert pending == [(a, {"done", "parked"}, {"cut": 1, "cut-later": 2}), (b, set(), {})]
+    assert pending[0].event == a and pending[0].settled == {"done", "parked"}
+    assert pending[0].running == {"cut": 1, "cut-later": 2}
+    found = await store.events.get(a.id)
+    assert found is not None
+    assert [(d["handler"], d["status"], d["attempts"]) for d in found["deliveries"]] == [
+        ("cut", "running", 1), ("cut-later", "running", 2), ("done", "ok", 1),
+        ("parked", "dead", 4), ("waiting", "failed", 1)]
+
+
+async def test_a_dead_daemons_running_deliveries_come_with_its_claims(
+        store: Repositories) -> None:
+    """Taking over a dead daemon's event returns the deliveries it was running."""
+    a = event(1, delivery=Delivery.EXACTLY_ONCE)
+    await append_all(store.events, a)
+    assert await store.events.claim_pending("dead", [], 1000) == [(a, set(), {})]
+    await store.events.record_delivery(a, "h", "running", 1, durable=True)
+    await store.events.record_delivery(a, "g", "ok", 1, durable=True)
+    assert await store.events.claim_pending("survivor", ["dead"], 1000) == [
+        (a, {"g"}, {"h": 1})]
 
 
 async def test_a_delivery_recorded_again_replaces_the_first(store: Repositories) -> None:
@@ -211,4 +250,4 @@ async def test_the_log_survives_a_restart(store_backend: Backend, store: Reposit
     await store.events.record_delivery(a, "h", "ok", 1, durable=True)
     reopened = await store_backend.reopen()
     assert await reopened.events.max_seq() == 2
-    assert await reopened.events.claim_pending("me", [], 1000) == [(a, {"h"}), (b, set())]
+    assert await reopened.events.claim_pending("me", [], 1000) == [(a, {"h"}, {}), (b, set(), {})]

@@ -6,7 +6,6 @@ Push, dedup, DLQ, crash durability, backpressure, limits.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -18,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.daemons import REPO_ROOT, Daemon, free_port
+from tests.e2e.daemons import Daemon, free_port
+from tests.e2e.gated import HANDLER, PUSH, Gated
 from tests.e2e.receiver import Receiver
 from tests.helpers import wait_for_sync
 
@@ -223,47 +223,35 @@ def test_kill_9_while_an_exactly_once_handler_runs_never_runs_it_twice(
     """The gated plugin's handler notes each run, then waits for a gate file: the daemon is
     killed while it waits. After the restart the delivery is in the DLQ as interrupted and the
     handler did not run again, although the gate is open by then; a DLQ retry runs it once."""
-    folder = tmp_path / "gated"
-    folder.mkdir()
-    plugins = tmp_path / "sample_plugins"
-    shutil.copytree(REPO_ROOT / "tests" / "plugins" / "gated", plugins / "gated")
-    config = {"plugins": {"dirs": [str(plugins)], "config": {"gated": {"folder": str(folder)}}}}
-    runs = folder / "runs.log"
-
-    def ran() -> list[str]:
-        return runs.read_text().split() if runs.exists() else []
-
-    daemon = start_daemon(extra_config=config)
-    pushed = daemon.client.post("/events/push", json={
-        "source": "test:once", "type": "gated.work", "delivery": "exactly_once"})
+    gated = Gated(tmp_path)
+    daemon = start_daemon(extra_config=gated.config)
+    pushed = daemon.client.post("/events/push", json=PUSH)
     assert pushed.status_code == 202
     event_id = pushed.json()["id"]
-    wait_for_sync(lambda: ran() == [event_id], timeout=30, what="the handler to start")
+    wait_for_sync(lambda: gated.runs() == [event_id], timeout=30, what="the handler to start")
     os.kill(daemon.process.pid, signal.SIGKILL)
     daemon.process.wait(timeout=10)
-    (folder / "open").touch()  # were the handler run again, it would finish at once now
+    gated.open()  # were the handler run again, it would finish at once now
 
-    revived = start_daemon(extra_config=config, home=daemon.home)
+    revived = start_daemon(extra_config=gated.config, home=daemon.home)
     dump = wait_for_sync(
         lambda: (d := revived.client.get(f"/events/dump/{event_id}").json())
         and d.get("status") == "done" and d, timeout=30, what="the event done after the restart")
-    assert [(d["handler"], d["status"]) for d in dump["deliveries"]] == [
-        ("plugin:gated:gate", "dead")]
+    assert [(d["handler"], d["status"]) for d in dump["deliveries"]] == [(HANDLER, "dead")]
     (entry,) = revived.client.get("/dlq").json()["items"]
-    assert entry["event_id"] == event_id and entry["handler"] == "plugin:gated:gate"
+    assert entry["event_id"] == event_id and entry["handler"] == HANDLER
     assert entry["reason"].startswith(
-        "interrupted: the daemon stopped while handler plugin:gated:gate ran")
-    assert ran() == [event_id]  # not run again by the restart
+        f"interrupted: the daemon stopped while handler {HANDLER} ran")
+    assert gated.runs() == [event_id]  # not run again by the restart
 
     retried = revived.client.post(f"/dlq/{entry['id']}/retry", headers={"x-aman-confirm": "yes"})
     assert retried.status_code == 202
     wait_for_sync(
         lambda: revived.client.get(f"/dlq/{entry['id']}").json()["status"] == "resolved",
         timeout=30, what="the DLQ retry resolved")
-    assert ran() == [event_id, event_id]  # the operator's retry: exactly one more run
+    assert gated.runs() == [event_id, event_id]  # the operator's retry: exactly one more run
     dump = revived.client.get(f"/events/dump/{event_id}").json()
-    assert [(d["handler"], d["status"]) for d in dump["deliveries"]] == [
-        ("plugin:gated:gate", "ok")]
+    assert [(d["handler"], d["status"]) for d in dump["deliveries"]] == [(HANDLER, "ok")]
 
 
 def test_an_overloaded_small_queue_answers_503_and_reports_the_level(

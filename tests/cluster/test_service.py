@@ -15,7 +15,7 @@ import pytest
 from aman.cluster.service import Cluster
 from aman.core.lifecycle import TaskTracker
 from aman.errors import StoreError
-from aman.events.model import Event
+from aman.events.model import Event, Unfinished
 from aman.store.cluster import SqlMemberRepository
 from aman.store.pg.cluster import PgCoordination
 from aman.store.pg.db import PgDatabase
@@ -32,10 +32,10 @@ __all__ = ["pg_server"]
 class FakeBus:
     """What the cluster hands the bus: events to dispatch and events to show."""
 
-    requeued: list[tuple[Event, set[str]]] = field(default_factory=list)
+    requeued: list[Unfinished] = field(default_factory=list)
     shown: list[Event] = field(default_factory=list)
 
-    def requeue(self, recovered: list[tuple[Event, set[str]]]) -> int:
+    def requeue(self, recovered: list[Unfinished]) -> int:
         self.requeued.extend(recovered)
         return len(recovered)
 
@@ -144,13 +144,14 @@ async def test_the_first_daemon_leads_and_the_role_moves_when_it_dies(nodes: Nod
     assert b.cluster.status()["leaders"] == {"cron": "b"}
 
 
-async def test_a_dead_daemons_events_are_taken_over_once_with_their_settled_handlers(
+async def test_a_dead_daemons_events_are_taken_over_once_with_their_deliveries(
         nodes: Nodes) -> None:
     a, b, c = await nodes.make("a"), await nodes.make("b"), await nodes.make("c")
     for node in (b, c):
         node.cluster.attach(node.bus)
     events = await accept(a, 30)
     await a.log.record_delivery(events[0], "h1", "ok", 1, durable=True)
+    await a.log.record_delivery(events[0], "h2", "running", 2, durable=True)  # cut short
     # While a is alive nobody touches its claims.
     await b.cluster.tick()
     assert b.bus.requeued == []
@@ -159,8 +160,9 @@ async def test_a_dead_daemons_events_are_taken_over_once_with_their_settled_hand
     await b.cluster.tick()
     await c.cluster.tick()
     taken = b.bus.requeued + c.bus.requeued
-    assert sorted(e.id for e, _ in taken) == sorted(e.id for e in events)
-    assert dict((e.id, s) for e, s in taken)[events[0].id] == {"h1"}
+    assert sorted(u.event.id for u in taken) == sorted(e.id for e in events)
+    first = next(u for u in taken if u.event.id == events[0].id)
+    assert first.settled == {"h1"} and first.running == {"h2": 2}
     assert b.cluster.status()["others"][0]["alive"] is False
     for node in (b, c):
         await node.cluster.stop()
@@ -175,7 +177,7 @@ async def test_a_clean_stop_gives_claims_back_and_leaves_the_table(nodes: Nodes)
     events = await accept(a, 5)
     await a.cluster.stop()
     await b.cluster.tick()  # no death needed: the events are unclaimed
-    assert [e.id for e, _ in b.bus.requeued] == [e.id for e in events]
+    assert [u.event.id for u in b.bus.requeued] == [e.id for e in events]
     assert [m["name"] for m in b.cluster.status()["others"]] == []
 
 
@@ -187,7 +189,7 @@ async def test_a_live_name_is_refused_and_a_dead_ones_is_taken_back(nodes: Nodes
     await nodes.kill(a)
     nodes.clock.advance(6)
     again = await nodes.make("a")  # the same name after a crash: its events come back at boot
-    assert [e.id for e, _ in await again.cluster.recover()] == [e.id for e in events]
+    assert [u.event.id for u in await again.cluster.recover()] == [e.id for e in events]
 
 
 async def test_dispatches_elsewhere_are_shown_here(nodes: Nodes) -> None:

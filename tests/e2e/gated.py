@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.daemons import REPO_ROOT
+from tests.e2e.daemons import REPO_ROOT, Daemon
 
 
 class Gated:
@@ -28,8 +28,13 @@ class Gated:
         return log.read_text().split() if log.exists() else []
 
     def open(self) -> None:
-        """Let every run waiting (and any later one) finish."""
+        """Open the gate for the daemons started from now on: their runs finish at once."""
         (self.folder / "open").touch()
+
+    @staticmethod
+    def open_on(daemon: Daemon) -> None:
+        """Open the gate on a running daemon: its runs waiting, and any later one, finish."""
+        assert daemon.client.post("/api/v1/gated/open").json() == {"open": True}
 
 
 #: The plugin's subscriber, as deliveries and DLQ entries name it.

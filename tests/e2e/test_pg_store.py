@@ -94,7 +94,7 @@ def test_a_survivor_parks_the_exactly_once_delivery_a_killed_daemon_was_running(
     wait_for_sync(lambda: gated.runs() == [event_id], 30, what="the handler to start")
     os.kill(doomed.process.pid, signal.SIGKILL)
     doomed.process.wait(timeout=10)
-    gated.open()  # were the handler run again, it would finish at once now
+    gated.open_on(survivor)  # were the handler run again there, it would finish at once
 
     dump = wait_for_sync(lambda: (d := survivor.client.get(f"/events/dump/{event_id}").json())
                          and d.get("status") == "done" and d, 60,

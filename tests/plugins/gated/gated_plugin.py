@@ -1,6 +1,7 @@
 """A test plugin: its handler for ``gated.work`` events appends the event id to ``runs.log`` in
-its folder, then waits until a file named ``open`` appears there. A test sees from the log how
-often the handler ran, and holds a run in progress for as long as it needs (a ``kill -9``)."""
+its folder, then waits until the gate opens: ``POST /api/v1/gated/open``, or a file named
+``open`` in the folder when the daemon starts. A test sees from the log how often the handler
+ran, and holds a run in progress for as long as it needs (a ``kill -9``)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,36 @@ from typing import Any
 
 from aman.events.filters import EventFilter
 from aman.events.model import Event
-from aman.plugins import hookimpl
+from aman.plugins import PluginRoute, hookimpl
 
-#: Seconds between looks for the gate file; the handler's timeout is far longer.
-POLL_SEC = 0.05
+#: Set once the gate is open: every run waiting, and every later one, finishes.
+GATE = asyncio.Event()
+
+
+def folder_of(context: Any) -> Path:
+    return Path(context.config["folder"])
+
+
+@hookimpl
+def register_routes(context: Any) -> list[PluginRoute]:
+    def open_gate(request: Any) -> dict[str, bool]:
+        (folder_of(context) / "open").touch()
+        GATE.set()
+        return {"open": True}
+
+    return [PluginRoute("POST", "/open", open_gate)]
 
 
 @hookimpl
 def startup(context: Any) -> None:
-    folder = Path(context.config["folder"])
+    folder = folder_of(context)
+    if (folder / "open").exists():
+        GATE.set()
 
     async def gated(event: Event) -> None:
         with (folder / "runs.log").open("a", encoding="utf-8") as runs:
             runs.write(f"{event.id}\n")
-        while not (folder / "open").exists():
-            await asyncio.sleep(POLL_SEC)
+        await GATE.wait()
 
     context.bus.subscribe("gate", gated, EventFilter(event_types=frozenset({"gated.work"})),
                           timeout=600)

@@ -1,6 +1,6 @@
 """The gated sample plugin (``tests/plugins/gated``) for e2e tests: its handler for exactly-once
-``gated.work`` events notes each run in a file, then waits for a gate file, so a test can kill a
-daemon while the handler runs and count how often it ran."""
+``gated.work`` events notes each run in a file, then waits until its gate opens, so a test can
+kill a daemon while the handler runs and count how often it ran."""
 
 from __future__ import annotations
 

@@ -146,6 +146,28 @@ class Receipt:
                 "version": self.version}
 
 
+class SessionHolds(Protocol):
+    """Keeps a session's work on one daemon at a time among those sharing the store."""
+
+    async def acquire(self, name: str) -> None:
+        """Wait until ``name`` is this caller's alone, on every daemon."""
+        ...
+
+    async def release(self, name: str) -> None:
+        """Give ``name`` back."""
+        ...
+
+
+class NoHolds:
+    """Holds for a daemon alone on its store: nothing to wait for."""
+
+    async def acquire(self, name: str) -> None:
+        """Granted at once."""
+
+    async def release(self, name: str) -> None:
+        """Nothing to give back."""
+
+
 class ChatRepository(Protocol):
     """Storage port for chat sessions and their messages.
 

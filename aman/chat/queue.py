@@ -6,6 +6,10 @@ instance around each turn (``message_received``/``retry_started`` in, ``llm_repl
 ``llm_error`` or ``stop_generation`` out). A state is dropped as soon as its worker ends and no
 command holds it, so an idle session keeps nothing in memory (a persistent session's
 ``timeout`` state therefore has nothing left to release).
+
+With several daemons on one store, a state also holds the session across daemons (``holds``,
+a database lock) from its first command until it is dropped: another daemon's command for the
+session waits until this daemon's queue has run out, then reads the seqs this one stored.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import Metric
 
 from aman.chat import definition as d
-from aman.chat.model import ChatRepository, ChatSession, StoredMessage
+from aman.chat.model import ChatRepository, ChatSession, NoHolds, SessionHolds, StoredMessage
 from aman.chat.turn import Turn, TurnRunner
 from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
@@ -70,6 +74,10 @@ class SessionState:
     next_seq: int | None = None
     #: Set when the current job is over (its transitions made): stop waits for it.
     job_over: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Commands inside or waiting for ``lock`` (the state is kept while any is).
+    users: int = 0
+    #: Whether this state holds the session across daemons.
+    held: bool = False
 
     @property
     def busy(self) -> bool:
@@ -81,8 +89,10 @@ class SessionWorkers:
     """The in-memory side of chat: states, queues, workers and cancellation."""
 
     def __init__(self, *, runner: TurnRunner, workflows: WorkflowService,
-                 repo: ChatRepository, tasks: TaskTracker, clock: Clock) -> None:
+                 repo: ChatRepository, tasks: TaskTracker, clock: Clock,
+                 holds: SessionHolds | None = None) -> None:
         self._runner = runner
+        self._holds = holds or NoHolds()
         self._workflows = workflows
         self._repo = repo
         self._tasks = tasks
@@ -98,23 +108,32 @@ class SessionWorkers:
     async def locked(self, session_id: str) -> AsyncIterator[SessionState]:
         """Hold the session's command lock (send, edit, retry, close, delete run one at a time)."""
         state = self._states.setdefault(session_id, SessionState())
+        state.users += 1
         try:
             async with state.lock:
+                if not state.held:  # another daemon's work on the session finishes first
+                    await self._holds.acquire(hold_name(session_id))
+                    state.held = True
                 if state.next_seq is None:
                     state.next_seq = await self._repo.last_seq(session_id) + 1
                 yield state
         finally:
-            self._release(session_id)
+            state.users -= 1
+            await self._release(session_id, state)
 
     def peek(self, session_id: str) -> SessionState | None:
         """The session's state if it holds any (no lock)."""
         return self._states.get(session_id)
 
-    def _release(self, session_id: str) -> None:
-        state = self._states.get(session_id)
-        if state is not None and state.worker is None and not state.busy \
-                and not state.lock.locked():
+    async def _release(self, session_id: str, state: SessionState) -> None:
+        """Drop an idle state (no worker, no work, no command) and its hold."""
+        if state.worker is not None or state.busy or state.users:
+            return
+        if self._states.get(session_id) is state:
             del self._states[session_id]
+        if state.held:
+            state.held = False
+            await self._holds.release(hold_name(session_id))
 
     def agent_busy(self, agent_id: str) -> bool:
         """Whether any session has a reply of ``agent_id`` running or waiting."""
@@ -162,7 +181,7 @@ class SessionWorkers:
             for job in state.queue:
                 job.resolve(None)
             state.worker = None
-            self._release(session.id)
+            await self._release(session.id, state)
 
     async def _run(self, session: ChatSession, state: SessionState, job: Job) -> None:
         started = await self._workflows.send(session.instance_id, job.start_event,
@@ -250,6 +269,11 @@ class SessionWorkers:
     def reopen(self) -> None:
         """Accept work again (a runtime restarted in the same process)."""
         self._closing = False
+
+
+def hold_name(session_id: str) -> str:
+    """What a session is held under across daemons."""
+    return f"chat-session:{session_id}"
 
 
 def take_seq(state: SessionState, count: int = 1) -> int:

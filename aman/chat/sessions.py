@@ -27,7 +27,14 @@ from aman.chat.errors import (
     SessionNotFoundError,
     VersionConflictError,
 )
-from aman.chat.model import ChatRepository, ChatSession, Prepared, Receipt, StoredMessage
+from aman.chat.model import (
+    ChatRepository,
+    ChatSession,
+    Prepared,
+    Receipt,
+    SessionHolds,
+    StoredMessage,
+)
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
@@ -80,7 +87,7 @@ class ChatService:
                  skills: SkillService, tasks: TaskTracker,
                  clock: Clock, settings: Callable[[], Settings], tools: ToolLoop | None = None,
                  approvals: ApprovalService | None = None,
-                 usage: UsageService | None = None) -> None:
+                 usage: UsageService | None = None, holds: SessionHolds | None = None) -> None:
         self._repo = repo
         self._approvals = approvals
         self._workflows = workflows
@@ -94,7 +101,7 @@ class ChatService:
                                   clock=clock, settings=lambda: settings().chat, tools=tools,
                                   usage=usage)
         self._workers = SessionWorkers(runner=self._runner, workflows=workflows, repo=repo,
-                                       tasks=tasks, clock=clock)
+                                       tasks=tasks, clock=clock, holds=holds)
 
     # --- lifecycle (boot step "chat", phase 4) -------------------------------------------
 

@@ -6,6 +6,9 @@ registered), it follows every change after that: a reload or ``POST /config/set`
 an instance's mode, tokens, ``api_base`` or poll timeout stops and replaces that instance's
 source alone, and a change of anything else (allow list, agent, ``chat``) leaves its connection
 be (the inbox reads those per update). A platform whose plugin is disabled loses its sources.
+
+With several daemons on one store, one of them pulls: the intake runs on the daemon that leads
+the ``channel_intake`` role, and moves to another when that one stops or dies.
 """
 
 from __future__ import annotations
@@ -70,6 +73,16 @@ class ChannelIntake:
                 if source is not None:
                     self._sources.register(source)
                     self._active[(platform, instance)] = source
+
+    async def lead(self) -> None:
+        """Register and start the sources: this daemon pulls for every daemon on the store (two
+        pollers on one bot take each other's updates away). At boot the event_sources step
+        would start them too; a daemon taking the role over later has nobody else to."""
+        async with self._lock:
+            self.start()
+            for source in list(self._active.values()):
+                await source.start()
+        self.on_health()
 
     async def stop(self) -> None:
         """Stop and unregister every source (event_sources stopped them already at shutdown)."""

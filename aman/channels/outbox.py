@@ -9,11 +9,17 @@ parts the platform has not taken: a reply is never posted twice.
 
 Each attempt's outcome is announced as ``im:delivered`` / ``im:delivery_failed`` and kept per
 channel (``last_ok``), which capabilities read as the channel's health.
+
+With several daemons on one store, one sends: the leader of the ``channel_outbox`` role. Another
+daemon stores its outbound texts handed to that leader (``hand_to``) instead of queueing them,
+and the leader dispatches them behind its own, one at a time per channel as a lone daemon does,
+so the replies of a chat go out in the order they were queued, each once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aman.channels.model import ConversationRepository, ReplyTarget
@@ -55,8 +61,11 @@ class ChannelOutbox:
     """Queues outbound texts and sends them; owns the HTTP client."""
 
     def __init__(self, registry: ChannelRegistry, repo: ConversationRepository,
-                 bus: EventBus, clock: Clock) -> None:
+                 bus: EventBus, clock: Clock,
+                 hand_to: Callable[[], str | None] = lambda: None) -> None:
         self._registry = registry
+        #: Whom outbound texts are handed to (None: this daemon sends them).
+        self._hand_to = hand_to
         self._repo = repo
         self._bus = bus
         self._clock = clock
@@ -89,7 +98,8 @@ class ChannelOutbox:
         published = await self._bus.publish(Event.create(
             source=outbound_source(target.platform, target.instance), event_type=OUTBOUND,
             payload=payload, delivery=Delivery.AT_LEAST_ONCE, priority=Priority.HIGH,
-            dedup_key=f"im-out:{delivery_key}", now_ms=self._clock.now_ms()), internal=True)
+            dedup_key=f"im-out:{delivery_key}", now_ms=self._clock.now_ms()), internal=True,
+            hand_to=self._hand_to())
         return not published.duplicate
 
     async def _deliver(self, event: Event) -> None:

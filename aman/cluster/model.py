@@ -15,6 +15,12 @@ ROLES = ("cron", "workflow_timers", "maintenance", "idle", "heartbeat", "channel
          "channel_outbox")
 
 
+def role_claimant(role: str) -> str:
+    """Who events handed to ``role``'s leader are claimed by until it takes them (a ``/`` no
+    daemon name may hold)."""
+    return f"role/{role}"
+
+
 @dataclass(frozen=True)
 class Member:
     """One daemon as its heartbeat row describes it."""

@@ -10,6 +10,9 @@
   scheduler, heartbeats, IM intake and outbound order) is a *role*. A role runs on the daemon
   holding its database lock; the lock dies with that daemon's connection, and a survivor takes
   it at its next tick and starts the role.
+- **Hand-off.** Events a role must dispatch itself (outbound IM texts, so a chat's replies go
+  out one at a time in order) are stored by the other daemons claimed for the role; its leader
+  takes them when told (a notice on commit) or at its next tick, and dispatches them.
 - **Holds.** Work that may run on any daemon but on one at a time (a chat session's turns) is
   held under a name: a database lock taken for it, waited for while another daemon has it.
 - **Dispatch feed.** A daemon announces the events it dispatches; the others show them to their
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aman.clock import Clock
-from aman.cluster.model import ROLES, Coordination, Member, MemberRepository
+from aman.cluster.model import ROLES, Coordination, Member, MemberRepository, role_claimant
 from aman.core.lifecycle import Spawner
 from aman.errors import AmanError, StoreError
 from aman.events.model import Event, Unfinished
@@ -136,6 +139,8 @@ class Cluster:
         self._feed: asyncio.Task[None] | None = None
         self._heard: list[int] = []
         self._heard_signal = asyncio.Event()
+        self._handed = asyncio.Event()
+        self._pickup: asyncio.Task[None] | None = None
         self._others: list[Member] = []
         self._joined = False
         self._role_lock = asyncio.Lock()
@@ -177,15 +182,15 @@ class Cluster:
         if self.shared and self._loop is None:
             self._loop = self._tasks.spawn("cluster:tick", self._tick_forever())
             self._feed = self._tasks.spawn("cluster:feed", self._feed_forever())
+            self._pickup = self._tasks.spawn("cluster:pickup", self._pickup_forever())
 
     async def stop(self) -> None:
         """Stop leading, give back pending claims, leave the table and disconnect."""
-        for task in (self._loop, self._feed):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (self._loop, self._feed) if t is not None),
-                             return_exceptions=True)
-        self._loop = self._feed = None
+        tasks = [t for t in (self._loop, self._feed, self._pickup) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop = self._feed = self._pickup = None
         for role in list(self._roles):
             await self.withdraw(role)
         if self._joined:
@@ -237,6 +242,11 @@ class Cluster:
         found = self._roles.get(role)
         return found is not None and found.running
 
+    def hand_to(self, role: str) -> str | None:
+        """Whom to claim an event for that ``role``'s leader must dispatch: None when that is
+        this daemon (or it is alone on the store), else the role's claimant."""
+        return None if not self.shared or self.leads(role) else role_claimant(role)
+
     @property
     def led(self) -> list[str]:
         """The roles this daemon runs, by name."""
@@ -256,6 +266,7 @@ class Cluster:
             role.running = False
             await self._coordination.unlock(role.key)
             raise
+        self._handed.set()  # events handed to the role while nobody led it
 
     async def _lost_locks(self) -> None:
         """The lock connection dropped: every lock is gone, so every role stops here."""
@@ -347,10 +358,11 @@ class Cluster:
         members = await self._members.members()
         self._others = [m for m in members if m.name != self.name]
         dead = [m.name for m in self._others if not m.alive(now, self.dead_after_ms)]
-        orphaned = await self._events.claim_pending(self.name, dead, limit=5_000)
+        owners = [*dead, *(role_claimant(r) for r in self.led)]
+        orphaned = await self._events.claim_pending(self.name, owners, limit=5_000)
         if orphaned and self._bus is not None:
             self.taken_over += len(orphaned)
-            log.info("took over %d event(s) from %s", len(orphaned), ", ".join(dead) or "nobody")
+            log.info("took over %d event(s) from %s", len(orphaned), ", ".join(owners) or "nobody")
             self._bus.requeue(orphaned)
         stale = [m.name for m in self._others if now - m.last_seen > _FORGET_AFTER_MS]
         if stale:
@@ -372,6 +384,10 @@ class Cluster:
     # --- the dispatch feed ---------------------------------------------------------------
 
     def _heard_dispatch(self, origin: str, seqs: list[int]) -> None:
+        if origin.startswith(role_claimant("")):  # handed to a role, not dispatched yet
+            if self.leads(origin.removeprefix(role_claimant(""))):
+                self._handed.set()
+            return
         if origin == self.name:
             return
         self._heard.extend(seqs)
@@ -392,6 +408,21 @@ class Cluster:
                 event = by_seq.get(seq)
                 if event is not None and self._bus is not None:
                     self._bus.announce(event)
+
+    async def _pickup_forever(self) -> None:
+        while True:
+            await self._handed.wait()
+            self._handed.clear()
+            owners = [role_claimant(r) for r in self.led]
+            if not owners or self._bus is None:
+                continue
+            try:
+                handed = await self._events.claim_pending(self.name, owners, limit=5_000)
+            except AmanError as exc:  # the next tick claims them
+                log.warning("taking events handed to %s failed: %s", ", ".join(owners), exc)
+                continue
+            if handed:
+                self._bus.requeue(handed)
 
     # --- status --------------------------------------------------------------------------
 

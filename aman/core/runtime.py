@@ -238,7 +238,8 @@ class Runtime:
         self.metrics.add_collector(self.chat.families)
         # IM conversations: channel messages become session messages, replies go back.
         conversations = self.store.conversations
-        self.channel_outbox = ChannelOutbox(self.channels, conversations, self.bus, self.clock)
+        self.channel_outbox = ChannelOutbox(self.channels, conversations, self.bus, self.clock,
+                                            lambda: self.cluster.hand_to("channel_outbox"))
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
             chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)

@@ -48,20 +48,10 @@ log = logging.getLogger(__name__)
 class EventBus:
     """The durable priority event bus."""
 
-    def __init__(
-        self,
-        event_log: EventLog,
-        *,
-        clock: Clock,
-        tasks: TaskTracker,
-        types: EventTypeRegistry,
-        max_queue_size: int,
-        retry: RetryPolicy,
-        handler_timeout_sec: float,
-        workers: int,
-        rate_limiter: RateLimiter,
-        dedup_window_ms: int,
-    ) -> None:
+    def __init__(self, event_log: EventLog, *, clock: Clock, tasks: TaskTracker,
+                 types: EventTypeRegistry, max_queue_size: int, retry: RetryPolicy,
+                 handler_timeout_sec: float, workers: int, rate_limiter: RateLimiter,
+                 dedup_window_ms: int) -> None:
         self._log = event_log
         self._clock = clock
         self._tasks = tasks
@@ -203,10 +193,12 @@ class EventBus:
 
     # --- publish -------------------------------------------------------------------------
 
-    async def publish(self, event: Event, *, internal: bool = False) -> PublishResult:
+    async def publish(self, event: Event, *, internal: bool = False,
+                      hand_to: str | None = None) -> PublishResult:
         """Admit, persist (guaranteed delivery) and queue ``event``.
 
-        ``internal`` events (the runtime's own facts) skip the rate limit and backpressure.
+        ``internal`` events (the runtime's own facts) skip the rate limit and backpressure;
+        ``hand_to`` claims a guaranteed one for the leader of a cluster role (not queued here).
         Raises ``RateLimitedError`` (429), ``BackpressureError`` (503) or ``NotReadyError``.
         """
         if not self._accepting:
@@ -236,13 +228,14 @@ class EventBus:
             event = event.with_changes(seq=seq)
         try:
             await self._log.append(event, durable=event.delivery.guaranteed,
-                                   dedup_expires_at=expires)
+                                   dedup_expires_at=expires, claimant=hand_to)
         except BaseException:
             if event.dedup_key:
                 self._dedup.release(event.dedup_key)
             raise
         self.stats.published += 1
-        self._enqueue(event)
+        if hand_to is None:
+            self._enqueue(event)
         return PublishResult(event)
 
     # --- queue ---------------------------------------------------------------------------

@@ -25,8 +25,10 @@ class FactEmitter(Protocol):
 class EventLog(Protocol):
     """Storage port of the bus: events, their trace steps, deliveries and dedup keys."""
 
-    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None) -> None:
-        """Store an accepted event; when ``durable`` return only once committed."""
+    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None,
+                     claimant: str | None = None) -> None:
+        """Store an accepted event; when ``durable`` return only once committed. ``claimant``
+        claims it for another than this daemon (the daemon leading a cluster role)."""
         ...
 
     def record_step(self, event: Event, step: str, *, handler: str | None = None,

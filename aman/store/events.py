@@ -52,13 +52,15 @@ class SqliteEventLog:
 
     # --- the bus's port ------------------------------------------------------------------
 
-    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None) -> None:
+    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None,
+                     claimant: str | None = None) -> None:
         """Insert the event (and its dedup key); wait for the commit when ``durable``."""
         meta = event.metadata
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (_INSERT_EVENT, (event.seq, event.id, meta.trace_id, meta.parent_event_id,
                              event.source, event.event_type, event.delivery.value,
-                             meta.created_at, _dumps(event.to_json()), self._claimant or None)),
+                             meta.created_at, _dumps(event.to_json()),
+                             claimant or self._claimant or None)),
         ]
         if event.dedup_key and dedup_expires_at is not None:
             statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))

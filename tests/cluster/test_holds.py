@@ -13,7 +13,7 @@ import pytest
 from aman.clock import SystemClock
 from aman.cluster.service import Cluster, hold_key
 from aman.core.lifecycle import TaskTracker
-from aman.store.backend import open_backend
+from aman.store.backend import StoreBackend, open_backend
 from tests.helpers import wait_for
 from tests.pg import PgServer, pg_server
 
@@ -22,8 +22,9 @@ __all__ = ["pg_server"]
 #: Long enough for a waiter to ask the database several times (the backoff tops at 0.5 s).
 STILL_WAITING_SEC = 0.4
 
-async def daemon(stack: AsyncExitStack, url: str | None, folder: Path, name: str) -> Cluster:
-    """A joined Cluster of its own store connections (as a daemon has), stopped by ``stack``."""
+async def open_daemon(stack: AsyncExitStack, url: str | None, folder: Path, name: str, *,
+                      heartbeat_sec: float = 0.2) -> tuple[Cluster, StoreBackend]:
+    """A joined Cluster on its own store connections (as a daemon has), stopped by ``stack``."""
     store = open_backend(url, folder / f"{name}.db", daemon=name)
     stack.push_async_callback(store.close)
     await store.open()
@@ -31,10 +32,16 @@ async def daemon(stack: AsyncExitStack, url: str | None, folder: Path, name: str
     stack.push_async_callback(store.writer.stop)
     cluster = Cluster(members=store.members, coordination=store.coordination,
                       events=store.events, clock=SystemClock(), tasks=TaskTracker(), name=name,
-                      url=None, heartbeat_sec=0.2, dead_after_sec=2)
+                      url=None, heartbeat_sec=heartbeat_sec,
+                      dead_after_sec=heartbeat_sec * 10)
     stack.push_async_callback(cluster.stop)
     await cluster.join()
-    return cluster
+    return cluster, store
+
+
+async def daemon(stack: AsyncExitStack, url: str | None, folder: Path, name: str) -> Cluster:
+    """``open_daemon``'s Cluster alone."""
+    return (await open_daemon(stack, url, folder, name))[0]
 
 
 @pytest.fixture

@@ -148,7 +148,8 @@ async def test_two_daemons_share_a_database_and_a_name_is_taken_once(
             assert cluster["daemon"]["leads"] == []
             await wait_for(lambda: [m["name"] for m in rt2.cluster.status()["others"]]
                            == ["first"], BOOT_TIMEOUT)
-            assert set(rt.cluster.led) == {"cron", "workflow_timers", "maintenance", "heartbeat"}
+            assert set(rt.cluster.led) == {"cron", "workflow_timers", "maintenance", "heartbeat",
+                                      "channel_intake", "channel_outbox"}
             # A key made on one daemon works on the other; revoked there, it stops here.
             key, secret = await rt.keys.create(name="shared", scopes=["read"])
             await wait_for(lambda: accepts(rt2, secret), BOOT_TIMEOUT,

@@ -153,6 +153,10 @@ class SessionHolds(Protocol):
         """Wait until ``name`` is this caller's alone, on every daemon."""
         ...
 
+    async def try_acquire(self, name: str) -> bool:
+        """Take ``name`` if nobody holds it now; False (not waiting) when someone does."""
+        ...
+
     async def release(self, name: str) -> None:
         """Give ``name`` back."""
         ...
@@ -163,6 +167,10 @@ class NoHolds:
 
     async def acquire(self, name: str) -> None:
         """Granted at once."""
+
+    async def try_acquire(self, name: str) -> bool:
+        """Granted at once."""
+        return True
 
     async def release(self, name: str) -> None:
         """Nothing to give back."""

@@ -30,6 +30,7 @@ from aman.chat.errors import (
 from aman.chat.model import (
     ChatRepository,
     ChatSession,
+    NoHolds,
     Prepared,
     Receipt,
     SessionHolds,
@@ -37,6 +38,7 @@ from aman.chat.model import (
 )
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
+from aman.chat.recovery import RUNNING_STATES, recover
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
 from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
@@ -75,8 +77,6 @@ EVENT_TYPES: EventTable = (
 )
 #: Seconds a sender told ``session_busy`` should wait: about one short reply.
 BUSY_RETRY_AFTER_SEC = 2.0
-#: States a crash can leave a session in while its reply was running.
-_RUNNING_STATES = (d.PROCESSING, d.RETRYING)
 
 
 class ChatService:
@@ -100,32 +100,18 @@ class ChatService:
         self._runner = TurnRunner(repo=repo, llm=llm, soul=soul, bus=bus, agents=agents,
                                   clock=clock, settings=lambda: settings().chat, tools=tools,
                                   usage=usage)
+        self._holds = holds or NoHolds()
         self._workers = SessionWorkers(runner=self._runner, workflows=workflows, repo=repo,
-                                       tasks=tasks, clock=clock, holds=holds)
+                                       tasks=tasks, clock=clock, holds=self._holds)
 
     # --- lifecycle (boot step "chat", phase 4) -------------------------------------------
 
     async def start(self) -> dict[str, int]:
-        """Recover from a crash: replies left streaming become interrupted and their sessions
-        (and any left processing) move to error, so retry regenerates them."""
+        """Recover from a crash (``aman.chat.recovery``): replies left streaming become
+        interrupted and their sessions (and any left processing) move to error, so retry
+        regenerates them."""
         self._workers.reopen()
-        streaming = await self._repo.streaming()
-        await self._repo.interrupt(
-            [m.id for m in streaming], now=self._clock.now_ms(),
-            error={"code": "interrupted", "message": "the daemon stopped while this reply was "
-                   "streaming", "hint": "POST /chat/session/{id}/retry regenerates it."})
-        stuck = dict(await self._repo.sessions_in_states(_RUNNING_STATES))
-        for session_id in {m.session_id for m in streaming} - set(stuck):
-            session = await self._repo.session(session_id)
-            if session is not None:
-                stuck[session_id] = session.instance_id
-        for session_id, instance_id in stuck.items():
-            await self._workflows.send(instance_id, d.LLM_ERROR,
-                                       {"session_id": session_id, "reason": "recovered"})
-        if streaming or stuck:
-            log.warning("chat recovery: %d reply(ies) interrupted, %d session(s) moved to error",
-                        len(streaming), len(stuck))
-        return {"interrupted": len(streaming), "sessions": len(stuck)}
+        return await recover(self._repo, self._workflows, self._holds, self._clock)
 
     async def stop(self) -> None:
         """Stop every running reply; partials are stored as interrupted."""
@@ -317,7 +303,7 @@ class ChatService:
         async with self._workers.locked(session_id) as state:
             session = await self._session(session_id)
             current = await self._state(session)
-            if state.busy or current in (d.PROCESSING, d.RETRYING):
+            if state.busy or current in RUNNING_STATES:
                 raise ReplyInProgressError(f"chat session {session_id} is generating a reply")
             if current == d.CLOSED:
                 raise SessionClosedError(f"chat session {session_id} is closed")

@@ -301,6 +301,25 @@ class Cluster:
             self._let_go(key, held)
             raise
 
+    async def try_acquire(self, name: str) -> bool:
+        """``acquire`` if nobody, here or on another daemon, holds ``name`` now; else False."""
+        key = hold_key(name)
+        held = self._held.setdefault(key, _Held(asyncio.Lock()))
+        if held.lock.locked():  # a task of this daemon has it
+            return False
+        held.users += 1
+        await held.lock.acquire()  # free: taken without waiting
+        try:
+            taken = await self._coordination.try_lock(key)
+        except BaseException:
+            held.lock.release()
+            self._let_go(key, held)
+            raise
+        if not taken:
+            held.lock.release()
+            self._let_go(key, held)
+        return taken
+
     async def release(self, name: str) -> None:
         """Give ``name`` back (taken with ``acquire``); the next waiter, here or elsewhere,
         gets it."""

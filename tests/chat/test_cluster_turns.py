@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 from aman.core.app import create_app
 from aman.core.phases import RuntimeState
@@ -21,31 +22,37 @@ BOOT_TIMEOUT = 90.0
 LONG = " ".join(f"word{i}" for i in range(60))
 
 
+async def boot(stack: AsyncExitStack, make_settings: SettingsFactory, url: str, folder: Path,
+               name: str, *, token_ms: int = 30) -> tuple[Runtime, Any]:
+    """A daemon named ``name`` on ``url`` with a slow scripted provider, and its client."""
+    app = create_app(scripted(make_settings, LONG, token_ms=token_ms, store__url=url,
+                              cluster__node_name=name, runtime__dir=str(folder / name)))
+    served = await stack.enter_async_context(app.test_app())
+    rt = runtime_of(app)
+    await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
+    assert rt.ready, rt.phases.failure
+    return rt, served.test_client()
+
+
+def chunks_of(rt: Runtime) -> list[str]:
+    """The ids of the replies ``rt`` streams from now on, one per chunk."""
+    seen: list[str] = []
+
+    def observe(event: Event) -> None:
+        if event.event_type == "agent:reply_chunk":  # announced locally, never fed elsewhere
+            seen.append(str(event.payload.get("message_id")))
+
+    rt.bus.observe(observe)
+    return seen
+
+
 async def test_a_sessions_turn_on_one_daemon_holds_back_the_other_daemons_turn(
         make_settings: SettingsFactory, pg_server: PgServer, tmp_path: Path) -> None:
     url = pg_server.new_database()
-    runtimes: list[Runtime] = []
-    clients = []
     async with AsyncExitStack() as stack:
-        for name in ("first", "second"):
-            app = create_app(scripted(make_settings, LONG, token_ms=30, store__url=url,
-                                      cluster__node_name=name,
-                                      runtime__dir=str(tmp_path / name)))
-            served = await stack.enter_async_context(app.test_app())
-            rt = runtime_of(app)
-            await wait_for(lambda rt=rt: rt.ready or rt.state is RuntimeState.FAILED,
-                           BOOT_TIMEOUT)
-            assert rt.ready, rt.phases.failure
-            runtimes.append(rt)
-            clients.append(served.test_client())
-        first, second = clients
-        chunks: dict[str, list[str]] = {"first": [], "second": []}
-        for rt, label in zip(runtimes, chunks, strict=True):
-            def seen(event: Event, label: str = label) -> None:
-                if event.event_type == "agent:reply_chunk":
-                    chunks[label].append(str(event.payload.get("message_id")))
-            rt.bus.observe(seen)
-
+        rt1, first = await boot(stack, make_settings, url, tmp_path, "first")
+        rt2, second = await boot(stack, make_settings, url, tmp_path, "second")
+        chunks = {"first": chunks_of(rt1), "second": chunks_of(rt2)}
         session = await create_session(first)
         sent = await first.post(f"/chat/session/{session['id']}/send", json={"text": "one"})
         assert sent.status_code == 202
@@ -71,3 +78,23 @@ async def test_a_sessions_turn_on_one_daemon_holds_back_the_other_daemons_turn(
         # Each daemon streamed the reply to the message it took, and only that one.
         assert set(chunks["first"]) == {messages[1]["id"]}
         assert set(chunks["second"]) == {messages[3]["id"]}
+
+
+async def test_a_daemon_booting_leaves_a_reply_streaming_on_another_daemon_alone(
+        make_settings: SettingsFactory, pg_server: PgServer, tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    async with AsyncExitStack() as stack:
+        # A reply slow enough to outlast another daemon's boot (about 20 s).
+        rt1, first = await boot(stack, make_settings, url, tmp_path, "first", token_ms=350)
+        streamed = chunks_of(rt1)
+        session = await create_session(first)
+        sent = await first.post(f"/chat/session/{session['id']}/send", json={"text": "one"})
+        assert sent.status_code == 202
+        await wait_for(lambda: len(streamed) >= 3, 30)
+        # Crash recovery on the daemon that boots now must not take that reply for a leftover.
+        _, second = await boot(stack, make_settings, url, tmp_path, "second")
+        assert len(streamed) < len(LONG.split()), "the reply ended before the second booted"
+        state = await settle(second, session["id"], timeout=60)
+        reply = state["messages"][-1]
+        assert (reply["status"], reply["content"]) == ("complete", LONG)
+        assert state["state"] == "idle"

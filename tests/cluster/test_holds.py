@@ -153,3 +153,16 @@ def test_hold_keys_are_stable_signed_64_bit_and_distinct() -> None:
     assert len(keys) == 1000
     assert all(-(2**63) <= k < 2**63 for k in keys)
     assert hold_key("chat-session:x") == hold_key("chat-session:x")
+
+
+async def test_try_acquire_takes_a_free_name_and_never_waits(
+        two: tuple[Cluster, Cluster]) -> None:
+    a, b = two
+    assert await a.try_acquire("chat-session:s1")
+    assert not await b.try_acquire("chat-session:s1")  # held on the other daemon
+    assert not await a.try_acquire("chat-session:s1")  # held by another task of this one
+    await a.release("chat-session:s1")
+    assert await b.try_acquire("chat-session:s1")
+    await b.release("chat-session:s1")
+    async with a.hold("chat-session:s1"):
+        pass

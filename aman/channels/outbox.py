@@ -71,6 +71,8 @@ class ChannelOutbox:
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
         self._unsubscribe: Unsubscribe | None = None
+        #: Whether this daemon sends every daemon's texts (the ``channel_outbox`` leader).
+        self.leading = False
         #: (platform, instance) → whether the last send attempt was taken.
         self.last_ok: dict[tuple[str, str], bool] = {}
 
@@ -79,6 +81,16 @@ class ChannelOutbox:
         self._unsubscribe = self._bus.subscribe(
             HANDLER, self._deliver, EventFilter(event_types=frozenset({OUTBOUND})),
             timeout=_HANDLER_TIMEOUT_SEC)
+
+    async def lead(self) -> None:
+        """This daemon leads ``channel_outbox``: the cluster hands it the texts the others queue
+        (every daemon keeps its sender subscribed for the texts it takes over from a dead one)."""
+        self.leading = True
+        log.info("sending the IM texts of every daemon on the store")
+
+    async def unlead(self) -> None:
+        """Another daemon sends from now on; texts queued here after this are handed to it."""
+        self.leading = False
 
     async def stop(self) -> None:
         """Unsubscribe and close the client (pending deliveries stay stored for the next boot)."""

@@ -13,8 +13,8 @@
 - **Hand-off.** Events a role must dispatch itself (outbound IM texts, so a chat's replies go
   out one at a time in order) are stored by the other daemons claimed for the role; its leader
   takes them when told (a notice on commit) or at its next tick, and dispatches them.
-- **Holds.** Work that may run on any daemon but on one at a time (a chat session's turns) is
-  held under a name: a database lock taken for it, waited for while another daemon has it.
+- **Holds** (``aman.cluster.holds``). Work that may run on any daemon but on one at a time (a
+  chat session's turns) is held under a name: a database lock, waited for while another has it.
 - **Dispatch feed.** A daemon announces the events it dispatches; the others show them to their
   own stream clients, so an SSE client on any daemon sees everything.
 
@@ -24,17 +24,16 @@ On the embedded SQLite store only one daemon can run: every role is led at once 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aman.clock import Clock
+from aman.cluster.holds import Holds
 from aman.cluster.model import ROLES, Coordination, Member, MemberRepository, role_claimant
 from aman.core.lifecycle import Spawner
 from aman.errors import AmanError, StoreError
@@ -47,9 +46,6 @@ log = logging.getLogger(__name__)
 _ROLE_LOCK_BASE = 0x616D616E_1000_0000
 #: Members whose rows have not been refreshed for this long are removed from the table.
 _FORGET_AFTER_MS = 3_600_000
-#: A hold another daemon has is asked for again after this wait, doubling up to the longest.
-_HOLD_FIRST_WAIT_SEC = 0.05
-_HOLD_LONGEST_WAIT_SEC = 0.5
 
 
 class ClaimingLog(Protocol):
@@ -95,22 +91,6 @@ class _Role:
         return _ROLE_LOCK_BASE + zlib.crc32(self.name.encode())
 
 
-@dataclass
-class _Held:
-    """A held name on this daemon: its tasks queue on ``lock`` (database locks are re-entrant
-    per connection, so the database alone would let two of this daemon's tasks in at once)."""
-
-    lock: asyncio.Lock
-    users: int = 0
-
-
-def hold_key(name: str) -> int:
-    """The database lock key of a held name: 64 bits of its hash (a clash only makes two names
-    wait for each other)."""
-    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"aman-hold").digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def default_name(bind: str | None) -> str:
     """``host:port`` of the HTTP listener (unique per machine), else ``host:pid``."""
     port = bind.rsplit(":", 1)[-1] if bind else ""
@@ -145,7 +125,8 @@ class Cluster:
         self._joined = False
         self._role_lock = asyncio.Lock()
         self._on_tick: list[tuple[str, Callable[[], Awaitable[object]]]] = []
-        self._held: dict[int, _Held] = {}
+        #: Names held by one task on one daemon at a time (a chat session's turns).
+        self.holds = Holds(coordination)
         self.taken_over = 0
 
     @property
@@ -278,78 +259,6 @@ class Cluster:
                     await role.stop()
                 except Exception:
                     log.exception("stopping %s failed", role.name)
-
-    # --- holds ---------------------------------------------------------------------------
-
-    async def acquire(self, name: str) -> None:
-        """Wait until ``name`` is held by this task alone among every daemon on the store (a
-        chat session's turns); free at once on a store only one daemon can use."""
-        key = hold_key(name)
-        held = self._held.setdefault(key, _Held(asyncio.Lock()))
-        held.users += 1
-        try:
-            await held.lock.acquire()
-            try:
-                wait = _HOLD_FIRST_WAIT_SEC
-                while not await self._coordination.try_lock(key):
-                    await asyncio.sleep(wait)  # another daemon holds it: ask again shortly
-                    wait = min(wait * 2, _HOLD_LONGEST_WAIT_SEC)
-            except BaseException:
-                held.lock.release()
-                raise
-        except BaseException:
-            self._let_go(key, held)
-            raise
-
-    async def try_acquire(self, name: str) -> bool:
-        """``acquire`` if nobody, here or on another daemon, holds ``name`` now; else False."""
-        key = hold_key(name)
-        held = self._held.setdefault(key, _Held(asyncio.Lock()))
-        if held.lock.locked():  # a task of this daemon has it
-            return False
-        held.users += 1
-        await held.lock.acquire()  # free: taken without waiting
-        try:
-            taken = await self._coordination.try_lock(key)
-        except BaseException:
-            held.lock.release()
-            self._let_go(key, held)
-            raise
-        if not taken:
-            held.lock.release()
-            self._let_go(key, held)
-        return taken
-
-    async def release(self, name: str) -> None:
-        """Give ``name`` back (taken with ``acquire``); the next waiter, here or elsewhere,
-        gets it."""
-        key = hold_key(name)
-        held = self._held.get(key)
-        if held is None or not held.lock.locked():
-            raise RuntimeError(f"{name!r} is not held here")
-        try:
-            if self._coordination.connected:
-                # Shielded: a lock left behind would keep the name from every other daemon.
-                await asyncio.shield(self._coordination.unlock(key))
-        except AmanError as exc:
-            log.warning("giving back the hold on %s failed: %s", name, exc)
-        finally:
-            held.lock.release()
-            self._let_go(key, held)
-
-    @asynccontextmanager
-    async def hold(self, name: str) -> AsyncIterator[None]:
-        """``acquire`` on entry, ``release`` on exit."""
-        await self.acquire(name)
-        try:
-            yield
-        finally:
-            await self.release(name)
-
-    def _let_go(self, key: int, held: _Held) -> None:
-        held.users -= 1
-        if held.users == 0 and self._held.get(key) is held:
-            del self._held[key]
 
     # --- the tick ------------------------------------------------------------------------
 

@@ -232,7 +232,7 @@ class Runtime:
         self.chat = ChatService(
             repo=self.store.chat, workflows=self.workflows,
             bus=self.bus, agents=self.agents, llm=self.llm, soul=self.soul, skills=self.skills,
-            tasks=self.tasks, clock=self.clock, holds=self.cluster,
+            tasks=self.tasks, clock=self.clock, holds=self.cluster.holds,
             settings=lambda: self.settings, approvals=self.approvals, usage=self.usage,
             tools=self.chat_tools)
         self.metrics.add_collector(self.chat.families)

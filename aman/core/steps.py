@@ -253,17 +253,11 @@ async def start_chat(runtime: Runtime, stack: LifecycleStack) -> None:
 
 async def start_conversations(runtime: Runtime, stack: LifecycleStack) -> None:
     """After chat, before dispatch: recovered inbound messages and undelivered replies are handled
-    by the first dispatch. Stops before chat, after the bus has drained. Outbound texts are sent
-    by one daemon among those sharing the store (the channel_outbox leader, which takes the
-    texts the others hand it); every daemon keeps the sender for texts it takes over.
-    """
-    runtime.channel_outbox.start()
-    stack.push("channel_outbox_sender", runtime.channel_outbox.stop)
-
-    async def nothing() -> None:
-        """Leading is all there is to it: the cluster takes the handed texts for the leader."""
-
-    await _lead(runtime, stack, "channel_outbox", nothing, nothing)
+    by the first dispatch. Stops before chat, after the bus has drained (``ChannelOutbox.lead``)."""
+    outbox = runtime.channel_outbox
+    outbox.start()
+    stack.push("channel_outbox_sender", outbox.stop)
+    await _lead(runtime, stack, "channel_outbox", outbox.lead, outbox.unlead)
     runtime.conversations.start()
     stack.push("conversations", runtime.conversations.stop)
     # An hour inside the dedup window: older deliveries could no longer be told apart.
@@ -352,10 +346,8 @@ async def start_event_sources(runtime: Runtime, stack: LifecycleStack) -> None:
 
 
 async def start_channel_intake(runtime: Runtime, stack: LifecycleStack) -> None:
-    """Just before event_sources: one source per channel instance that polls or holds a socket.
-    Unwound after them, unregistering the sources. One daemon among those sharing the store
-    pulls (its leader): two pollers on one bot would take each other's updates.
-    """
+    """Just before event_sources, unwound after: the pulling sources, on the channel_intake
+    leader alone (``ChannelIntake.lead``)."""
     await _lead(runtime, stack, "channel_intake", runtime.channel_intake.lead,
                 runtime.channel_intake.stop)
 

@@ -64,6 +64,7 @@ async def test_one_daemon_polls_and_sends_so_a_chats_replies_arrive_in_order_and
             # The first daemon booted first: it polls the bot and sends; the second does neither.
             assert {"channel_intake", "channel_outbox"} <= set(first.cluster.led)
             assert second.cluster.led == []
+            assert first.channel_outbox.leading and not second.channel_outbox.leading
             assert first.channel_intake.source("telegram", "bot") is not None
             assert second.channel_intake.source("telegram", "bot") is None
             platform.queue_update(telegram_message(1, 4242, "one"))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from aman.clock import SystemClock
-from aman.cluster.service import Cluster, hold_key
+from aman.cluster.holds import hold_key
+from aman.cluster.service import Cluster
 from aman.core.lifecycle import TaskTracker
 from aman.store.backend import StoreBackend, open_backend
 from tests.helpers import wait_for
@@ -60,20 +61,20 @@ async def still_waiting(task: asyncio.Task[None]) -> bool:
 
 async def test_a_name_held_on_one_daemon_waits_on_the_other(two: tuple[Cluster, Cluster]) -> None:
     a, b = two
-    await a.acquire("chat-session:s1")
-    waiter = asyncio.create_task(b.acquire("chat-session:s1"))
+    await a.holds.acquire("chat-session:s1")
+    waiter = asyncio.create_task(b.holds.acquire("chat-session:s1"))
     assert await still_waiting(waiter)
     # Another name is not held up.
-    async with b.hold("chat-session:s2"):
+    async with b.holds.hold("chat-session:s2"):
         pass
-    await a.release("chat-session:s1")
+    await a.holds.release("chat-session:s1")
     await asyncio.wait_for(waiter, 10)
     # Now the first daemon waits for the second.
-    again = asyncio.create_task(a.acquire("chat-session:s1"))
+    again = asyncio.create_task(a.holds.acquire("chat-session:s1"))
     assert await still_waiting(again)
-    await b.release("chat-session:s1")
+    await b.holds.release("chat-session:s1")
     await asyncio.wait_for(again, 10)
-    await a.release("chat-session:s1")
+    await a.holds.release("chat-session:s1")
 
 
 async def test_tasks_of_one_daemon_take_turns_though_database_locks_nest(
@@ -82,7 +83,7 @@ async def test_tasks_of_one_daemon_take_turns_though_database_locks_nest(
     order: list[str] = []
 
     async def work(label: str, gate: asyncio.Event) -> None:
-        async with a.hold("chat-session:s1"):
+        async with a.holds.hold("chat-session:s1"):
             order.append(f"{label} in")
             await gate.wait()
             order.append(f"{label} out")
@@ -95,26 +96,26 @@ async def test_tasks_of_one_daemon_take_turns_though_database_locks_nest(
     first_gate.set()
     await wait_for(lambda: order == ["first in", "first out", "second in"])
     # While the second task holds it, the other daemon still waits.
-    other = asyncio.create_task(b.acquire("chat-session:s1"))
+    other = asyncio.create_task(b.holds.acquire("chat-session:s1"))
     assert await still_waiting(other)
     second_gate.set()
     await asyncio.gather(first, second)
     await asyncio.wait_for(other, 10)
-    await b.release("chat-session:s1")
+    await b.holds.release("chat-session:s1")
 
 
 async def test_a_waiter_given_up_leaves_nothing_held(two: tuple[Cluster, Cluster]) -> None:
     a, b = two
-    await a.acquire("chat-session:s1")
-    waiter = asyncio.create_task(b.acquire("chat-session:s1"))
+    await a.holds.acquire("chat-session:s1")
+    waiter = asyncio.create_task(b.holds.acquire("chat-session:s1"))
     assert await still_waiting(waiter)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    await a.release("chat-session:s1")
-    async with b.hold("chat-session:s1"):
+    await a.holds.release("chat-session:s1")
+    async with b.holds.hold("chat-session:s1"):
         pass
-    async with a.hold("chat-session:s1"):
+    async with a.holds.hold("chat-session:s1"):
         pass  # the cancelled wait kept no lock on b's connection
 
 
@@ -125,12 +126,12 @@ async def test_a_daemon_that_stops_frees_what_it_held(pg_server: PgServer,
         b = await daemon(stack, url, tmp_path, "b")
         async with AsyncExitStack() as first:
             a = await daemon(first, url, tmp_path, "a")
-            await a.acquire("chat-session:s1")
-            waiter = asyncio.create_task(b.acquire("chat-session:s1"))
+            await a.holds.acquire("chat-session:s1")
+            waiter = asyncio.create_task(b.holds.acquire("chat-session:s1"))
             assert await still_waiting(waiter)
         # a's lock connection closed without a release (as a crash would): b gets the name.
         await asyncio.wait_for(waiter, 10)
-        await b.release("chat-session:s1")
+        await b.holds.release("chat-session:s1")
 
 
 async def test_on_sqlite_a_hold_is_granted_at_once_and_still_serialises_tasks(
@@ -138,14 +139,14 @@ async def test_on_sqlite_a_hold_is_granted_at_once_and_still_serialises_tasks(
     async with AsyncExitStack() as stack:
         solo = await daemon(stack, None, tmp_path, "solo")
         assert not solo.shared
-        await asyncio.wait_for(solo.acquire("chat-session:s1"), 1)
-        second = asyncio.create_task(solo.acquire("chat-session:s1"))
+        await asyncio.wait_for(solo.holds.acquire("chat-session:s1"), 1)
+        second = asyncio.create_task(solo.holds.acquire("chat-session:s1"))
         assert await still_waiting(second)
-        await solo.release("chat-session:s1")
+        await solo.holds.release("chat-session:s1")
         await asyncio.wait_for(second, 1)
-        await solo.release("chat-session:s1")
+        await solo.holds.release("chat-session:s1")
         with pytest.raises(RuntimeError, match="not held"):
-            await solo.release("chat-session:s1")
+            await solo.holds.release("chat-session:s1")
 
 
 def test_hold_keys_are_stable_signed_64_bit_and_distinct() -> None:
@@ -158,11 +159,11 @@ def test_hold_keys_are_stable_signed_64_bit_and_distinct() -> None:
 async def test_try_acquire_takes_a_free_name_and_never_waits(
         two: tuple[Cluster, Cluster]) -> None:
     a, b = two
-    assert await a.try_acquire("chat-session:s1")
-    assert not await b.try_acquire("chat-session:s1")  # held on the other daemon
-    assert not await a.try_acquire("chat-session:s1")  # held by another task of this one
-    await a.release("chat-session:s1")
-    assert await b.try_acquire("chat-session:s1")
-    await b.release("chat-session:s1")
-    async with a.hold("chat-session:s1"):
+    assert await a.holds.try_acquire("chat-session:s1")
+    assert not await b.holds.try_acquire("chat-session:s1")  # held on the other daemon
+    assert not await a.holds.try_acquire("chat-session:s1")  # held by another task of this one
+    await a.holds.release("chat-session:s1")
+    assert await b.holds.try_acquire("chat-session:s1")
+    await b.holds.release("chat-session:s1")
+    async with a.holds.hold("chat-session:s1"):
         pass

@@ -62,6 +62,16 @@ async def test_a_queued_append_is_committed_in_order(store: Repositories) -> Non
     assert [u.event for u in await store.events.claim_pending("me", [], 1000)] == events
 
 
+async def test_an_event_claimed_for_another_is_taken_by_naming_that_claimant(
+        store: Repositories) -> None:
+    handed = event(1)
+    await store.events.append(handed, durable=True, dedup_expires_at=None,
+                              claimant="role/channel_outbox")
+    taken = await store.events.claim_pending("me", ["role/channel_outbox"], 1000)
+    assert taken == [(handed, set())]
+    assert await store.events.release_claims("me") == 1  # claimed by the taker now
+
+
 async def test_an_event_id_is_stored_once(store: Repositories) -> None:
     first = event(1, dedup_key="k")
     await store.events.append(first, durable=True, dedup_expires_at=NOW + 1000)

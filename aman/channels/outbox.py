@@ -52,9 +52,13 @@ HANDLER = "im-outbound"
 _HANDLER_TIMEOUT_SEC = 300.0
 
 
+#: What every outbound source starts with.
+OUT_PREFIX = "im-out:"
+
+
 def outbound_source(platform: str, instance: str) -> str:
     """Outbound traffic has its own bus source per channel, so it never queues behind inbound."""
-    return f"im-out:{platform}:{instance}"
+    return f"{OUT_PREFIX}{platform}:{instance}"
 
 
 class ChannelOutbox:

@@ -51,10 +51,11 @@ _FORGET_AFTER_MS = 3_600_000
 class ClaimingLog(Protocol):
     """The part of the event log takeover needs."""
 
-    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[Unfinished]:
-        """Claim guaranteed pending events left by the named daemons (or by no one), each with
-        its settled handlers and the exactly-once handlers found running."""
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str], limit: int, *,
+                            skip_sources: Sequence[str] = ()) -> list[Unfinished]:
+        """Claim guaranteed pending events left by the named daemons (or by no one), but those
+        of sources starting with ``skip_sources``, each with its settled handlers and the
+        exactly-once handlers found running."""
         ...
 
     async def release_claims(self, claimant: str) -> int:
@@ -121,6 +122,8 @@ class Cluster:
         self._heard_signal = asyncio.Event()
         self._handed = asyncio.Event()
         self._pickup: asyncio.Task[None] | None = None
+        #: Source prefix → the role whose leader alone dispatches those events.
+        self._routes: dict[str, str] = {}
         self._others: list[Member] = []
         self._joined = False
         self._role_lock = asyncio.Lock()
@@ -153,9 +156,13 @@ class Cluster:
 
     async def recover(self) -> list[Unfinished]:
         """Events to re-queue at boot: on a shared store, those of this name's previous run and
-        of dead daemons; on SQLite, every pending event."""
+        of dead daemons, but those a role's leader dispatches (this one leads nothing yet: its
+        own go back to no one, for the leader); on SQLite, every pending event."""
+        if self.shared and self._routes:
+            await self._events.release_claims(self.name)
         orphans = [self.name, *await self._dead_names()]
-        return await self._events.claim_pending(self.name, orphans, limit=1_000_000)
+        return await self._events.claim_pending(self.name, orphans, limit=1_000_000,
+                                                skip_sources=list(self._routes))
 
     def attach(self, bus: Requeue) -> None:
         """Start the tick and the feed (after dispatch opened: takeovers are dispatched)."""
@@ -223,6 +230,13 @@ class Cluster:
         found = self._roles.get(role)
         return found is not None and found.running
 
+    def hand_off(self, role: str, source_prefix: str) -> Callable[[], str | None]:
+        """Have ``role``'s leader alone dispatch the events of sources starting with
+        ``source_prefix``: others publish them handed to it (with the answer of the returned
+        ``hand_to``), and leave such events of dead daemons to it."""
+        self._routes[source_prefix] = role
+        return lambda: self.hand_to(role)
+
     def hand_to(self, role: str) -> str | None:
         """Whom to claim an event for that ``role``'s leader must dispatch: None when that is
         this daemon (or it is alone on the store), else the role's claimant."""
@@ -287,7 +301,9 @@ class Cluster:
         self._others = [m for m in members if m.name != self.name]
         dead = [m.name for m in self._others if not m.alive(now, self.dead_after_ms)]
         owners = [*dead, *(role_claimant(r) for r in self.led)]
-        orphaned = await self._events.claim_pending(self.name, owners, limit=5_000)
+        others = [prefix for prefix, role in self._routes.items() if not self.leads(role)]
+        orphaned = await self._events.claim_pending(self.name, owners, limit=5_000,
+                                                    skip_sources=others)
         if orphaned and self._bus is not None:
             self.taken_over += len(orphaned)
             log.info("took over %d event(s) from %s", len(orphaned), ", ".join(owners) or "nobody")

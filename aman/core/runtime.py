@@ -21,7 +21,7 @@ from aman.auth.service import KeyService
 from aman.channels.conversations import ConversationService
 from aman.channels.inbox import ChannelInbox
 from aman.channels.intake import ChannelIntake
-from aman.channels.outbox import ChannelOutbox
+from aman.channels.outbox import OUT_PREFIX, ChannelOutbox
 from aman.channels.registry import ChannelRegistry
 from aman.chat.definition import session_definitions
 from aman.chat.react import ToolLoop
@@ -239,7 +239,7 @@ class Runtime:
         # IM conversations: channel messages become session messages, replies go back.
         conversations = self.store.conversations
         self.channel_outbox = ChannelOutbox(self.channels, conversations, self.bus, self.clock,
-                                            lambda: self.cluster.hand_to("channel_outbox"))
+                                            self.cluster.hand_off("channel_outbox", OUT_PREFIX))
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
             chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)

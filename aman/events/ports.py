@@ -109,12 +109,13 @@ class EventStore(EventLog, Protocol):
         """Highest acceptance sequence number stored."""
         ...
 
-    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[Unfinished]:
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str], limit: int, *,
+                            skip_sources: Sequence[str] = ()) -> list[Unfinished]:
         """Claim for ``claimant`` the guaranteed events not done that no daemon, or one of
         ``orphans_of``, holds (every such event on a one-daemon store), oldest first, with the
         handlers already settled and those found running; at-most-once leftovers among them are
-        marked dropped."""
+        marked dropped. Events whose source starts with one of ``skip_sources`` are left to a
+        role's leader."""
         ...
 
     async def release_claims(self, claimant: str) -> int:

@@ -116,11 +116,11 @@ class SqliteEventLog:
     def dispatched(self, event: Event) -> None:
         """Nothing to announce: no other daemon shares the file."""
 
-    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[Unfinished]:
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str], limit: int, *,
+                            skip_sources: Sequence[str] = ()) -> list[Unfinished]:
         """Every guaranteed event not done, oldest first, claimed by ``claimant`` (one daemon per
-        file, so every claim is an orphan), with its deliveries' statuses; at-most-once leftovers
-        are marked dropped."""
+        file, so every claim is an orphan and it leads every role: nothing is skipped), with its
+        deliveries' statuses; at-most-once leftovers are marked dropped."""
         await self._writer.execute([
             ("UPDATE events SET status = 'dropped'"
              " WHERE status = 'pending' AND delivery = 'at_most_once'", ()),

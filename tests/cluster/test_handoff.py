@@ -3,9 +3,11 @@ by a notice on commit (well before its next tick), or by whoever takes the role 
 
 from __future__ import annotations
 
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from aman.cluster.model import Member
 from aman.cluster.service import Cluster
 from aman.events.model import Event
 from aman.store.backend import StoreBackend
@@ -49,6 +51,18 @@ async def nothing() -> None:
     pass
 
 
+async def left_behind(store: StoreBackend, *, claimant: str | None) -> list[Event]:
+    """An outbound text and another event, pending and claimed by ``claimant`` (None: the
+    store's own daemon)."""
+    left = []
+    for n, source in enumerate(("im-out:telegram:bot", "test:other"), start=1):
+        made = Event.create(source=source, event_type="test.left", payload={"n": n})
+        made = made.with_changes(seq=await store.events.allocate_seq())
+        await store.events.append(made, durable=True, dedup_expires_at=None, claimant=claimant)
+        left.append(made)
+    return left
+
+
 async def test_the_leader_takes_what_another_daemon_hands_its_role(pg_server: PgServer,
                                                                    tmp_path: Path) -> None:
     url = pg_server.new_database()
@@ -79,3 +93,46 @@ async def test_what_was_handed_while_nobody_led_goes_to_the_next_leader(
         a.attach(leader)
         await a.lead("channel_outbox", nothing, nothing)
         await wait_for(lambda: [e.id for e in leader.events] == [handed.id], 20)
+
+
+async def test_a_dead_daemons_outbound_events_wait_for_the_leader(pg_server: PgServer,
+                                                                 tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    async with AsyncExitStack() as stack:
+        a, store = await open_daemon(stack, url, tmp_path, "a", heartbeat_sec=SLOW_TICK_SEC)
+        b, _ = await open_daemon(stack, url, tmp_path, "b", heartbeat_sec=SLOW_TICK_SEC)
+        for cluster in (a, b):
+            cluster.hand_off("channel_outbox", "im-out:")
+        await a.lead("channel_outbox", nothing, nothing)
+        await b.lead("channel_outbox", nothing, nothing)
+        # A daemon "c" died (silent for half an hour) with an outbound text and another event.
+        silent_since = time.time_ns() // 1_000_000 - 1_800_000
+        await store.members.join(Member(name="c", incarnation="old", host="h", pid=1, url=None,
+                                        started_at=silent_since, last_seen=silent_since))
+        outbound, other = await left_behind(store, claimant="c")
+        # The daemon that does not send takes the other event and leaves the text alone...
+        follower = Requeued()
+        b.attach(follower)
+        await wait_for(lambda: [e.id for e in follower.events] == [other.id], 20)
+        # ...which the leader takes.
+        leader = Requeued()
+        a.attach(leader)
+        await wait_for(lambda: [e.id for e in leader.events] == [outbound.id], 20)
+        assert [e.id for e in follower.events] == [other.id]
+
+
+async def test_a_restarted_daemon_takes_back_its_events_but_leaves_outbound_to_the_leader(
+        pg_server: PgServer, tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    async with AsyncExitStack() as stack:
+        a, _ = await open_daemon(stack, url, tmp_path, "a", heartbeat_sec=SLOW_TICK_SEC)
+        b, store = await open_daemon(stack, url, tmp_path, "b", heartbeat_sec=SLOW_TICK_SEC)
+        for cluster in (a, b):
+            cluster.hand_off("channel_outbox", "im-out:")
+        await a.lead("channel_outbox", nothing, nothing)
+        # What b's previous run left claimed under its name (it led channel_outbox then).
+        outbound, other = await left_behind(store, claimant=None)
+        assert [e.id for e, _ in await b.recover()] == [other.id]
+        leader = Requeued()
+        a.attach(leader)
+        await wait_for(lambda: [e.id for e in leader.events] == [outbound.id], 20)

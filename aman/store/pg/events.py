@@ -39,6 +39,11 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with ``prefix`` (its wildcards taken literally)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -134,11 +139,12 @@ class PgEventLog:
         """Tell the other daemons (their stream clients) in the next batch."""
         self._writer.submit(_NOTIFY, (f"{self._claimant}:{event.seq}",))
 
-    async def claim_pending(self, claimant: str, orphans_of: Sequence[str],
-                            limit: int) -> list[Unfinished]:
+    async def claim_pending(self, claimant: str, orphans_of: Sequence[str], limit: int, *,
+                            skip_sources: Sequence[str] = ()) -> list[Unfinished]:
         """Claim the guaranteed pending events that no daemon or one of ``orphans_of`` holds,
-        oldest first, with their deliveries' statuses; rows another daemon is claiming right now
-        are skipped, not waited for. Their at-most-once leftovers are marked dropped."""
+        oldest first, but those of a source starting with one of ``skip_sources`` (a role's
+        leader takes them), with their deliveries' statuses; rows another daemon is claiming
+        right now are skipped, not waited for. Their at-most-once leftovers are marked dropped."""
         owners = list(orphans_of)
         await self._writer.execute([(
             "UPDATE events SET status = 'dropped' WHERE status = 'pending'"
@@ -146,7 +152,8 @@ class PgEventLog:
             (owners,))])
         rows = await self._db.fetchall(
             "WITH taken AS (SELECT seq FROM events WHERE status = 'pending'"
-            " AND (claimed_by IS NULL OR claimed_by = ANY($2::text[])) ORDER BY seq LIMIT $3"
+            " AND (claimed_by IS NULL OR claimed_by = ANY($2::text[]))"
+            " AND NOT (source LIKE ANY($4::text[])) ORDER BY seq LIMIT $3"
             " FOR UPDATE SKIP LOCKED),"
             " claimed AS (UPDATE events e SET claimed_by = $1 FROM taken WHERE e.seq = taken.seq"
             " RETURNING e.seq, e.id, e.body)"
@@ -155,7 +162,8 @@ class PgEventLog:
             " array_agg(d.status ORDER BY d.handler) FILTER (WHERE d.handler IS NOT NULL) AS ss,"
             " array_agg(d.attempts ORDER BY d.handler) FILTER (WHERE d.handler IS NOT NULL) AS ns"
             " FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id"
-            " GROUP BY c.seq, c.body ORDER BY c.seq", (claimant, owners, limit))
+            " GROUP BY c.seq, c.body ORDER BY c.seq",
+            (claimant, owners, limit, [_like_prefix(p) for p in skip_sources]))
         return [Unfinished.of(_event(row), zip(row["hs"] or (), row["ss"] or (),
                                                row["ns"] or (), strict=True)) for row in rows]
 

@@ -1,6 +1,7 @@
-"""IM channels on two daemons sharing one PostgreSQL store, against the fake Telegram over real
-HTTP: one daemon polls the bot, one sends every outbound text (the others hand theirs to it), so
-the replies of a chat arrive in order and once, and both jobs move when that daemon stops."""
+"""IM channels on two daemons sharing one PostgreSQL store, against the fake Telegram and Slack
+over real HTTP: one daemon polls the bot and holds the Socket Mode link, one sends every outbound
+text (the others hand theirs to it), so the replies of a chat arrive in order and once, and both
+jobs move when that daemon stops."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ async def boot(stack: AsyncExitStack, make_settings: SettingsFactory, url: str,
         make_settings, "You said: {input}", store__url=url, cluster__node_name=name,
         cluster__heartbeat_sec=0.2, cluster__dead_after_sec=2, runtime__dir=str(folder / name),
         channels={"telegram": {"bot": {"bot_token": "123:abc", "api_base": platform.url,
-                                       "poll_timeout_sec": 2, "chat": {}}}}))
+                                       "poll_timeout_sec": 2, "chat": {}}},
+                  "slack": {"ws": {"app_token": "xapp-1-A1-1-abc", "bot_token": "xoxb-1",
+                                   "api_base": platform.url, "chat": {}}}}))
     served = await stack.enter_async_context(app.test_app())
     rt = runtime_of(app)
     await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
@@ -67,6 +70,8 @@ async def test_one_daemon_polls_and_sends_so_a_chats_replies_arrive_in_order_and
             assert first.channel_outbox.leading and not second.channel_outbox.leading
             assert first.channel_intake.source("telegram", "bot") is not None
             assert second.channel_intake.source("telegram", "bot") is None
+            assert second.channel_intake.source("slack", "ws") is None
+            await wait_for(lambda: platform.connections_opened >= 1, 15)
             platform.queue_update(telegram_message(1, 4242, "one"))
             await wait_for(lambda: texts(platform) == ["You said: one"], 30)
             sessions = (await (await second_client.get("/chat/sessions")).get_json())["items"]
@@ -88,10 +93,12 @@ async def test_one_daemon_polls_and_sends_so_a_chats_replies_arrive_in_order_and
             claims = pg_server.psql("SELECT claimed_by, count(*) FROM events WHERE"
                                     " event_type = 'im:outbound' GROUP BY 1", database)
             assert claims.split() == ["first|6"]
+            assert platform.connections_opened == 1  # one Socket Mode link for both daemons
         # The first daemon stopped: the second takes both roles and answers the chat.
         await wait_for(lambda: {"channel_intake", "channel_outbox"} <= set(second.cluster.led),
                        30)
         await wait_for(lambda: second.channel_intake.source("telegram", "bot") is not None, 10)
+        await wait_for(lambda: platform.connections_opened == 2, 15)  # the second links now
         platform.queue_update(telegram_message(2, 4242, "after"))
         await wait_for(lambda: texts(platform)[len(expected):] == ["You said: after"], 30)
         assert len(texts(platform)) == len(set(texts(platform)))

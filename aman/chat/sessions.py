@@ -39,6 +39,7 @@ from aman.chat.model import (
 from aman.chat.policy import apply_content_policy, expand_skill_command
 from aman.chat.queue import Job, SessionState, SessionWorkers, take_seq
 from aman.chat.recovery import RUNNING_STATES, recover
+from aman.chat.remote import STOP_REQUESTED, RemoteStop
 from aman.chat.turn import REPLY_READY, TURN_EVENT_TYPES, TurnRunner
 from aman.clock import Clock
 from aman.core.lifecycle import TaskTracker
@@ -73,6 +74,8 @@ EVENT_TYPES: EventTable = (
     (SESSION_CLOSED, "A chat session was closed; payload has the reason."),
     (SESSION_DELETED, "A chat session and its messages were deleted."),
     (MESSAGE_EDITED, "A user message was edited; the replies after it are regenerated."),
+    (STOP_REQUESTED, "A stop reached a daemon that is not writing the session's reply; the one "
+                     "writing it stops it."),
     *TURN_EVENT_TYPES,
 )
 #: Seconds a sender told ``session_busy`` should wait: about one short reply.
@@ -103,6 +106,8 @@ class ChatService:
         self._holds = holds or NoHolds()
         self._workers = SessionWorkers(runner=self._runner, workflows=workflows, repo=repo,
                                        tasks=tasks, clock=clock, holds=self._holds)
+        self._remote = RemoteStop(bus=bus, holds=self._holds, tasks=tasks, source=SOURCE,
+                                  stop_here=self._stop_here)
 
     # --- lifecycle (boot step "chat", phase 4) -------------------------------------------
 
@@ -111,10 +116,12 @@ class ChatService:
         interrupted and their sessions (and any left processing) move to error, so retry
         regenerates them."""
         self._workers.reopen()
+        self._remote.start()
         return await recover(self._repo, self._workflows, self._holds, self._clock)
 
     async def stop(self) -> None:
         """Stop every running reply; partials are stored as interrupted."""
+        self._remote.stop()
         await self._workers.shutdown()
 
     def families(self) -> Iterable[Metric]:
@@ -335,12 +342,22 @@ class ChatService:
         """Stop the running reply (kept as interrupted) and drop the waiting ones; back to idle."""
         session = await self._session(session_id)
         state = self._workers.peek(session_id)
-        stopped, dropped = (await self._workers.cancel(state, "stopped")
-                            if state is not None else (False, 0))
+        if state is not None:
+            stopped, dropped = await self._workers.cancel(state, "stopped")
+        else:  # perhaps written on another daemon (``aman.chat.remote``)
+            stopped, dropped = await self._remote.ask(session_id), 0
         if self._approvals is not None:  # a tool call waiting for a human is stopped too
             await self._approvals.cancel_session(session_id)
         return {"ok": True, "stopped": stopped, "dropped": dropped,
                 "state": await self._state(session)}
+
+    async def _stop_here(self, session_id: str) -> None:
+        """Another daemon was asked to stop this session's reply: stop it if written here."""
+        state = self._workers.peek(session_id)
+        if state is not None and state.busy:
+            await self._workers.cancel(state, "stopped")
+            if self._approvals is not None:
+                await self._approvals.cancel_session(session_id)
 
     async def close(self, session_id: str, *, reason: str | None,
                     operator: str) -> dict[str, Any]:

@@ -98,3 +98,25 @@ async def test_a_daemon_booting_leaves_a_reply_streaming_on_another_daemon_alone
         reply = state["messages"][-1]
         assert (reply["status"], reply["content"]) == ("complete", LONG)
         assert state["state"] == "idle"
+
+
+async def test_a_stop_sent_to_the_other_daemon_stops_the_reply_where_it_is_written(
+        make_settings: SettingsFactory, pg_server: PgServer, tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    async with AsyncExitStack() as stack:
+        rt1, first = await boot(stack, make_settings, url, tmp_path, "first", token_ms=100)
+        _, second = await boot(stack, make_settings, url, tmp_path, "second", token_ms=100)
+        streamed = chunks_of(rt1)
+        session = await create_session(first)
+        sent = await first.post(f"/chat/session/{session['id']}/send", json={"text": "one"})
+        assert sent.status_code == 202
+        await wait_for(lambda: len(streamed) >= 3, 30)
+        stopped = await (await second.post(f"/chat/session/{session['id']}/stop")).get_json()
+        assert stopped["stopped"] is True, stopped
+        assert stopped["state"] == "idle"
+        reply = (await settle(second, session["id"], timeout=30))["messages"][-1]
+        assert reply["status"] == "interrupted" and len(reply["content"]) < len(LONG)
+        # Nothing running anywhere: a stop on either daemon says so.
+        for client in (first, second):
+            again = await (await client.post(f"/chat/session/{session['id']}/stop")).get_json()
+            assert again["stopped"] is False

@@ -11,7 +11,9 @@ too; any other text (``/skill`` commands included) is a chat message.
 
 Strangers never reach this service: the inbox drops their messages before the bus. A platform
 delivery is handled once: its identity is recorded when its message is stored, so a redelivery
-(a crash before the handler finished) is recognised and skipped.
+(a crash before the handler finished) is recognised and skipped. With several daemons on one
+store (webhooks may reach any of them), a conversation's messages are handled on one daemon at a
+time (a hold on its key), so two first messages of one chat still open one session.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from aman.channels.model import (
 from aman.channels.outbox import ChannelOutbox
 from aman.channels.registry import ChannelRegistry
 from aman.chat.errors import SessionClosedError, SessionNotFoundError
+from aman.chat.model import NoHolds, SessionHolds
 from aman.chat.turn import LLM_ERROR, REPLY_READY
 from aman.clock import Clock
 from aman.config.reach import ChannelSettings
@@ -75,8 +78,9 @@ class ConversationService:
 
     def __init__(self, *, registry: ChannelRegistry, repo: ConversationRepository,
                  outbox: ChannelOutbox, chat: ChatService, approvals: ApprovalService,
-                 bus: EventBus, clock: Clock) -> None:
+                 bus: EventBus, clock: Clock, holds: SessionHolds | None = None) -> None:
         self._registry = registry
+        self._holds = holds or NoHolds()
         self._repo = repo
         self._outbox = outbox
         self._chat = chat
@@ -124,7 +128,17 @@ class ConversationService:
 
     async def _on_message(self, event: Event) -> None:
         inbound = self._inbound(event)
-        if inbound is None or await self._repo.inbound_taken(inbound.key):
+        if inbound is None:
+            return
+        name = f"im-conversation:{self._key(inbound)}"
+        await self._holds.acquire(name)
+        try:
+            await self._handle(inbound)
+        finally:
+            await self._holds.release(name)
+
+    async def _handle(self, inbound: _Inbound) -> None:
+        if await self._repo.inbound_taken(inbound.key):
             return
         text = str(inbound.payload.get("text") or "").strip()
         command, _, argument = text.partition(" ")

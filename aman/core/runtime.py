@@ -242,7 +242,8 @@ class Runtime:
                                             self.cluster.hand_off("channel_outbox", OUT_PREFIX))
         self.conversations = ConversationService(
             registry=self.channels, repo=conversations, outbox=self.channel_outbox,
-            chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock)
+            chat=self.chat, approvals=self.approvals, bus=self.bus, clock=self.clock,
+            holds=self.cluster.holds)
         # Long-term memory: files per agent, versioned and watched (phase 4); its tools are
         # registered in phase 3 and its prompt block and pre-trim flush join every turn.
         self.memory = MemoryService(

@@ -5,6 +5,8 @@ jobs move when that daemon stops."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -16,7 +18,7 @@ from aman.core.app import create_app
 from aman.core.phases import RuntimeState
 from aman.core.runtime import Runtime
 from tests.channels.fake_platforms import FakePlatforms
-from tests.channels.samples import telegram_message
+from tests.channels.samples import telegram_headers, telegram_message
 from tests.chat.helpers import scripted
 from tests.helpers import SettingsFactory, runtime_of, wait_for
 from tests.pg import PgServer, pg_server
@@ -33,16 +35,23 @@ def platform() -> Iterator[FakePlatforms]:
     fake.close()
 
 
+def pulling(platform: FakePlatforms) -> dict[str, Any]:
+    """A Telegram bot in poll mode and a Slack app in Socket Mode, holding conversations."""
+    return {"telegram": {"bot": {"bot_token": "123:abc", "api_base": platform.url,
+                                 "poll_timeout_sec": 2, "chat": {}}},
+            "slack": {"ws": {"app_token": "xapp-1-A1-1-abc", "bot_token": "xoxb-1",
+                             "api_base": platform.url, "chat": {}}}}
+
+
 async def boot(stack: AsyncExitStack, make_settings: SettingsFactory, url: str,
-               platform: FakePlatforms, folder: Path, name: str) -> tuple[Runtime, Any]:
-    """A daemon named ``name`` on ``url`` with the Telegram bot in poll mode, and its client."""
+               platform: FakePlatforms, folder: Path, name: str,
+               channels: dict[str, Any] | None = None) -> tuple[Runtime, Any]:
+    """A daemon named ``name`` on ``url`` with the pulling channels (or ``channels``), and its
+    client."""
     app = create_app(scripted(
         make_settings, "You said: {input}", store__url=url, cluster__node_name=name,
         cluster__heartbeat_sec=0.2, cluster__dead_after_sec=2, runtime__dir=str(folder / name),
-        channels={"telegram": {"bot": {"bot_token": "123:abc", "api_base": platform.url,
-                                       "poll_timeout_sec": 2, "chat": {}}},
-                  "slack": {"ws": {"app_token": "xapp-1-A1-1-abc", "bot_token": "xoxb-1",
-                                   "api_base": platform.url, "chat": {}}}}))
+        channels=channels or pulling(platform)))
     served = await stack.enter_async_context(app.test_app())
     rt = runtime_of(app)
     await wait_for(lambda: rt.ready or rt.state is RuntimeState.FAILED, BOOT_TIMEOUT)
@@ -102,3 +111,27 @@ async def test_one_daemon_polls_and_sends_so_a_chats_replies_arrive_in_order_and
         platform.queue_update(telegram_message(2, 4242, "after"))
         await wait_for(lambda: texts(platform)[len(expected):] == ["You said: after"], 30)
         assert len(texts(platform)) == len(set(texts(platform)))
+
+
+async def test_first_messages_of_one_chat_on_two_daemons_open_one_session(
+        make_settings: SettingsFactory, pg_server: PgServer, platform: FakePlatforms,
+        tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    webhook = {"telegram": {"bot": {"secret": "tg-secret", "bot_token": "123:abc",
+                                    "api_base": platform.url, "chat": {}}}}
+    async with AsyncExitStack() as stack:
+        clients = [(await boot(stack, make_settings, url, platform, tmp_path, name,
+                               channels=webhook))[1] for name in ("first", "second")]
+
+        async def deliver(client: Any, update_id: int, text: str) -> None:
+            response = await client.post(
+                "/im/telegram/bot/webhook", data=json.dumps(telegram_message(
+                    update_id, 777, text)), headers=telegram_headers("tg-secret"))
+            assert response.status_code == 200, await response.get_data(as_text=True)
+
+        # The chat's first two messages reach the two daemons at once.
+        await asyncio.gather(deliver(clients[0], 1, "hello"), deliver(clients[1], 2, "again"))
+        await wait_for(lambda: len(texts(platform)) >= 2, 30)
+        assert sorted(texts(platform)) == ["You said: again", "You said: hello"]
+        sessions = (await (await clients[1].get("/chat/sessions")).get_json())["items"]
+        assert len(sessions) == 1

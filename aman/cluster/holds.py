@@ -10,6 +10,7 @@ On a store only one daemon can use, the database part is granted at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -59,7 +60,7 @@ class Holds:
             await held.lock.acquire()
             try:
                 wait = _HOLD_FIRST_WAIT_SEC
-                while not await self._coordination.try_lock(key):
+                while not await self._try_lock(key):
                     await asyncio.sleep(wait)  # another daemon holds it: ask again shortly
                     wait = min(wait * 2, _HOLD_LONGEST_WAIT_SEC)
             except BaseException:
@@ -78,7 +79,7 @@ class Holds:
         held.users += 1
         await held.lock.acquire()  # free, nobody waiting: taken at once
         try:
-            taken = await self._coordination.try_lock(key)
+            taken = await self._try_lock(key)
         except BaseException:
             held.lock.release()
             self._let_go(key, held)
@@ -113,6 +114,18 @@ class Holds:
             yield
         finally:
             await self.release(name)
+
+    async def _try_lock(self, key: int) -> bool:
+        """One ask to the database; a caller cancelled meanwhile gives back a lock it was
+        granted (else it would stay on the connection, kept from every other daemon)."""
+        attempt = asyncio.ensure_future(self._coordination.try_lock(key))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            with contextlib.suppress(AmanError):
+                if await attempt:
+                    await self._coordination.unlock(key)
+            raise
 
     def _let_go(self, key: int, held: _Held) -> None:
         held.users -= 1

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from aman.clock import SystemClock
-from aman.cluster.holds import hold_key
+from aman.cluster.holds import Holds, hold_key
+from aman.cluster.model import Coordination
 from aman.cluster.service import Cluster
 from aman.core.lifecycle import TaskTracker
 from aman.store.backend import StoreBackend, open_backend
@@ -167,3 +168,45 @@ async def test_try_acquire_takes_a_free_name_and_never_waits(
     await b.holds.release("chat-session:s1")
     async with a.holds.hold("chat-session:s1"):
         pass
+
+
+class AnswerHeldBack:
+    """The daemon's coordination, with the database's answer to a lock ask held back until
+    ``gate`` opens (as a slow network would), so a caller can give up mid-ask."""
+
+    def __init__(self, real: Coordination) -> None:
+        self.real = real
+        self.asked = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.real.connected
+
+    async def try_lock(self, key: int) -> bool:
+        taken = await self.real.try_lock(key)
+        self.asked.set()
+        await self.gate.wait()
+        return taken
+
+    async def unlock(self, key: int) -> None:
+        await self.real.unlock(key)
+
+
+async def test_a_caller_cancelled_mid_ask_gives_back_what_the_database_granted(
+        pg_server: PgServer, tmp_path: Path) -> None:
+    url = pg_server.new_database()
+    async with AsyncExitStack() as stack:
+        _, a_store = await open_daemon(stack, url, tmp_path, "a")
+        b = await daemon(stack, url, tmp_path, "b")
+        slow = AnswerHeldBack(a_store.coordination)
+        holds = Holds(slow)  # type: ignore[arg-type]  # the parts of Coordination it uses
+        asking = asyncio.create_task(holds.acquire("chat-session:s1"))
+        await wait_for(slow.asked.is_set)
+        asking.cancel()
+        slow.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        # The lock the database granted to a's connection was given back.
+        assert await b.holds.try_acquire("chat-session:s1")
+        await b.holds.release("chat-session:s1")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aman.cluster.model import Member
 from aman.cluster.service import Cluster
-from aman.events.model import Event
+from aman.events.model import Event, Unfinished
 from aman.store.backend import StoreBackend
 from tests.cluster.test_holds import open_daemon
 from tests.helpers import wait_for
@@ -27,8 +27,8 @@ class Requeued:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def requeue(self, recovered: list[tuple[Event, set[str]]]) -> int:
-        self.events.extend(event for event, _ in recovered)
+    def requeue(self, recovered: list[Unfinished]) -> int:
+        self.events.extend(u.event for u in recovered)
         return len(recovered)
 
     def announce(self, event: Event) -> None:
@@ -132,7 +132,7 @@ async def test_a_restarted_daemon_takes_back_its_events_but_leaves_outbound_to_t
         await a.lead("channel_outbox", nothing, nothing)
         # What b's previous run left claimed under its name (it led channel_outbox then).
         outbound, other = await left_behind(store, claimant=None)
-        assert [e.id for e, _ in await b.recover()] == [other.id]
+        assert [u.event.id for u in await b.recover()] == [other.id]
         leader = Requeued()
         a.attach(leader)
         await wait_for(lambda: [e.id for e in leader.events] == [outbound.id], 20)

@@ -179,8 +179,8 @@ class Runtime:
         # Workflow definitions from watched folders; instances persisted and driven by bus events;
         # a workflow's skill action runs an event skill, a skill's workflow action starts one.
         self.workflows = WorkflowService(
-            self.store.workflows, self.bus, self.event_log,
-            self.clock, settings.workflows_dirs)
+            self.store.workflows, self.bus, self.event_log, self.clock, settings.workflows_dirs,
+            holds=self.cluster.holds if self.cluster.shared else None)
         self.workflows.run_skill = self.skills.invoke
         self.skills.runner.start_workflow = self.workflows.start_for
         # Cron jobs: stored in SQLite, caught up and timed in phase 4; APScheduler loads only

@@ -10,12 +10,8 @@ nothing is written on its trace and never fails the delivery.
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +30,7 @@ from aman.workflows.errors import (
     InvalidTransitionError,
     StepResult,
 )
+from aman.workflows.guard import InstanceGuard, InstanceHolds
 from aman.workflows.machine import Decision, Move, Refusal
 from aman.workflows.model import HistoryEntry, WorkflowInstance, WorkflowRepository
 from aman.workflows.timers import TimerHeap
@@ -48,9 +45,6 @@ EVENT_TYPES: EventTable = (
 )
 TIMER_SOURCE = "workflow:timer"
 CONTROL_SOURCE = "workflow:control"
-#: Instances kept in memory after a step (their newest writes may still be queued).
-CACHE_SIZE = 4096
-
 SkillInvoker = Callable[[str, Event], Awaitable[None]]
 
 
@@ -70,7 +64,7 @@ class WorkflowService:
     """Definitions, instances, the bus subscriber and the timers."""
 
     def __init__(self, repo: WorkflowRepository, bus: EventBus, steps: StepRecorder,
-                 clock: Clock, dirs: list[Path]) -> None:
+                 clock: Clock, dirs: list[Path], *, holds: InstanceHolds | None = None) -> None:
         self._repo = repo
         self._bus = bus
         self._steps = steps
@@ -80,9 +74,8 @@ class WorkflowService:
         self.run_skill: SkillInvoker | None = None
         #: The definition folders' watcher while running (set at boot; ``armed`` says it sees).
         self.watcher: Any = None
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # key → (lock, holders+waiters)
-        #: Recently moved instances, newest last: a step reads these, never a lagging row.
-        self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
+        #: Steps of one instance take turns (across daemons sharing the store, too).
+        self._guard = InstanceGuard(repo, holds)
         self._timers = TimerHeap(clock, self._fire_timer)
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -174,7 +167,7 @@ class WorkflowService:
         entry.from_state = None
         await self._repo.save(instance, [entry],
                               trigger_event_id=trigger.id if trigger else None)
-        self._remember(instance)
+        self._guard.remember(instance)
         self._announce(definition, instance, [entry], cause=trigger)
         return instance
 
@@ -189,8 +182,8 @@ class WorkflowService:
         that own their instances, such as chat sessions); the move is announced as usual."""
         event = Event.create(source=CONTROL_SOURCE, event_type=event_type,
                              payload={INSTANCE_KEY: instance_id, **(payload or {})})
-        async with self._lock(instance_id):
-            instance = await self._load(instance_id)
+        async with self._guard.lock(instance_id):
+            instance = await self._guard.load(instance_id)
             if instance is None:
                 raise InstanceNotFoundError(f"workflow instance not found: {instance_id}")
             return await self._step(instance, lambda d, i: machine.decide_event(
@@ -200,7 +193,7 @@ class WorkflowService:
         """The instance's latest state, without history: read from the step cache first, so a
         move whose write is still queued already shows (chat sessions read their state here).
         The result is shared: do not change it."""
-        found = await self._load(instance_id)
+        found = await self._guard.load(instance_id)
         if found is None:
             raise InstanceNotFoundError(f"workflow instance not found: {instance_id}")
         return found
@@ -231,8 +224,8 @@ class WorkflowService:
     async def _control(self, instance_id: str, name: str, operator: str,
                        decide: Callable[[WorkflowDefinition, WorkflowInstance], Decision],
                        ) -> tuple[str, StepResult]:
-        async with self._lock(instance_id):
-            instance = await self._load(instance_id)
+        async with self._guard.lock(instance_id):
+            instance = await self._guard.load(instance_id)
             if instance is None:
                 raise InstanceNotFoundError(f"workflow instance not found: {instance_id}")
             before = instance.state
@@ -259,8 +252,8 @@ class WorkflowService:
 
     async def _on_instance_event(self, event: Event) -> None:
         instance_id = str(event.payload[INSTANCE_KEY])
-        async with self._lock(instance_id):
-            instance = await self._load(instance_id)
+        async with self._guard.lock(instance_id):
+            instance = await self._guard.load(instance_id)
             if instance is None:
                 self._trace(event, "workflow:unknown_instance", {"instance_id": instance_id})
                 return
@@ -279,8 +272,8 @@ class WorkflowService:
     async def _on_timer(self, event: Event) -> None:
         instance_id = str(event.payload.get("instance_id", ""))
         kind, due_at = str(event.payload.get("kind")), int(event.payload.get("due_at", 0))
-        async with self._lock(instance_id):
-            instance = await self._load(instance_id)
+        async with self._guard.lock(instance_id):
+            instance = await self._guard.load(instance_id)
             if instance is None:
                 self._trace(event, "workflow:unknown_instance", {"instance_id": instance_id})
                 return
@@ -288,7 +281,7 @@ class WorkflowService:
                              event, TIMER_EVENT)
 
     async def _start_from(self, definition: WorkflowDefinition, event: Event) -> None:
-        async with self._lock(f"start:{definition.name}"):
+        async with self._guard.lock(f"start:{definition.name}"):
             existing = await self._repo.by_trigger(definition.name, event.id)
             if existing is not None:
                 self._trace(event, "workflow:duplicate", {"instance_id": existing})
@@ -325,9 +318,10 @@ class WorkflowService:
             work.last_event_at = event.timestamp
         await self._apply(definition, work, decision, event, label, detail or {})
         # Bus-driven steps queue their writes (committed before the delivery record, in order);
-        # operator steps wait, so their answer means committed.
-        await self._repo.save(work, work.history, wait=event is None)
-        self._remember(work)
+        # operator steps wait, so their answer means committed; so does every step on a shared
+        # store, whose next step may run on another daemon.
+        await self._repo.save(work, work.history, wait=event is None or self._guard.shared)
+        self._guard.remember(work)
         self._announce(definition, work, work.history, cause=event)
         if work.wake_at is not None and (work.wake_at, work.wake_kind) != (
                 instance.wake_at, instance.wake_kind):
@@ -405,38 +399,5 @@ class WorkflowService:
                 "event_id": entry.event_id,
             }, source=f"workflow:{instance.workflow}", cause=cause)
 
-    async def _load(self, instance_id: str) -> WorkflowInstance | None:
-        """The instance's latest state: from the cache (writes may still be queued), else stored."""
-        cached = self._cache.get(instance_id)
-        if cached is not None:
-            self._cache.move_to_end(instance_id)
-            return cached
-        return await self._repo.get(instance_id)
-
-    def _remember(self, instance: WorkflowInstance) -> None:
-        # LRU: an entry leaves only after CACHE_SIZE other instances moved, long after its
-        # queued write committed (a group commit takes milliseconds).
-        cached = copy.copy(instance)
-        cached.history = []
-        self._cache[instance.id] = cached
-        self._cache.move_to_end(instance.id)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-
     def _trace(self, event: Event, step: str, detail: dict[str, Any]) -> None:
         self._steps.record_step(event, step, handler=SUBSCRIBER, detail=detail)
-
-    @asynccontextmanager
-    async def _lock(self, key: str) -> AsyncIterator[None]:
-        """Serialise steps of one instance; the lock is dropped when nobody holds or awaits it."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)

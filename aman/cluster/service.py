@@ -242,6 +242,10 @@ class Cluster:
         this daemon (or it is alone on the store), else the role's claimant."""
         return None if not self.shared or self.leads(role) else role_claimant(role)
 
+    def _led_elsewhere(self) -> list[str]:
+        """Source prefixes whose events another daemon's role dispatches (not to be claimed)."""
+        return [prefix for prefix, role in self._routes.items() if not self.leads(role)]
+
     @property
     def led(self) -> list[str]:
         """The roles this daemon runs, by name."""
@@ -301,9 +305,8 @@ class Cluster:
         self._others = [m for m in members if m.name != self.name]
         dead = [m.name for m in self._others if not m.alive(now, self.dead_after_ms)]
         owners = [*dead, *(role_claimant(r) for r in self.led)]
-        others = [prefix for prefix, role in self._routes.items() if not self.leads(role)]
         orphaned = await self._events.claim_pending(self.name, owners, limit=5_000,
-                                                    skip_sources=others)
+                                                    skip_sources=self._led_elsewhere())
         if orphaned and self._bus is not None:
             self.taken_over += len(orphaned)
             log.info("took over %d event(s) from %s", len(orphaned), ", ".join(owners) or "nobody")
@@ -361,7 +364,8 @@ class Cluster:
             if not owners or self._bus is None:
                 continue
             try:
-                handed = await self._events.claim_pending(self.name, owners, limit=5_000)
+                handed = await self._events.claim_pending(
+                    self.name, owners, limit=5_000, skip_sources=self._led_elsewhere())
             except AmanError as exc:  # the next tick claims them
                 log.warning("taking events handed to %s failed: %s", ", ".join(owners), exc)
                 continue

@@ -59,6 +59,8 @@ def cluster_config(url: str, name: str, folder: Path, effects: Path, *,
     config: dict[str, Any] = {
         "store": {"url": url},
         "cluster": {"node_name": name, "heartbeat_sec": 0.3, "dead_after_sec": 1.5},
+        # The stream client shares its process with the load: room for it to fall behind.
+        "stream": {"client_buffer": 50_000, "replay_limit": 50_000},
         "plugins": {"dirs": [str(plugins)], "config": {"side_effect": {
             "file": str(effects), "event_types": [LOAD, "cron_tick"], "delay_ms": delay_ms}}},
     }
@@ -197,6 +199,7 @@ class StreamFollower:
         self.last_id: str | None = None
         self.connections = 0
         self.resumed_from: str | None = None
+        self.lagged: list[dict[str, Any]] = []
         self.opened = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -240,6 +243,8 @@ class StreamFollower:
                     continue
                 if kind == "event:processed":
                     self.seen[json.loads("\n".join(data))["id"]] += 1
+                elif kind == "stream:lagged":
+                    self.lagged.append(json.loads("\n".join(data)))
                 if kind:
                     self.opened.set()  # the first message (snapshots) says we are registered
                 kind, data = "", []
@@ -325,11 +330,14 @@ async def test_two_daemons_under_load_survive_a_kill_9(
         sample = [{**beta.client.get(f"/events/dump/{i}").json()["event"],
                    "pushed_to": load.origin[i]} for i in missed[:5]]
         raise AssertionError(
-            f"the stream client missed {len(missed)} of {len(accepted)} accepted events; it "
-            f"resumed from {follower.resumed_from}; alpha is {alpha.bind}; missed: "
+            f"the stream client missed {len(missed)} of {len(accepted)} accepted events "
+            f"(lag notices: {follower.lagged}); it resumed from {follower.resumed_from}; "
+            f"alpha is {alpha.bind}; missed (seq, pushed to): "
             f"{[(e['seq'], e['pushed_to']) for e in sample]}") from None
     await follower.disconnect()
-    assert follower.connections == 2
+    assert follower.connections == 2 and not follower.lagged, follower.lagged
+    print(f"stream: {len(follower.seen)} events, {sum(follower.seen.values()) - len(follower.seen)}"
+          f" duplicates, resumed from {follower.resumed_from}")
     phase("stream checked")
 
     # 3. Cron: no scheduled time fired twice; the survivor caught up the times around the kill.

@@ -253,10 +253,14 @@ class StreamHub:
         """Ring events the client cannot have seen: those dispatched after the event ``after``
         (when the ring still holds it) and any numbered above it. An event numbered below
         ``after`` but dispatched later (a lower priority, another daemon's event, one taken over
-        from a dead daemon) is found this way, where ``seq > after`` alone would miss it."""
-        ring = list(self._recent)
-        for index in range(len(ring) - 1, -1, -1):
-            if ring[index].seq == after:
+        from a dead daemon) is found this way, where ``seq > after`` alone would miss it.
+
+        The first sighting counts: an event seen twice (dispatched by a daemon that died, then
+        again by the one that took it over) may have reached the client the first time. Events
+        without a seq (announced only, never stored) are not replayed."""
+        ring = [e for e in self._recent if e.seq]
+        for index, event in enumerate(ring):
+            if event.seq == after:
                 return [e for e in ring[:index] if e.seq > after] + ring[index + 1:]
         return [e for e in ring if e.seq > after]
 

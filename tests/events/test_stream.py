@@ -195,6 +195,24 @@ async def test_replay_finds_an_event_numbered_below_the_last_seen_but_dispatched
     assert seqs(await hub.replay(hub.connect(), 5)) == [3]
 
 
+async def test_replay_after_an_event_seen_twice_starts_from_its_first_sighting() -> None:
+    # 5 was dispatched by a daemon that died, then again by the one that took it over: a client
+    # that left after the first sighting has not seen 2.
+    bus = FakeBus()
+    hub = await hub_on(bus, FakeLog([]))
+    for seq in (1, 5, 2, 5, 3):
+        bus.dispatch(make(seq))
+    assert seqs(await hub.replay(hub.connect(), 5)) == [2, 3, 5]
+
+
+async def test_replay_leaves_out_events_that_were_only_announced() -> None:
+    bus = FakeBus()
+    hub = await hub_on(bus, FakeLog([]))
+    for seq in (1, 2, 0, 3):  # 0: a reply chunk, shown live and never stored
+        bus.dispatch(make(seq))
+    assert seqs(await hub.replay(hub.connect(), 1)) == [2, 3]
+
+
 async def test_replay_applies_the_client_filter() -> None:
     bus = FakeBus()
     log = FakeLog([make(1, "a"), make(2, "b"), make(3, "a")])

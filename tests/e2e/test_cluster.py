@@ -281,15 +281,26 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     load = Load()
     dead: set[str] = set()
 
-    async def meanwhile() -> None:
-        await asyncio.sleep(RECONNECT_AT_SEC)
+    async def at(second: float) -> None:
+        await asyncio.sleep(max(0.0, started + second - time.monotonic()))
+
+    async def reconnect(away_sec: float) -> None:
         await follower.disconnect()
-        await asyncio.sleep(0.5)  # events dispatched now reach the client only by the replay
+        await asyncio.sleep(away_sec)  # events dispatched now reach the client only by the replay
         await follower.connect()
-        await asyncio.sleep(KILL_AT_SEC - RECONNECT_AT_SEC - 0.5)
+
+    async def meanwhile() -> None:
+        await at(RECONNECT_AT_SEC)
+        await reconnect(0.5)
+        await at(KILL_AT_SEC)
         dead.add(alpha.bind)
         os.kill(alpha.process.pid, signal.SIGKILL)
         await asyncio.to_thread(alpha.process.wait, 10)
+        # Away while beta notices the death and re-dispatches what alpha left (low seqs).
+        await at(KILL_AT_SEC + 1.0)
+        await reconnect(1.5)
+
+    started = time.monotonic()
 
     await asyncio.gather(push_load([alpha, beta], load, rate=TARGET_RATE, seconds=PUSH_SEC,
                                    dead=dead),
@@ -335,7 +346,7 @@ async def test_two_daemons_under_load_survive_a_kill_9(
             f"alpha is {alpha.bind}; missed (seq, pushed to): "
             f"{[(e['seq'], e['pushed_to']) for e in sample]}") from None
     await follower.disconnect()
-    assert follower.connections == 2 and not follower.lagged, follower.lagged
+    assert follower.connections == 3 and not follower.lagged, follower.lagged
     print(f"stream: {len(follower.seen)} events, {sum(follower.seen.values()) - len(follower.seen)}"
           f" duplicates, resumed from {follower.resumed_from}")
     phase("stream checked")

@@ -7,6 +7,7 @@ leadership (held as database locks that die with its connection) moves to a surv
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +20,16 @@ def role_claimant(role: str) -> str:
     """Who events handed to ``role``'s leader are claimed by until it takes them (a ``/`` no
     daemon name may hold)."""
     return f"role/{role}"
+
+
+#: Lock keys of the daemons themselves: a fixed upper half (apart from the roles' keys) and a hash
+#: of the name in the lower half.
+_MEMBER_LOCK_BASE = 0x616D6164 << 32
+
+
+def member_lock_key(name: str) -> int:
+    """The lock a daemon holds under its name while its lock connection is up."""
+    return _MEMBER_LOCK_BASE + zlib.crc32(name.encode())
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,10 @@ class Coordination(Protocol):
 
     async def unlock(self, key: int) -> None:
         """Give the lock ``key`` back."""
+        ...
+
+    async def held_elsewhere(self, key: int) -> bool:
+        """Whether another daemon's connection holds the lock ``key`` now."""
         ...
 
 

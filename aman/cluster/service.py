@@ -1,7 +1,9 @@
 """Cluster: this daemon among the others on one store.
 
-- **Membership.** Each daemon has a row it refreshes every ``cluster.heartbeat_sec``. A row not
-  refreshed for ``cluster.dead_after_sec`` names a daemon that died (``kill -9`` included).
+- **Membership.** Each daemon has a row it refreshes every ``cluster.heartbeat_sec`` and holds a
+  lock under its name on its lock connection. A row not refreshed for ``cluster.dead_after_sec``
+  whose lock is free names a daemon that died (``kill -9`` included); a late row with the lock
+  held is a slow daemon, whose events are left alone so that none runs twice.
 - **Takeover.** Every event a daemon accepts is claimed by it. The events a dead daemon had
   claimed and not finished are claimed by a survivor (``FOR UPDATE SKIP LOCKED``, so two
   survivors split them) and dispatched to the handlers that had not settled; an exactly-once
@@ -34,7 +36,14 @@ from typing import Any, Protocol
 
 from aman.clock import Clock
 from aman.cluster.holds import Holds
-from aman.cluster.model import ROLES, Coordination, Member, MemberRepository, role_claimant
+from aman.cluster.model import (
+    ROLES,
+    Coordination,
+    Member,
+    MemberRepository,
+    member_lock_key,
+    role_claimant,
+)
 from aman.core.lifecycle import Spawner
 from aman.errors import AmanError, StoreError
 from aman.events.model import Event, Unfinished
@@ -149,6 +158,10 @@ class Cluster:
                     f"a daemon named {self.name!r} is already running on this store (pid "
                     f"{member.pid} on {member.host}); give this one another cluster.node_name")
         await self._coordination.open(self._heard_dispatch)
+        if not await self._coordination.try_lock(member_lock_key(self.name)):
+            await self._coordination.close()
+            raise StoreError(f"a daemon named {self.name!r} is already connected to this store; "
+                             "give this one another cluster.node_name")
         await self._members.join(Member(
             name=self.name, incarnation=self.incarnation, host=socket.gethostname(),
             pid=os.getpid(), url=self.url, started_at=now, last_seen=now))
@@ -296,6 +309,8 @@ class Cluster:
             await self._lost_locks()
             await self._coordination.close()
             await self._coordination.open(self._heard_dispatch)
+            if not await self._coordination.try_lock(member_lock_key(self.name)):
+                log.warning("another connection holds this daemon's name lock")
         now = self._clock.now_ms()
         if not await self._members.beat(self.name, self.incarnation, now, self.led):
             await self._members.join(Member(
@@ -303,7 +318,7 @@ class Cluster:
                 pid=os.getpid(), url=self.url, started_at=now, last_seen=now, leads=self.led))
         members = await self._members.members()
         self._others = [m for m in members if m.name != self.name]
-        dead = [m.name for m in self._others if not m.alive(now, self.dead_after_ms)]
+        dead = await self._dead(self._others, now)
         owners = [*dead, *(role_claimant(r) for r in self.led)]
         orphaned = await self._events.claim_pending(self.name, owners, limit=5_000,
                                                     skip_sources=self._led_elsewhere())
@@ -324,9 +339,15 @@ class Cluster:
                 log.warning("refreshing %s from the store failed: %s", name, exc)
 
     async def _dead_names(self) -> list[str]:
-        now = self._clock.now_ms()
-        return [m.name for m in await self._members.members()
-                if m.name != self.name and not m.alive(now, self.dead_after_ms)]
+        members = [m for m in await self._members.members() if m.name != self.name]
+        return await self._dead(members, self._clock.now_ms())
+
+    async def _dead(self, members: Sequence[Member], now: int) -> list[str]:
+        """Members whose row is late and whose lock connection is gone. One whose row is late
+        but whose connection is up is slow (a busy machine), not dead: its events stay its own,
+        so no handler runs twice."""
+        return [m.name for m in members if not m.alive(now, self.dead_after_ms)
+                and not await self._coordination.held_elsewhere(member_lock_key(m.name))]
 
     # --- the dispatch feed ---------------------------------------------------------------
 

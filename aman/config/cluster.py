@@ -18,8 +18,9 @@ class ClusterSettings(BaseModel):
         1.0, gt=0, le=60, description="How often this daemon refreshes its row, takes over the "
                                       "events of dead daemons and tries for free roles.")
     dead_after_sec: float = Field(
-        5.0, gt=0, le=600, description="A daemon whose row is older than this is dead: its "
-                                       "pending events are taken over.")
+        5.0, gt=0, le=600, description="A daemon whose row is older than this, and whose lock "
+                                       "connection is gone, is dead: its pending events are "
+                                       "taken over.")
 
     @model_validator(mode="after")
     def _dead_after_beats(self) -> ClusterSettings:

@@ -91,3 +91,7 @@ class SoloCoordination:
 
     async def unlock(self, key: int) -> None:
         """Nothing held elsewhere to give back."""
+
+    async def held_elsewhere(self, key: int) -> bool:
+        """Never: there is no other daemon."""
+        return False

@@ -171,6 +171,21 @@ async def test_a_dead_daemons_events_are_taken_over_once_with_their_deliveries(
         await node.db.close()
 
 
+async def test_a_slow_daemon_keeps_its_events_until_its_connection_is_gone(nodes: Nodes) -> None:
+    # A busy machine can hold a daemon's heartbeat past dead_after_sec while it is still running
+    # its events: taking them over then would run their handlers twice.
+    a, b = await nodes.make("a"), await nodes.make("b")
+    b.cluster.attach(b.bus)
+    events = await accept(a, 5)
+    nodes.clock.advance(6)  # a's row is late, but its lock connection is up: slow, not dead
+    await b.cluster.tick()
+    assert b.bus.requeued == []
+    assert b.cluster.status()["others"][0]["alive"] is False  # as far as its row tells
+    await nodes.kill(a)
+    await b.cluster.tick()
+    assert [e.id for e, _ in b.bus.requeued] == [e.id for e in events]
+
+
 async def test_a_clean_stop_gives_claims_back_and_leaves_the_table(nodes: Nodes) -> None:
     a, b = await nodes.make("a"), await nodes.make("b")
     b.cluster.attach(b.bus)

@@ -85,6 +85,21 @@ class PgCoordination:
             except (asyncpg.PostgresError, *UNREACHABLE) as exc:
                 raise StoreUnavailableError(f"releasing a cluster lock failed: {exc}") from exc
 
+    async def held_elsewhere(self, key: int) -> bool:
+        """Whether another session on this database holds the advisory lock ``key`` (a bigint
+        key shows in ``pg_locks`` as its upper and lower 32 bits, ``objsubid`` 1)."""
+        conn = self._require()
+        async with self._lock:
+            try:
+                return bool(await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                    " AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1"
+                    " AND pid <> pg_backend_pid())", key >> 32, key & 0xFFFF_FFFF))
+            except (asyncpg.PostgresError, *UNREACHABLE) as exc:
+                raise StoreUnavailableError(f"reading the cluster locks failed: {exc}") from exc
+
     def _require(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             raise StoreUnavailableError("the cluster lock connection is down")

@@ -143,6 +143,7 @@ class Load:
     refused: Counter[str] = field(default_factory=Counter)
     started: float = 0.0
     ended: float = 0.0
+    cpu_sec: float = 0.0  # this process's CPU time over the load (it may be the bottleneck)
 
     @property
     def rate(self) -> float:
@@ -154,6 +155,7 @@ async def push_load(targets: list[Daemon], load: Load, *, rate: float, seconds: 
     """Push exactly-once events at ``rate`` per second over ``targets`` (alternating), from
     ``PUSHERS`` concurrent clients; record every id answered 202."""
     load.started = time.monotonic()
+    cpu = time.process_time()
     deadline = load.started + seconds
     counter = iter(range(10**9))
     clients = {d.bind: httpx.AsyncClient(base_url=d.base_url, timeout=30) for d in targets}
@@ -186,6 +188,7 @@ async def push_load(targets: list[Daemon], load: Load, *, rate: float, seconds: 
         await asyncio.gather(*(pusher(w) for w in range(PUSHERS)))
     finally:
         load.ended = time.monotonic()
+        load.cpu_sec = time.process_time() - cpu
         await asyncio.gather(*(c.aclose() for c in clients.values()))
 
 
@@ -308,7 +311,8 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     phase("load done")
     print(f"accepted {len(load.accepted)} pushes in {load.ended - load.started:.1f}s "
           f"({load.rate:.0f}/s; target {TARGET_RATE:.0f}/s) by daemon {dict(load.by_daemon)}, "
-          f"refused or unanswered {dict(load.refused)}")
+          f"refused or unanswered {dict(load.refused)}; the test process used {load.cpu_sec:.1f}s "
+          f"of CPU")
     assert load.accepted and load.by_daemon[alpha.bind] and load.by_daemon[beta.bind]
     accepted = set(load.accepted)
     assert len(accepted) == len(load.accepted)

@@ -158,7 +158,11 @@ async def push_load(targets: list[Daemon], load: Load, *, rate: float, seconds: 
     cpu = time.process_time()
     deadline = load.started + seconds
     counter = iter(range(10**9))
-    clients = {d.bind: httpx.AsyncClient(base_url=d.base_url, timeout=30) for d in targets}
+    # Idle connections are dropped before the server's keep-alive timeout (5 s) closes them
+    # under a request.
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    clients = {d.bind: httpx.AsyncClient(base_url=d.base_url, timeout=30, limits=limits)
+               for d in targets}
 
     async def pusher(worker: int) -> None:
         while True:

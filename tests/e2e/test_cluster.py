@@ -296,9 +296,21 @@ async def test_two_daemons_under_load_survive_a_kill_9(
         await asyncio.sleep(away_sec)  # events dispatched now reach the client only by the replay
         await follower.connect()
 
+    async def in_flight_on_alpha() -> None:
+        """Deliveries alpha is sure to be running (or holding) when it dies."""
+        async with httpx.AsyncClient(base_url=alpha.base_url, timeout=30) as client:
+            for n in range(2):
+                response = await client.post("/events/push", json={
+                    "source": f"slow:{n}", "type": LOAD, "delivery": "exactly_once",
+                    "payload": {"delay_ms": 4000}})
+                assert response.status_code == 202, response.text
+                slow.append(response.json()["id"])
+
     async def meanwhile() -> None:
         await at(RECONNECT_AT_SEC)
         await reconnect(0.5)
+        await at(KILL_AT_SEC - 1.5)
+        await in_flight_on_alpha()
         await at(KILL_AT_SEC)
         dead.add(alpha.bind)
         os.kill(alpha.process.pid, signal.SIGKILL)
@@ -307,6 +319,7 @@ async def test_two_daemons_under_load_survive_a_kill_9(
         await at(KILL_AT_SEC + 1.0)
         await reconnect(1.5)
 
+    slow: list[str] = []
     started = time.monotonic()
 
     await asyncio.gather(push_load([alpha, beta], load, rate=TARGET_RATE, seconds=PUSH_SEC,
@@ -320,6 +333,7 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     assert load.accepted and load.by_daemon[alpha.bind] and load.by_daemon[beta.bind]
     accepted = set(load.accepted)
     assert len(accepted) == len(load.accepted)
+    accepted.update(slow)
 
     # 1. Every accepted event is handled: beta takes over what alpha had not finished.
     await wait_for(lambda: not unhandled(accepted, effects, beta), SETTLE_SEC,
@@ -337,7 +351,7 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     assert sorted(status["daemon"]["leads"]) == sorted(status["leaders"])
     others = {m["name"]: m for m in status["others"]}
     assert others["alpha"]["alive"] is False, others
-    assert status["taken_over"] > 0, status
+    assert status["taken_over"] >= len(slow), status
     phase("status checked")
 
     # 4. The stream client on beta saw every accepted event, across its reconnect.
@@ -360,7 +374,7 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     phase("stream checked")
 
     # 3. Cron: no scheduled time fired twice; the survivor caught up the times around the kill.
-    await wait_for(lambda: cron_times(effects, beta)[1] > time.time() * 1000 - 2000, 30,
+    await wait_for(lambda: cron_times(effects, beta)[1] > time.time() * 1000 - 5000, 60,
                    what="cron to fire on beta after the takeover")
     check_cron(effects, beta)
     phase("cron checked")

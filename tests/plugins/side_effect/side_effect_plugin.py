@@ -1,6 +1,7 @@
 """A test plugin: each delivery appends ``<event id> <event type> <cron scheduled_at_ms|->`` to
 one file with a single ``O_APPEND`` write, so several daemons can share the file and a test can
-count how often each event's handler ran."""
+count how often each event's handler ran. The write comes after a pause (the ``delay_ms`` option,
+or the event's own ``payload.delay_ms``), so a delivery can be caught in flight."""
 
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ def startup(context: Any) -> None:
     delay = int(context.config["delay_ms"]) / 1000
 
     async def record(event: Event) -> None:
-        if delay:
-            await asyncio.sleep(delay)
+        asked = event.payload.get("delay_ms")  # an event may ask for a slower delivery
+        pause = asked / 1000 if isinstance(asked, int) else delay
+        if pause:
+            await asyncio.sleep(pause)
         cron = event.payload.get("cron")
         scheduled = cron.get("scheduled_at_ms", "-") if isinstance(cron, dict) else "-"
         line = f"{event.id} {event.event_type} {scheduled}\n".encode()

@@ -380,7 +380,13 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     phase("cron checked")
 
     # 2. Once per event, unless its exactly-once delivery was interrupted by the kill (DLQ).
-    check_exactly_once(accepted, load_counts(effects), interrupted_in_dlq(beta))
+    counts = load_counts(effects)
+    twice = [i for i, n in counts.items() if n > 1]
+    for event_id in twice[:3]:  # how they came to run twice, shown with the failure
+        steps = beta.client.get(f"/events/dump/{event_id}").json()["steps"]
+        print(f"handled twice: {event_id} (slow: {event_id in slow}): "
+              f"{[(s['step'], s['handler']) for s in steps]}")
+    check_exactly_once(accepted, counts, interrupted_in_dlq(beta))
 
 
 def cron_times(effects: Path, daemon: Daemon) -> tuple[int, int]:

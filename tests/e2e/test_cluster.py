@@ -273,15 +273,25 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     _T0[0] = time.monotonic()
     url = pg_server.new_database()
     effects = tmp_path / "effects.log"
-    alpha = start_daemon(extra_config=cluster_config(url, "alpha", tmp_path, effects))
-    beta = start_daemon(extra_config=cluster_config(url, "beta", tmp_path, effects))
-    await wait_for(lambda: others_of(alpha).get("beta", {}).get("alive")
-                   and others_of(beta).get("alpha", {}).get("alive"),
+    # Both boot at once on the fresh database (migrations, config cron job, roles race).
+    one, two = (start_daemon(extra_config=cluster_config(url, name, tmp_path, effects),
+                             wait=False) for name in ("one", "two"))
+    for daemon in (one, two):
+        daemon.wait_ready(timeout=60)
+    await wait_for(lambda: others_of(one).get("two", {}).get("alive")
+                   and others_of(two).get("one", {}).get("alive"),
                    30, what="each daemon to see the other alive")
-    assert status_of(beta)["store_shared"] is True
-    leaders = status_of(alpha)["leaders"]  # alpha came first: every role is its own
-    assert leaders and set(leaders.values()) == {"alpha"}, leaders
-    phase("both daemons up")
+    assert status_of(two)["store_shared"] is True
+
+    def every_role_led() -> dict[str, str] | None:
+        leaders: dict[str, str] = status_of(one)["leaders"]
+        return leaders if leaders and all(leaders.values()) else None
+
+    leaders = await wait_for(every_role_led, 30, what="every role to have a leader")
+    # The cron leader is the one to die ("alpha"); the other survives ("beta").
+    alpha, beta = (one, two) if leaders["cron"] == "one" else (two, one)
+    alpha_name, beta_name = ("one", "two") if alpha is one else ("two", "one")
+    phase(f"both daemons up; {alpha_name} leads {sorted(status_of(alpha)['daemon']['leads'])}")
 
     follower = StreamFollower(beta)  # beta survives: its client must miss nothing
     await follower.connect()
@@ -344,13 +354,13 @@ async def test_two_daemons_under_load_survive_a_kill_9(
     def beta_leads_all() -> dict[str, Any] | None:
         status = status_of(beta)
         leaders = status["leaders"]
-        return status if leaders and set(leaders.values()) == {"beta"} else None
+        return status if leaders and set(leaders.values()) == {beta_name} else None
 
     status = await wait_for(beta_leads_all, 30, what="beta to lead every role")
-    assert status["daemon"]["name"] == "beta"
+    assert status["daemon"]["name"] == beta_name
     assert sorted(status["daemon"]["leads"]) == sorted(status["leaders"])
     others = {m["name"]: m for m in status["others"]}
-    assert others["alpha"]["alive"] is False, others
+    assert others[alpha_name]["alive"] is False, others
     assert status["taken_over"] >= len(slow), status
     phase("status checked")
 

@@ -23,6 +23,9 @@ _UPSERT = (
     " updated_at = excluded.updated_at")
 _HISTORY = ("INSERT INTO workflow_history (instance_id, from_state, to_state, reason, event_id,"
             " event_type, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+#: Transaction lock key numbering definition versions: daemons booting at once on one database
+#: record the same definitions together.
+DEFINITIONS_LOCK = 0x616D616E_0003
 _BODY_FIELDS = ("data", "last_active_state", "total_retry_count", "session_retry_count",
                 "auto_retry_attempts", "last_error", "failed_event", "state_entered_at",
                 "last_event_at", "started_by", "recent_events")
@@ -39,8 +42,15 @@ class SqlWorkflowRepository:
 
     async def record_definition(self, name: str, content_hash: str, body: dict[str, Any],
                                 path: str | None, now_ms: int) -> int:
-        """Store a definition version if new; return its version number."""
+        """Store a definition version if new; return its version number.
+
+        Where several daemons may share the database, a transaction lock makes them take turns,
+        so two recording the same definition (or two new ones) never take one version number.
+        """
+        lock = self._db.dialect.transaction_lock
         async with self._db.transaction() as tx:
+            if lock is not None:
+                await tx.execute(lock, (DEFINITIONS_LOCK,))
             row = await tx.fetchone("SELECT version FROM workflow_definitions WHERE name = ?"
                                     " AND hash = ?", (name, content_hash))
             if row is not None:

@@ -266,7 +266,10 @@ async def test_two_daemons_under_load_survive_a_kill_9(
         steps = beta.client.get(f"/events/dump/{event_id}").json()["steps"]
         print(f"handled twice: {event_id} (slow: {event_id in slow}): "
               f"{[(s['step'], s['handler']) for s in steps]}")
-    check_exactly_once(accepted, counts, interrupted_in_dlq(beta))
+    interrupted = interrupted_in_dlq(beta)
+    print(f"exactly once: {len(counts)} events handled, {len(interrupted)} parked as interrupted "
+          f"(of them handled once: {len(interrupted & set(counts))})")
+    check_exactly_once(accepted, counts, interrupted)
 
 
 def cron_times(effects: Path, daemon: Daemon) -> tuple[int, int]:

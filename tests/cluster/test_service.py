@@ -183,7 +183,7 @@ async def test_a_slow_daemon_keeps_its_events_until_its_connection_is_gone(nodes
     assert b.cluster.status()["others"][0]["alive"] is False  # as far as its row tells
     await nodes.kill(a)
     await b.cluster.tick()
-    assert [e.id for e, _ in b.bus.requeued] == [e.id for e in events]
+    assert [u.event.id for u in b.bus.requeued] == [e.id for e in events]
 
 
 async def test_a_clean_stop_gives_claims_back_and_leaves_the_table(nodes: Nodes) -> None:

@@ -133,25 +133,30 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """Serialize a write transaction: BEGIN IMMEDIATE, then COMMIT or ROLLBACK."""
+        """Serialize a write transaction: BEGIN IMMEDIATE, then COMMIT or ROLLBACK.
+
+        However it ends (an error, a failed commit, or the caller cancelled while a statement
+        was on its way to the connection's thread, where it still runs), the connection is left
+        outside any transaction: one left open would refuse every later BEGIN.
+        """
         async with self._write_lock:
             conn = self._require(self._writer)
             try:
                 await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot begin a transaction: {exc}") from exc
-            try:
-                yield Transaction(conn)
             except BaseException:
-                try:
-                    await conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.exception("rollback failed")
+                await asyncio.shield(_rollback(conn))
                 raise
             try:
+                yield Transaction(conn)
                 await conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except sqlite3.Error as exc:  # the caller's statements raise StoreError: the commit
+                await asyncio.shield(_rollback(conn))
                 raise StoreError(f"commit failed: {exc}") from exc
+            except BaseException:
+                await asyncio.shield(_rollback(conn))
+                raise
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Read committed rows."""
@@ -201,3 +206,12 @@ class Database:
                 if conn.in_transaction:
                     await conn.execute("ROLLBACK")
                 raise StoreError(f"database script failed: {exc}") from exc
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """End whatever transaction ``conn`` is in; none at all is fine."""
+    try:
+        await conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        if "no transaction is active" not in str(exc):
+            log.exception("rollback failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,32 @@ async def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
                 await tx.execute("INSERT INTO t VALUES (1)")
                 await tx.execute("INSERT INTO t VALUES (1)")  # duplicate key
         assert await db.fetchall("SELECT * FROM t") == []
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+async def test_a_writer_cancelled_mid_transaction_leaves_the_connection_usable(
+        tmp_path: Path, turns: int) -> None:
+    # Cancelled while BEGIN, a statement or COMMIT is on its way to the connection's thread
+    # (which runs it anyway), the transaction must still be ended, or every later BEGIN fails.
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    try:
+        await db.executescript("CREATE TABLE t (a INTEGER PRIMARY KEY)")
+
+        async def write() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t VALUES (1)")
+
+        task = asyncio.create_task(write())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (2)")
+        assert [row[0] for row in await db.fetchall("SELECT a FROM t")] in ([2], [1, 2])
     finally:
         await db.close()
 

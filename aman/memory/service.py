@@ -100,7 +100,8 @@ class MemoryService:
     async def sync(self, agent_id: str) -> None:
         """Record each file's content from disk as a version when it differs; reindex."""
         for target in FILES:
-            await self._current(agent_id, target)
+            async with self._lock(agent_id, target):
+                await self._current(agent_id, target)
         await self._reindex(agent_id)
 
     # --- reading ---------------------------------------------------------------------------
@@ -108,7 +109,11 @@ class MemoryService:
     async def file(self, agent_id: str, target: str) -> MemoryFile:
         """A file as it is now, with its version and usage."""
         self._check_target(target)
-        version = await self._current(agent_id, target)
+        async with self._lock(agent_id, target):  # a hand edit found now races no write
+            version = await self._current(agent_id, target)
+        return self._file_of(agent_id, target, version)
+
+    def _file_of(self, agent_id: str, target: str, version: MemoryVersion) -> MemoryFile:
         items = memory_entries.split(version.content)
         return MemoryFile(target, tuple(items), self._limit(agent_id, target), version.version,
                           memory_entries.flagged(items))
@@ -122,7 +127,8 @@ class MemoryService:
     async def versions(self, agent_id: str, target: str) -> list[MemoryVersion]:
         """Every version of a file, newest first."""
         self._check_target(target)
-        await self._current(agent_id, target)
+        async with self._lock(agent_id, target):
+            await self._current(agent_id, target)
         return await self._repo.versions(agent_id, target)
 
     def get(self, agent_id: str, path: str, start: int = 1, lines: int | None = None) -> str:
@@ -152,7 +158,7 @@ class MemoryService:
         async with self._lock(agent_id, target):
             current = await self._current(agent_id, target)
             self._check_expected(current, expected_version)
-            before = await self.file(agent_id, target)
+            before = self._file_of(agent_id, target, current)
             after = memory_entries.apply(before.entries, operations,
                                          limit=self._limit(agent_id, target),
                                          usage_label=before.usage())

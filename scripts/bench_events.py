@@ -20,11 +20,18 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from benchlib import children, cpu_seconds, machine_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,26 +80,28 @@ class Connection:
 
 def get_request(path: str) -> bytes:
     """A raw HTTP/1.1 GET for ``path``."""
-    return f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 
 
 def push_request(source: str, payload: dict[str, object]) -> bytes:
     """A raw HTTP/1.1 POST /events/push carrying ``payload``."""
     body = json.dumps({"source": source, "type": "bench", "payload": payload}).encode()
-    return (f"POST /events/push HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+    return (f"POST /events/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def load(port: int, clients: int, seconds: float, make: callable,
+async def load(ports: int | list[int], clients: int, seconds: float, make: callable,
                expect: int) -> tuple[int, list[float]]:
-    """Drive ``clients`` connections for ``seconds``; return errors and latencies."""
+    """Drive ``clients`` connections for ``seconds`` (spread over ``ports``); return errors and
+    latencies."""
+    ports = [ports] if isinstance(ports, int) else ports
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     errors = 0
 
     async def client(n: int) -> None:
         nonlocal errors
-        conn = await Connection.open(port)
+        conn = await Connection.open(ports[n % len(ports)])
         i = 0
         try:
             while time.perf_counter() < deadline:
@@ -112,7 +121,7 @@ async def load(port: int, clients: int, seconds: float, make: callable,
 async def sse_latency(port: int, rate: int, seconds: float) -> list[float]:
     """Push at ``rate`` per second; latencies until each event arrives over SSE."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /events/stream?types=bench.sse HTTP/1.1\r\nHost: bench\r\n\r\n")
+    writer.write(b"GET /events/stream?types=bench.sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     await reader.readuntil(b"\r\n\r\n")
     latencies: list[float] = []
     sent: dict[int, float] = {}
@@ -144,7 +153,7 @@ async def sse_latency(port: int, rate: int, seconds: float) -> list[float]:
             conn = conns[n % len(conns)]
             body = json.dumps({"source": f"sse:{n % 16}", "type": "bench.sse",
                                "payload": {"n": n}}).encode()
-            raw = ("POST /events/push HTTP/1.1\r\nHost: bench\r\n"
+            raw = ("POST /events/push HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                    "Content-Type: application/json\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body
             sent[n] = time.perf_counter()
@@ -178,33 +187,48 @@ async def sse_latency(port: int, rate: int, seconds: float) -> list[float]:
     return latencies
 
 
-def start_daemon(home: str, port: int) -> subprocess.Popen[bytes]:
+def start_daemon(home: str, port: int, extra: str = "") -> subprocess.Popen[bytes]:
     """Start a daemon with generous bus limits and wait until it is ready."""
+    proc = spawn_daemon(home, port, extra)
+    wait_ready(proc, port, home)
+    return proc
+
+
+def spawn_daemon(home: str, port: int, extra: str = "") -> subprocess.Popen[bytes]:
+    """Start a daemon with generous bus limits (and the YAML ``extra``); do not wait."""
     config = Path(home) / "bench.yaml"
     # Generous limits: the benchmark measures the bus, not the per-source rate limiter.
     config.write_text(
         "runtime:\n  log_level: WARNING\n"
         "event_bus:\n  rate_limit_per_sec: 1000000\n  rate_limit_burst: 1000000\n"
-        "  max_queue_size: 1000000\n"
+        "  max_queue_size: 1000000\n" + extra
     )
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "aman", "run", "--config", str(config), "--bind",
          f"127.0.0.1:{port}", "--home", home],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(Path(home) / "daemon.log").open("wb"),
         env={k: v for k, v in os.environ.items() if not k.startswith("AMAN_")},
     )
-    deadline = time.time() + 30
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, home: str) -> None:
+    """Wait until the daemon on ``port`` answers /health/ready; kill it if it never does."""
+    log = Path(home) / "daemon.log"
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.sendall(get_request("/health/ready"))
                 if b" 200 " in sock.recv(100):
-                    return proc
+                    return
         except OSError:
             pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon on port {port} exited with {proc.returncode}: "
+                               f"{log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.05)
     proc.kill()
-    raise RuntimeError("daemon did not become ready")
+    raise RuntimeError(f"daemon did not become ready: {log.read_text(errors='replace')[-2000:]}")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -244,6 +268,185 @@ async def main_async(args: argparse.Namespace) -> None:
             proc.wait(timeout=30)
 
 
+# --- --store: one daemon on SQLite, one on PostgreSQL, two sharing PostgreSQL -----------------
+
+#: What the report prints of the server's configuration (``SHOW name``).
+PG_SETTINGS = ("server_version", "shared_buffers", "synchronous_commit", "fsync", "wal_level",
+               "wal_sync_method", "wal_buffers", "wal_writer_delay", "commit_delay",
+               "full_page_writes", "max_wal_size", "max_connections")
+#: The throwaway server keeps PostgreSQL's durability defaults (fsync, synchronous commit on).
+TEMP_SERVER_OPTIONS = "-c max_connections=200"
+CONFIGS = ("sqlite", "pg x1", "pg x2")
+
+
+def database_url(url: str, database: str) -> str:
+    """``url`` naming ``database`` instead of its own."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+async def pg_run(url: str, sql: str) -> list[Any]:
+    """Run one statement on ``url`` and return its rows."""
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+async def pg_settings(url: str) -> dict[str, str]:
+    """The server settings the report records."""
+    conn = await asyncpg.connect(url)
+    try:
+        return {name: str(await conn.fetchval(f"SHOW {name}")) for name in PG_SETTINGS}
+    finally:
+        await conn.close()
+
+
+async def postmaster_of(url: str) -> int | None:
+    """The server's main process when it runs on this machine (for its CPU time), else None."""
+    rows = await pg_run(url, "SELECT pg_backend_pid() AS pid")
+    try:
+        stat = Path(f"/proc/{rows[0]['pid']}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+class CpuWindow:
+    """CPU used by each group of processes between ``start`` and ``stop``, in % of one core."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self._groups = groups
+        self._before: dict[str, dict[int, float]] = {}
+        self._machine = (0.0, 0.0)
+        self._started = 0.0
+
+    @staticmethod
+    def _sample(pids: list[int]) -> dict[int, float]:
+        return {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
+
+    def start(self) -> None:
+        """Take the first sample."""
+        self._before = {name: self._sample(pids()) for name, pids in self._groups.items()}
+        self._machine = machine_cpu()
+        self._started = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        """Per group, and ``machine`` (all cores summed), the CPU used since ``start``."""
+        wall = time.perf_counter() - self._started
+        busy, total = machine_cpu()
+        used = {"machine": 100 * (busy - self._machine[0]) / wall}
+        for name, pids in self._groups.items():
+            before = self._before[name]
+            after = self._sample(pids())
+            used[name] = 100 * sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) / wall
+        return used
+
+
+async def measure(config: str, args: argparse.Namespace, admin_url: str | None,
+                  postmaster: int | None, index: int) -> dict[str, Any]:
+    """One configuration on a fresh store: warm up, then push for ``args.seconds``."""
+    database = f"aman_bench_{os.getpid()}_{index}"
+    url = None
+    if config != "sqlite":
+        assert admin_url is not None
+        await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database}")
+        await pg_run(admin_url, f"CREATE DATABASE {database}")
+        url = database_url(admin_url, database)
+    count = 2 if config == "pg x2" else 1
+    with tempfile.TemporaryDirectory() as tmp:
+        ports = [free_port() for _ in range(count)]
+        procs = []
+        try:
+            for n, port in enumerate(ports):
+                home = Path(tmp) / f"node{n}"
+                home.mkdir()
+                extra = (f"store:\n  url: {json.dumps(url)}\n"
+                         f"cluster:\n  node_name: bench-{n}\n") if url else ""
+                procs.append(spawn_daemon(str(home), port, extra))
+            for n, (proc, port) in enumerate(zip(procs, ports, strict=True)):
+                wait_ready(proc, port, str(Path(tmp) / f"node{n}"))
+            push = lambda n, i: push_request(f"bench:{n}", {"i": i})  # noqa: E731
+            warm_errors, warm = await load(ports, args.clients, 1.0, push, 202)  # warm-up
+            groups: dict[str, Callable[[], list[int]]] = {"generator": lambda: [os.getpid()]}
+            for n, proc in enumerate(procs):
+                groups[f"daemon {n + 1}"] = lambda pid=proc.pid: [pid]
+            if postmaster is not None and url is not None:
+                groups["postgresql"] = lambda: [postmaster, *children(postmaster)]
+            window = CpuWindow(groups)
+            window.start()
+            errors, latencies = await load(ports, args.clients, args.seconds, push, 202)
+            cpu = window.stop()
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=60)
+    stored = None
+    if url is not None:
+        assert admin_url is not None
+        rows = await pg_run(url, "SELECT count(*) AS n FROM events WHERE event_type = 'bench'")
+        stored = int(rows[0]["n"])
+        await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    daemons = sum(value for name, value in cpu.items() if name.startswith("daemon"))
+    rate = len(latencies) / args.seconds
+    return {"config": config, "rate": rate, "errors": errors + warm_errors,
+            "accepted": len(latencies) + len(warm) - errors - warm_errors, "stored": stored,
+            "cpu": cpu, "cpu_ms": 10 * daemons / rate if rate else 0.0,
+            "p50": percentile(latencies, .5), "p99": percentile(latencies, .99)}
+
+
+def report_row(result: dict[str, Any]) -> str:
+    """One measured configuration as a line of the report."""
+    cpu = ", ".join(f"{name} {value:.0f} %" for name, value in result["cpu"].items())
+    stored = ("" if result["stored"] is None
+              else f", stored {result['stored']} of {result['accepted']} accepted")
+    return (f"  {result['config']:<7} {result['rate']:7.0f} events/s  p50 "
+            f"{result['p50'] * 1000:6.1f} ms  p99 {result['p99'] * 1000:6.1f} ms  non-202 "
+            f"{result['errors']}{stored}\n          cpu: {cpu}; daemon cpu per event "
+            f"{result['cpu_ms']:.2f} ms")
+
+
+async def compare_stores(args: argparse.Namespace, admin_url: str,
+                         postmaster: int | None) -> None:
+    """The three configurations, ``args.rounds`` times in turn, and the medians."""
+    settings = await pg_settings(admin_url)
+    print(f"clients={args.clients} (in total) seconds={args.seconds} rounds={args.rounds} "
+          f"cpus={os.cpu_count()} load average={os.getloadavg()[0]:.1f}")
+    print("postgresql: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    print("cpu: % of one core over the measured window; machine = all cores together "
+          f"({100 * (os.cpu_count() or 1)} % is all of them)")
+    results: dict[str, list[float]] = {config: [] for config in CONFIGS}
+    index = 0
+    for round_no in range(args.rounds):
+        print(f"round {round_no + 1}:")
+        for config in CONFIGS:
+            index += 1
+            result = await measure(config, args, admin_url, postmaster, index)
+            results[config].append(result["rate"])
+            print(report_row(result), flush=True)
+    medians = {config: statistics.median(rates) for config, rates in results.items()}
+    print("median events/s: " + ", ".join(f"{c} {r:.0f}" for c, r in medians.items()))
+    print(f"two daemons / one daemon on PostgreSQL: {medians['pg x2'] / medians['pg x1']:.2f}x "
+          "(target >= 1.6x); PostgreSQL / SQLite (one daemon): "
+          f"{medians['pg x1'] / medians['sqlite']:.2f}x")
+
+
+async def store_main(args: argparse.Namespace) -> None:
+    """``--store``: against the given server, or a throwaway local one."""
+    if args.store == "postgresql":
+        sys.path.insert(0, str(ROOT))
+        from tests.pgserver import temporary_server
+
+        with temporary_server(TEMP_SERVER_OPTIONS) as server:
+            admin_url = server.url("postgres")
+            print(f"throwaway server: {server.folder} (port {server.port})")
+            await compare_stores(args, admin_url, server.postmaster_pid())
+    else:
+        await compare_stores(args, args.store, await postmaster_of(args.store))
+
+
 def main() -> int:
     """Parse the arguments and run the benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -251,7 +454,19 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=500)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument(
+        "--store", metavar="URL",
+        help="compare durable push on SQLite, PostgreSQL and two daemons sharing PostgreSQL: "
+             "postgresql://user@host:port/db uses that server (the role needs CREATEDB; "
+             "databases aman_bench_* are created and dropped), 'postgresql' starts a throwaway "
+             "local one")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --store: measure the three configurations this many times")
+    args = parser.parse_args()
+    if args.store is not None and args.store != "postgresql" \
+            and not args.store.startswith(("postgresql://", "postgres://")):
+        parser.error("--store takes postgresql://user@host:port/database or 'postgresql'")
+    asyncio.run(store_main(args) if args.store else main_async(args))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,16 @@ async def test_a_definition_gets_one_version_per_content(store: Repositories) ->
     assert await store.workflows.definition("review", "h2") == DefinitionRow("review", "h2", 2,
                                                                              {"v": 2})
     assert await store.workflows.definition("review", "h3") is None
+
+
+async def test_definitions_recorded_at_once_get_one_version_each(store: Repositories) -> None:
+    # Daemons sharing a store record the same definitions as they boot together.
+    same = await asyncio.gather(*(store.workflows.record_definition(
+        "boot", "h1", {"n": 1}, None, 1_000) for _ in range(6)))
+    assert same == [1] * 6
+    distinct = await asyncio.gather(*(store.workflows.record_definition(
+        "grow", f"h{n}", {"n": n}, None, 1_000) for n in range(6)))
+    assert sorted(distinct) == [1, 2, 3, 4, 5, 6]
 
 
 async def test_an_instance_comes_back_as_saved_with_its_history(store: Repositories) -> None:

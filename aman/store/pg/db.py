@@ -107,6 +107,13 @@ def multi_row(sql: str, width: int, rows: int) -> str | None:
     return f"{match.group('head')}{groups}{match.group('tail')}"
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A connection going back to the pool keeps its session: aman sets no session state (its
+    advisory locks end with their transaction), so the default reset (unlock all, close
+    cursors, UNLISTEN, RESET ALL) would cost a round trip per transaction and per read for
+    nothing. asyncpg still rolls back a transaction left open."""
+
+
 class PgTransaction:
     """A write transaction in progress; only valid inside ``PgDatabase.transaction()``."""
 
@@ -188,7 +195,7 @@ class PgDatabase:
         try:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=1, max_size=self._max, timeout=self._timeout,
-                command_timeout=60)
+                command_timeout=60, reset=_keep_session)
         except asyncpg.InvalidCatalogNameError as exc:
             raise StoreError(f"cannot open database {describe(self.url)}: {exc}; create it "
                              "(createdb) or fix store.url") from exc

@@ -62,6 +62,9 @@ class BatchWriter:
         self._idle = asyncio.Event()
         self.batches = 0
         self.statements = 0
+        #: Batches taken from the queue so far: a statement queued while this number is unchanged
+        #: is still waiting, so rows may still be added to its parameters (``PgEventLog``).
+        self.taken = 0
 
     async def start(self) -> None:
         """Start the writer task."""
@@ -120,6 +123,7 @@ class BatchWriter:
             self._wakeup.clear()
             while self._queue:
                 batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+                self.taken += 1
                 await self._commit(batch)
             self._idle.set()
 

@@ -20,7 +20,7 @@ from aman.store.pg.db import UNREACHABLE, describe
 
 log = logging.getLogger(__name__)
 
-#: The channel dispatch notices travel on; each payload is ``<daemon name>:<seq>``.
+#: The channel dispatch notices travel on; each payload is ``<name>:<seq>,<seq>,...`` (one per commit).
 DISPATCH_CHANNEL = "aman_dispatched"
 
 
@@ -48,9 +48,10 @@ class PgCoordination:
         self._conn = conn
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        origin, _, seq = payload.rpartition(":")
-        if self._listener is not None and seq.isdigit():
-            self._listener(origin, [int(seq)])
+        origin, _, listed = payload.rpartition(":")  # name:seq,seq,... (a name may hold ':')
+        seqs = [int(seq) for seq in listed.split(",") if seq.isdigit()]
+        if self._listener is not None and seqs:
+            self._listener(origin, seqs)
 
     async def close(self) -> None:
         """Disconnect; the server releases every lock held."""

@@ -7,6 +7,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aman.events.model import Event, Unfinished
@@ -32,7 +33,8 @@ _UPSERT_DELIVERY = (
     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, handler) DO UPDATE SET"
     " status = excluded.status, attempts = excluded.attempts, updated_at = excluded.updated_at"
 )
-_SET_STATUS = "UPDATE events SET status = $1 WHERE id = $2"
+#: The events given one status between two commits, as one statement (an index lookup each).
+_SET_STATUS = "UPDATE events SET status = $1 WHERE id = ANY($2::text[])"
 
 
 def _now_ms() -> int:
@@ -50,7 +52,22 @@ def _dumps(value: Any) -> str:
 
 #: Sequence numbers reserved per round trip: daemons sharing the server draw from one sequence.
 _SEQ_BLOCK = 32
-_NOTIFY = "SELECT pg_notify('aman_dispatched', $1)"
+#: One notice per commit names this daemon and the events it dispatched: ``name:seq,seq,...``.
+_NOTIFY = ("SELECT pg_notify('aman_dispatched',"
+           " $1::text || ':' || array_to_string($2::bigint[], ','))")
+#: Rows one merged statement takes at most (a notice's payload must stay under 8000 bytes).
+_MERGE_MAX = 300
+
+
+@dataclass
+class _Merged:
+    """The parameters of a statement still queued in the writer, which later rows join."""
+
+    taken: int
+    params: tuple[Any, ...]
+    #: The list that grows by one per row joined.
+    rows: list[Any]
+    members: set[Any] = field(default_factory=set)
 
 
 class PgEventLog:
@@ -66,6 +83,23 @@ class PgEventLog:
         self._claimant = claimant
         self._reserved: deque[int] = deque()
         self._seq_lock = asyncio.Lock()
+        self._statuses: dict[str, _Merged] = {}
+        self._notices: _Merged | None = None
+
+    def _waiting(self, merged: _Merged | None) -> _Merged | None:
+        """``merged`` while its statement still waits in the writer with room, else None.
+
+        Rows queued between two commits join one statement instead of making one each: the
+        writer reads the parameter lists when it takes the batch, and ``taken`` says it has.
+        """
+        if merged is not None and merged.taken == self._writer.taken \
+                and len(merged.rows) < _MERGE_MAX:
+            return merged
+        return None
+
+    def _queue_merged(self, sql: str, params: tuple[Any, ...], rows: list[Any]) -> _Merged:
+        self._writer.submit(sql, params)
+        return _Merged(self._writer.taken, params, rows)
 
     # --- the bus's port ------------------------------------------------------------------
 
@@ -84,7 +118,7 @@ class PgEventLog:
             statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))
         statements.append(self._step(event, "accepted", None, {"seq": event.seq}))
         if claimant:  # a notice sent in the transaction arrives once the row is committed
-            statements.append((_NOTIFY, (f"{claimant}:{event.seq}",)))
+            statements.append((_NOTIFY, (claimant, [event.seq])))
         if durable:
             await self._writer.execute(statements)
         else:
@@ -121,8 +155,28 @@ class PgEventLog:
             self._writer.submit(_UPSERT_DELIVERY, params)
 
     def mark_status(self, event: Event, status: str) -> None:
-        """Queue a status change."""
-        self._writer.submit(_SET_STATUS, (status, event.id))
+        """Queue a status change (merged with the others to that status before the next commit)."""
+        for other, waiting in self._statuses.items():
+            # An event sits in one waiting statement at most, so its last change wins.
+            if other != status and event.id in waiting.members and self._waiting(waiting):
+                waiting.members.discard(event.id)
+                waiting.rows.remove(event.id)
+        merged = self._waiting(self._statuses.get(status))
+        if merged is None:
+            ids: list[str] = []
+            merged = self._statuses[status] = self._queue_merged(_SET_STATUS, (status, ids), ids)
+        if event.id not in merged.members:
+            merged.members.add(event.id)
+            merged.rows.append(event.id)
+
+    def dispatched(self, event: Event) -> None:
+        """Tell the other daemons (their stream clients) in the next batch, one notice for all
+        the events dispatched before it commits."""
+        merged = self._waiting(self._notices)
+        if merged is None:
+            seqs: list[int] = []
+            merged = self._notices = self._queue_merged(_NOTIFY, (self._claimant, seqs), seqs)
+        merged.rows.append(event.seq)
 
     async def allocate_seq(self) -> int:
         """The next acceptance sequence number, from the sequence every daemon shares."""
@@ -134,10 +188,6 @@ class PgEventLog:
                         " FROM generate_series(1, $1)", (_SEQ_BLOCK,))
                     self._reserved.extend(sorted(int(r["s"]) for r in rows))
         return self._reserved.popleft()
-
-    def dispatched(self, event: Event) -> None:
-        """Tell the other daemons (their stream clients) in the next batch."""
-        self._writer.submit(_NOTIFY, (f"{self._claimant}:{event.seq}",))
 
     async def claim_pending(self, claimant: str, orphans_of: Sequence[str], limit: int, *,
                             skip_sources: Sequence[str] = ()) -> list[Unfinished]:

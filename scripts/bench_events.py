@@ -383,17 +383,22 @@ async def measure(config: str, args: argparse.Namespace, admin_url: str | None,
                 proc.send_signal(signal.SIGTERM)
             for proc in procs:
                 proc.wait(timeout=60)
-    stored = None
+    stored = commits = None
     if url is not None:
         assert admin_url is not None
         rows = await pg_run(url, "SELECT count(*) AS n FROM events WHERE event_type = 'bench'")
         stored = int(rows[0]["n"])
+        rows = await pg_run(admin_url, "SELECT xact_commit FROM pg_stat_database"
+                                       f" WHERE datname = '{database}'")
+        commits = int(rows[0]["xact_commit"]) if rows else None
         await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     daemons = sum(value for name, value in cpu.items() if name.startswith("daemon"))
     rate = len(latencies) / args.seconds
     return {"config": config, "rate": rate, "errors": errors + warm_errors,
             "accepted": len(latencies) + len(warm) - errors - warm_errors, "stored": stored,
+            "commits": commits,
             "cpu": cpu, "cpu_ms": 10 * daemons / rate if rate else 0.0,
+            "pg_ms": 10 * cpu["postgresql"] / rate if rate and "postgresql" in cpu else None,
             "p50": percentile(latencies, .5), "p99": percentile(latencies, .99)}
 
 
@@ -402,10 +407,13 @@ def report_row(result: dict[str, Any]) -> str:
     cpu = ", ".join(f"{name} {value:.0f} %" for name, value in result["cpu"].items())
     stored = ("" if result["stored"] is None
               else f", stored {result['stored']} of {result['accepted']} accepted")
+    if result["commits"] and result["stored"]:
+        stored += f", {result['commits'] / result['stored']:.2f} commits per event"
     return (f"  {result['config']:<7} {result['rate']:7.0f} events/s  p50 "
             f"{result['p50'] * 1000:6.1f} ms  p99 {result['p99'] * 1000:6.1f} ms  non-202 "
-            f"{result['errors']}{stored}\n          cpu: {cpu}; daemon cpu per event "
-            f"{result['cpu_ms']:.2f} ms")
+            f"{result['errors']}{stored}\n          cpu: {cpu}; cpu per event: daemons "
+            f"{result['cpu_ms']:.2f} ms" + ("" if result["pg_ms"] is None
+                                            else f", postgresql {result['pg_ms']:.2f} ms"))
 
 
 async def compare_stores(args: argparse.Namespace, admin_url: str,

@@ -70,8 +70,9 @@ async def test_question_mark_statements_run_and_batch_as_multi_row_inserts(
     assert [(r["n"], r["label"]) for r in stored] == rows[:3]
 
 
-async def test_many_rows_go_in_whole_and_in_order(db: PgDatabase) -> None:
-    rows = [(i, f"row {i}", None if i % 2 else "even") for i in range(341)]
+@pytest.mark.parametrize("count", [341, 239])  # one chunk of each size; several of some
+async def test_many_rows_go_in_whole_and_in_order(db: PgDatabase, count: int) -> None:
+    rows = [(i, f"row {i}", None if i % 2 else "even") for i in range(count)]
     async with db.transaction() as tx:
         await tx.executemany(
             "INSERT INTO t (n, label, kind, note) VALUES ($1, $2, 'k', $3)", rows)

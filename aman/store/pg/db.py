@@ -132,16 +132,28 @@ class PgTransaction:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many rows: plain inserts as multi-row statements, anything
-        else pipelined in one round trip."""
+        else pipelined in one round trip.
+
+        Chunks of one size are pipelined together too, so a batch's inserts into one table cost
+        a round trip per chunk size used (and one for the rest), not one per chunk: on a busy
+        server every round trip waits for its backend to be scheduled.
+        """
         pending = [tuple(row) for row in rows]
         sql = numbered(sql)
         try:
             width = len(pending[0]) if pending else 0
             for size in _CHUNKS:
-                statement = multi_row(sql, width, size) if len(pending) >= size else None
-                while statement is not None and len(pending) >= size:
-                    chunk, pending = pending[:size], pending[size:]
-                    await self._conn.execute(statement, *(v for row in chunk for v in row))
+                count = len(pending) // size
+                statement = multi_row(sql, width, size) if count else None
+                if statement is None:
+                    continue
+                chunks = [tuple(v for row in pending[n * size:(n + 1) * size] for v in row)
+                          for n in range(count)]
+                pending = pending[count * size:]
+                if count == 1:
+                    await self._conn.execute(statement, *chunks[0])
+                else:
+                    await self._conn.executemany(statement, chunks)
             if pending:
                 await self._conn.executemany(sql, pending)
         except asyncpg.PostgresError as exc:

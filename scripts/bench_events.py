@@ -10,6 +10,13 @@
 Usage: .venv/bin/python scripts/bench_events.py [--clients 32] [--seconds 10] [--rate 500]
 Targets: push throughput >= 50 % of the ceiling; push->SSE p99 < 50 ms at 500/s.
 The load generator is a minimal raw-socket HTTP/1.1 client so it costs far less CPU than the daemon.
+
+With --store (postgresql://... for a server you run, or ``postgresql`` for a throwaway local one
+started like the tests' and stopped at the end), the run instead compares durable push throughput
+of (a) one daemon on SQLite, (b) one daemon on PostgreSQL and (c) two daemons sharing one
+PostgreSQL database (the same clients in total, spread over both), each on a fresh database,
+--rounds times in turn; it prints the server's settings, the CPU each process used and the
+ratio (c)/(b). Target: (c) >= 1.6 x (b).
 """
 
 from __future__ import annotations
@@ -194,8 +201,14 @@ def start_daemon(home: str, port: int, extra: str = "") -> subprocess.Popen[byte
     return proc
 
 
-def spawn_daemon(home: str, port: int, extra: str = "") -> subprocess.Popen[bytes]:
-    """Start a daemon with generous bus limits (and the YAML ``extra``); do not wait."""
+def spawn_daemon(home: str, port: int, extra: str = "", *,
+                 own_session: bool = False) -> subprocess.Popen[bytes]:
+    """Start a daemon with generous bus limits (and the YAML ``extra``); do not wait.
+
+    ``own_session``: in a session of its own, as a service is. Where the kernel groups
+    processes by session for CPU fairness (``/proc/sys/kernel/sched_autogroup_enabled``), the
+    daemons would otherwise share one group's CPU with the load generator on a busy machine.
+    """
     config = Path(home) / "bench.yaml"
     # Generous limits: the benchmark measures the bus, not the per-source rate limiter.
     config.write_text(
@@ -207,6 +220,7 @@ def spawn_daemon(home: str, port: int, extra: str = "") -> subprocess.Popen[byte
         [sys.executable, "-m", "aman", "run", "--config", str(config), "--bind",
          f"127.0.0.1:{port}", "--home", home],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(Path(home) / "daemon.log").open("wb"),
+        start_new_session=own_session,
         env={k: v for k, v in os.environ.items() if not k.startswith("AMAN_")},
     )
 
@@ -364,7 +378,8 @@ async def measure(config: str, args: argparse.Namespace, admin_url: str | None,
                 home.mkdir()
                 extra = (f"store:\n  url: {json.dumps(url)}\n"
                          f"cluster:\n  node_name: bench-{n}\n") if url else ""
-                procs.append(spawn_daemon(str(home), port, extra))
+                procs.append(spawn_daemon(str(home), port, extra,
+                                          own_session=not args.one_session))
             for n, (proc, port) in enumerate(zip(procs, ports, strict=True)):
                 wait_ready(proc, port, str(Path(tmp) / f"node{n}"))
             push = lambda n, i: push_request(f"bench:{n}", {"i": i})  # noqa: E731
@@ -423,6 +438,10 @@ async def compare_stores(args: argparse.Namespace, admin_url: str,
     print(f"clients={args.clients} (in total) seconds={args.seconds} rounds={args.rounds} "
           f"cpus={os.cpu_count()} load average={os.getloadavg()[0]:.1f}")
     print("postgresql: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    grouping = autogroup.read_text().strip() == "1" if autogroup.exists() else False
+    print(f"daemons: {'in this session' if args.one_session else 'one session each'}"
+          f" (kernel autogroup {'on' if grouping else 'off'})")
     print("cpu: % of one core over the measured window; machine = all cores together "
           f"({100 * (os.cpu_count() or 1)} % is all of them)")
     results: dict[str, list[float]] = {config: [] for config in CONFIGS}
@@ -447,7 +466,8 @@ async def store_main(args: argparse.Namespace) -> None:
         sys.path.insert(0, str(ROOT))
         from tests.pgserver import temporary_server
 
-        with temporary_server(TEMP_SERVER_OPTIONS) as server:
+        options = " ".join([TEMP_SERVER_OPTIONS, *(f"-c {item}" for item in args.pg_setting)])
+        with temporary_server(options) as server:
             admin_url = server.url("postgres")
             print(f"throwaway server: {server.folder} (port {server.port})")
             await compare_stores(args, admin_url, server.postmaster_pid())
@@ -470,7 +490,17 @@ def main() -> int:
              "local one")
     parser.add_argument("--rounds", type=int, default=1,
                         help="with --store: measure the three configurations this many times")
+    parser.add_argument("--one-session", action="store_true",
+                        help="with --store: start the daemons in this script's session instead "
+                             "of one each (one CPU group under the kernel's autogroup)")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --store postgresql: a server setting for the throwaway server "
+                             "(repeatable), e.g. synchronous_commit=off")
     args = parser.parse_args()
+    if args.pg_setting and args.store != "postgresql":
+        parser.error("--pg-setting applies to the throwaway server (--store postgresql) only")
+    if any("=" not in item or " " in item for item in args.pg_setting):
+        parser.error("--pg-setting takes NAME=VALUE without spaces")
     if args.store is not None and args.store != "postgresql" \
             and not args.store.startswith(("postgresql://", "postgres://")):
         parser.error("--store takes postgresql://user@host:port/database or 'postgresql'")

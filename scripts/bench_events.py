@@ -455,7 +455,9 @@ async def compare_stores(args: argparse.Namespace, admin_url: str,
             print(report_row(result), flush=True)
     medians = {config: statistics.median(rates) for config, rates in results.items()}
     print("median events/s: " + ", ".join(f"{c} {r:.0f}" for c, r in medians.items()))
+    ratios = [two / one for two, one in zip(results["pg x2"], results["pg x1"], strict=True)]
     print(f"two daemons / one daemon on PostgreSQL: {medians['pg x2'] / medians['pg x1']:.2f}x "
+          f"of the medians, {', '.join(f'{r:.2f}x' for r in ratios)} round by round "
           "(target >= 1.6x); PostgreSQL / SQLite (one daemon): "
           f"{medians['pg x1'] / medians['sqlite']:.2f}x")
 

@@ -35,10 +35,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-from benchlib import children, cpu_seconds, machine_cpu
+from benchlib import CpuWindow, children, database_url, pg_run, pg_settings, postmaster_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -284,90 +282,37 @@ async def main_async(args: argparse.Namespace) -> None:
 
 # --- --store: one daemon on SQLite, one on PostgreSQL, two sharing PostgreSQL -----------------
 
-#: What the report prints of the server's configuration (``SHOW name``).
-PG_SETTINGS = ("server_version", "shared_buffers", "synchronous_commit", "fsync", "wal_level",
-               "wal_sync_method", "wal_buffers", "wal_writer_delay", "commit_delay",
-               "full_page_writes", "max_wal_size", "max_connections")
 #: The throwaway server keeps PostgreSQL's durability defaults (fsync, synchronous commit on).
 TEMP_SERVER_OPTIONS = "-c max_connections=200"
 CONFIGS = ("sqlite", "pg x1", "pg x2")
 
 
-def database_url(url: str, database: str) -> str:
-    """``url`` naming ``database`` instead of its own."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
-
-
-async def pg_run(url: str, sql: str) -> list[Any]:
-    """Run one statement on ``url`` and return its rows."""
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(sql))
-    finally:
-        await conn.close()
-
-
-async def pg_settings(url: str) -> dict[str, str]:
-    """The server settings the report records."""
-    conn = await asyncpg.connect(url)
-    try:
-        return {name: str(await conn.fetchval(f"SHOW {name}")) for name in PG_SETTINGS}
-    finally:
-        await conn.close()
-
-
-async def postmaster_of(url: str) -> int | None:
-    """The server's main process when it runs on this machine (for its CPU time), else None."""
-    rows = await pg_run(url, "SELECT pg_backend_pid() AS pid")
-    try:
-        stat = Path(f"/proc/{rows[0]['pid']}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-class CpuWindow:
-    """CPU used by each group of processes between ``start`` and ``stop``, in % of one core."""
-
-    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
-        self._groups = groups
-        self._before: dict[str, dict[int, float]] = {}
-        self._machine = (0.0, 0.0)
-        self._started = 0.0
-
-    @staticmethod
-    def _sample(pids: list[int]) -> dict[int, float]:
-        return {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
-
-    def start(self) -> None:
-        """Take the first sample."""
-        self._before = {name: self._sample(pids()) for name, pids in self._groups.items()}
-        self._machine = machine_cpu()
-        self._started = time.perf_counter()
-
-    def stop(self) -> dict[str, float]:
-        """Per group, and ``machine`` (all cores summed), the CPU used since ``start``."""
-        wall = time.perf_counter() - self._started
-        busy, total = machine_cpu()
-        used = {"machine": 100 * (busy - self._machine[0]) / wall}
-        for name, pids in self._groups.items():
-            before = self._before[name]
-            after = self._sample(pids())
-            used[name] = 100 * sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) / wall
-        return used
-
-
 async def measure(config: str, args: argparse.Namespace, admin_url: str | None,
                   postmaster: int | None, index: int) -> dict[str, Any]:
-    """One configuration on a fresh store: warm up, then push for ``args.seconds``."""
+    """One configuration on a fresh store (a database of its own, dropped after the run)."""
+    if config == "sqlite":
+        return await push_run(config, args, None, None)
+    assert admin_url is not None
     database = f"aman_bench_{os.getpid()}_{index}"
-    url = None
-    if config != "sqlite":
-        assert admin_url is not None
-        await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database}")
-        await pg_run(admin_url, f"CREATE DATABASE {database}")
-        url = database_url(admin_url, database)
+    url = database_url(admin_url, database)
+    await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database}")
+    await pg_run(admin_url, f"CREATE DATABASE {database}")
+    try:
+        result = await push_run(config, args, url, postmaster)
+        rows = await pg_run(url, "SELECT count(*) AS n FROM events WHERE event_type = 'bench'")
+        result["stored"] = int(rows[0]["n"])
+        rows = await pg_run(admin_url, "SELECT xact_commit FROM pg_stat_database"
+                                       f" WHERE datname = '{database}'")
+        result["commits"] = int(rows[0]["xact_commit"]) if rows else None
+    finally:
+        await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    return result
+
+
+async def push_run(config: str, args: argparse.Namespace, url: str | None,
+                   postmaster: int | None) -> dict[str, Any]:
+    """Start the configuration's daemons on ``url`` (None: SQLite), warm up, push for
+    ``args.seconds`` and stop them; throughput, latency and CPU."""
     count = 2 if config == "pg x2" else 1
     with tempfile.TemporaryDirectory() as tmp:
         ports = [free_port() for _ in range(count)]
@@ -398,21 +343,11 @@ async def measure(config: str, args: argparse.Namespace, admin_url: str | None,
                 proc.send_signal(signal.SIGTERM)
             for proc in procs:
                 proc.wait(timeout=60)
-    stored = commits = None
-    if url is not None:
-        assert admin_url is not None
-        rows = await pg_run(url, "SELECT count(*) AS n FROM events WHERE event_type = 'bench'")
-        stored = int(rows[0]["n"])
-        rows = await pg_run(admin_url, "SELECT xact_commit FROM pg_stat_database"
-                                       f" WHERE datname = '{database}'")
-        commits = int(rows[0]["xact_commit"]) if rows else None
-        await pg_run(admin_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     daemons = sum(value for name, value in cpu.items() if name.startswith("daemon"))
     rate = len(latencies) / args.seconds
     return {"config": config, "rate": rate, "errors": errors + warm_errors,
-            "accepted": len(latencies) + len(warm) - errors - warm_errors, "stored": stored,
-            "commits": commits,
-            "cpu": cpu, "cpu_ms": 10 * daemons / rate if rate else 0.0,
+            "accepted": len(latencies) + len(warm) - errors - warm_errors, "stored": None,
+            "commits": None, "cpu": cpu, "cpu_ms": 10 * daemons / rate if rate else 0.0,
             "pg_ms": 10 * cpu["postgresql"] / rate if rate and "postgresql" in cpu else None,
             "p50": percentile(latencies, .5), "p99": percentile(latencies, .99)}
 

@@ -1,4 +1,5 @@
-"""What the daemon benchmarks share: a free port, percentiles, and starting a configured daemon."""
+"""What the daemon benchmarks share: a free port, percentiles, starting a configured daemon, the
+CPU time of processes over a window (from /proc), and a few PostgreSQL helpers."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import yaml
 
@@ -85,3 +89,74 @@ def machine_cpu() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values) - idle) / _TICK, sum(values) / _TICK
+
+
+#: What the report prints of the server's configuration (``SHOW name``).
+PG_SETTINGS = ("server_version", "shared_buffers", "synchronous_commit", "fsync", "wal_level",
+               "wal_sync_method", "wal_buffers", "wal_writer_delay", "commit_delay",
+               "full_page_writes", "max_wal_size", "max_connections")
+
+
+def database_url(url: str, database: str) -> str:
+    """``url`` naming ``database`` instead of its own."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+async def pg_run(url: str, sql: str) -> list[Any]:
+    """Run one statement on ``url`` and return its rows."""
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+async def pg_settings(url: str) -> dict[str, str]:
+    """The server settings the report records."""
+    conn = await asyncpg.connect(url)
+    try:
+        return {name: str(await conn.fetchval(f"SHOW {name}")) for name in PG_SETTINGS}
+    finally:
+        await conn.close()
+
+
+async def postmaster_of(url: str) -> int | None:
+    """The server's main process when it runs on this machine (for its CPU time), else None."""
+    rows = await pg_run(url, "SELECT pg_backend_pid() AS pid")
+    try:
+        stat = Path(f"/proc/{rows[0]['pid']}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+class CpuWindow:
+    """CPU used by each group of processes between ``start`` and ``stop``, in % of one core."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self._groups = groups
+        self._before: dict[str, dict[int, float]] = {}
+        self._machine = (0.0, 0.0)
+        self._started = 0.0
+
+    @staticmethod
+    def _sample(pids: list[int]) -> dict[int, float]:
+        return {pid: cpu for pid in pids if (cpu := cpu_seconds(pid)) is not None}
+
+    def start(self) -> None:
+        """Take the first sample."""
+        self._before = {name: self._sample(pids()) for name, pids in self._groups.items()}
+        self._machine = machine_cpu()
+        self._started = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        """Per group, and ``machine`` (all cores summed), the CPU used since ``start``."""
+        wall = time.perf_counter() - self._started
+        busy, total = machine_cpu()
+        used = {"machine": 100 * (busy - self._machine[0]) / wall}
+        for name, pids in self._groups.items():
+            before = self._before[name]
+            after = self._sample(pids())
+            used[name] = 100 * sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) / wall
+        return used

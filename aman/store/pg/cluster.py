@@ -20,7 +20,7 @@ from aman.store.pg.db import UNREACHABLE, describe
 
 log = logging.getLogger(__name__)
 
-#: The channel dispatch notices travel on; each payload is ``<name>:<seq>,<seq>,...`` (one per commit).
+#: The channel dispatch notices travel on, one per commit: ``<name>:<seq>,<seq>,...``.
 DISPATCH_CHANNEL = "aman_dispatched"
 
 

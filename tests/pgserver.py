@@ -120,9 +120,10 @@ class PgServer:
 @contextmanager
 def temporary_server(options: str = TEST_OPTIONS) -> Iterator[PgServer]:
     """A server in a temporary folder for the ``with`` block; stopped and removed after it."""
+    binaries = bin_dir()
     run_as = "postgres" if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="aman-pg-"))
-    server = PgServer(folder=folder, port=free_port(), user="aman", bin_dir=bin_dir(),
+    server = PgServer(folder=folder, port=free_port(), user="aman", bin_dir=binaries,
                       run_as=run_as)
     try:
         try:

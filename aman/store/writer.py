@@ -84,6 +84,7 @@ class BatchWriter:
             if op.done is not None and not op.done.done():
                 op.done.set_exception(StoreUnavailableError("the store writer stopped"))
         self._queue.clear()
+        self.taken += 1  # what was queued is gone: nothing may join it any more
 
     def submit(self, sql: str, params: Sequence[Any] = (), *, wake: bool = True) -> None:
         """Queue a statement; it commits with the next batch.

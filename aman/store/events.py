@@ -1,4 +1,8 @@
-"""SQLite event log: events, trace steps, deliveries and dedup keys, written by group commit."""
+"""Event logs: events, trace steps, deliveries and dedup keys, written by group commit.
+
+``SqlEventLog`` is what both databases share; ``SqliteEventLog`` numbers and recovers events
+for the one daemon on the embedded file, ``PgEventLog`` (``aman.store.pg.events``) for the
+daemons sharing a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aman.events.model import Event, Unfinished
-from aman.store.db import Database, Row
+from aman.store.sql import Row, SqlDatabase
 from aman.store.writer import BatchWriter
 
 _INSERT_EVENT = (
@@ -20,10 +24,15 @@ _INSERT_STEP = (
     "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-_UPSERT_DEDUP = "INSERT OR REPLACE INTO dedup_keys (key, event_id, expires_at) VALUES (?, ?, ?)"
+_UPSERT_DEDUP = (
+    "INSERT INTO dedup_keys (key, event_id, expires_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id,"
+    " expires_at = excluded.expires_at"
+)
 _UPSERT_DELIVERY = (
-    "INSERT OR REPLACE INTO deliveries (event_id, handler, status, attempts, updated_at)"
-    " VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO deliveries (event_id, handler, status, attempts, updated_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, handler) DO UPDATE SET"
+    " status = excluded.status, attempts = excluded.attempts, updated_at = excluded.updated_at"
 )
 _SET_STATUS = "UPDATE events SET status = ? WHERE id = ?"
 
@@ -36,25 +45,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class SqliteEventLog:
-    """The bus's event log and the read side used by the event routes and the stream.
+class SqlEventLog:
+    """The event log both databases share: what the bus writes, and the read side used by the
+    event routes and the stream. How events are numbered, claimed, given status and announced
+    depends on whether other daemons share the store (``SqliteEventLog``, ``PgEventLog``)."""
 
-    One daemon uses the file at a time, so it numbers events itself (from the highest stored)
-    and every pending event is its own to recover.
-    """
-
-    def __init__(self, db: Database, writer: BatchWriter, *, claimant: str = "") -> None:
+    def __init__(self, db: SqlDatabase, writer: BatchWriter, *, claimant: str = "") -> None:
         self._db = db
         self._writer = writer
         self._claimant = claimant
-        self._last_seq: int | None = None
-        self._seq_lock = asyncio.Lock()
 
-    # --- the bus's port ------------------------------------------------------------------
-
-    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None,
-                     claimant: str | None = None) -> None:
-        """Insert the event (and its dedup key); wait for the commit when ``durable``."""
+    def _accepted(self, event: Event, dedup_expires_at: int | None,
+                  claimant: str | None) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements that store an accepted event: the row, its dedup key, its first step."""
         meta = event.metadata
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (_INSERT_EVENT, (event.seq, event.id, meta.trace_id, meta.parent_event_id,
@@ -65,6 +68,9 @@ class SqliteEventLog:
         if event.dedup_key and dedup_expires_at is not None:
             statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))
         statements.append(self._step(event, "accepted", None, {"seq": event.seq}))
+        return statements
+
+    async def _write(self, statements: list[tuple[str, tuple[Any, ...]]], durable: bool) -> None:
         if durable:
             await self._writer.execute(statements)
         else:
@@ -81,7 +87,8 @@ class SqliteEventLog:
         """Queue a trace step for a stored event known only by id (its trace is looked up)."""
         self._writer.submit(
             "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
-            " SELECT id, trace_id, ?, ?, NULL, ? FROM events WHERE id = ?",
+            " SELECT id, trace_id, CAST(? AS BIGINT), CAST(? AS TEXT), NULL, CAST(? AS TEXT)"
+            " FROM events WHERE id = ?",
             (_now_ms(), step, _dumps(detail) if detail else None, event_id),
         )
 
@@ -99,6 +106,118 @@ class SqliteEventLog:
             await self._writer.execute([(_UPSERT_DELIVERY, params)])
         else:
             self._writer.submit(_UPSERT_DELIVERY, params)
+
+    async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
+        """The event holding ``key`` if its window is still open."""
+        row = await self._db.fetchone(
+            "SELECT event_id FROM dedup_keys WHERE key = ? AND expires_at > ?", (key, now_ms)
+        )
+        return str(row["event_id"]) if row else None
+
+    async def max_seq(self) -> int:
+        """Highest sequence number stored."""
+        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
+        return int(row["s"]) if row else 0
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """Newest events first, each with its status."""
+        rows = await self._db.fetchall(
+            "SELECT seq, body, status FROM events ORDER BY seq DESC LIMIT ?", (limit,)
+        )
+        return [{**event_from_row(row).to_json(), "status": row["status"]} for row in rows]
+
+    async def get(self, event_id: str) -> dict[str, Any] | None:
+        """One event with status, steps and deliveries."""
+        row = await self._db.fetchone("SELECT seq, body, status FROM events WHERE id = ?",
+                                      (event_id,))
+        if row is None:
+            return None
+        steps = await self._db.fetchall(
+            "SELECT * FROM event_steps WHERE event_id = ? ORDER BY id", (event_id,)
+        )
+        deliveries = await self._db.fetchall(
+            "SELECT handler, status, attempts, updated_at FROM deliveries WHERE event_id = ?"
+            " ORDER BY handler", (event_id,)
+        )
+        return {
+            "event": event_from_row(row).to_json(),
+            "status": row["status"],
+            "steps": [_step_json(s) for s in steps],
+            "deliveries": [{"handler": d["handler"], "status": d["status"],
+                            "attempts": d["attempts"], "updated_at": d["updated_at"]}
+                           for d in deliveries],
+        }
+
+    async def trace(self, trace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Events of a trace in order, and all their steps in order."""
+        events = await self._db.fetchall(
+            "SELECT seq, body, status FROM events WHERE trace_id = ? ORDER BY seq", (trace_id,)
+        )
+        steps = await self._db.fetchall(
+            "SELECT * FROM event_steps WHERE trace_id = ? ORDER BY id", (trace_id,)
+        )
+        return ([{**event_from_row(r).to_json(), "status": r["status"]} for r in events],
+                [_step_json(s) for s in steps])
+
+    async def parents(self, event_ids: list[str]) -> dict[str, str | None]:
+        """parent_event_id of each given event that exists."""
+        if not event_ids:
+            return {}
+        marks = ",".join("?" * len(event_ids))
+        rows = await self._db.fetchall(
+            f"SELECT id, parent_event_id FROM events WHERE id IN ({marks})", event_ids
+        )
+        return {r["id"]: r["parent_event_id"] for r in rows}
+
+    async def after(self, seq: int, limit: int) -> list[Event]:
+        """Dispatched events with ``seq`` greater than given, oldest first (stream replay)."""
+        rows = await self._db.fetchall(
+            "SELECT seq, body FROM events WHERE seq > ? AND status != 'pending'"
+            " ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [event_from_row(row) for row in rows]
+
+    async def event_types(self) -> list[str]:
+        """Distinct types stored."""
+        rows = await self._db.fetchall("SELECT DISTINCT event_type FROM events")
+        return [r["event_type"] for r in rows]
+
+    async def prune(self, older_than_ms: int, keep_max: int) -> int:
+        """Delete finished events older than the cutoff or beyond the newest ``keep_max``."""
+        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
+        floor_seq = max(0, (int(row["s"]) if row else 0) - keep_max)
+        cutoff = await self._db.fetchone(
+            "SELECT COALESCE(MAX(seq), 0) AS s FROM events WHERE created_at < ? OR seq <= ?",
+            (older_than_ms, floor_seq),
+        )
+        limit_seq = int(cutoff["s"]) if cutoff else 0
+        if limit_seq == 0:
+            return 0
+        doomed = "SELECT id FROM events WHERE seq <= ? AND status != 'pending'"
+        await self._writer.execute([
+            (f"DELETE FROM event_steps WHERE event_id IN ({doomed})", (limit_seq,)),
+            (f"DELETE FROM deliveries WHERE event_id IN ({doomed})", (limit_seq,)),
+            ("DELETE FROM events WHERE seq <= ? AND status != 'pending'", (limit_seq,)),
+            ("DELETE FROM dedup_keys WHERE expires_at < ?", (_now_ms(),)),
+        ])
+        return limit_seq
+
+
+class SqliteEventLog(SqlEventLog):
+    """The embedded file's event log. One daemon uses the file at a time, so it numbers events
+    itself (from the highest stored) and every pending event is its own to recover."""
+
+    def __init__(self, db: SqlDatabase, writer: BatchWriter, *, claimant: str = "") -> None:
+        super().__init__(db, writer, claimant=claimant)
+        self._last_seq: int | None = None
+        self._seq_lock = asyncio.Lock()
+
+    async def append(self, event: Event, *, durable: bool, dedup_expires_at: int | None,
+                     claimant: str | None = None) -> None:
+        """Insert the event (and its dedup key); wait for the commit when ``durable``."""
+        await self._write(self._accepted(event, dedup_expires_at, claimant), durable)
 
     def mark_status(self, event: Event, status: str) -> None:
         """Queue a status change."""
@@ -132,7 +251,7 @@ class SqliteEventLog:
             " LEFT JOIN deliveries d ON d.event_id = e.id"
             " WHERE e.status = 'pending' GROUP BY e.seq ORDER BY e.seq LIMIT ?", (limit,)
         )
-        return [Unfinished.of(_event(row), _deliveries(row["deliveries"])) for row in rows]
+        return [Unfinished.of(event_from_row(row), _deliveries(row["deliveries"])) for row in rows]
 
     async def release_claims(self, claimant: str) -> int:
         """Unclaim this daemon's pending events; return how many."""
@@ -151,105 +270,11 @@ class SqliteEventLog:
         marks = ", ".join("?" for _ in seqs)
         rows = await self._db.fetchall(
             f"SELECT seq, body FROM events WHERE seq IN ({marks}) ORDER BY seq", tuple(seqs))
-        return [_event(row) for row in rows]
-
-    async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
-        """The event holding ``key`` if its window is still open."""
-        row = await self._db.fetchone(
-            "SELECT event_id FROM dedup_keys WHERE key = ? AND expires_at > ?", (key, now_ms)
-        )
-        return str(row["event_id"]) if row else None
-
-    async def max_seq(self) -> int:
-        """Highest sequence number stored."""
-        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
-        return int(row["s"]) if row else 0
-
-    # --- reads ---------------------------------------------------------------------------
-
-    async def recent(self, limit: int) -> list[dict[str, Any]]:
-        """Newest events first, each with its status."""
-        rows = await self._db.fetchall(
-            "SELECT seq, body, status FROM events ORDER BY seq DESC LIMIT ?", (limit,)
-        )
-        return [{**_event(row).to_json(), "status": row["status"]} for row in rows]
-
-    async def get(self, event_id: str) -> dict[str, Any] | None:
-        """One event with status, steps and deliveries."""
-        row = await self._db.fetchone("SELECT seq, body, status FROM events WHERE id = ?",
-                                      (event_id,))
-        if row is None:
-            return None
-        steps = await self._db.fetchall(
-            "SELECT * FROM event_steps WHERE event_id = ? ORDER BY id", (event_id,)
-        )
-        deliveries = await self._db.fetchall(
-            "SELECT handler, status, attempts, updated_at FROM deliveries WHERE event_id = ?"
-            " ORDER BY handler", (event_id,)
-        )
-        return {
-            "event": _event(row).to_json(),
-            "status": row["status"],
-            "steps": [_step_json(s) for s in steps],
-            "deliveries": [dict(d) for d in deliveries],
-        }
-
-    async def trace(self, trace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Events of a trace in order, and all their steps in order."""
-        events = await self._db.fetchall(
-            "SELECT seq, body, status FROM events WHERE trace_id = ? ORDER BY seq", (trace_id,)
-        )
-        steps = await self._db.fetchall(
-            "SELECT * FROM event_steps WHERE trace_id = ? ORDER BY id", (trace_id,)
-        )
-        return ([{**_event(r).to_json(), "status": r["status"]} for r in events],
-                [_step_json(s) for s in steps])
-
-    async def parents(self, event_ids: list[str]) -> dict[str, str | None]:
-        """parent_event_id of each given event that exists."""
-        if not event_ids:
-            return {}
-        marks = ",".join("?" * len(event_ids))
-        rows = await self._db.fetchall(
-            f"SELECT id, parent_event_id FROM events WHERE id IN ({marks})", event_ids
-        )
-        return {r["id"]: r["parent_event_id"] for r in rows}
-
-    async def after(self, seq: int, limit: int) -> list[Event]:
-        """Dispatched events with ``seq`` greater than given, oldest first (stream replay)."""
-        rows = await self._db.fetchall(
-            "SELECT seq, body FROM events WHERE seq > ? AND status != 'pending'"
-            " ORDER BY seq LIMIT ?", (seq, limit)
-        )
-        return [_event(row) for row in rows]
-
-    async def event_types(self) -> list[str]:
-        """Distinct types stored."""
-        rows = await self._db.fetchall("SELECT DISTINCT event_type FROM events")
-        return [r["event_type"] for r in rows]
-
-    async def prune(self, older_than_ms: int, keep_max: int) -> int:
-        """Delete finished events older than the cutoff or beyond the newest ``keep_max``."""
-        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
-        floor_seq = max(0, (int(row["s"]) if row else 0) - keep_max)
-        cutoff = await self._db.fetchone(
-            "SELECT COALESCE(MAX(seq), 0) AS s FROM events WHERE created_at < ? OR seq <= ?",
-            (older_than_ms, floor_seq),
-        )
-        limit_seq = int(cutoff["s"]) if cutoff else 0
-        if limit_seq == 0:
-            return 0
-        doomed = "SELECT id FROM events WHERE seq <= ? AND status != 'pending'"
-        await self._writer.execute([
-            (f"DELETE FROM event_steps WHERE event_id IN ({doomed})", (limit_seq,)),
-            (f"DELETE FROM deliveries WHERE event_id IN ({doomed})", (limit_seq,)),
-            ("DELETE FROM events WHERE seq <= ? AND status != 'pending'", (limit_seq,)),
-            ("DELETE FROM dedup_keys WHERE expires_at < ?", (_now_ms(),)),
-        ])
-        return limit_seq
+        return [event_from_row(row) for row in rows]
 
 
-def _event(row: Row) -> Event:
+def event_from_row(row: Row) -> Event:
+    """An event read back from its stored row (its body, numbered by ``seq``)."""
     event = Event.from_json(json.loads(row["body"]))
     return event.with_changes(seq=int(row["seq"]))
 

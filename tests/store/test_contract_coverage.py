@@ -15,7 +15,7 @@ import aman.store.pg
 from tests.store.contract.backends import SqliteBackend
 
 #: What the store's repository classes are called: ``Sql<Concept>Repository`` for those written
-#: once for both databases; the event log keeps one class per database.
+#: once for both databases; the event log keeps one class per database on a shared base.
 _KINDS = ("Repository", "EventLog")
 
 
@@ -36,7 +36,9 @@ async def test_every_repository_is_in_the_contract_bundle(tmp_path: Path) -> Non
     finally:
         await backend.close()
     assert len(repository_classes(aman.store)) >= 17
-    assert repository_classes(aman.store) - bundled == set()
+    # A shared base (the event logs' SqlEventLog) is covered through the class built on it.
+    assert {cls for cls in repository_classes(aman.store)
+            if not any(issubclass(b, cls) for b in bundled)} == set()
 
 
 def test_the_postgresql_package_holds_no_second_copy_of_a_repository() -> None:

@@ -1,53 +1,26 @@
-"""PostgreSQL event log: events, trace steps, deliveries and dedup keys, written by group commit."""
+"""The PostgreSQL event log: numbering, claims, status and dispatch notices of daemons sharing a
+server (the rest is ``SqlEventLog``'s)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aman.events.model import Event, Unfinished
-from aman.store.pg.db import PgDatabase, Row
+from aman.store.events import SqlEventLog, event_from_row
+from aman.store.pg.db import PgDatabase
 from aman.store.writer import BatchWriter
 
-_INSERT_EVENT = (
-    "INSERT INTO events (seq, id, trace_id, parent_event_id, source, event_type, delivery,"
-    " created_at, status, body, claimed_by)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)"
-)
-_INSERT_STEP = (
-    "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
-)
-_UPSERT_DEDUP = (
-    "INSERT INTO dedup_keys (key, event_id, expires_at) VALUES ($1, $2, $3)"
-    " ON CONFLICT (key) DO UPDATE SET event_id = excluded.event_id,"
-    " expires_at = excluded.expires_at"
-)
-_UPSERT_DELIVERY = (
-    "INSERT INTO deliveries (event_id, handler, status, attempts, updated_at)"
-    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id, handler) DO UPDATE SET"
-    " status = excluded.status, attempts = excluded.attempts, updated_at = excluded.updated_at"
-)
 #: The events given one status between two commits, as one statement (an index lookup each).
 _SET_STATUS = "UPDATE events SET status = $1 WHERE id = ANY($2::text[])"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _like_prefix(prefix: str) -> str:
     """A LIKE pattern matching what starts with ``prefix`` (its wildcards taken literally)."""
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 #: Sequence numbers reserved per round trip: daemons sharing the server draw from one sequence.
@@ -70,17 +43,13 @@ class _Merged:
     members: set[Any] = field(default_factory=set)
 
 
-class PgEventLog:
-    """The bus's event log and the read side used by the event routes and the stream.
-
-    Daemons sharing the server number events from one database sequence (reserved a block at a
-    time), claim the events they accept, and take over the pending events of dead daemons.
-    """
+class PgEventLog(SqlEventLog):
+    """The event log of daemons sharing a PostgreSQL server. They number events from one
+    database sequence (reserved a block at a time), claim the events they accept, take over the
+    pending events of dead daemons, and tell each other what they dispatched."""
 
     def __init__(self, db: PgDatabase, writer: BatchWriter, *, claimant: str = "") -> None:
-        self._db = db
-        self._writer = writer
-        self._claimant = claimant
+        super().__init__(db, writer, claimant=claimant)
         self._reserved: deque[int] = deque()
         self._seq_lock = asyncio.Lock()
         self._statuses: dict[str, _Merged] = {}
@@ -107,52 +76,10 @@ class PgEventLog:
                      claimant: str | None = None) -> None:
         """Insert the event (and its dedup key); wait for the commit when ``durable``. An event
         claimed for another (a role's leader) is announced to it once committed."""
-        meta = event.metadata
-        statements: list[tuple[str, tuple[Any, ...]]] = [
-            (_INSERT_EVENT, (event.seq, event.id, meta.trace_id, meta.parent_event_id,
-                             event.source, event.event_type, event.delivery.value,
-                             meta.created_at, _dumps(event.to_json()),
-                             claimant or self._claimant or None)),
-        ]
-        if event.dedup_key and dedup_expires_at is not None:
-            statements.append((_UPSERT_DEDUP, (event.dedup_key, event.id, dedup_expires_at)))
-        statements.append(self._step(event, "accepted", None, {"seq": event.seq}))
+        statements = self._accepted(event, dedup_expires_at, claimant)
         if claimant:  # a notice sent in the transaction arrives once the row is committed
             statements.append((_NOTIFY, (claimant, [event.seq])))
-        if durable:
-            await self._writer.execute(statements)
-        else:
-            for sql, params in statements:
-                self._writer.submit(sql, params)
-
-    def record_step(self, event: Event, step: str, *, handler: str | None = None,
-                    detail: dict[str, Any] | None = None) -> None:
-        """Queue a trace step."""
-        self._writer.submit(*self._step(event, step, handler, detail))
-
-    def record_step_of(self, event_id: str, step: str,
-                       detail: dict[str, Any] | None = None) -> None:
-        """Queue a trace step for a stored event known only by id (its trace is looked up)."""
-        self._writer.submit(
-            "INSERT INTO event_steps (event_id, trace_id, ts_ms, step, handler, detail)"
-            " SELECT id, trace_id, $1::bigint, $2::text, NULL, $3::text FROM events WHERE id = $4",
-            (_now_ms(), step, _dumps(detail) if detail else None, event_id),
-        )
-
-    @staticmethod
-    def _step(event: Event, step: str, handler: str | None,
-              detail: dict[str, Any] | None) -> tuple[str, tuple[Any, ...]]:
-        return _INSERT_STEP, (event.id, event.metadata.trace_id, _now_ms(), step, handler,
-                              _dumps(detail) if detail else None)
-
-    async def record_delivery(self, event: Event, handler: str, status: str, attempts: int,
-                              *, durable: bool) -> None:
-        """Record a delivery's status (ok, dead; running, failed for exactly-once events)."""
-        params = (event.id, handler, status, attempts, _now_ms())
-        if durable:
-            await self._writer.execute([(_UPSERT_DELIVERY, params)])
-        else:
-            self._writer.submit(_UPSERT_DELIVERY, params)
+        await self._write(statements, durable)
 
     def mark_status(self, event: Event, status: str) -> None:
         """Queue a status change (merged with the others to that status before the next commit)."""
@@ -214,7 +141,7 @@ class PgEventLog:
             " FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id"
             " GROUP BY c.seq, c.body ORDER BY c.seq",
             (claimant, owners, limit, [_like_prefix(p) for p in skip_sources]))
-        return [Unfinished.of(_event(row), zip(row["hs"] or (), row["ss"] or (),
+        return [Unfinished.of(event_from_row(row), zip(row["hs"] or (), row["ss"] or (),
                                                row["ns"] or (), strict=True)) for row in rows]
 
     async def release_claims(self, claimant: str) -> int:
@@ -229,113 +156,4 @@ class PgEventLog:
         rows = await self._db.fetchall(
             "SELECT seq, body FROM events WHERE seq = ANY($1::bigint[]) ORDER BY seq",
             (list(seqs),))
-        return [_event(row) for row in rows]
-
-    async def dedup_lookup(self, key: str, now_ms: int) -> str | None:
-        """The event holding ``key`` if its window is still open."""
-        row = await self._db.fetchone(
-            "SELECT event_id FROM dedup_keys WHERE key = $1 AND expires_at > $2", (key, now_ms)
-        )
-        return str(row["event_id"]) if row else None
-
-    async def max_seq(self) -> int:
-        """Highest sequence number stored."""
-        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
-        return int(row["s"]) if row else 0
-
-    # --- reads ---------------------------------------------------------------------------
-
-    async def recent(self, limit: int) -> list[dict[str, Any]]:
-        """Newest events first, each with its status."""
-        rows = await self._db.fetchall(
-            "SELECT seq, body, status FROM events ORDER BY seq DESC LIMIT $1", (limit,)
-        )
-        return [{**_event(row).to_json(), "status": row["status"]} for row in rows]
-
-    async def get(self, event_id: str) -> dict[str, Any] | None:
-        """One event with status, steps and deliveries."""
-        row = await self._db.fetchone("SELECT seq, body, status FROM events WHERE id = $1",
-                                      (event_id,))
-        if row is None:
-            return None
-        steps = await self._db.fetchall(
-            "SELECT * FROM event_steps WHERE event_id = $1 ORDER BY id", (event_id,)
-        )
-        deliveries = await self._db.fetchall(
-            "SELECT handler, status, attempts, updated_at FROM deliveries WHERE event_id = $1"
-            " ORDER BY handler", (event_id,)
-        )
-        return {
-            "event": _event(row).to_json(),
-            "status": row["status"],
-            "steps": [_step_json(s) for s in steps],
-            "deliveries": [dict(d) for d in deliveries],
-        }
-
-    async def trace(self, trace_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Events of a trace in order, and all their steps in order."""
-        events = await self._db.fetchall(
-            "SELECT seq, body, status FROM events WHERE trace_id = $1 ORDER BY seq", (trace_id,)
-        )
-        steps = await self._db.fetchall(
-            "SELECT * FROM event_steps WHERE trace_id = $1 ORDER BY id", (trace_id,)
-        )
-        return ([{**_event(r).to_json(), "status": r["status"]} for r in events],
-                [_step_json(s) for s in steps])
-
-    async def parents(self, event_ids: list[str]) -> dict[str, str | None]:
-        """parent_event_id of each given event that exists."""
-        if not event_ids:
-            return {}
-        rows = await self._db.fetchall(
-            "SELECT id, parent_event_id FROM events WHERE id = ANY($1::text[])", (event_ids,)
-        )
-        return {r["id"]: r["parent_event_id"] for r in rows}
-
-    async def after(self, seq: int, limit: int) -> list[Event]:
-        """Dispatched events with ``seq`` greater than given, oldest first (stream replay)."""
-        rows = await self._db.fetchall(
-            "SELECT seq, body FROM events WHERE seq > $1 AND status != 'pending'"
-            " ORDER BY seq LIMIT $2", (seq, limit)
-        )
-        return [_event(row) for row in rows]
-
-    async def event_types(self) -> list[str]:
-        """Distinct types stored."""
-        rows = await self._db.fetchall("SELECT DISTINCT event_type FROM events")
-        return [r["event_type"] for r in rows]
-
-    async def prune(self, older_than_ms: int, keep_max: int) -> int:
-        """Delete finished events older than the cutoff or beyond the newest ``keep_max``."""
-        row = await self._db.fetchone("SELECT COALESCE(MAX(seq), 0) AS s FROM events")
-        floor_seq = max(0, (int(row["s"]) if row else 0) - keep_max)
-        cutoff = await self._db.fetchone(
-            "SELECT COALESCE(MAX(seq), 0) AS s FROM events WHERE created_at < $1 OR seq <= $2",
-            (older_than_ms, floor_seq),
-        )
-        limit_seq = int(cutoff["s"]) if cutoff else 0
-        if limit_seq == 0:
-            return 0
-        doomed = "SELECT id FROM events WHERE seq <= $1 AND status != 'pending'"
-        await self._writer.execute([
-            (f"DELETE FROM event_steps WHERE event_id IN ({doomed})", (limit_seq,)),
-            (f"DELETE FROM deliveries WHERE event_id IN ({doomed})", (limit_seq,)),
-            ("DELETE FROM events WHERE seq <= $1 AND status != 'pending'", (limit_seq,)),
-            ("DELETE FROM dedup_keys WHERE expires_at < $1", (_now_ms(),)),
-        ])
-        return limit_seq
-
-
-def _event(row: Row) -> Event:
-    event = Event.from_json(json.loads(row["body"]))
-    return event.with_changes(seq=int(row["seq"]))
-
-
-def _step_json(row: Row) -> dict[str, Any]:
-    return {
-        "event_id": row["event_id"],
-        "ts_ms": row["ts_ms"],
-        "step": row["step"],
-        "handler": row["handler"],
-        "detail": json.loads(row["detail"]) if row["detail"] else None,
-    }
+        return [event_from_row(row) for row in rows]

@@ -69,8 +69,15 @@ async def test_a_sessions_turn_on_one_daemon_holds_back_the_other_daemons_turn(
             f"/chat/session/{session['id']}/history")).get_json())["items"]
         assert [(m["role"], m["status"]) for m in history] == [
             ("user", "complete"), ("assistant", "complete"), ("user", "complete")]
-        state = await settle(second, session["id"], timeout=60)
-        messages = state["messages"]
+        # The 202 means the message is stored; its reply may start a moment later.
+        found: dict[str, Any] = {}
+
+        async def answered_twice() -> bool:
+            found.update(await settle(second, session["id"], timeout=60))
+            return len(found["messages"]) == 4
+
+        await wait_for(answered_twice, 60, what="the second message's reply")
+        messages = found["messages"]
         assert [(m["seq"], m["role"], m["status"]) for m in messages] == [
             (1, "user", "complete"), (2, "assistant", "complete"),
             (3, "user", "complete"), (4, "assistant", "complete")]

@@ -258,3 +258,17 @@ def is_daemon_command(args: Any) -> bool:
     argv = [str(a) for a in args] if isinstance(args, list | tuple) else str(args).split()
     names = [Path(a).name for a in argv]
     return any(name == "aman" and names[i + 1:i + 2] == ["run"] for i, name in enumerate(names))
+
+
+def count_deliveries(runtime: Runtime, names: Sequence[str], event_filter: Any) -> dict[str, int]:
+    """Subscribe a handler per name that only counts its calls; return the live counts."""
+    calls = dict.fromkeys(names, 0)
+
+    def counter(name: str) -> Callable[[Event], Awaitable[None]]:
+        async def handle(event: Event) -> None:
+            calls[name] += 1
+        return handle
+
+    for name in names:
+        runtime.bus.subscribe(name, counter(name), event_filter)
+    return calls

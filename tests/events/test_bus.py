@@ -16,7 +16,7 @@ from aman.errors import BackpressureError, NotReadyError, RateLimitedError
 from aman.events.backpressure import Level, level_for
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, DlqQuery, Event, Priority
-from tests.helpers import SettingsFactory, hang, wait_for
+from tests.helpers import SettingsFactory, count_deliveries, hang, wait_for
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2}
 
@@ -290,16 +290,7 @@ async def test_recovery_skips_handlers_that_already_finished(
     await runtime.stop()
 
     revived = Runtime(make_settings())
-    again = {"a": 0, "b": 0}
-
-    async def a2(e: Event) -> None:
-        again["a"] += 1
-
-    async def b2(e: Event) -> None:
-        again["b"] += 1
-
-    revived.bus.subscribe("a", a2, ONLY_TEST_EVENTS)
-    revived.bus.subscribe("b", b2, ONLY_TEST_EVENTS)
+    again = count_deliveries(revived, ["a", "b"], ONLY_TEST_EVENTS)
     await revived.start()
     try:
         await idle(revived)

@@ -13,7 +13,7 @@ import pytest
 from aman.core.runtime import Runtime
 from aman.events.filters import EventFilter
 from aman.events.model import Delivery, DlqEntry, DlqQuery, Event
-from tests.helpers import SettingsFactory, wait_for
+from tests.helpers import SettingsFactory, count_deliveries, wait_for
 
 FAST = {"event_bus.retry_backoff_ms": [5, 10], "event_bus.max_retries": 2,
         "runtime.drain_timeout_sec": 0.5}
@@ -193,16 +193,7 @@ async def test_recovery_parks_an_interrupted_delivery_in_the_dlq_and_a_retry_run
     assert calls == {"a": 1, "b": 1}
 
     revived = Runtime(make_settings(**FAST))
-    again = {"a": 0, "b": 0}
-
-    async def a2(e: Event) -> None:
-        again["a"] += 1
-
-    async def b2(e: Event) -> None:
-        again["b"] += 1
-
-    revived.bus.subscribe("a", a2, ONLY_TEST_EVENTS)
-    revived.bus.subscribe("b", b2, ONLY_TEST_EVENTS)
+    again = count_deliveries(revived, ["a", "b"], ONLY_TEST_EVENTS)
     await revived.start()
     try:
         await idle(revived)

@@ -272,3 +272,14 @@ def count_deliveries(runtime: Runtime, names: Sequence[str], event_filter: Any) 
     for name in names:
         runtime.bus.subscribe(name, counter(name), event_filter)
     return calls
+
+
+async def let_run(turns: int) -> None:
+    """Give the event loop ``turns`` turns, so tasks started just before get that far."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+async def pace_until(due: float) -> None:
+    """Sleep until the monotonic time ``due``: pacing a load, not waiting on a condition."""
+    await asyncio.sleep(max(0.0, due - time.monotonic()))

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.daemons import Daemon
+from tests.helpers import pace_until
 
 #: The event type the side_effect test plugin records.
 LOAD = "side_effect.load"
@@ -61,7 +62,7 @@ async def push_load(targets: list[Daemon], load: Load, *, rate: float, seconds: 
             due = load.started + n / rate
             if due >= deadline or time.monotonic() >= deadline:
                 return  # the time is up, at whatever rate the machine sustained
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await pace_until(due)
             target = targets[n % len(targets)]
             if target.bind in dead:
                 target = next(d for d in targets if d.bind not in dead)

@@ -10,6 +10,7 @@ import pytest
 from aman.errors import StoreError, StoreUnavailableError
 from aman.store.db import Database
 from aman.store.migrate import Migration, bundled_migrations, migrate
+from tests.helpers import let_run
 
 
 async def test_migrations_apply_once_and_record_versions(tmp_path: Path) -> None:
@@ -84,8 +85,7 @@ async def test_a_writer_cancelled_mid_transaction_leaves_the_connection_usable(
                 await tx.execute("INSERT INTO t VALUES (1)")
 
         task = asyncio.create_task(write())
-        for _ in range(turns):
-            await asyncio.sleep(0)
+        await let_run(turns)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         async with db.transaction() as tx:

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,3 +244,35 @@ def daemon_context(workdir: Path, **kwargs: Any) -> Iterator[Daemon]:
 
 
 StartDaemon = Callable[..., Daemon]
+
+
+def push_then_kill(daemon: Daemon, *, at_least: int, timeout: float) -> list[str]:
+    """Push ``load`` events from four clients until ``at_least`` are accepted, then ``kill -9``
+    the daemon mid-stream; return the ids it answered 202 (pushes cut off were never answered)."""
+    accepted: list[str] = []
+    stop = threading.Event()
+
+    def pusher(worker: int) -> None:
+        with httpx.Client(base_url=daemon.base_url, timeout=5) as client:
+            n = 0
+            while not stop.is_set():
+                try:
+                    response = client.post("/events/push", json={
+                        "source": f"load:{worker}", "type": "load", "payload": {"n": n}})
+                except httpx.TransportError:
+                    return  # the daemon died mid-request: that push was never answered
+                if response.status_code == 202:
+                    accepted.append(response.json()["id"])
+                n += 1
+
+    threads = [threading.Thread(target=pusher, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_for_sync(lambda: len(accepted) >= at_least, timeout,
+                  what=f"{at_least} accepted pushes")
+    os.kill(daemon.process.pid, signal.SIGKILL)
+    daemon.process.wait(timeout=10)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    return list(accepted)
